@@ -1,0 +1,62 @@
+"""An in-process :class:`~luckystack.graph.node.Context`, and ``run_node`` to call one node directly.
+
+The scheduler builds richer contexts (cache-backed arrays, progress bars, run records); this one is
+what tests and notebooks use to run a single node type on in-memory inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from luckystack.graph.node import Result, registry
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.done = 0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+
+
+class LocalContext:
+    """Runs a node in this process; ``map`` fans out over ``jobs`` joblib workers."""
+
+    def __init__(self, params: Any, inputs: Mapping[str, Result], input_file: Path | None = None,
+                 jobs: int = 1, node_id: str = "node") -> None:
+        self.params = params
+        self.inputs = dict(inputs)
+        self.input_file = input_file
+        self.jobs = max(1, int(jobs))
+        self.node_id = node_id
+        self.messages: list[str] = []
+
+    def map(self, fn: Callable, items: Iterable, *, total: int | None = None,
+            label: str = "") -> Iterator:
+        if self.jobs == 1:
+            return (fn(item) for item in items)
+        return iter(Parallel(n_jobs=self.jobs, return_as="generator")(delayed(fn)(i) for i in items))
+
+    def progress(self, total: int, label: str = "") -> _Counter:
+        return _Counter()
+
+    def create_array(self, port: str, name: str, shape: tuple[int, ...], dtype: Any,
+                     chunks: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=dtype)
+
+    def log(self, message: str) -> None:
+        self.messages.append(message)
+
+
+def run_node(type_name: str, params: Mapping[str, Any] | None = None,
+             inputs: Mapping[str, Result] | None = None, input_file: Path | None = None,
+             jobs: int = 1) -> dict[str, Result]:
+    """Validate ``params`` for node type ``type_name`` and run it in this process."""
+    node = registry()[type_name]
+    ctx = LocalContext(node.params(**dict(params or {})), inputs or {}, input_file, jobs, type_name)
+    return node.run(ctx)

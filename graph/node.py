@@ -1,0 +1,180 @@
+"""The contract between the engine and the nodes.
+
+A node type is a pure function from validated params and upstream results to new results. The engine
+(`graph/`) computes cache keys, stores results, schedules work and shows progress; a node knows nothing
+of any of that. It sees only a :class:`Context`:
+
+    @node_type(
+        "stack",
+        params=StackParams,
+        inputs={"frames": Port(), "shifts": Port(), "aps": Port(), "quality": Port(required=False)},
+        outputs=("stacks",),
+        version="1",
+    )
+    def stack(ctx: Context) -> Result:
+        frames = ctx.inputs["frames"]          # an upstream Result
+        ...
+        return Result(arrays={"patches": patches}, meta={"sizes": sizes})
+
+Rules every node follows:
+
+* Pure: the same params, inputs and files give the same output bits, whatever ``ctx.jobs`` is. Split
+  frame-parallel work into chunks whose boundaries do not depend on ``ctx.jobs`` and reduce the chunk
+  results in chunk order (``ctx.map`` returns them in order).
+* Small results stay small: per-frame values are 1-D arrays, per-frame-per-AP values are (frames, APs).
+  Large arrays that a later node streams are written chunk by chunk through ``ctx.create_array``.
+* Bump ``version`` whenever the algorithm's output changes; the cache key includes it.
+* Bad data or unusable params raise :class:`NodeError` with one clear sentence for the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Protocol, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class NodeError(Exception):
+    """A problem with the data or params that the user can fix; shown as one line, no traceback."""
+
+
+class InputFileMarker:
+    """Marks a params field holding a file path whose *content* is part of the node's cache key."""
+
+
+# A params field of this type names a file (dark recording, reference image...) that the engine
+# fingerprints by content, so editing the file reruns the node and renaming it does not.
+InputFile = Annotated[Path, InputFileMarker()]
+
+
+class Params(BaseModel):
+    """Base class of every node's params: unknown fields are errors, and models are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Port:
+    """An input port. ``required=False`` ports may be left unconnected (``ctx.inputs`` lacks them)."""
+
+    required: bool = True
+    doc: str = ""
+
+
+@dataclass
+class Result:
+    """What a node returns for one output port: named arrays plus JSON-serialisable metadata.
+
+    When a downstream node receives a Result from the cache, ``arrays`` holds read-only zarr arrays;
+    index them (``r.arrays["shift"][:]``) or use :meth:`array`, which returns numpy. Large arrays
+    written with ``ctx.create_array`` arrive the same way and can be read chunk by chunk.
+    """
+
+    arrays: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def array(self, name: str) -> np.ndarray:
+        """The whole array ``name`` as numpy (load only small arrays this way)."""
+        return np.asarray(self.arrays[name][...])
+
+
+class Progress(Protocol):
+    def update(self, n: int = 1) -> None: ...
+
+
+class Context(Protocol):
+    """What the engine hands a node function."""
+
+    params: Any  # the node's validated params model instance
+    inputs: Mapping[str, Result]  # connected input ports → upstream results
+    input_file: Path | None  # the run's input recording, for nodes with reads_input=True
+    jobs: int  # worker processes the node may use (>= 1)
+    node_id: str
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T], *, total: int | None = None,
+            label: str = "") -> Iterator[R]:
+        """Apply a picklable module-level ``fn`` to ``items`` in parallel; yield results in order.
+
+        Progress is reported per item (make items chunks of frames, not single frames).
+        """
+        ...
+
+    def progress(self, total: int, label: str = "") -> Progress:
+        """A progress counter for work done in this process."""
+        ...
+
+    def create_array(self, port: str, name: str, shape: tuple[int, ...], dtype: Any,
+                     chunks: tuple[int, ...]) -> Any:
+        """A writable, chunked array stored with this node's result; put it in ``Result.arrays``."""
+        ...
+
+    def log(self, message: str) -> None:
+        """A warning or note for the user (shown on the terminal and kept in the run record)."""
+        ...
+
+
+NodeFunc = Callable[[Context], "Result | Mapping[str, Result]"]
+ExportFunc = Callable[[Mapping[str, Result], Any, Path, str], list[Path]]
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """A registered node type. See the module docstring."""
+
+    name: str
+    params: type[Params]
+    inputs: Mapping[str, Port]
+    outputs: tuple[str, ...]
+    version: str
+    func: NodeFunc
+    doc: str = ""
+    reads_input: bool = False
+    # Writes user-facing files (images) from the node's results into an output folder; runs on every
+    # run, cached or not. Signature: export(results_by_port, params, out_dir, stem) -> written paths,
+    # where stem names the input (e.g. "jupiter" for jupiter.ser) for use in file names.
+    export: ExportFunc | None = None
+
+    def run(self, ctx: Context) -> dict[str, Result]:
+        """Call the node function and normalise its return value to ``{port: Result}``."""
+        out = self.func(ctx)
+        if isinstance(out, Result):
+            if len(self.outputs) != 1:
+                raise TypeError(f"node type {self.name!r} has ports {self.outputs}; return a dict")
+            return {self.outputs[0]: out}
+        missing = set(self.outputs) - set(out)
+        if missing:
+            raise TypeError(f"node type {self.name!r} did not return ports {sorted(missing)}")
+        return dict(out)
+
+
+_REGISTRY: dict[str, NodeType] = {}
+
+
+def node_type(name: str, *, params: type[Params], inputs: Mapping[str, Port] | None = None,
+              outputs: tuple[str, ...] = ("out",), version: str, reads_input: bool = False,
+              export: ExportFunc | None = None) -> Callable[[NodeFunc], NodeFunc]:
+    """Register the decorated function as node type ``name``."""
+
+    def register(func: NodeFunc) -> NodeFunc:
+        if name in _REGISTRY and _REGISTRY[name].func is not func:
+            raise ValueError(f"node type {name!r} is registered twice")
+        _REGISTRY[name] = NodeType(
+            name=name, params=params, inputs=dict(inputs or {}), outputs=tuple(outputs),
+            version=version, func=func, doc=(func.__doc__ or "").strip(), reads_input=reads_input,
+            export=export,
+        )
+        return func
+
+    return register
+
+
+def registry() -> Mapping[str, NodeType]:
+    """All registered node types by name (importing ``luckystack.nodes`` registers the built-ins)."""
+    return _REGISTRY

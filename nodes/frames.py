@@ -1,0 +1,85 @@
+"""Frame streams: how nodes read the frames of a recording without holding it in memory.
+
+The ``reader`` node and the ``calibrate`` node return a *description* of the frames (format, offsets,
+dtype, bit depth, colour layout, selected frame indices, calibration arrays), never a copy of the
+recording. Any node that needs pixels calls :func:`open_frames` on that Result with the run's input
+file and gets a :class:`FrameStream`.
+
+Conventions for every stream:
+
+* ``read(i)`` returns frame ``i`` of the *selection* (0 … count-1) as float32 of shape (H, W, C),
+  C = 1 (mono) or 3 (RGB after debayering), calibrated, scaled so 1.0 is the largest value the
+  detected bit depth can hold.
+* ``read_mono(i)`` returns the (H, W) float32 luminance used for measuring (quality, alignment).
+* ``read_cfa(i)`` returns the calibrated raw (H, W) colour-filter-array frame of a Bayer recording
+  (for Bayer drizzle); for other layouts it equals ``read_mono``.
+* Streams are picklable and cheap to send to worker processes: they reopen their file there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from luckystack.graph.node import NodeError, Result
+
+
+@runtime_checkable
+class FrameStream(Protocol):
+    count: int
+    height: int
+    width: int
+    channels: int  # 1 or 3
+    layout: str  # "mono", "RGGB", "GRBG", "GBRG", "BGGR", "RGB"
+    bit_depth: int
+
+    def read(self, i: int) -> np.ndarray: ...
+
+    def read_mono(self, i: int) -> np.ndarray: ...
+
+    def read_cfa(self, i: int) -> np.ndarray: ...
+
+
+class ArrayFrameStream:
+    """A FrameStream over frames already in memory (tests, small synthetic data).
+
+    ``frames`` is (N, H, W) or (N, H, W, 3), float values already on the 0…1 scale.
+    """
+
+    def __init__(self, frames: np.ndarray, layout: str | None = None, bit_depth: int = 16):
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim == 3:
+            frames = frames[..., None]
+        if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
+            raise ValueError("frames must be (N, H, W) or (N, H, W, 3)")
+        self._frames = frames
+        self.count, self.height, self.width, self.channels = frames.shape
+        self.layout = layout or ("mono" if self.channels == 1 else "RGB")
+        self.bit_depth = bit_depth
+
+    def read(self, i: int) -> np.ndarray:
+        return self._frames[i]
+
+    def read_mono(self, i: int) -> np.ndarray:
+        f = self._frames[i]
+        return f[..., 0] if self.channels == 1 else luminance(f)
+
+    def read_cfa(self, i: int) -> np.ndarray:
+        return self.read_mono(i)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 709 luminance of an (H, W, 3) float image; the grey image used for measuring colour frames."""
+    return (0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]).astype(np.float32)
+
+
+def open_frames(frames: Result, input_file: Path | None) -> FrameStream:
+    """Open the stream described by a ``reader`` or ``calibrate`` result for the run's input file."""
+    from luckystack.io.stream import open_stream  # the io package owns formats and calibration
+
+    try:
+        return open_stream(frames, input_file)
+    except (OSError, ValueError) as exc:
+        raise NodeError(f"cannot read frames from {input_file}: {exc}") from exc
