@@ -60,3 +60,47 @@ def run_node(type_name: str, params: Mapping[str, Any] | None = None,
     node = registry()[type_name]
     ctx = LocalContext(node.params(**dict(params or {})), inputs or {}, input_file, jobs, type_name)
     return node.run(ctx)
+
+
+class CacheContext(LocalContext):
+    """The scheduler's Context: arrays go into the cache entry being written, progress to a Reporter.
+
+    ``map`` runs ``fn`` over joblib workers (``jobs`` of them; loky processes) and yields results in
+    input order, advancing the node's progress bar per item.
+    """
+
+    def __init__(self, params: Any, inputs: Mapping[str, Result], input_file: Path | None, jobs: int,
+                 node_id: str, pending: Any, reporter: Any) -> None:
+        super().__init__(params, inputs, input_file, jobs, node_id)
+        self._pending = pending
+        self._reporter = reporter
+
+    def map(self, fn: Callable, items: Iterable, *, total: int | None = None,
+            label: str = "") -> Iterator:
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+        if total:
+            self._reporter.total(self.node_id, total, label)
+        for out in super().map(fn, items, total=total, label=label):
+            self._reporter.advance(self.node_id, 1)
+            yield out
+
+    def progress(self, total: int, label: str = "") -> "_ReporterProgress":
+        self._reporter.total(self.node_id, total, label)
+        return _ReporterProgress(self._reporter, self.node_id)
+
+    def create_array(self, port: str, name: str, shape: tuple[int, ...], dtype: Any,
+                     chunks: tuple[int, ...]) -> Any:
+        return self._pending.create_array(port, name, shape, dtype, chunks)
+
+    def log(self, message: str) -> None:
+        super().log(message)
+        self._reporter.log(f"{self.node_id}: {message}")
+
+
+class _ReporterProgress:
+    def __init__(self, reporter: Any, node_id: str) -> None:
+        self._reporter, self._node_id = reporter, node_id
+
+    def update(self, n: int = 1) -> None:
+        self._reporter.advance(self._node_id, n)

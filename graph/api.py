@@ -1,0 +1,153 @@
+"""The Python API, mirroring the command line (usable from a notebook)::
+
+    from luckystack.graph import api
+    p = api.load_pipeline("pipelines/planetary.json", {"stack.percent": [10]})
+    print(api.render(api.explain(p, "jupiter.ser")))
+    records = api.run(p, ["jupiter.ser"], out="out")
+    images = api.read_result(p, "post", "jupiter.ser")["images"].array("image_P10")
+
+Output layout: ``<out>/<input stem>/`` holds a plain run's exported files and ``run.json``; a sweep
+variant's go to ``<out>/<input stem>/<variant label>/`` so settings never overwrite each other.
+Without an input (pipelines that read no recording) the pipeline name replaces the stem.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from luckystack.graph.explain import NodeStatus, render  # noqa: F401  (re-exported)
+from luckystack.graph.explain import explain as _explain
+from luckystack.graph.node import Result
+from luckystack.graph.progress import Reporter
+from luckystack.graph.runrecord import RunRecord, executions
+from luckystack.graph.scheduler import run_one
+from luckystack.graph.spec import Pipeline, PipelineError, load_pipeline, pipeline_from_dict  # noqa: F401
+from luckystack.graph.store import CacheStore
+from luckystack.graph.sweep import Variant, variants
+
+PathLike = str | os.PathLike
+
+
+def default_cache() -> Path:
+    """``$LUCKYSTACK_CACHE`` or ``./cache``."""
+    return Path(os.environ.get("LUCKYSTACK_CACHE") or "cache")
+
+
+def default_jobs() -> int:
+    return os.cpu_count() or 1
+
+
+def _store(cache: PathLike | CacheStore | None) -> CacheStore:
+    return cache if isinstance(cache, CacheStore) else CacheStore(cache or default_cache())
+
+
+def _inputs(inputs: PathLike | Iterable[PathLike] | None) -> list[Path | None]:
+    if inputs is None:
+        return [None]
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    out = [Path(i) for i in inputs] or [None]
+    for p in out:
+        if p is not None and not p.is_file():
+            raise PipelineError(f"input file {p}: not found")
+    return out
+
+
+def explain(pipeline: Pipeline, input: PathLike | None = None,
+            cache: PathLike | CacheStore | None = None, variant: str | None = None) -> dict[str, NodeStatus]:
+    """Each node's key and status (cached, or why it will run); computes nothing."""
+    [inp] = _inputs(input)
+    return _explain(pipeline, inp, _store(cache), variant)
+
+
+@dataclass
+class SweepPlan:
+    """Per node: executions a sweep needs (deduplicated by key) vs running each setting alone."""
+
+    variants: list[str]
+    needed: dict[str, int] = field(default_factory=dict)
+    alone: dict[str, int] = field(default_factory=dict)
+
+    def render(self) -> str:
+        w = max([len(n) for n in self.needed] + [4])
+        lines = [f"{len(self.variants)} variants: " + " | ".join(self.variants),
+                 f"{'node'.ljust(w)}  runs (sweep)  runs (each setting alone)"]
+        lines += [f"{n.ljust(w)}  {self.needed[n]:>12}  {self.alone[n]:>25}" for n in self.needed]
+        return "\n".join(lines)
+
+
+def explain_sweep(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
+                  cache: PathLike | CacheStore | None = None,
+                  sweep: Mapping[str, list[Any]] | None = None, mode: str | None = None) -> SweepPlan:
+    store = _store(cache)
+    vs = variants(pipeline, sweep, mode)
+    plan = SweepPlan([v.label for v in vs])
+    keys: dict[str, set[str]] = {}
+    for inp in _inputs(inputs):
+        for v in vs:
+            for nid, st in _explain(v.pipeline, inp, store, v.label or None).items():
+                plan.alone.setdefault(nid, 0)
+                keys.setdefault(nid, set())
+                if not st.cached:
+                    plan.alone[nid] += 1
+                    keys[nid].add(st.key)
+    plan.needed = {nid: len(k) for nid, k in keys.items()}
+    return plan
+
+
+@dataclass
+class VariantRun:
+    label: str
+    overrides: dict[str, Any]
+    input: Path | None
+    record: RunRecord
+    pipeline: Pipeline = field(repr=False)
+
+
+def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None, *,
+        cache: PathLike | CacheStore | None = None, out: PathLike = "out", jobs: int | None = None,
+        sweep: Mapping[str, list[Any]] | None = None, mode: str | None = None,
+        reporter: Reporter | None = None,
+        after_run: Callable[[RunRecord, Path], None] | None = None) -> list[VariantRun]:
+    """Run the pipeline on every input (a batch), once per sweep variant; return what happened.
+
+    Orphaned partial cache entries of dead processes are swept first. ``after_run(record, out_dir)`` is
+    called after each successful run (the app writes its report there).
+    """
+    store = _store(cache)
+    store.sweep_orphans()
+    jobs = jobs or default_jobs()
+    vs: list[Variant] = variants(pipeline, sweep, mode)
+    done = []
+    for inp in _inputs(inputs):
+        stem = inp.stem if inp is not None else pipeline.name
+        for v in vs:
+            out_dir = Path(out) / stem / v.label if v.label else Path(out) / stem
+            record = run_one(v.pipeline, inp, store, out_dir, jobs=jobs, reporter=reporter,
+                             variant=v.label or None)
+            if after_run is not None:
+                after_run(record, out_dir)
+            done.append(VariantRun(v.label, v.overrides, inp, record, v.pipeline))
+    return done
+
+
+def sweep_executions(runs: Sequence[VariantRun]) -> dict[str, int]:
+    """How many times each node was computed over a sweep/batch (from the run records)."""
+    return executions([r.record for r in runs])
+
+
+def read_result(pipeline: Pipeline, node_id: str, input: PathLike | None = None,
+                cache: PathLike | CacheStore | None = None) -> dict[str, Result]:
+    """A node's cached results by port (read-only zarr arrays); KeyError if it was not computed."""
+    store = _store(cache)
+    if node_id not in pipeline.nodes:
+        raise KeyError(f"pipeline {pipeline.name!r} has no node {node_id!r}")
+    [inp] = _inputs(input)
+    st = _explain(pipeline, inp, store)[node_id]
+    if not st.cached:
+        raise KeyError(f"node {node_id!r} is not in the cache ({'; '.join(st.reasons)}); run the pipeline first")
+    return store.load(st.key)

@@ -1,0 +1,269 @@
+"""The ``luckystack`` command line: run, explain, schema, cache — plus commands the app adds.
+
+Exit status: 0 success, 1 a node failed on the data (NodeError) or an internal error, 2 a bad
+pipeline file, override or usage. Errors print as one line on stderr; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from luckystack.graph import api
+from luckystack.graph.node import NodeError
+from luckystack.graph.progress import auto_reporter
+from luckystack.graph.runrecord import executions, summary_table
+from luckystack.graph.spec import PipelineError, json_schema, parse_sets
+from luckystack.graph.store import CacheStore
+from luckystack.graph.sweep import parse_sweep_args
+
+
+@dataclass
+class Command:
+    """A subcommand: ``add_arguments(parser)`` declares options, ``run(args)`` returns the exit status."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    description: str = ""
+    epilog: str = ""
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit 2)."""
+
+
+_FMT = argparse.RawDescriptionHelpFormatter
+
+
+def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
+    d = argparse.SUPPRESS
+    p.add_argument("--cache", metavar="DIR", default=d if suppress else None,
+                   help="cache directory (default: $LUCKYSTACK_CACHE or ./cache)")
+    p.add_argument("--jobs", metavar="N", type=int, default=d if suppress else None,
+                   help="worker processes per node (default: all cores)")
+    p.add_argument("--debug", action="store_true", default=d if suppress else False,
+                   help="show tracebacks on errors")
+
+
+def _pipeline_args(p: argparse.ArgumentParser, inputs_required: bool) -> None:
+    p.add_argument("pipeline", help="pipeline file (JSON)")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="FILE", required=inputs_required,
+                   help="input recording; repeat for a batch processed with the same pipeline")
+    p.add_argument("--set", "-s", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="override a param (VALUE parsed as JSON, else a string); repeatable")
+    p.add_argument("--sweep", action="append", default=[], metavar="NODE.PARAM=V1,V2",
+                   help="run once per value; several --sweep form a product (see --zip)")
+    p.add_argument("--zip", action="store_true", help="pair --sweep lists element-wise instead of a product")
+
+
+def _load(args: argparse.Namespace):
+    p = api.load_pipeline(args.pipeline, parse_sets(args.set))
+    sweep = parse_sweep_args(args.sweep)
+    mode = "zip" if args.zip else None
+    return p, sweep, mode
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    p, sweep, mode = _load(args)
+    reporter = auto_reporter(sys.stderr)
+    runs = api.run(p, args.input or None, cache=args.cache, out=args.out, jobs=args.jobs, sweep=sweep,
+                   mode=mode, reporter=reporter, after_run=args.after_run)
+    for r in runs:
+        title = " ".join(x for x in (r.record.input or p.name, r.label) if x)
+        print(f"\n{title}: {r.record.seconds:.2f} s → {r.record.out_dir}")
+        print(summary_table(r.record))
+        for path in r.record.exports():
+            print(f"  wrote {path}")
+        for w in r.record.warnings():
+            print(f"  warning: {w}")
+    if len(runs) > 1:
+        counts = executions([r.record for r in runs])
+        print("\nnode executions over all runs: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    p, sweep, mode = _load(args)
+    inputs = args.input or [None]
+    if sweep or p.sweep:
+        plan = api.explain_sweep(p, args.input or None, args.cache, sweep, mode)
+        print(json.dumps({"variants": plan.variants, "needed": plan.needed, "alone": plan.alone}, indent=1)
+              if args.json else plan.render())
+        return 0
+    for inp in inputs:
+        statuses = api.explain(p, inp, args.cache)
+        if args.json:
+            print(json.dumps({"input": str(inp) if inp else None,
+                              "nodes": [s.to_dict() for s in statuses.values()]}, indent=1))
+        else:
+            if len(inputs) > 1:
+                print(f"{inp}:")
+            print(api.render(statuses))
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """'20GB' → 20e9 bytes; also K/M/G/T and KiB/MiB/GiB/TiB."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", text)
+    if not m or m.group(2).upper() not in _UNITS:
+        raise UsageError(f"--max-size {text!r}: expected a size such as 500MB or 20GB")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
+def _age(t: float) -> str:
+    s = max(0.0, time.time() - t)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s / size:.0f}{unit} ago"
+    return f"{s:.0f}s ago"
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    store = CacheStore(args.cache or api.default_cache())
+    if args.action == "ls":
+        entries = store.entries()
+        print(f"{'key':<14}{'node':<16}{'type':<12}{'size':>10}  {'age':<10}last use")
+        for e in entries:
+            print(f"{e.key[:12]:<14}{e.node:<16}{e.type:<12}{_human(e.size):>10}  {_age(e.created):<10}"
+                  f"{_age(e.last_use)}")
+        print(f"{len(entries)} entries, {_human(sum(e.size for e in entries))} in {store.root}")
+    elif args.action == "rm":
+        if not args.keys:
+            raise UsageError("cache rm: give one or more KEYs (or prefixes) from `luckystack cache ls`")
+        for k in args.keys:
+            try:
+                key = store.resolve(k)
+            except KeyError as e:
+                raise UsageError(str(e.args[0])) from None
+            store.remove(key)
+            print(f"removed {key[:12]}")
+    else:
+        if args.max_size is None:
+            raise UsageError("cache gc: give --max-size, e.g. --max-size 20GB")
+        removed = store.sweep_orphans()
+        evicted = store.gc(parse_size(args.max_size))
+        print(f"evicted {len(evicted)} entries ({_human(sum(e.size for e in evicted))}), "
+              f"removed {len(removed)} orphaned partial entries")
+    return 0
+
+
+def _builtin_commands() -> list[Command]:
+    def run_args(p: argparse.ArgumentParser) -> None:
+        _pipeline_args(p, inputs_required=False)
+        p.add_argument("--out", "-o", default="out", metavar="DIR",
+                       help="output root; files go to DIR/<input stem>/[<variant>/] (default: ./out)")
+
+    def explain_args(p: argparse.ArgumentParser) -> None:
+        _pipeline_args(p, inputs_required=False)
+        p.add_argument("--json", action="store_true", help="print the statuses as JSON")
+
+    def cache_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("action", choices=("ls", "gc", "rm"), help="ls: list; gc: evict LRU; rm: delete")
+        p.add_argument("keys", nargs="*", metavar="KEY", help="keys or unique key prefixes (rm)")
+        p.add_argument("--max-size", metavar="SIZE", help="gc: evict least recently used down to SIZE (20GB)")
+
+    def schema_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+
+    return [
+        Command("run", "run a pipeline on input recordings, reusing cached results", _cmd_run, run_args,
+                "Runs every node that is not already cached, exports result files and prints a summary.\n"
+                "Several --input files form a batch; --sweep runs one variant per value.",
+                "example:\n  luckystack run pipelines/planetary.json -i jupiter.ser --set stack.percent=25\n"
+                "  luckystack run pipelines/planetary.json -i a.ser -i b.ser --sweep stack.percent=5,10,25"),
+        Command("explain", "show which nodes are cached and why the others will run", _cmd_explain,
+                explain_args, "Hashes the pipeline (fingerprinting input files) and computes nothing.",
+                "example:\n  luckystack explain pipelines/planetary.json -i jupiter.ser --set align.ap_size=48"),
+        Command("schema", "print the JSON Schema of pipeline files (all node types)", _cmd_schema,
+                schema_args, "Point an editor at it to validate and complete pipeline files.",
+                "example:\n  luckystack schema -o pipelines/schema.json"),
+        Command("cache", "list, evict or remove cached results", _cmd_cache, cache_args,
+                "Entries are zarr groups under the cache directory, one per node result.",
+                "examples:\n  luckystack cache ls\n  luckystack cache gc --max-size 20GB\n"
+                "  luckystack cache rm 3fa9c1"),
+    ]
+
+
+def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="luckystack", formatter_class=_FMT,
+        description="Lucky-imaging stacker run as a cached dataflow graph: only what changed is recomputed.",
+        epilog="example:\n  luckystack run pipelines/planetary.json --input jupiter.ser\n\n"
+               "Run `luckystack COMMAND --help` for a command's options.")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for cmd in [*_builtin_commands(), *commands]:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help,
+                           epilog=cmd.epilog, formatter_class=_FMT)
+        cmd.add_arguments(p)
+        _common(p, suppress=True)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
+         after_run: Callable[[Any, Path], None] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit status (see the module docstring)."""
+    parser = build_parser(commands)
+    args = parser.parse_args(argv)  # exits 2 itself on usage errors
+    args.after_run = after_run
+    if args.jobs is not None and args.jobs < 1:
+        print("luckystack: error: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (PipelineError, UsageError) as e:
+        if args.debug:
+            raise
+        for line in getattr(e, "lines", [str(e)]):
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except NodeError as e:
+        if args.debug:
+            raise
+        node = getattr(e, "node_id", None)
+        print(f"error: {node + ': ' if node else ''}{e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # an engine or node bug: still one line unless --debug
+        if args.debug:
+            raise
+        print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

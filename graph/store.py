@@ -1,0 +1,276 @@
+"""The result cache: one zarr v3 group per key under the cache root.
+
+Layout of ``<root>/``::
+
+    <key>/                  a committed entry (zarr group)
+        <port>/<array>      one zarr array per result array, chunked
+        key.json            the "lsk-node/1" preimage the key hashes
+        provenance.json     pipeline, node, params, upstream keys, file fingerprints, versions, time, memory
+        manifest.json       written LAST: ports → meta and array list. No manifest → entry is absent.
+        last-use            touched on every read, for LRU eviction
+    <key>.partial-<uuid>/   an entry being written (owner.json names pid, host, start time)
+    fingerprints/  index/   input-file fingerprints and last keys per pipeline node (see fingerprint, explain)
+
+Atomicity: an entry is written into its ``.partial-`` directory, every file fsynced, the manifest written
+last, and the directory renamed into place. A killed process leaves only a partial directory, which no
+reader looks at and which :meth:`CacheStore.sweep_orphans` deletes once its owner pid is gone. If two
+processes compute the same key, the first rename wins; the loser deletes its copy and reads the winner's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from luckystack.graph.node import Result
+
+_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+_PARTIAL_RE = re.compile(r"^([0-9a-f]{64})\.(partial|deleting)-([0-9a-f]{32})$")
+_CHUNK_BYTES = 8 << 20
+
+
+def _fsync_tree(path: Path) -> None:
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def default_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """Whole array when small; otherwise split along the first axis into ~8 MiB chunks."""
+    if not shape:
+        return ()
+    row = int(np.prod(shape[1:], dtype=np.int64)) * itemsize
+    rows = max(1, min(shape[0], _CHUNK_BYTES // max(row, 1)))
+    return (rows,) + tuple(shape[1:])
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    key: str
+    node: str
+    type: str
+    pipeline: str
+    size: int
+    created: float
+    last_use: float
+
+
+class PendingEntry:
+    """An entry being written: a zarr group in a ``.partial-`` directory until :meth:`commit`."""
+
+    def __init__(self, store: "CacheStore", key: str) -> None:
+        self.store = store
+        self.key = key
+        self.path = store.root / f"{key}.partial-{uuid.uuid4().hex}"
+        self.path.mkdir(parents=True)
+        self.group = zarr.open_group(str(self.path), mode="w", zarr_format=3)
+        _write_json(self.path / "owner.json", {"pid": os.getpid(), "host": socket.gethostname(),
+                                               "started": time.time()})
+        self._created: dict[tuple[str, str], Any] = {}
+
+    def create_array(self, port: str, name: str, shape: tuple[int, ...], dtype: Any,
+                     chunks: tuple[int, ...] | None = None) -> Any:
+        """A writable chunked array at ``<port>/<name>`` inside this entry."""
+        dtype = np.dtype(dtype)
+        sub = self.group.require_group(port)
+        arr = sub.create_array(name, shape=tuple(shape), dtype=dtype,
+                               chunks=tuple(chunks) if chunks else default_chunks(tuple(shape), dtype.itemsize))
+        self._created[(port, name)] = arr
+        return arr
+
+    def write(self, results: Mapping[str, Result], key_json: dict, provenance: dict) -> Path:
+        """Store the arrays and meta of every port, then commit; returns the committed path."""
+        manifest: dict[str, Any] = {"format": "lsk-entry/1", "key": self.key, "ports": {}}
+        for port, result in results.items():
+            arrays: dict[str, Any] = {}
+            for name, value in result.arrays.items():
+                if self._created.get((port, name)) is value:
+                    arr = value
+                else:
+                    data = np.asarray(value[...] if hasattr(value, "shape") and not isinstance(value, np.ndarray)
+                                      else value)
+                    arr = self.create_array(port, name, data.shape, data.dtype)
+                    if data.size:
+                        arr[...] = data
+                arrays[name] = {"shape": list(arr.shape), "dtype": str(arr.dtype)}
+            manifest["ports"][port] = {"arrays": arrays,
+                                       "meta": json.loads(json.dumps(result.meta, default=_json_default))}
+        _write_json(self.path / "key.json", key_json)
+        _write_json(self.path / "provenance.json", provenance)
+        _fsync_tree(self.path)
+        _write_json(self.path / "manifest.json", manifest)
+        return self.store._commit(self)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"meta value of type {type(value).__name__} is not JSON-serialisable")
+
+
+class CacheStore:
+    """Committed entries by key; see the module docstring for layout and guarantees."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # -- reading ----------------------------------------------------------------------------
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def has(self, key: str) -> bool:
+        return (self.root / key / "manifest.json").is_file()
+
+    def manifest(self, key: str) -> dict:
+        return json.loads((self.root / key / "manifest.json").read_text())
+
+    def load(self, key: str) -> dict[str, Result]:
+        """The entry's results by port; arrays are read-only zarr arrays (read lazily)."""
+        manifest = self.manifest(key)
+        group = zarr.open_group(str(self.root / key), mode="r", zarr_format=3)
+        out = {}
+        for port, info in manifest["ports"].items():
+            arrays = {name: group[f"{port}/{name}"] for name in info["arrays"]}
+            out[port] = Result(arrays=arrays, meta=info["meta"])
+        self.touch(key)
+        return out
+
+    def read_json(self, key: str, name: str) -> dict:
+        return json.loads((self.root / key / name).read_text())
+
+    def touch(self, key: str) -> None:
+        try:
+            (self.root / key / "last-use").write_text(f"{time.time():.3f}\n")
+        except OSError:
+            pass  # evicted meanwhile, or a read-only cache: last-use is advisory
+
+    # -- writing ----------------------------------------------------------------------------
+    def begin(self, key: str) -> PendingEntry:
+        return PendingEntry(self, key)
+
+    def _commit(self, pending: PendingEntry) -> Path:
+        target = self.root / pending.key
+        try:
+            os.rename(pending.path, target)
+        except OSError:
+            if not self.has(pending.key):
+                raise
+            pending.abort()  # another process committed the same key first: theirs wins
+        self.touch(pending.key)
+        return target
+
+    # -- housekeeping -----------------------------------------------------------------------
+    def sweep_orphans(self, max_age_s: float = 7 * 86400) -> list[Path]:
+        """Delete partial entries whose writer is dead (same host) or that are older than ``max_age_s``."""
+        removed = []
+        host = socket.gethostname()
+        for p in self.root.iterdir():
+            m = _PARTIAL_RE.match(p.name)
+            if not m:
+                continue
+            try:
+                owner = json.loads((p / "owner.json").read_text())
+                dead = (owner.get("host") == host and not _pid_alive(int(owner["pid"]))) \
+                    or time.time() - float(owner["started"]) > max_age_s
+            except (OSError, ValueError, KeyError):
+                dead = time.time() - p.stat().st_mtime > 3600  # owner.json not yet written or lost
+            if dead or m.group(2) == "deleting":
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+        return removed
+
+    def keys(self) -> Iterator[str]:
+        for p in self.root.iterdir():
+            if _KEY_RE.match(p.name) and (p / "manifest.json").is_file():
+                yield p.name
+
+    def info(self, key: str) -> EntryInfo:
+        p = self.root / key
+        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        try:
+            prov = self.read_json(key, "provenance.json")
+        except (OSError, ValueError):
+            prov = {}
+        lu = p / "last-use"
+        last = lu.stat().st_mtime if lu.exists() else (p / "manifest.json").stat().st_mtime
+        return EntryInfo(key=key, node=prov.get("node_id", "?"), type=prov.get("node_type", "?"),
+                         pipeline=prov.get("pipeline", "?"), size=size,
+                         created=float(prov.get("created", (p / "manifest.json").stat().st_mtime)),
+                         last_use=last)
+
+    def entries(self) -> list[EntryInfo]:
+        return sorted((self.info(k) for k in self.keys()), key=lambda e: e.last_use, reverse=True)
+
+    def resolve(self, prefix: str) -> str:
+        """The one committed key starting with ``prefix``; KeyError with a clear message otherwise."""
+        prefix = prefix.removeprefix("sha256:")
+        found = [k for k in self.keys() if k.startswith(prefix)]
+        if len(found) != 1:
+            what = "no entry" if not found else f"{len(found)} entries"
+            raise KeyError(f"{what} in {self.root} match key {prefix!r}")
+        return found[0]
+
+    def remove(self, key: str) -> None:
+        """Delete an entry; it is renamed away first so no reader sees it half-deleted."""
+        trash = self.root / f"{key}.deleting-{uuid.uuid4().hex}"
+        try:
+            os.rename(self.root / key, trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def gc(self, max_size: int, keep: set[str] = frozenset()) -> list[EntryInfo]:
+        """Evict least recently used entries until the total size is at most ``max_size`` bytes."""
+        entries = sorted(self.entries(), key=lambda e: e.last_use)
+        total = sum(e.size for e in entries)
+        evicted = []
+        for e in entries:
+            if total <= max_size:
+                break
+            if e.key in keep:
+                continue
+            self.remove(e.key)
+            total -= e.size
+            evicted.append(e)
+        return evicted

@@ -1,0 +1,108 @@
+"""Turn a raw pipeline dict into a validated :class:`~luckystack.graph.spec.Pipeline`.
+
+Finds every problem before any work starts, one line each: unknown keys, unknown node type, bad
+params (unknown name with a suggestion, wrong type, out of range), inputs naming a missing node or
+port or an unknown input port, unconnected required inputs, cycles, and bad sweep entries.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import networkx as nx
+from pydantic import ValidationError
+
+from luckystack.graph.node import registry
+from luckystack.graph.spec import (Pipeline, PipelineError, PipelineFile, PipelineNode,
+                                   format_validation_error, suggest)
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def build(raw: dict[str, Any], source: str) -> Pipeline:
+    """Validate ``raw`` (a parsed pipeline file) fully; raise PipelineError with all problems."""
+    try:
+        pf = PipelineFile.model_validate(raw)
+    except ValidationError as e:
+        raise PipelineError(format_validation_error(e, f"{source}: ", PipelineFile.model_fields.keys()
+                                                    | {"$schema"})) from None
+    errors: list[str] = []
+    types = registry()
+    nodes: dict[str, PipelineNode] = {}
+    for nid, entry in pf.nodes.items():
+        where = f"{source}: node {nid!r}"
+        if not _ID_RE.match(nid):
+            errors.append(f"{where}: node ids may hold only letters, digits, '_' and '-'")
+            continue
+        nt = types.get(entry.type)
+        if nt is None:
+            known = ", ".join(sorted(types)) or "none registered"
+            errors.append(f"{where}: unknown node type {entry.type!r}{suggest(entry.type, types)}"
+                          f" (known: {known})")
+            continue
+        try:
+            params = nt.params.model_validate(entry.params)
+        except ValidationError as e:
+            errors.extend(format_validation_error(e, f"{where}: params.", nt.params.model_fields))
+            continue
+        inputs: dict[str, tuple[str, str]] = {}
+        for port, ref in entry.inputs.items():
+            if port not in nt.inputs:
+                errors.append(f"{where}: inputs.{port}: {entry.type!r} has no input port {port!r}"
+                              f"{suggest(port, nt.inputs)} (ports: {', '.join(nt.inputs) or 'none'})")
+                continue
+            src, _, src_port = ref.partition(".")
+            if src not in pf.nodes:
+                errors.append(f"{where}: inputs.{port}: no node {src!r}{suggest(src, pf.nodes)}")
+                continue
+            src_type = types.get(pf.nodes[src].type)
+            if src_type is None:
+                continue  # reported on that node
+            if not src_port:
+                if len(src_type.outputs) != 1:
+                    errors.append(f"{where}: inputs.{port}: node {src!r} has several outputs "
+                                  f"({', '.join(src_type.outputs)}); write {src!r}.PORT")
+                    continue
+                src_port = src_type.outputs[0]
+            elif src_port not in src_type.outputs:
+                errors.append(f"{where}: inputs.{port}: node {src!r} has no output port {src_port!r}"
+                              f"{suggest(src_port, src_type.outputs)}")
+                continue
+            inputs[port] = (src, src_port)
+        missing = [p for p, spec in nt.inputs.items() if spec.required and p not in entry.inputs]
+        for p in missing:
+            errors.append(f"{where}: required input {p!r} is not connected")
+        nodes[nid] = PipelineNode(nid, nt, params, inputs)
+    if not errors:
+        g = nx.DiGraph()
+        g.add_nodes_from(nodes)
+        g.add_edges_from((src, nid) for nid, n in nodes.items() for src, _ in n.inputs.values())
+        try:
+            cycle = nx.find_cycle(g)
+            path = " → ".join([a for a, _ in cycle] + [cycle[0][0]])
+            errors.append(f"{source}: cycle between nodes: {path}")
+        except nx.NetworkXNoCycle:
+            pass
+    if pf.sweep is not None:
+        errors.extend(_check_sweep(pf, source))
+    if errors:
+        raise PipelineError(errors)
+    return Pipeline(name=pf.name, description=pf.description, nodes=nodes, source=source, raw=raw,
+                    sweep=pf.sweep)
+
+
+def _check_sweep(pf: PipelineFile, source: str) -> list[str]:
+    errors = []
+    lengths = set()
+    for target, values in pf.sweep.params.items():
+        node_id, _, param = target.partition(".")
+        if node_id not in pf.nodes or not param:
+            errors.append(f"{source}: sweep.params: {target!r} does not name NODE.PARAM of an existing node"
+                          f"{suggest(node_id, pf.nodes)}")
+        if not values:
+            errors.append(f"{source}: sweep.params.{target}: give at least one value")
+        lengths.add(len(values))
+    if pf.sweep.mode == "zip" and len(lengths) > 1:
+        errors.append(f"{source}: sweep: mode 'zip' needs lists of equal length (got {sorted(lengths)})")
+    return errors

@@ -1,0 +1,129 @@
+"""Frame streams over a described recording: select, crop, scale, calibrate and debayer on the fly.
+
+Per frame, in this order (all in raw sample units until the scaling step):
+ROI crop (a memory-map view) → float32 → NaN replacement (float sources) → − master dark →
+row/column pattern-noise removal (its background mask ignores hot pixels) → bad-pixel repair from
+same-colour neighbours (already free of banding) → × gain (1 / normalised flat) × scale to 0..1 →
+debayer (``read`` only). Scale is 1 / ((2**bit_depth − 1) · 2**bit_shift): MSB-aligned data (the low
+``bit_shift`` bits always zero) and LSB-aligned data both map their largest possible value to 1.0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from luckystack.graph.node import Result
+from luckystack.imaging.calibration import fix_pixels, neighbour_index, replace_nonfinite
+from luckystack.imaging.debayer import PATTERNS, cfa_luminance, colour_masks, debayer
+from luckystack.imaging.pattern_noise import remove_pattern
+from luckystack.io.sources import RawReader
+
+
+def _small(arrays: dict[str, Any], name: str) -> np.ndarray | None:
+    return np.asarray(arrays[name][...]) if name in arrays else None
+
+
+class RecordingStream:
+    """A :class:`~luckystack.nodes.frames.FrameStream` over a reader or calibrate Result."""
+
+    def __init__(self, meta: dict[str, Any], arrays: dict[str, Any], input_file: Path | None) -> None:
+        src = meta["source"]
+        if src["type"] in ("ser", "fits") and input_file is None:
+            raise ValueError("the frames description needs the input recording, but no input file was given")
+        self.meta = meta
+        self.count = int(meta["count"])
+        self.height, self.width = int(meta["height"]), int(meta["width"])
+        self.layout = str(meta["layout"])
+        self.channels = int(meta["channels"])
+        self.bit_depth = int(meta["bit_depth"])
+        self.frame_index = np.asarray(arrays["frame_index"][...], np.int64)
+        self.timestamps = np.asarray(arrays["timestamp"][...], np.float64)
+        self._reader = RawReader(src, input_file, arrays.get("raw"))
+        self._roi = tuple(meta["roi"]) if meta["roi"] != [0, 0, meta["full_width"], meta["full_height"]] else None
+        self._scale = np.float32(meta["scale"])
+        self._float_source = meta["sample"] == "f4"
+        self._pattern = self.layout if self.layout in PATTERNS else None
+        self._method = meta.get("debayer_method", "bilinear")
+        cal = meta.get("calibration", {})
+        self._pattern_mode = cal.get("pattern_noise", "off")
+        self._dark = _small(arrays, "dark")
+        gain = _small(arrays, "gain")
+        self._gain = None if gain is None else (gain * self._scale).astype(np.float32)
+        bad = _small(arrays, "bad_pixels")
+        self._bad = bad if bad is not None and len(bad) else None
+        if self._bad is not None:
+            stride = 2 if self._pattern or meta["source_layout"] in PATTERNS else 1
+            self._neighbours = neighbour_index(self._bad, (self.height, self.width), stride)
+        self._plain = (self._dark is None and self._gain is None and self._bad is None
+                       and self._pattern_mode == "off" and not self._float_source)
+        self._masks: dict[str, np.ndarray] | None = None
+
+    # -- raw → calibrated 0..1 (H, W) or (H, W, 3) -------------------------------------------------
+    def _calibrated(self, i: int) -> np.ndarray:
+        if not 0 <= i < self.count:
+            raise IndexError(f"frame {i} is outside the selection of {self.count} frames")
+        raw = self._reader.frame(int(self.frame_index[i]), self._roi)
+        if self._plain:
+            return np.multiply(raw, self._scale, dtype=np.float32)
+        x = raw.astype(np.float32)
+        if self._float_source:
+            replace_nonfinite(x)
+        if self._dark is not None:
+            x -= self._dark
+        planes = [x] if x.ndim == 2 else [x[..., c] for c in range(x.shape[2])]
+        for plane in planes:
+            work = plane if plane.flags.c_contiguous else np.ascontiguousarray(plane)
+            if self._pattern_mode != "off":
+                remove_pattern(work, self._pattern_mode, self._pattern)
+            if self._bad is not None:
+                fix_pixels(work, self._bad, self._neighbours)
+            if work is not plane:
+                plane[...] = work
+        x *= self._gain if self._gain is not None else self._scale
+        return x
+
+    # -- the FrameStream interface ------------------------------------------------------------------
+    def read(self, i: int) -> np.ndarray:
+        """Frame ``i`` of the selection, (H, W, C) float32, debayered for Bayer recordings."""
+        x = self._calibrated(i)
+        if self._pattern:
+            if self._masks is None:
+                self._masks = colour_masks(self._pattern, self.height, self.width)
+            return debayer(x, self._pattern, self._method, self._masks)
+        return x[..., None] if x.ndim == 2 else x
+
+    def read_mono(self, i: int) -> np.ndarray:
+        """(H, W) float32 grey for measuring: the frame (mono), Rec. 709 luminance (RGB), or
+        (R + 2G + B) / 4 from a 3×3 filter of the CFA (Bayer, no full debayer needed)."""
+        x = self._calibrated(i)
+        if self._pattern:
+            return cfa_luminance(x)
+        return x if x.ndim == 2 else luminance(x)
+
+    def read_cfa(self, i: int) -> np.ndarray:
+        """The calibrated raw CFA frame (Bayer) for Bayer drizzle; ``read_mono`` otherwise."""
+        return self._calibrated(i) if self._pattern else self.read_mono(i)
+
+    def read_mono_many(self, indices: Any) -> np.ndarray:
+        """(n, H, W) float32 ``read_mono`` of several frames."""
+        idx = list(indices)
+        out = np.empty((len(idx), self.height, self.width), np.float32)
+        for k, i in enumerate(idx):
+            out[k] = self.read_mono(int(i))
+        return out
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 709 luminance, as :func:`luckystack.nodes.frames.luminance` (not imported: that package
+    imports the nodes, which import this module)."""
+    return (0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]).astype(np.float32)
+
+
+def open_stream(result: Result, input_file: Path | None) -> RecordingStream:
+    """The frame stream of a ``reader`` or ``calibrate`` result (see :mod:`luckystack.nodes.frames`)."""
+    if "source" not in result.meta:
+        raise ValueError("this result does not describe frames (expected a reader or calibrate result)")
+    return RecordingStream(result.meta, result.arrays, Path(input_file) if input_file else None)
