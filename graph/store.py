@@ -117,6 +117,12 @@ class PendingEntry:
         for port, result in results.items():
             arrays: dict[str, Any] = {}
             for name, value in result.arrays.items():
+                ref = self.store.reference_of(value)
+                if ref is not None:  # an upstream entry's array passed through: link, don't copy
+                    arrays[name] = {"shape": list(value.shape), "dtype": str(value.dtype),
+                                    "ref": ref[0], "path": ref[1]}
+                    manifest.setdefault("refs", []).append(ref[0])
+                    continue
                 if self._created.get((port, name)) is value:
                     arr = value
                 else:
@@ -160,7 +166,24 @@ class CacheStore:
         return self.root / key
 
     def has(self, key: str) -> bool:
-        return (self.root / key / "manifest.json").is_file()
+        """Committed, and every entry it links to is still there."""
+        path = self.root / key / "manifest.json"
+        if not path.is_file():
+            return False
+        refs = self.manifest(key).get("refs", [])
+        return all((self.root / ref / "manifest.json").is_file() for ref in refs)
+
+    def reference_of(self, value: Any) -> tuple[str, str] | None:
+        """(key, array path) when ``value`` is an array of a committed entry of this store, else None."""
+        if not isinstance(value, zarr.Array):
+            return None
+        root = getattr(value.store, "root", None)
+        if root is None:
+            return None
+        root = Path(root)
+        if root.parent.resolve() != self.root.resolve() or not (root / "manifest.json").is_file():
+            return None
+        return root.name, value.path
 
     def manifest(self, key: str) -> dict:
         return json.loads((self.root / key / "manifest.json").read_text())
@@ -171,7 +194,13 @@ class CacheStore:
         group = zarr.open_group(str(self.root / key), mode="r", zarr_format=3)
         out = {}
         for port, info in manifest["ports"].items():
-            arrays = {name: group[f"{port}/{name}"] for name in info["arrays"]}
+            arrays = {}
+            for name, spec in info["arrays"].items():
+                if "ref" in spec:
+                    linked = zarr.open_group(str(self.root / spec["ref"]), mode="r", zarr_format=3)
+                    arrays[name] = linked[spec["path"]]
+                else:
+                    arrays[name] = group[f"{port}/{name}"]
             out[port] = Result(arrays=arrays, meta=info["meta"])
         self.touch(key)
         return out

@@ -121,3 +121,18 @@ def test_cache_ls_rm_gc(tmp_path, recording, capsys):
     assert main(["cache", "gc", "--max-size", f"{entries['read'].size}B", "--cache", str(cache)]) == 0
     assert [e.node for e in store.entries()] == ["read"]
     assert parse_size("20GB") == 20 * 10**9 and parse_size("1.5MiB") == 1572864
+
+
+def test_passed_through_array_is_linked_not_copied(tmp_path):
+    store = CacheStore(tmp_path / "cache")
+    big = np.arange(200_000, dtype=np.uint16).reshape(200, 1000)
+    up = store.begin("a" * 64)
+    up.write({"out": Result(arrays={"raw": big}, meta={})}, {"k": 1}, {})
+    upstream = store.load("a" * 64)["out"]
+    down = store.begin("b" * 64)
+    down.write({"out": Result(arrays={"raw": upstream.arrays["raw"], "small": np.ones(3)}, meta={})},
+               {"k": 2}, {})
+    assert store.info("b" * 64).size < store.info("a" * 64).size / 10  # no second copy
+    np.testing.assert_array_equal(store.load("b" * 64)["out"].array("raw"), big)
+    store.remove("a" * 64)
+    assert not store.has("b" * 64)  # a link to an evicted entry makes the entry absent

@@ -1,0 +1,5 @@
+import sys
+
+from luckystack.cli import main
+
+sys.exit(main())
