@@ -75,8 +75,15 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return (0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]).astype(np.float32)
 
 
+def memory_frames(stream: FrameStream) -> Result:
+    """A ``frames`` Result wrapping an in-memory stream, for tests and notebooks (never cached)."""
+    return Result(meta={"stream": stream})
+
+
 def open_frames(frames: Result, input_file: Path | None) -> FrameStream:
     """Open the stream described by a ``reader`` or ``calibrate`` result for the run's input file."""
+    if isinstance(frames.meta.get("stream"), FrameStream):
+        return frames.meta["stream"]
     from luckystack.io.stream import open_stream  # the io package owns formats and calibration
 
     try:

@@ -1,0 +1,146 @@
+"""Sharpness estimators and frame-artifact checks for lucky imaging.
+
+All functions take float32 images on the 0…1 scale. ``scale`` (2…8) is the noise-robust scale of the
+estimators: the image is smoothed by a Gaussian of sigma ``scale / 4`` before differentiating, so
+pixel noise does not count as detail (2 for high-SNR undersampled data, larger for noisy data).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+METHODS = ("gradient", "laplacian", "edge")
+
+
+def smooth(img: np.ndarray, scale: float) -> np.ndarray:
+    """The image smoothed at the estimator scale (Gaussian, sigma = scale / 4)."""
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    return cv2.GaussianBlur(img, (0, 0), sigmaX=scale / 4.0, borderType=cv2.BORDER_REPLICATE)
+
+
+def detail_energy(blurred: np.ndarray, method: str = "gradient") -> np.ndarray:
+    """Per-pixel detail energy of a smoothed image: squared gradient magnitude or squared Laplacian.
+
+    ``edge`` uses the squared gradient like ``gradient``; it differs only in how the frame score
+    pools it (:func:`frame_score`).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown quality method {method!r}; use one of {', '.join(METHODS)}")
+    if method == "laplacian":
+        lap = cv2.Laplacian(blurred, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
+        return lap * lap
+    gx = cv2.Sobel(blurred, cv2.CV_32F, 1, 0, ksize=1, scale=0.5, borderType=cv2.BORDER_REPLICATE)
+    gy = cv2.Sobel(blurred, cv2.CV_32F, 0, 1, ksize=1, scale=0.5, borderType=cv2.BORDER_REPLICATE)
+    return gx * gx + gy * gy
+
+
+def frame_score(region: np.ndarray, method: str = "gradient", scale: float = 4.0,
+                margin: int | None = None, normalize: bool = False) -> float:
+    """Sharpness of one (aligned, cropped) frame region; higher is sharper.
+
+    gradient: RMS gradient magnitude. laplacian: RMS Laplacian. edge: mean of the strongest 2 % of
+    gradient magnitudes (the limb steepness of small bright planets). ``margin`` pixels at the region
+    border are ignored (default: ``2 * scale``) so a cut edge never counts as detail. ``normalize``
+    divides by the mean brightness so transparency changes do not look like sharpness changes.
+    """
+    margin = int(round(2 * scale)) if margin is None else int(margin)
+    energy = detail_energy(smooth(region, scale), method)
+    h, w = energy.shape
+    if h <= 2 * margin or w <= 2 * margin:
+        raise ValueError("the region is smaller than twice the edge margin")
+    inner = energy[margin:h - margin, margin:w - margin]
+    if method == "edge":
+        flat = np.sqrt(inner.ravel())
+        k = max(1, flat.size // 50)
+        score = float(np.partition(flat, flat.size - k)[-k:].mean())
+    else:
+        score = float(np.sqrt(inner.mean(dtype=np.float64)))
+    if normalize:
+        mean = float(region[margin:h - margin, margin:w - margin].mean(dtype=np.float64))
+        score = score / mean if mean > 1e-6 else 0.0
+    return score
+
+
+def box_scores(energy: np.ndarray, brightness: np.ndarray | None, y0: np.ndarray, x0: np.ndarray,
+               size: np.ndarray) -> np.ndarray:
+    """RMS detail energy in many boxes at once (integral image): the local quality of APs.
+
+    Boxes are ``[y0, y0+size) × [x0, x0+size)`` and must lie inside ``energy``. With ``brightness``
+    (the smoothed image) each score is divided by the box's mean brightness.
+    """
+    ii = cv2.integral(energy, sdepth=cv2.CV_64F)
+    y1, x1 = y0 + size, x0 + size
+    total = ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
+    area = size.astype(np.float64) ** 2
+    score = np.sqrt(np.maximum(total, 0.0) / area)
+    if brightness is not None:
+        ib = cv2.integral(brightness, sdepth=cv2.CV_64F)
+        mean = (ib[y1, x1] - ib[y0, x1] - ib[y1, x0] + ib[y0, x0]) / area
+        score = np.where(mean > 1e-6, score / np.maximum(mean, 1e-6), 0.0)
+    return score
+
+
+# Reasons a frame is disabled by artifact detection (codes are stable; they go into results).
+ARTIFACT_REASONS = {
+    1: "blank frame (no signal)",
+    2: "dropped row or column (constant line inside the image)",
+    3: "missing data (frame cut off, constant to the edge)",
+    4: "torn frame (rows shifted sideways)",
+}
+
+
+def _constant_lines(std: np.ndarray, strong: float) -> tuple[bool, bool]:
+    """(dropped line, missing block) from per-line standard deviations along one axis."""
+    flat = std < 1e-6
+    if not flat.any() or strong <= 0:
+        return False, False
+    prev = np.concatenate(([0.0], std[:-1]))
+    nxt = np.concatenate((std[1:], [0.0]))
+    neighbours = np.minimum(prev, nxt)
+    dropped = bool(np.any(flat & (neighbours > 0.1 * strong)))
+    # A run of constant lines reaching the image edge right after a wide, structured line.
+    idx = np.flatnonzero(~flat)
+    missing = False
+    if idx.size:
+        last, first = idx[-1], idx[0]
+        missing = (last < std.size - 1 and std[last] > 0.5 * strong) or (first > 0 and std[first] > 0.5 * strong)
+    return dropped, missing
+
+
+def detect_artifacts(mono: np.ndarray) -> int:
+    """0 if the frame looks intact, else a code of :data:`ARTIFACT_REASONS`.
+
+    Catches blank frames, constant (dropped) rows or columns inside structured data, frames whose
+    bottom/top/sides are missing (constant to the edge right after a strongly structured line) and torn
+    frames (consecutive rows that match far better after a sideways shift of several pixels).
+    """
+    img = np.asarray(mono, dtype=np.float32)
+    if float(img.max()) - float(img.min()) < 1e-5:
+        return 1
+    row_std = img.std(axis=1)
+    col_std = img.std(axis=0)
+    strong = float(max(row_std.max(), col_std.max()))
+    for std in (row_std, col_std):
+        dropped, missing = _constant_lines(std, float(std.max()))
+        if dropped:
+            return 2
+        if missing:
+            return 3
+    # Torn rows: a consecutive-row difference that spikes above its neighbours; confirmed when the
+    # two rows match far better after a sideways shift of a few pixels.
+    d = np.abs(np.diff(img, axis=0)).mean(axis=1)
+    if d.size >= 7 and strong > 0:
+        pad = np.pad(d, 3, mode="edge")
+        around = np.stack([pad[k:k + d.size] for k in (0, 1, 2, 4, 5, 6)]).max(axis=0)
+        spike = d / (around + 1e-6)
+        for y in np.argsort(-spike, kind="stable")[:4]:
+            a, b = img[y], img[y + 1]
+            if spike[y] < 1.5 or a.std() < 0.25 * row_std.max():
+                continue
+            shifts = [t for t in range(2, 17) if t < a.size // 4]
+            best = min(min(float(np.abs(a[t:] - b[:-t]).mean()), float(np.abs(a[:-t] - b[t:]).mean()))
+                       for t in shifts)
+            if best < 0.5 * d[y]:
+                return 4
+    return 0

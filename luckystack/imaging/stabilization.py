@@ -1,0 +1,217 @@
+"""Global (whole-frame) shifts of a recording: planet (disc centroid + correlation) and surface (anchors).
+
+The chunk functions take a frame stream and a range of frame indices so they run in worker processes;
+each returns per-frame shifts (dy, dx), validity and reason codes (:data:`REASONS`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from luckystack.imaging.apshift import half, match_blur
+from luckystack.imaging.registration import choose_anchors, disc_centroid, extract, match_shift
+
+REASONS = {
+    1: "no object found",
+    2: "object touches the frame edge",
+    3: "surface anchor lost (no confident match)",
+}
+
+
+def _refine(template: np.ndarray, img: np.ndarray, cy: float, cx: float, dy: float, dx: float,
+            margin: int, passes: int = 3) -> tuple[float, float, float, bool]:
+    """Iterate ZNCC on a window resampled at the estimate (margin px each side); sub-pixel result."""
+    th, tw = template.shape
+    score = -1.0
+    for _ in range(passes):
+        win = extract(img, cy + dy, cx + dx, th + 2 * margin, tw + 2 * margin)
+        oy, ox, score, inside = match_shift(template, win)
+        if not inside:
+            return dy, dx, score, False
+        dy, dx = dy + oy - margin, dx + ox - margin
+        if abs(oy - margin) < 0.25 and abs(ox - margin) < 0.25:
+            break
+    return dy, dx, score, True
+
+
+@dataclass(frozen=True)
+class PlanetReference:
+    """The disc template (half resolution, smoothed) and its centroid in reference coordinates."""
+
+    template: np.ndarray
+    cy: float  # template centre, full-resolution reference coordinates
+    cx: float
+    disc_cy: float
+    disc_cx: float
+    threshold: float
+
+
+def planet_reference(frames: list[np.ndarray], threshold: float) -> PlanetReference:
+    """Mean of the first usable frames, aligned on their disc centroids, cut around the disc.
+
+    Reference coordinates are those of the first usable frame.
+    """
+    from luckystack.imaging.registration import warp_crop
+
+    discs = [(f, disc_centroid(f, threshold)) for f in frames]
+    usable = [(f, d) for f, d in discs if d is not None and not d.touches_edge]
+    if not usable:
+        raise ValueError("no frame among the first ones shows a whole object on dark sky")
+    f0, d0 = usable[0]
+    h, w = f0.shape
+    acc = np.zeros_like(f0)
+    for f, d in usable:
+        acc += warp_crop(f, d.cy - d0.cy, d.cx - d0.cx, h, w, interpolation=1)
+    mean = match_blur(acc / len(usable))
+    r = int(math.sqrt(d0.area / math.pi) * 1.25) + 4  # disc radius plus limb margin
+    y0, y1 = max(0, int(d0.cy) - r), min(h, int(d0.cy) + r)
+    x0, x1 = max(0, int(d0.cx) - r), min(w, int(d0.cx) + r)
+    y0, x0 = y0 - y0 % 2, x0 - x0 % 2
+    y1, x1 = y1 - (y1 - y0) % 2, x1 - (x1 - x0) % 2
+    tpl = np.ascontiguousarray(half(mean[y0:y1, x0:x1]))
+    th, tw = tpl.shape
+    return PlanetReference(tpl, y0 + (2 * th - 1) / 2, x0 + (2 * tw - 1) / 2, d0.cy, d0.cx, threshold)
+
+
+def planet_chunk(stream, indices: range, ref: PlanetReference, refine: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shifts, valid, reason and match score for frames ``indices`` of a planet recording."""
+    n = len(indices)
+    shift = np.zeros((n, 2))
+    valid = np.zeros(n, bool)
+    reason = np.zeros(n, np.int8)
+    score = np.zeros(n)
+    for k, i in enumerate(indices):
+        mono = stream.read_mono(i)
+        disc = disc_centroid(mono, ref.threshold)
+        if disc is None:
+            reason[k] = 1
+            continue
+        dy, dx = disc.cy - ref.disc_cy, disc.cx - ref.disc_cx
+        if disc.touches_edge:
+            reason[k] = 2
+            shift[k] = dy, dx
+            continue
+        if refine:
+            img = half(match_blur(mono))
+            # Half-resolution coordinates: full y = 2 yh + 0.5.
+            hy, hx, sc, ok = _refine(ref.template, img, (ref.cy - 0.5) / 2, (ref.cx - 0.5) / 2,
+                                     dy / 2, dx / 2, margin=3)
+            if ok:
+                dy, dx, score[k] = 2 * hy, 2 * hx, sc
+        shift[k] = dy, dx
+        valid[k] = True
+    return shift, valid, reason, score
+
+
+@dataclass(frozen=True)
+class SurfaceReference:
+    """Anchor boxes (half resolution) cut from the reference frame, best first."""
+
+    templates: list[np.ndarray]
+    cy: list[float]  # box centres in half-resolution reference coordinates
+    cx: list[float]
+    coarse: list[np.ndarray]  # quarter-resolution templates for the whole-frame search
+    search: int  # frame-to-frame search radius in half-resolution px
+
+
+def surface_reference(first: np.ndarray, box: int | None, search: int,
+                      anchor: tuple[int, int, int] | None = None, count: int = 3) -> SurfaceReference:
+    """Pick anchor patches (most 2-D structure) on the reference frame, or use the given (x, y, size)."""
+    img = half(match_blur(first))
+    h, w = img.shape
+    if anchor is not None:
+        x, y, s = anchor
+        s2 = max(8, s // 2)
+        corners = [(y // 2 - s2 // 2, x // 2 - s2 // 2)]
+        if not (0 <= corners[0][0] <= h - s2 and 0 <= corners[0][1] <= w - s2):
+            raise ValueError(f"the anchor at x={x}, y={y} of size {s} does not fit in the frame")
+    else:
+        s2 = box // 2 if box else max(16, min(h, w) // 5)
+        corners = choose_anchors(img, s2, margin=min(search, max(0, (min(h, w) - s2) // 2 - 1)), count=count)
+    tpls = [np.ascontiguousarray(img[y:y + s2, x:x + s2]) for y, x in corners]
+    coarse = [np.ascontiguousarray(half(t)) for t in tpls]
+    return SurfaceReference(tpls, [y + (s2 - 1) / 2 for y, _ in corners],
+                            [x + (s2 - 1) / 2 for _, x in corners], coarse, search)
+
+
+def _whole_frame_search(img: np.ndarray, ref: SurfaceReference) -> tuple[float, float] | None:
+    """Coarse (dy, dx) in half-resolution px by searching the best anchor over the whole frame."""
+    small = half(img)
+    best = None
+    for a, t in enumerate(ref.coarse):
+        if t.shape[0] >= small.shape[0] or t.shape[1] >= small.shape[1]:
+            continue
+        oy, ox, sc, _ = match_shift(t, small)
+        ty, tx = (ref.cy[a] - 0.5) / 2 - (t.shape[0] - 1) / 2, (ref.cx[a] - 0.5) / 2 - (t.shape[1] - 1) / 2
+        if best is None or sc > best[0]:
+            best = (sc, 2 * (oy - ty), 2 * (ox - tx))
+    if best is None or best[0] < 0.3:
+        return None
+    return best[1], best[2]
+
+
+def surface_chunk(stream, indices: range, ref: SurfaceReference, min_score: float = 0.5
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Track the anchors through frames ``indices``: a whole-frame search starts the chunk (and
+    re-acquires after a loss); later frames search around the previous frame's shift. Each frame uses
+    the best-matching anchor that stays clear of the frame edge (re-anchoring as the view drifts)."""
+    n = len(indices)
+    shift = np.zeros((n, 2))
+    valid = np.zeros(n, bool)
+    reason = np.zeros(n, np.int8)
+    score = np.zeros(n)
+    prev: tuple[float, float] | None = None
+    for k, i in enumerate(indices):
+        img = half(match_blur(stream.read_mono(i)))
+        h, w = img.shape
+        start = prev if prev is not None else _whole_frame_search(img, ref)
+        best = None
+        if start is not None:
+            for a, t in enumerate(ref.templates):
+                th, tw = t.shape
+                cy, cx = ref.cy[a] + start[0], ref.cx[a] + start[1]
+                m = ref.search
+                if cy - th / 2 - m < 0 or cx - tw / 2 - m < 0 or cy + th / 2 + m > h or cx + tw / 2 + m > w:
+                    continue  # this anchor has drifted towards the edge: use another
+                win = extract(img, cy, cx, th + 2 * m, tw + 2 * m)
+                oy, ox, sc, inside = match_shift(t, win)
+                if not inside or sc < min_score or (best is not None and sc <= best[0]):
+                    continue
+                dy, dx = start[0] + oy - m, start[1] + ox - m
+                dy, dx, sc, ok = _refine(t, img, ref.cy[a], ref.cx[a], dy, dx, margin=2)
+                if ok:
+                    best = (sc, dy, dx)
+        if best is None:
+            reason[k] = 3
+            prev = None
+            continue
+        score[k], dy, dx = best
+        prev = (dy, dx)
+        shift[k] = 2 * dy, 2 * dx
+        valid[k] = True
+    return shift, valid, reason, score
+
+
+def common_crop(shift: np.ndarray, valid: np.ndarray, height: int, width: int) -> list[int]:
+    """[y0, x0, h, w] in reference coordinates seen by every valid frame (aligned crop stays inside)."""
+    s = shift[valid]
+    if s.size == 0:
+        raise ValueError("no valid frame to define the common area")
+    y0 = max(0, math.ceil(-s[:, 0].min() - 1e-9))
+    x0 = max(0, math.ceil(-s[:, 1].min() - 1e-9))
+    h = min(height - y0, math.floor(height - 1 - s[:, 0].max() - y0 + 1e-9) + 1)
+    w = min(width - x0, math.floor(width - 1 - s[:, 1].max() - x0 + 1e-9) + 1)
+    if h < 16 or w < 16:
+        raise ValueError("the frames drift so much that their common area is smaller than 16×16 px")
+    return [int(y0), int(x0), int(h), int(w)]
+
+
+def has_dark_sky(mono: np.ndarray) -> bool:
+    """True when most of the frame border is dark: an isolated object (planet mode)."""
+    lo, hi = float(mono.min()), float(mono.max())
+    border = np.concatenate([mono[0], mono[-1], mono[:, 0], mono[:, -1]])
+    return bool(hi > lo and np.mean(border < lo + 0.15 * (hi - lo)) > 0.6)

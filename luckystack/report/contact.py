@@ -1,0 +1,77 @@
+"""Contact sheets and display stretches: results side by side, the same crop and the same stretch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+LABEL_HEIGHT = 22
+
+
+def common_stretch(images: Sequence[np.ndarray], low: float = 0.1, high: float = 99.9) -> tuple[float, float]:
+    """One black and white point for all ``images`` (percentiles of their pooled pixels)."""
+    sample = np.concatenate([np.asarray(im, dtype=np.float32).ravel()[::7] for im in images])
+    lo, hi = np.percentile(sample, [low, high])
+    return float(lo), float(max(hi, lo + 1e-6))
+
+
+def to_display(image: np.ndarray, black: float, white: float) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB rendering of an (H, W) or (H, W, C) float image between two points."""
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    scaled = np.clip((img - black) / (white - black), 0.0, 1.0)
+    return np.round(scaled * 255.0).astype(np.uint8)
+
+
+def _fit(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Centre-crop every image to the smallest common size (drizzled results are resized first)."""
+    base_h = min(im.shape[0] for im in images)
+    out = []
+    for im in images:
+        if im.shape[0] > base_h * 1.2:  # a drizzled result: compare at the common scale
+            scale = base_h / im.shape[0]
+            im = cv2.resize(im, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            if im.ndim == 2:
+                im = im[..., None]
+        out.append(im)
+    h = min(im.shape[0] for im in out)
+    w = min(im.shape[1] for im in out)
+    return [im[(im.shape[0] - h) // 2:(im.shape[0] - h) // 2 + h,
+               (im.shape[1] - w) // 2:(im.shape[1] - w) // 2 + w] for im in out]
+
+
+def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[str], columns: int | None = None,
+                  tile: int = 320) -> np.ndarray:
+    """A grid of labelled tiles (uint8 RGB), each image shown with one common stretch.
+
+    ``tile`` is the largest side of a tile in pixels; images are centre-cropped to a common size.
+    """
+    if len(images) != len(labels) or not images:
+        raise ValueError("contact_sheet needs one label per image and at least one image")
+    fitted = [np.asarray(im, dtype=np.float32) for im in _fit(images)]
+    black, white = common_stretch(fitted)
+    columns = columns or int(np.ceil(np.sqrt(len(fitted))))
+    rows = int(np.ceil(len(fitted) / columns))
+    h, w = fitted[0].shape[:2]
+    scale = min(1.0, tile / max(h, w))
+    th, tw = max(1, round(h * scale)), max(1, round(w * scale))
+    sheet = np.full((rows * (th + LABEL_HEIGHT), columns * tw, 3), 32, dtype=np.uint8)
+    for k, (img, label) in enumerate(zip(fitted, labels, strict=True)):
+        r, c = divmod(k, columns)
+        y, x = r * (th + LABEL_HEIGHT), c * tw
+        disp = cv2.resize(to_display(img, black, white), (tw, th), interpolation=cv2.INTER_AREA)
+        sheet[y:y + th, x:x + tw] = disp
+        cv2.putText(sheet, label[: max(4, tw // 8)], (x + 4, y + th + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (235, 235, 235), 1, cv2.LINE_AA)
+    return sheet
+
+
+def write_png(path, rgb: np.ndarray) -> None:
+    """Write an RGB uint8 image as PNG (OpenCV wants BGR)."""
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"cannot write {path}")

@@ -1,0 +1,117 @@
+"""align-aps: alignment points on the reference, and every AP's sub-pixel local shift and quality per frame."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
+from luckystack.imaging.apshift import MATCH_SIGMA, make_templates, match_blur, measure, replace_lost
+from luckystack.imaging.placement import default_ap_size, neighbours, place_aps
+from luckystack.imaging.quality import box_scores, detail_energy, smooth
+from luckystack.nodes.frames import luminance, open_frames
+
+CHUNK = 32
+
+
+class AlignApsParams(Params):
+    sizes: list[int] | None = Field(None, description="AP box sizes in px (several mix grids); default: "
+                                                      "chosen so a planet disc gets about 25 APs")
+    min_brightness: float = Field(0.2, ge=0.0, le=1.0, description="drop APs whose mean is below this "
+                                                                   "fraction of the reference's range")
+    min_structure: float = Field(0.04, ge=0.0, le=1.0, description="drop APs whose structure (detail in both "
+                                                                   "directions) is below this fraction of the best AP's")
+    margin: int = Field(4, ge=0, le=512, description="distance of AP boxes from the crop edges (px)")
+    manual: list[tuple[int, int, int]] = Field(default_factory=list,
+                                               description="extra APs (x, y, size) in crop coordinates")
+    search: int = Field(8, ge=2, le=64, description="search radius of the local shift (px)")
+    min_corr: float = Field(0.6, ge=0.0, le=1.0, description="a match below this correlation is lost")
+    max_jump: float = Field(2.0, gt=0.0, le=64.0, description="a shift further than this (px) from its "
+                                                              "neighbours' median is lost")
+    method: Literal["gradient", "laplacian", "edge"] | None = Field(
+        None, description="local quality estimator (default: the analyse node's method)")
+    scale: float | None = Field(None, ge=2.0, le=8.0, description="local quality scale (default: analyse's)")
+    normalize: bool | None = Field(None, description="normalise local quality by brightness (default: analyse's)")
+
+
+@node_type("align-aps", params=AlignApsParams,
+           inputs={"frames": Port(), "shifts": Port(), "reference": Port(), "quality": Port(required=False)},
+           outputs=("aps",), version="1", reads_input=True)
+def align_aps(ctx: Context) -> Result:
+    """Place APs and measure each AP's local shift and local quality in every frame."""
+    p: AlignApsParams = ctx.params
+    stream = open_frames(ctx.inputs["frames"], ctx.input_file)
+    shifts = ctx.inputs["shifts"]
+    quality = ctx.inputs.get("quality")
+    qmeta = quality.meta if quality is not None else {}
+    method = p.method or qmeta.get("method", "gradient")
+    scale = float(p.scale or qmeta.get("scale", 4.0))
+    normalize = bool(p.normalize if p.normalize is not None else qmeta.get("normalize", False))
+    valid = quality.array("valid") if quality is not None else shifts.array("valid")
+    shift = shifts.array("shift")
+    crop = [int(v) for v in shifts.meta["crop"]]
+    ref = ctx.inputs["reference"].array("image")
+    mono = ref[..., 0] if ref.shape[2] == 1 else luminance(ref)
+    if mono.shape != (crop[2], crop[3]):
+        raise NodeError(f"align-aps: the reference is {mono.shape[1]}×{mono.shape[0]} but the crop is "
+                        f"{crop[3]}×{crop[2]}")
+    try:
+        centres, sizes = place_aps(mono, p.sizes, p.margin, p.min_brightness, p.min_structure, p.manual)
+    except ValueError as exc:
+        raise NodeError(f"align-aps: {exc}") from exc
+    if len(centres) == 0:
+        raise NodeError("align-aps: no AP passed the brightness and structure limits; lower them or use "
+                        "smaller AP sizes")
+    n = stream.count
+    chunks = [range(s, min(n, s + CHUNK)) for s in range(0, n, CHUNK)]
+    fn = partial(align_chunk, stream, shift=shift, valid=valid, crop=crop, ref_mono=mono, centres=centres,
+                 sizes=sizes, search=p.search, min_corr=p.min_corr, max_jump=p.max_jump, method=method,
+                 scale=scale, normalize=normalize)
+    parts = list(ctx.map(fn, chunks, total=len(chunks), label="align-aps"))
+    local = np.concatenate([q[0] for q in parts]).astype(np.float32)
+    lq = np.concatenate([q[1] for q in parts]).astype(np.float32)
+    ok = np.concatenate([q[2] for q in parts])
+    replaced = int((~ok[valid]).sum())
+    if replaced:
+        ctx.log(f"align-aps: {replaced} of {ok[valid].size} AP measurements lost track and were replaced "
+                "from neighbours")
+    used_sizes = sorted({int(s) for s in sizes})
+    return Result(arrays={"center": centres.astype(np.int32), "size": sizes.astype(np.int32), "shift": local,
+                          "quality": lq, "ok": ok},
+                  meta={"replaced": replaced, "ap_sizes": used_sizes, "search": p.search,
+                        "method": method, "scale": scale,
+                        "default_size": default_ap_size(mono, p.min_brightness) if p.sizes is None else None})
+
+
+def align_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop: list[int],
+                ref_mono: np.ndarray, centres: np.ndarray, sizes: np.ndarray, search: int, min_corr: float,
+                max_jump: float, method: str, scale: float, normalize: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local shifts (n, A, 2), local quality (n, A) and ok flags (n, A) for frames ``chunk``."""
+    y0, x0 = crop[0], crop[1]
+    tpl = make_templates(match_blur(ref_mono), centres, sizes, y0, x0)
+    nbrs = neighbours(centres, sizes)
+    n, a_count = len(chunk), len(centres)
+    loc = np.zeros((n, a_count, 2))
+    score = np.zeros((n, a_count))
+    found = np.zeros((n, a_count), bool)
+    lq = np.full((n, a_count), np.nan)
+    by, bx = centres[:, 0] - sizes // 2, centres[:, 1] - sizes // 2
+    for k, i in enumerate(chunk):
+        if not valid[i]:
+            continue
+        mono = stream.read_mono(i)
+        blurred = match_blur(mono)
+        loc[k], score[k], found[k] = measure(blurred, tpl, shift[i, 0], shift[i, 1], search)
+        q_img = blurred if abs(scale / 4.0 - MATCH_SIGMA) < 1e-9 else smooth(mono, scale)
+        energy = detail_energy(q_img, method)
+        h, w = mono.shape
+        yy = np.clip(by + y0 + int(round(shift[i, 0])), 0, h - sizes)
+        xx = np.clip(bx + x0 + int(round(shift[i, 1])), 0, w - sizes)
+        lq[k] = box_scores(energy, q_img if normalize else None, yy, xx, sizes)
+    loc, ok = replace_lost(loc, score, found, nbrs, min_corr, max_jump)
+    ok &= valid[chunk.start:chunk.stop][:, None]
+    return loc, lq, ok

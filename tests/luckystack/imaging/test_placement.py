@@ -1,0 +1,52 @@
+import cv2
+import numpy as np
+import pytest
+
+from luckystack.imaging.placement import default_ap_size, neighbours, place_aps
+
+
+def _jupiter(h=300, w=400, radius=100):
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:h, 0:w]
+    r = np.hypot(y - h / 2, x - w / 2)
+    tex = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 2.0)
+    return np.where(r < radius, 0.5 + 0.2 * np.sin(y / 6.0) + 0.3 * tex, 0.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("radius", [60, 100, 140])
+def test_default_size_gives_jupiter_discs_10_to_40_aps(radius):
+    img = _jupiter(radius=radius, h=2 * radius + 80, w=2 * radius + 120)
+    centres, sizes = place_aps(img)
+    assert 10 <= len(centres) <= 40
+    assert sizes[0] == default_ap_size(img) and sizes[0] % 8 == 0
+
+
+def test_aps_sit_on_the_bright_object_inside_the_margin():
+    img = _jupiter()
+    centres, sizes = place_aps(img, sizes=[48], margin=10)
+    r = np.hypot(centres[:, 0] - 150, centres[:, 1] - 200)
+    assert (r < 100 + 24).all()
+    assert (centres - 24 >= 10).all()
+
+
+def test_multiple_sizes_and_manual_aps():
+    img = _jupiter()
+    c1, _ = place_aps(img, sizes=[64])
+    c2, s2 = place_aps(img, sizes=[64, 32], manual=[(10, 20, 16)])
+    assert len(c2) > len(c1) and set(s2.tolist()) == {16, 32, 64}
+    assert c2[-1].tolist() == [20, 10]
+    with pytest.raises(ValueError):
+        place_aps(img, manual=[(2, 2, 32)])
+    nb = neighbours(c1, np.full(len(c1), 64))
+    assert all(len(n) >= 1 for n in nb)
+
+
+def test_ap_overlay_draws_the_boxes():
+    from luckystack.imaging.plots import ap_overlay
+    img = _jupiter()
+    centres, sizes = place_aps(img, sizes=[48])
+    pic = ap_overlay(img[..., None], centres, sizes)
+    assert pic.shape == (300, 400, 3) and pic.dtype == np.uint8
+    y0, x0 = centres[0] - 24
+    assert tuple(pic[y0, x0 + 10]) == (0, 220, 0)
+    assert not (pic[..., 1] == 220).all()

@@ -1,0 +1,69 @@
+import cv2
+import numpy as np
+import pytest
+
+from luckystack.imaging.quality import box_scores, detail_energy, detect_artifacts, frame_score, smooth
+
+
+def _planet(blur=1.0, seed=0, h=120, w=160):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    r = np.hypot(y - h / 2, x - w / 2)
+    tex = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 1.5)
+    img = np.where(r < 45, 0.5 + 0.2 * np.sin(y / 4.0) + 0.2 * tex, 0.0).astype(np.float32)
+    return cv2.GaussianBlur(img, (0, 0), blur)
+
+
+@pytest.mark.parametrize("method", ["gradient", "laplacian", "edge"])
+def test_sharper_frames_score_higher(method):
+    scores = [frame_score(_planet(b), method, 4.0) for b in (0.7, 1.5, 3.0)]
+    assert scores[0] > scores[1] > scores[2]
+
+
+def test_noise_robust_scale_ignores_noise():
+    rng = np.random.default_rng(3)
+    sharp_noisy = _planet(1.5) + rng.normal(0, 0.03, (120, 160)).astype(np.float32)
+    blurry_clean = _planet(2.5)
+    assert frame_score(sharp_noisy, "gradient", 8.0) > frame_score(blurry_clean, "gradient", 8.0)
+
+
+def test_normalize_removes_transparency_changes():
+    img = _planet(1.0)
+    a, b = frame_score(img, normalize=True), frame_score(0.6 * img, normalize=True)
+    assert abs(a - b) / a < 1e-3
+    assert frame_score(0.6 * img) < 0.7 * frame_score(img)
+
+
+def test_box_scores_match_direct_computation():
+    img = smooth(_planet(1.0), 4)
+    e = detail_energy(img)
+    y0, x0, s = np.array([10, 40]), np.array([20, 50]), np.array([32, 24])
+    got = box_scores(e, img, y0, x0, s)
+    for k in range(2):
+        box = (slice(y0[k], y0[k] + s[k]), slice(x0[k], x0[k] + s[k]))
+        assert got[k] == pytest.approx(np.sqrt(e[box].mean()) / img[box].mean(), rel=1e-4)
+
+
+def test_artifacts_are_detected_and_clean_frames_pass():
+    clean = _planet(0.7)
+    assert detect_artifacts(clean) == 0
+    assert detect_artifacts(np.zeros_like(clean)) == 1
+    dropped = clean.copy(); dropped[60] = 0
+    assert detect_artifacts(dropped) == 2
+    col = clean.copy(); col[:, 80] = 0
+    assert detect_artifacts(col) == 2
+    cut = clean.copy(); cut[70:] = 0
+    assert detect_artifacts(cut) == 3
+    torn = clean.copy(); torn[65:] = np.roll(clean[65:], 9, axis=1)
+    assert detect_artifacts(torn) == 4
+
+
+def test_quality_graph_draws_both_curves():
+    from luckystack.imaging.plots import quality_graph
+    score = np.linspace(1, 2, 50)[::-1] + np.sin(np.arange(50))
+    valid = np.ones(50, bool); valid[10] = False
+    pic = quality_graph(score, valid)
+    assert pic.shape == (300, 800, 3) and pic.dtype == np.uint8
+    colours = {tuple(c) for c in pic.reshape(-1, 3)[::7]}
+    assert (255, 127, 14) in colours or np.any(np.all(pic == (255, 127, 14), axis=-1))
+    assert np.any(np.all(pic == (214, 39, 40), axis=-1))

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+import luckystack.nodes.align_aps  # noqa: F401
+import luckystack.nodes.analyse  # noqa: F401
+import luckystack.nodes.reference  # noqa: F401
+import luckystack.nodes.stabilize  # noqa: F401
+from luckystack.graph.context import run_node
+from luckystack.graph.node import NodeError
+from luckystack.nodes.frames import ArrayFrameStream, memory_frames
+from tests.nodes.synthetic_planet import make_recording
+
+N = 40
+
+
+@pytest.fixture(scope="module")
+def data():
+    sim = make_recording(n=N, h=200, w=260, radius=70, field=0.8, noise=0.01, seed=8)
+    frames = sim.frames.copy()
+    frames[3, 60:140, 60:140] = np.random.default_rng(1).random((80, 80))  # a burst of garbage
+    clean = memory_frames(ArrayFrameStream(sim.frames))
+    fr = memory_frames(ArrayFrameStream(frames))
+    # Stabilize and reference see clean frames; align-aps sees the garbage burst in frame 3.
+    shifts = run_node("stabilize", {}, {"frames": clean})["shifts"]
+    quality = run_node("analyse", {}, {"frames": clean, "shifts": shifts})["quality"]
+    ref = run_node("reference", {}, {"frames": clean, "shifts": shifts, "quality": quality})["reference"]
+    return sim, {"frames": fr, "shifts": shifts, "quality": quality, "reference": ref}
+
+
+def test_ap_shifts_match_the_true_local_displacement(data):
+    sim, inputs = data
+    aps = run_node("align-aps", {}, inputs)["aps"]
+    centre, size, shift = aps.array("center"), aps.array("size"), aps.array("shift")
+    a = len(centre)
+    assert 10 <= a <= 40 and shift.shape == (N, a, 2) and shift.dtype == np.float32
+    assert aps.array("quality").shape == (N, a) and aps.array("ok").dtype == bool
+    y0, x0 = inputs["shifts"].meta["crop"][:2]
+    g = inputs["shifts"].array("shift")
+    measured = g[:, None, :] + shift
+    # The box centre of an even box lies half a pixel before its integer centre.
+    py, px = y0 + centre[:, 0] - 0.5, x0 + centre[:, 1] - 0.5
+    truth = np.stack([sim.shift[i] + sim.displacement(i, py, px) for i in range(N)])
+    err = measured - truth
+    sharp = (inputs["quality"].array("rank") < N // 2) & (np.arange(N) != 3)
+    err -= err[sharp].reshape(-1, 2).mean(axis=0)  # reference coordinates differ by a constant
+    rms = float(np.sqrt((err[sharp] ** 2).sum(-1).mean()))
+    # Measured 0.153 px here (0.127 px with 56 px boxes on a larger disc). The target is 0.15 px
+    # on the project simulator, where it is not met yet (0.41 px); this guards against regressions.
+    assert rms < 0.2, rms
+
+
+def test_lost_tracking_is_replaced_and_counted(data):
+    _, inputs = data
+    aps = run_node("align-aps", {}, inputs)["aps"]
+    ok = aps.array("ok")
+    assert aps.meta["replaced"] == int((~ok).sum()) > 0
+    assert (~ok[3]).sum() >= 1 and ok[[i for i in range(N) if i != 3]].mean() > 0.95
+
+
+def test_results_do_not_depend_on_jobs_and_manual_aps(data):
+    _, inputs = data
+    a = run_node("align-aps", {"sizes": [48], "manual": [(100, 80, 32)]}, inputs, jobs=1)["aps"]
+    b = run_node("align-aps", {"sizes": [48], "manual": [(100, 80, 32)]}, inputs, jobs=2)["aps"]
+    for k in ("center", "size", "shift", "quality", "ok"):
+        assert np.array_equal(a.array(k), b.array(k), equal_nan=True)
+    assert a.array("center")[-1].tolist() == [80, 100] and a.meta["ap_sizes"] == [32, 48]
+    with pytest.raises(NodeError):
+        run_node("align-aps", {"min_brightness": 1.0}, inputs)

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+import luckystack.nodes.analyse  # noqa: F401
+import luckystack.nodes.stabilize  # noqa: F401
+from luckystack.graph.context import run_node
+from luckystack.nodes.frames import ArrayFrameStream, memory_frames
+from tests.nodes.synthetic_planet import make_recording
+
+
+@pytest.fixture(scope="module")
+def data():
+    sim = make_recording(n=36, h=160, w=200, radius=50, field=0.5, seed=4)
+    frames = sim.frames.copy()
+    frames[7, 80] = 0.0  # a dropped row through the disc
+    frames[9] = np.roll(frames[9], 95, axis=1)  # disc cut by the frame edge
+    fr = memory_frames(ArrayFrameStream(frames))
+    shifts = run_node("stabilize", {}, {"frames": fr})["shifts"]
+    return sim, fr, shifts
+
+
+def test_ranking_follows_the_true_blur_and_bad_frames_are_disabled(data):
+    sim, fr, shifts = data
+    q = run_node("analyse", {}, {"frames": fr, "shifts": shifts})["quality"]
+    valid, score, rank, reason = q.array("valid"), q.array("score"), q.array("rank"), q.array("reason")
+    assert not valid[7] and q.meta["reasons"][str(reason[7])].startswith("dropped row")
+    assert not valid[9] and q.meta["reasons"][str(reason[9])] == "stabilize: object touches the frame edge"
+    assert np.isnan(score[~valid]).all() and (rank[~valid] >= valid.sum()).all()
+    good = valid.nonzero()[0]
+    assert np.corrcoef(score[good], -sim.blur[good])[0, 1] > 0.95
+    assert sorted(rank.tolist()) == list(range(len(rank)))
+    assert rank[good[np.argmax(score[good])]] == 0
+
+
+def test_methods_normalize_and_jobs_give_identical_results(data):
+    _, fr, shifts = data
+    for method in ("laplacian", "edge"):
+        q = run_node("analyse", {"method": method, "scale": 3, "normalize": True}, {"frames": fr, "shifts": shifts})
+        assert q["quality"].meta["method"] == method
+    a = run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=1)["quality"]
+    b = run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=2)["quality"]
+    for k in ("score", "rank", "valid", "reason"):
+        assert np.array_equal(a.array(k), b.array(k), equal_nan=True)

@@ -1,0 +1,63 @@
+import cv2
+import numpy as np
+import pytest
+from tests.nodes.synthetic_planet import make_recording
+
+import luckystack.nodes.stabilize  # noqa: F401
+from luckystack.graph.context import run_node
+from luckystack.graph.node import NodeError
+from luckystack.nodes.frames import ArrayFrameStream, memory_frames
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return make_recording(n=40, h=160, w=200, radius=50, drift=6.0, field=0.0, noise=0.01, seed=3)
+
+
+def test_planet_shifts_are_subpixel_accurate(sim):
+    out = run_node("stabilize", {}, {"frames": memory_frames(ArrayFrameStream(sim.frames))})["shifts"]
+    shift, valid = out.array("shift"), out.array("valid")
+    assert out.meta["mode"] == "planet" and valid.all()
+    err = shift - sim.shift
+    err -= err.mean(axis=0)
+    rms = float(np.sqrt((err ** 2).sum(axis=1).mean()))
+    assert rms < 0.1, rms
+    y0, x0, h, w = out.meta["crop"]
+    assert (y0 + shift[:, 0] >= -1e-9).all() and (y0 + h - 1 + shift[:, 0] <= 159 + 1e-9).all()
+    assert (x0 + shift[:, 1] >= -1e-9).all() and (x0 + w - 1 + shift[:, 1] <= 199 + 1e-9).all()
+
+
+def test_frames_with_the_disc_at_the_edge_are_flagged_and_results_do_not_depend_on_jobs(sim):
+    frames = sim.frames.copy()
+    frames[5] = np.roll(frames[5], 90, axis=1)  # disc cut by the right edge
+    frames[6] = 0.0
+    fr = memory_frames(ArrayFrameStream(frames))
+    a = run_node("stabilize", {"mode": "planet"}, {"frames": fr}, jobs=1)["shifts"]
+    b = run_node("stabilize", {"mode": "planet"}, {"frames": fr}, jobs=2)["shifts"]
+    assert not a.array("valid")[5] and a.array("reason")[5] == 2
+    assert not a.array("valid")[6] and a.array("reason")[6] == 1
+    for k in ("shift", "valid", "reason"):
+        assert np.array_equal(a.array(k), b.array(k))
+    assert a.meta == b.meta
+
+
+def test_surface_mode_tracks_a_textured_field():
+    rng = np.random.default_rng(5)
+    big = cv2.GaussianBlur(rng.random((260, 300)).astype(np.float32), (0, 0), 2.5)
+    big = (big - big.min()) / (big.max() - big.min()) * 0.6 + 0.2
+    true = np.cumsum(rng.uniform(-1.5, 1.5, (30, 2)), axis=0)
+    frames = np.stack([cv2.warpAffine(big, np.float32([[1, 0, 40 + dx], [0, 1, 40 + dy]]), (200, 160),
+                                      flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP) for dy, dx in true])
+    out = run_node("stabilize", {}, {"frames": memory_frames(ArrayFrameStream(frames))})["shifts"]
+    assert out.meta["mode"] == "surface" and out.array("valid").all()
+    err = out.array("shift") + true  # the view moves by +true, so features move by -true
+    err -= err.mean(axis=0)
+    assert float(np.sqrt((err ** 2).sum(axis=1).mean())) < 0.1
+
+
+def test_user_size_and_errors(sim):
+    fr = memory_frames(ArrayFrameStream(sim.frames))
+    out = run_node("stabilize", {"size": (120, 100)}, {"frames": fr})["shifts"]
+    assert out.meta["crop"][2:] == [100, 120]
+    with pytest.raises(NodeError):
+        run_node("stabilize", {"mode": "planet"}, {"frames": memory_frames(ArrayFrameStream(np.zeros((3, 50, 60))))})
