@@ -15,6 +15,7 @@ import numpy as np
 
 from luckystack.imaging.registration import extract, match_shift
 
+AFFINE = True
 MATCH_SIGMA = 1.0  # both images are smoothed by this before matching (noise robustness)
 
 
@@ -38,25 +39,41 @@ class Templates:
     cy: np.ndarray  # continuous box centre, reference (frame) coordinates
     cx: np.ndarray
     sizes: np.ndarray
-    lk: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # per size group
+    lk: list[tuple]  # per size group, see _lk_group
 
 
 def _lk_group(full: list[np.ndarray], idx: np.ndarray) -> tuple:
-    """Precomputed Gaussian-weighted Lucas–Kanade terms for the APs ``idx`` (all one size)."""
+    """Precomputed Gaussian-weighted least-squares terms for the APs ``idx`` (all one size).
+
+    A frame patch F is modelled as ``a·T + b − a·δ·∇T + c·∇²T``: the template, an offset, a small shift δ
+    and a blur difference (a Gaussian blur of variance v changes T by (v/2)·∇²T). Fitting the blur term
+    keeps a frame sharper or blurrier than the reference from being read as a shift, which otherwise
+    biases every AP whose content is lopsided in its window (a limb, a crater rim) by a large fraction
+    of a pixel. Returns (idx, centred template, weight, template variance, solve matrix, weighted basis).
+    """
     t = np.stack([full[a] for a in idx]).astype(np.float64)  # (g, s, s)
     s = t.shape[1]
     r = np.arange(s) - (s - 1) / 2
-    w1 = np.exp(-0.5 * (r / (s / 5)) ** 2)
+    w1 = np.exp(-0.5 * (r / (s / 4)) ** 2)
     w = w1[:, None] * w1[None, :]
     w /= w.sum()
-    tc = t - (w * t).sum((1, 2), keepdims=True)
-    var = (w * tc * tc).sum((1, 2))
     gy, gx = np.gradient(t, axis=(1, 2))
-    h = np.stack([np.stack([(w * gy * gy).sum((1, 2)), (w * gy * gx).sum((1, 2))], -1),
-                  np.stack([(w * gy * gx).sum((1, 2)), (w * gx * gx).sum((1, 2))], -1)], -2)
-    hinv = np.linalg.pinv(h).astype(np.float32)
-    wg = (w * np.stack([gy, gx], 1)).astype(np.float32)  # (g, 2, s, s)
-    return idx, tc.astype(np.float32), (w * tc).astype(np.float32), var, w.astype(np.float32), wg, hinv
+    lap = np.zeros_like(t)
+    lap[:, 1:-1, 1:-1] = (t[:, :-2, 1:-1] + t[:, 2:, 1:-1] + t[:, 1:-1, :-2] + t[:, 1:-1, 2:]
+                          - 4 * t[:, 1:-1, 1:-1])
+    yy, xx = r[:, None] / s, r[None, :] / s
+    terms = [t, gy, gx, lap]
+    if AFFINE:
+        terms += [yy * gy, xx * gy, yy * gx, xx * gx]
+    basis = np.stack(terms, 1)  # (g, k, s, s)
+    basis = basis - (w * basis).sum((2, 3), keepdims=True)  # weighted-centred: the offset b drops out
+    wb = w * basis
+    normal = np.einsum("gkij,glij->gkl", wb, basis)
+    solve = np.linalg.pinv(normal)
+    tc = basis[:, 0]
+    var = (w * tc * tc).sum((1, 2))
+    proj = np.einsum("gkl,glij->gkij", solve, wb).astype(np.float32)
+    return idx, tc.astype(np.float32), w.astype(np.float32), var, solve, proj.reshape(len(idx), len(terms), s * s)
 
 
 def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
@@ -76,32 +93,51 @@ def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
     return Templates(full, coarse, np.array(cys), np.array(cxs), sizes, groups)
 
 
-def lk_refine(frame_blur: np.ndarray, tpl: Templates, shift: np.ndarray, iterations: int = 4
-              ) -> tuple[np.ndarray, np.ndarray]:
+def extract_many(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int) -> np.ndarray:
+    """(A, size, size) float32 patches of ``img`` centred at sub-pixel (cy[a], cx[a]); bicubic, borders
+    replicated. All patches come from one ``cv2.remap`` call over a stacked map (fast, no Python loop)."""
+    r = np.arange(size, dtype=np.float32) - np.float32((size - 1) / 2)
+    n = len(cy)
+    my = (np.asarray(cy, np.float32)[:, None, None] + r[None, :, None]) + np.zeros((1, 1, size), np.float32)
+    mx = (np.asarray(cx, np.float32)[:, None, None] + r[None, None, :]) + np.zeros((1, size, 1), np.float32)
+    out = cv2.remap(img, mx.reshape(n * size, size), my.reshape(n * size, size), cv2.INTER_CUBIC,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(n, size, size)
+
+
+def lk_refine(frame_blur: np.ndarray, tpl: Templates, shift: np.ndarray, iterations: int = 6,
+              tol: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
     """Gauss–Newton (Lucas–Kanade) refinement of total shifts (A, 2) with a Gaussian window per AP.
 
-    Each window is fitted as ``a·template + b`` (brightness and contrast free); the Gaussian weight
-    keeps the box edges, where content enters and leaves, from biasing the sub-pixel shift.
-    Returns the refined shifts and each AP's Gaussian-weighted correlation at the final position.
+    Each window is fitted as template + offset + shift + blur difference (see :func:`_lk_group`),
+    the frame patch resampled bicubically at the current estimate every iteration, all APs of a size at
+    once. The Gaussian weight keeps the box edges, where content enters and leaves, from biasing the
+    shift. Returns the refined shifts and each AP's Gaussian-weighted correlation at the final position.
     """
-    shift = shift.copy()
+    img = np.ascontiguousarray(frame_blur, np.float32)
+    shift = shift.astype(np.float64).copy()
     score = np.zeros(len(shift))
-    for idx, tc, wtc, var, w, wg, hinv in tpl.lk:
+    for idx, tc, w, var, _, proj in tpl.lk:
         s = tc.shape[1]
+        active = np.arange(len(idx))  # APs still moving
         for _ in range(iterations):
-            f = np.stack([extract(frame_blur, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s, s)
-                          for a in idx])
-            fc = f - np.einsum("ij,gij->g", w, f)[:, None, None]
-            cov = np.einsum("gij,gij->g", wtc, fc).astype(np.float64)
-            varf = np.einsum("ij,gij,gij->g", w, fc, fc).astype(np.float64)
-            gain = np.where(np.abs(cov) > 1e-12, cov / np.maximum(var, 1e-12), 1.0)
-            resid = tc - fc / gain[:, None, None].astype(np.float32)
-            delta = np.einsum("gij,gj->gi", hinv, np.einsum("gkij,gij->gk", wg, resid)).astype(np.float64)
+            a = idx[active]
+            f = extract_many(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s)
+            coef = np.matmul(proj[active], f.reshape(len(a), -1, 1))[..., 0].astype(np.float64)
+            gain = coef[:, 0]
+            safe = np.abs(gain) > 1e-6
+            delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
             delta = np.clip(delta, -1.0, 1.0)
-            shift[idx] += delta
-            score[idx] = cov / np.sqrt(np.maximum(var * varf, 1e-24))
-            if np.abs(delta).max() < 0.01:
+            shift[a] += delta
+            moving = np.abs(delta).max(axis=1) >= tol
+            if not moving.any():
                 break
+            active = active[moving]
+        f = extract_many(img, tpl.cy[idx] + shift[idx, 0], tpl.cx[idx] + shift[idx, 1], s)
+        fc = f - np.einsum("ij,gij->g", w, f)[:, None, None]
+        cov = np.einsum("ij,gij,gij->g", w, tc, fc).astype(np.float64)
+        varf = np.einsum("ij,gij,gij->g", w, fc, fc).astype(np.float64)
+        score[idx] = cov / np.sqrt(np.maximum(var * varf, 1e-24))
     return shift, score
 
 
