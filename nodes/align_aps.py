@@ -6,7 +6,7 @@ from functools import partial
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.apshift import MATCH_SIGMA, make_templates, match_blur, measure, replace_lost
@@ -18,8 +18,9 @@ CHUNK = 32
 
 
 class AlignApsParams(Params):
-    sizes: list[int] | None = Field(None, description="AP box sizes in px (several mix grids); default: "
-                                                      "chosen so a planet disc gets about 25 APs")
+    ap_size: list[int] | None = Field(None, description="AP box size in px, or a list of sizes (their grids "
+                                                        "are mixed); default: chosen so a planet disc gets "
+                                                        "about 25 APs")
     min_brightness: float = Field(0.2, ge=0.0, le=1.0, description="drop APs whose mean is below this "
                                                                    "fraction of the reference's range")
     min_structure: float = Field(0.04, ge=0.0, le=1.0, description="drop APs whose structure (detail in both "
@@ -35,6 +36,12 @@ class AlignApsParams(Params):
         None, description="local quality estimator (default: the analyse node's method)")
     scale: float | None = Field(None, ge=2.0, le=8.0, description="local quality scale (default: analyse's)")
     normalize: bool | None = Field(None, description="normalise local quality by brightness (default: analyse's)")
+
+    @field_validator("ap_size", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        """A single size (as sweeps pass it) is a list of one."""
+        return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 @node_type("align-aps", params=AlignApsParams,
@@ -59,7 +66,7 @@ def align_aps(ctx: Context) -> Result:
         raise NodeError(f"align-aps: the reference is {mono.shape[1]}×{mono.shape[0]} but the crop is "
                         f"{crop[3]}×{crop[2]}")
     try:
-        centres, sizes = place_aps(mono, p.sizes, p.margin, p.min_brightness, p.min_structure, p.manual)
+        centres, sizes = place_aps(mono, p.ap_size, p.margin, p.min_brightness, p.min_structure, p.manual)
     except ValueError as exc:
         raise NodeError(f"align-aps: {exc}") from exc
     if len(centres) == 0:
@@ -83,7 +90,7 @@ def align_aps(ctx: Context) -> Result:
                           "quality": lq, "ok": ok},
                   meta={"replaced": replaced, "ap_sizes": used_sizes, "search": p.search,
                         "method": method, "scale": scale,
-                        "default_size": default_ap_size(mono, p.min_brightness) if p.sizes is None else None})
+                        "default_size": default_ap_size(mono, p.min_brightness) if p.ap_size is None else None})
 
 
 def align_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop: list[int],

@@ -59,8 +59,8 @@ def test_lost_tracking_is_replaced_and_counted(data):
 
 def test_results_do_not_depend_on_jobs_and_manual_aps(data):
     _, inputs = data
-    a = run_node("align-aps", {"sizes": [48], "manual": [(100, 80, 32)]}, inputs, jobs=1)["aps"]
-    b = run_node("align-aps", {"sizes": [48], "manual": [(100, 80, 32)]}, inputs, jobs=2)["aps"]
+    a = run_node("align-aps", {"ap_size": [48], "manual": [(100, 80, 32)]}, inputs, jobs=1)["aps"]
+    b = run_node("align-aps", {"ap_size": [48], "manual": [(100, 80, 32)]}, inputs, jobs=2)["aps"]
     for k in ("center", "size", "shift", "quality", "ok"):
         assert np.array_equal(a.array(k), b.array(k), equal_nan=True)
     assert a.array("center")[-1].tolist() == [80, 100] and a.meta["ap_sizes"] == [32, 48]

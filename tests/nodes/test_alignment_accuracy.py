@@ -9,7 +9,7 @@ import pytest
 from luckystack.simulate import load_truth, simulate, write_recording
 from tests.nodes.alignment_eval import evaluate, run_pipeline
 
-APS = {"align-aps": {"sizes": [64]}}
+APS = {"align-aps": {"ap_size": [64]}}
 
 
 @pytest.fixture(scope="module")

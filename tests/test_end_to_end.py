@@ -1,0 +1,108 @@
+"""The shipped planet pipeline on a simulated SER recording, through the real engine and cache.
+
+Rerun selectivity is asserted from the run records, never from timing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+import luckystack.nodes  # noqa: F401  (registers the node types)
+from luckystack.graph import api
+from luckystack.simulate import simulate, write_recording
+
+REPO = Path(__file__).resolve().parents[1]
+PLANET = REPO / "pipelines" / "planet.json"
+DOWNSTREAM_OF_STACK = ["stack", "merge", "post"]
+ALL = ["reader", "calibrate", "stabilize", "analyse", "reference", "align", "stack", "merge", "post"]
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("rec")
+    path = write_recording(folder / "jupiter.ser", simulate("jupiter", 40, 256, 192, seed=3))
+    os.utime(path, (1.6e9, 1.6e9))
+    return path
+
+
+def _run(recording: Path, tmp: Path, sets: dict | None = None, jobs: int = 2, name: str = "out"):
+    pipeline = api.load_pipeline(PLANET, sets or {})
+    [run] = api.run(pipeline, [recording], cache=tmp / "cache", out=tmp / name, jobs=jobs)
+    return run.record
+
+
+def test_first_run_writes_one_tiff_per_stack_size(recording, tmp_path):
+    record = _run(recording, tmp_path)
+    assert record.ran() == ALL
+    tiffs = sorted(Path(p).relative_to(tmp_path / "out" / "jupiter").as_posix() for p in record.exports())
+    assert [t.split("/")[0] for t in tiffs] == ["P10", "P25", "P50"]
+    image = tifffile.imread(record.exports()[0])
+    assert image.dtype == np.uint16 and image.ndim == 2 and image.max() > 10000
+
+
+def test_reruns_only_what_a_change_touches(recording, tmp_path):
+    _run(recording, tmp_path)
+    assert _run(recording, tmp_path).ran() == []
+    assert _run(recording, tmp_path, {"stack.percent": [25]}).ran() == DOWNSTREAM_OF_STACK
+    assert _run(recording, tmp_path, {"align.ap_size": 48}).ran() == ["align"] + DOWNSTREAM_OF_STACK
+    assert _run(recording, tmp_path, {"post.formats": ["tiff", "png"]}).ran() == ["post"]
+
+
+def test_renamed_input_hits_the_cache_and_edited_input_reruns_all(recording, tmp_path):
+    _run(recording, tmp_path)
+    renamed = tmp_path / "renamed.ser"
+    shutil.copy2(recording, renamed)
+    assert _run(renamed, tmp_path).ran() == []
+    edited = tmp_path / "edited.ser"
+    data = bytearray(recording.read_bytes())
+    data[178 + 5000] ^= 0x10  # one pixel of the first frame
+    edited.write_bytes(bytes(data))
+    os.utime(edited, (1.6e9, 1.6e9))
+    assert _run(edited, tmp_path).ran() == ALL
+
+
+def test_same_bits_whatever_the_number_of_jobs(recording, tmp_path):
+    one = _run(recording, tmp_path / "a", jobs=1)
+    two = _run(recording, tmp_path / "b", jobs=2)
+    for a, b in zip(sorted(one.exports()), sorted(two.exports()), strict=True):
+        assert Path(a).read_bytes() == Path(b).read_bytes()
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "luckystack", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_command_line_run_writes_results_and_report(recording, tmp_path):
+    done = _cli("run", str(PLANET), "--input", str(recording), "--cache", str(tmp_path / "c"),
+                "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "o" / "jupiter"
+    assert (out / "report.html").is_file() and (out / "quality.png").is_file()
+    assert sorted(p.name for p in out.glob("P*/*.tif")) == [
+        f"jupiter_{label}_ap{p.name.split('_ap')[1][:-4]}.tif" for label in ("P10", "P25", "P50")
+        for p in out.glob(f"{label}/*.tif")]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "shorter than"),
+    (b"NOT-A-SER-FILE" + bytes(300), "LUCAM-RECORDER"),
+])
+def test_bad_recording_is_one_line_exit_1_and_caches_nothing(tmp_path, content, message):
+    bad = tmp_path / "bad.ser"
+    bad.write_bytes(content)
+    done = _cli("run", str(PLANET), "--input", str(bad), "--cache", str(tmp_path / "c"), "--out",
+                str(tmp_path / "o"), cwd=tmp_path)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("[")]  # not progress
+    assert len(errors) == 1 and errors[0].startswith("error: reader:") and message in errors[0]
+    assert "Traceback" not in done.stderr
+    assert not [p for p in (tmp_path / "c").glob("*") if len(p.name) == 64]

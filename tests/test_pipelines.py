@@ -1,0 +1,40 @@
+"""The shipped pipelines validate, the shipped schema is current, and CI runs the README's commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import luckystack.nodes  # noqa: F401  (registers the node types)
+from luckystack.graph import api
+from luckystack.graph.spec import json_schema
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(p for p in (REPO / "pipelines").glob("*.json") if p.name != "schema.json")
+
+
+def test_every_pipeline_is_shipped():
+    assert {p.stem for p in SHIPPED} >= {"planet", "planet-colour", "surface"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_pipeline_validates_and_says_when_to_use_it(path):
+    pipeline = api.load_pipeline(path)
+    assert pipeline.name == path.stem
+    assert len(json.loads(path.read_text())["description"]) > 80
+
+
+def test_shipped_schema_is_current():
+    shipped = json.loads((REPO / "pipelines" / "schema.json").read_text())
+    assert shipped == json_schema(), "run: luckystack schema -o pipelines/schema.json"
+
+
+def test_ci_runs_the_readme_commands():
+    readme = (REPO / "README.md").read_text().split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.strip() for line in readme.strip().splitlines()]
+    assert len(commands) == 2
+    ci = (REPO / ".ci" / "run").read_text()
+    for command in commands:
+        assert command in ci
