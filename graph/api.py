@@ -1,7 +1,7 @@
 """The Python API, mirroring the command line (usable from a notebook)::
 
     from luckystack.graph import api
-    p = api.load_pipeline("pipelines/planetary.json", {"stack.percent": [10]})
+    p = api.load_pipeline("pipelines/planet.json", {"stack.percent": [10]})
     print(api.render(api.explain(p, "jupiter.ser")))
     records = api.run(p, ["jupiter.ser"], out="out")
     images = api.read_result(p, "post", "jupiter.ser")["images"].array("image_P10")
@@ -112,11 +112,13 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
         cache: PathLike | CacheStore | None = None, out: PathLike = "out", jobs: int | None = None,
         sweep: Mapping[str, list[Any]] | None = None, mode: str | None = None,
         reporter: Reporter | None = None,
-        after_run: Callable[[RunRecord, Path], None] | None = None) -> list[VariantRun]:
+        after_run: Callable[[RunRecord, Path], None] | None = None,
+        after_sweep: Callable[[list[VariantRun], Path], None] | None = None) -> list[VariantRun]:
     """Run the pipeline on every input (a batch), once per sweep variant; return what happened.
 
     Orphaned partial cache entries of dead processes are swept first. ``after_run(record, out_dir)`` is
-    called after each successful run (the app writes its report there).
+    called after each successful run (the app writes its report there); ``after_sweep(runs, out)`` once
+    at the end when there were two runs or more (a sweep or a batch: the app compares the results).
     """
     store = _store(cache)
     store.sweep_orphans()
@@ -132,6 +134,8 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
             if after_run is not None:
                 after_run(record, out_dir)
             done.append(VariantRun(v.label, v.overrides, inp, record, v.pipeline))
+    if after_sweep is not None and len(done) >= 2:
+        after_sweep(done, Path(out))
     return done
 
 

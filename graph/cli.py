@@ -88,6 +88,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if len(runs) > 1:
         counts = executions([r.record for r in runs])
         print("\nnode executions over all runs: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
+        if args.after_sweep is not None:  # after the summaries, so its output comes last
+            args.after_sweep(runs, Path(args.out))
     return 0
 
 
@@ -199,11 +201,11 @@ def _builtin_commands() -> list[Command]:
         Command("run", "run a pipeline on input recordings, reusing cached results", _cmd_run, run_args,
                 "Runs every node that is not already cached, exports result files and prints a summary.\n"
                 "Several --input files form a batch; --sweep runs one variant per value.",
-                "example:\n  luckystack run pipelines/planetary.json -i jupiter.ser --set stack.percent=25\n"
-                "  luckystack run pipelines/planetary.json -i a.ser -i b.ser --sweep stack.percent=5,10,25"),
+                "example:\n  luckystack run pipelines/planet.json -i jupiter.ser --set stack.percent=25\n"
+                "  luckystack run pipelines/planet.json -i a.ser -i b.ser --sweep stack.percent=5,10,25"),
         Command("explain", "show which nodes are cached and why the others will run", _cmd_explain,
                 explain_args, "Hashes the pipeline (fingerprinting input files) and computes nothing.",
-                "example:\n  luckystack explain pipelines/planetary.json -i jupiter.ser --set align.ap_size=48"),
+                "example:\n  luckystack explain pipelines/planet.json -i jupiter.ser --set align.ap_size=48"),
         Command("schema", "print the JSON Schema of pipeline files (all node types)", _cmd_schema,
                 schema_args, "Point an editor at it to validate and complete pipeline files.",
                 "example:\n  luckystack schema -o pipelines/schema.json"),
@@ -218,7 +220,7 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="luckystack", formatter_class=_FMT,
         description="Lucky-imaging stacker run as a cached dataflow graph: only what changed is recomputed.",
-        epilog="example:\n  luckystack run pipelines/planetary.json --input jupiter.ser\n\n"
+        epilog="example:\n  luckystack run pipelines/planet.json --input jupiter.ser\n\n"
                "Run `luckystack COMMAND --help` for a command's options.")
     _common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -232,11 +234,17 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
-         after_run: Callable[[Any, Path], None] | None = None) -> int:
-    """Parse ``argv`` and run the command; returns the exit status (see the module docstring)."""
+         after_run: Callable[[Any, Path], None] | None = None,
+         after_sweep: Callable[[list[Any], Path], None] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit status (see the module docstring).
+
+    ``after_run(record, out_dir)`` follows every run; ``after_sweep(runs, out_root)`` follows a ``run``
+    of two runs or more (sweep variants × inputs), with the :class:`api.VariantRun` list.
+    """
     parser = build_parser(commands)
     args = parser.parse_args(argv)  # exits 2 itself on usage errors
     args.after_run = after_run
+    args.after_sweep = after_sweep
     if args.jobs is not None and args.jobs < 1:
         print("luckystack: error: --jobs must be at least 1", file=sys.stderr)
         return 2

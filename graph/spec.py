@@ -2,7 +2,7 @@
 
 A pipeline file::
 
-    {"name": "planetary", "description": "...",
+    {"name": "planet", "description": "...",
      "nodes": {"read": {"type": "reader", "params": {...}},
                "stack": {"type": "stack", "params": {"percent": [25]},
                          "inputs": {"frames": "read", "shifts": "stabilize.shifts"}}},

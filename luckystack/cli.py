@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from luckystack.compare import COMMAND as compare_command
 from luckystack.graph import cli as engine_cli
 from luckystack.graph.cli import Command, UsageError
 
@@ -137,35 +138,23 @@ def app_commands() -> list[Command]:
                 "the timestamps, and the capture program's metadata.",
                 "example:\n  luckystack info jupiter.ser"),
     ]
-    try:
-        from luckystack.compare import COMMAND as compare_command
-    except ImportError:
-        pass
-    else:
-        commands.append(compare_command)
-    return commands
+    return commands + [compare_command]
 
 
 def _after_sweep(runs, out_root: Path) -> None:
     from luckystack.report.comparison import write_comparison
 
     path = write_comparison(runs, out_root)
-    print(f"\ncomparison: {path}")
+    if path is not None:
+        print(f"\ncomparison: {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
     import luckystack.nodes  # noqa: F401  (registers the node types)
 
-    kwargs = {"commands": app_commands(), "after_run": _report_after_run}
-    try:
-        import luckystack.report.comparison  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        if "after_sweep" in engine_cli.main.__code__.co_varnames:
-            kwargs["after_sweep"] = _after_sweep
-    return engine_cli.main(argv, **kwargs)
+    return engine_cli.main(argv, commands=app_commands(), after_run=_report_after_run,
+                           after_sweep=_after_sweep)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def read_image(path: Path) -> np.ndarray:
         data = np.asarray(fits.getdata(path), dtype=np.float32)
         if data.ndim == 3 and data.shape[0] in (1, 3):
             data = np.moveaxis(data, 0, -1)
+        data = data[::-1]  # FITS rows go bottom-up (luckystack.export.write_fits flips them so)
     else:
         import cv2
 

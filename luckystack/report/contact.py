@@ -28,7 +28,7 @@ def to_display(image: np.ndarray, black: float, white: float) -> np.ndarray:
     return np.round(scaled * 255.0).astype(np.uint8)
 
 
-def _fit(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+def fit_common(images: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Centre-crop every image to the smallest common size (drizzled results are resized first)."""
     base_h = min(im.shape[0] for im in images)
     out = []
@@ -53,7 +53,7 @@ def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[str], columns: 
     """
     if len(images) != len(labels) or not images:
         raise ValueError("contact_sheet needs one label per image and at least one image")
-    fitted = [np.asarray(im, dtype=np.float32) for im in _fit(images)]
+    fitted = [np.asarray(im, dtype=np.float32) for im in fit_common(images)]
     black, white = common_stretch(fitted)
     columns = columns or int(np.ceil(np.sqrt(len(fitted))))
     rows = int(np.ceil(len(fitted) / columns))
