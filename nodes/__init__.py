@@ -29,15 +29,24 @@ align-aps -> ``aps``
     local quality, ``ok`` (N, A) bool (False where the shift was replaced from neighbours).
     meta: ``replaced`` count, ``ap_sizes``.
 stack -> ``stacks``
-    one entry per stack size s: arrays ``patch_{s}`` (A, ph, pw, C) float32 AP patch means,
-    ``background_{s}`` (height*z, width*z, C) float32 globally aligned mean of the same frames
-    (z = drizzle factor), ``count_{s}`` (A,) int32 frames stacked per AP.
-    meta: ``sizes`` [{"label": "P25", "frames": 123}, ...], ``drizzle``, ``patch_size``.
-merge -> ``images``
-    arrays ``image_{label}`` (H, W, C) float32, one per stack size. meta: ``labels``.
-post -> ``images``
-    the final (optionally RGB-aligned and sharpened) images, same layout as merge; its export writes
-    the TIFF/PNG/FITS files.
+    one entry per stack size, keyed by its label (``P25``, ``F200``): arrays ``patch_{label}``
+    (A, p, p, C) float32 AP patch means, ``coverage_{label}`` (A, p, p, C) float32 relative weight per
+    patch pixel (1 = full; drizzle leaves it uneven, 0 = no data), ``background_{label}``
+    (height*z, width*z, C) float32 globally aligned mean of the globally best frames of that size
+    (z = drizzle factor), ``count_{label}`` (A,) int32 frames stacked per AP; shared arrays
+    ``origin`` (A, 2) int32 top-left of each patch and ``extent`` (A,) int32 blending window width,
+    both in output (drizzled) pixels of the crop. p = ceil(1.5 × largest AP size × z), even.
+    meta: ``sizes`` [{"label": "P25", "frames": 123}, ...] in request order, ``labels``,
+    ``drizzle``, ``patch_size``, ``ap_size`` (most common AP size, for file names), ``method``,
+    ``channels``, ``crop``, ``bit_depth``, ``layout``.
+merge (input ``stacks`` only: the geometry travels with it) -> ``images``
+    arrays ``image_{label}`` (H, W, C) float32, one per stack size. meta: ``labels``, ``sizes``,
+    ``drizzle``, ``ap_size``, ``bit_depth``, ``layout``, ``channels``.
+post (inputs ``images``, optional ``frames`` for file metadata) -> ``images``
+    the final RGB-aligned images ``image_{label}`` (the main product, never sharpened) plus
+    ``sharp_{label}`` when sharpening is on; meta as merge plus ``sharpened``, ``rgb_offsets``
+    {label: [[dy, dx] of R, [dy, dx] of B]}, ``recording`` (scalar capture metadata). Its export writes
+    ``<out>/<label>/<stem>_<label>_ap<size>[_d<z>][_sharp].tif|png|fits``.
 """
 
 from luckystack.nodes import (  # noqa: F401  (imported for registration)

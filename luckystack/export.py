@@ -1,0 +1,113 @@
+"""Writing finished images: 16-bit TIFF (default), 16-bit PNG, 32-bit float FITS, and previews.
+
+Images are (H, W, C) float32 on the 0…1 scale of the input bit depth. The main outputs are not
+stretched: 16-bit files hold ``round(value · 65535)`` clipped to 0…65535, FITS holds the float values
+as they are with the recording's metadata in the header. A separate auto-stretched 8-bit PNG preview
+is for reports only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+FORMATS = {"tiff": ".tif", "png": ".png", "fits": ".fits"}
+
+
+def output_name(stem: str, label: str, ap_size: int | None = None, drizzle: float = 1.0,
+                sharpened: bool = False, fmt: str = "tiff") -> str:
+    """File name carrying the key settings, e.g. ``jupiter_P25_ap48_d2_sharp.tif``."""
+    parts = [stem, label]
+    if ap_size:
+        parts.append(f"ap{int(ap_size)}")
+    if drizzle != 1:
+        parts.append(f"d{drizzle:g}".replace(".", "p"))
+    if sharpened:
+        parts.append("sharp")
+    return "_".join(parts) + FORMATS[fmt]
+
+
+def to_uint16(image: np.ndarray) -> np.ndarray:
+    """0…1 float → uint16, ``value · 65535`` rounded and clipped (no stretch)."""
+    return np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 65535.0).astype(np.uint16)
+
+
+def _squeeze(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image)
+    return img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+
+
+def write_tiff(path: Path, image: np.ndarray) -> None:
+    """16-bit TIFF, RGB or greyscale."""
+    import tifffile
+
+    data = _squeeze(to_uint16(image))
+    tifffile.imwrite(path, data, photometric="rgb" if data.ndim == 3 else "minisblack")
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """16-bit PNG (OpenCV wants BGR order)."""
+    data = _squeeze(to_uint16(image))
+    if data.ndim == 3:
+        data = np.ascontiguousarray(data[..., ::-1])
+    if not cv2.imwrite(str(path), data):
+        raise OSError(f"could not write {path}")
+
+
+def fits_header_cards(meta: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+    """FITS cards for simple scalar metadata (keys upper-cased, cut to 8 characters)."""
+    cards = []
+    for key, value in meta.items():
+        if isinstance(value, (bool, int, float, str)) and not (isinstance(value, float) and not np.isfinite(value)):
+            name = "".join(ch for ch in str(key).upper() if ch.isalnum() or ch in "-_")[:8]
+            if name and name not in {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND"}:
+                text = value if not isinstance(value, str) else value.encode("ascii", "replace").decode()[:68]
+                cards.append((name, text, str(key)[:40]))
+    return cards
+
+
+def write_fits(path: Path, image: np.ndarray, meta: Mapping[str, Any] | None = None) -> None:
+    """32-bit float FITS; colour as a (3, H, W) cube; rows flipped so FITS viewers show it upright."""
+    from astropy.io import fits
+
+    data = _squeeze(np.asarray(image, dtype=np.float32))
+    data = data[::-1] if data.ndim == 2 else np.moveaxis(data[::-1], -1, 0)
+    hdu = fits.PrimaryHDU(np.ascontiguousarray(data))
+    for name, value, comment in fits_header_cards(meta or {}):
+        hdu.header[name] = (value, comment)
+    hdu.header["ROWORDER"] = ("BOTTOM-UP", "first row is the image bottom")
+    hdu.writeto(path, overwrite=True)
+
+
+def write_image(path: Path, image: np.ndarray, fmt: str = "tiff",
+                meta: Mapping[str, Any] | None = None) -> Path:
+    """Write ``image`` in ``fmt`` (``tiff``, ``png`` or ``fits``); creates the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "tiff":
+        write_tiff(path, image)
+    elif fmt == "png":
+        write_png(path, image)
+    elif fmt == "fits":
+        write_fits(path, image, meta)
+    else:
+        raise ValueError(f"unknown image format {fmt!r}; use one of {sorted(FORMATS)}")
+    return path
+
+
+def write_preview(path: Path, image: np.ndarray, low: float = 0.1, high: float = 99.9) -> Path:
+    """8-bit PNG stretched between two percentiles, for reports (not a science product)."""
+    img = _squeeze(np.asarray(image, dtype=np.float32))
+    lo, hi = np.percentile(img, [low, high])
+    data = np.round(np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1) * 255).astype(np.uint8)
+    if data.ndim == 3:
+        data = np.ascontiguousarray(data[..., ::-1])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), data):
+        raise OSError(f"could not write {path}")
+    return path

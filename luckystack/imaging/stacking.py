@@ -1,0 +1,278 @@
+"""Per-AP frame selection and one-pass, chunked accumulation of AP patches and the background.
+
+How the work is shared: every AP ranks its valid frames by quality (rank 0 = best). Stack sizes
+``n_1 < n_2 < …`` are nested, so a frame ranked ``r`` for an AP belongs to every size with
+``n_k > r``; we add it once, into the *band* ``k`` with ``n_{k-1} <= r < n_k``, and the stack of size
+``k`` is the cumulative sum of bands ``0…k``. Each frame is read once; for each AP that selected it,
+its patch is sampled at the frame's sub-pixel position (global + local shift) and added, weighted,
+into float64 band accumulators. The background (global shift only, best frames by global quality,
+plain mean) is accumulated in the same pass. Chunks of frames are summed independently and the
+caller adds the chunk sums in chunk order, so the bits do not depend on how many workers ran.
+
+With ``match_brightness`` every frame is divided by its mean over the crop (its transparency) before
+it is added; the caller multiplies the sums by a common level afterwards (the sums are linear).
+
+Sigma clipping needs the per-pixel mean and spread first, so it is a second pass over the selected
+frames (:class:`ClipStats`), in which each sample enters a size only if it lies within ``kappa``
+standard deviations of that size's first-pass mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch
+
+PATCH_OVERLAP = 1.5  # patch side = AP box × 1.5, so neighbouring patches (step ≈ box/2) overlap
+
+
+def stack_sizes(n_valid: int, percent: list[float] | None = None,
+                frames: list[int] | None = None) -> list[tuple[str, int]]:
+    """``(label, frame count)`` per requested stack size, labels ``P25`` / ``F200``, in request order.
+
+    Counts are clamped to ``1 … n_valid``.
+    """
+    if (percent is None) == (frames is None):
+        raise ValueError("give exactly one of percent or frames")
+    if n_valid < 1:
+        raise ValueError("no valid frames to stack")
+    out = []
+    if percent is not None:
+        for p in percent:
+            label = f"P{p:g}".replace(".", "p")
+            out.append((label, int(min(n_valid, max(1, round(p / 100.0 * n_valid))))))
+    else:
+        for f in frames:
+            out.append((f"F{int(f)}", int(min(n_valid, max(1, f)))))
+    return out
+
+
+def rank_frames(quality: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Rank (0 = best) of each frame per column by descending quality; -1 where invalid.
+
+    ``quality`` and ``valid`` are (N, A) (or (N,)); ties go to the earlier frame.
+    """
+    q = np.where(valid & np.isfinite(quality), quality, -np.inf)
+    q2 = q.reshape(q.shape[0], -1)
+    order = np.argsort(-q2, axis=0, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(q2.shape[0])[:, None], q2.shape), axis=0)
+    rank = rank.reshape(q.shape)
+    return np.where(np.isfinite(q), rank, -1).astype(np.int32)
+
+
+def frame_bands(rank: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Band index (0 … S-1) of each ranked frame for ascending nested ``counts``; -1 if in none.
+
+    ``rank`` is (N, A) or (N,); ``counts`` is (A, S) or (S,), ascending along the last axis.
+    """
+    c = np.asarray(counts)
+    band = (rank[..., None] >= c[None, ...]).sum(-1)  # number of sizes the frame is too far down for
+    return np.where((rank >= 0) & (band < c.shape[-1]), band, -1).astype(np.int16)
+
+
+def quality_weights(quality: np.ndarray, rank: np.ndarray, power: float) -> np.ndarray:
+    """Stacking weight ``(q / q_best)^power`` per frame and AP (1 everywhere for power 0)."""
+    if power == 0:
+        return np.ones(quality.shape)
+    q = np.where(rank >= 0, np.nan_to_num(quality, nan=0.0), 0.0).clip(0, None)
+    best = q.max(axis=0, keepdims=True)
+    rel = np.divide(q, best, out=np.ones_like(q), where=best > 0)
+    return np.maximum(rel, 1e-6) ** power
+
+
+def patch_geometry(centers: np.ndarray, sizes: np.ndarray, zoom: float) -> tuple[np.ndarray, int]:
+    """Output-grid origins (A, 2) and the common square patch side (output pixels) of the AP patches.
+
+    A patch is the AP box × :data:`PATCH_OVERLAP` (largest AP), centred on the AP centre, on the grid
+    magnified by ``zoom``.
+    """
+    side = int(np.ceil(PATCH_OVERLAP * int(np.max(sizes)) * zoom / 2.0)) * 2
+    centre_out = np.round((np.asarray(centers, dtype=np.float64) + 0.5) * zoom - 0.5).astype(np.int64)
+    return (centre_out - side // 2).astype(np.int32), side
+
+
+@dataclass
+class ClipStats:
+    """First-pass statistics for sigma clipping, per AP and stack size (ascending)."""
+
+    mean: np.ndarray  # (A, S, p, p, C)
+    std: np.ndarray  # (A, S, p, p, C)
+    counts: np.ndarray  # (A, S) frames per size
+    kappa: float
+
+
+@dataclass
+class StackPlan:
+    """What every chunk needs to know (sent along with each chunk)."""
+
+    stream: object  # a FrameStream
+    origins: np.ndarray  # (A, 2) patch origins, output pixels
+    patch: int  # patch side, output pixels
+    zoom: float
+    method: str  # "interpolate", "drizzle" or "bayer"
+    pixfrac: float
+    interpolation: str
+    bands: int
+    crop_offset: tuple[int, int]  # (y0, x0) of the crop in reference/frame coordinates
+    out_shape: tuple[int, int]  # (H*z, W*z) of the background
+    channels: int
+    squares: bool = False  # also accumulate Σw·v² (first pass of sigma clipping)
+    clip: ClipStats | None = None
+    crop_size: tuple[int, int] = (0, 0)  # (height, width) of the crop, for frame brightness
+    match_brightness: bool = False  # divide every frame by its mean brightness over the crop
+    level: float = 1.0  # … and multiply by this common level
+
+
+@dataclass
+class ChunkWork:
+    plan: StackPlan
+    frames: np.ndarray  # (n,) frame indices in the selection
+    shift: np.ndarray  # (n, 2) global shift
+    local: np.ndarray  # (n, A, 2) local AP shift
+    ap_band: np.ndarray  # (n, A) band, -1 = not stacked (clip pass: rank instead)
+    ap_weight: np.ndarray  # (n, A)
+    bg_band: np.ndarray  # (n,) background band, -1 = not used
+
+
+@dataclass
+class ChunkSums:
+    num: np.ndarray  # (A, B, p, p, C) Σ w·num
+    den: np.ndarray  # (A, B, p, p, C) Σ w·den, or (A, B, 1, 1, 1) when every pixel has weight 1
+    sq: np.ndarray | None = None  # (A, B, p, p, C) Σ w·num²/den (sigma clipping statistics)
+    bg: dict[int, np.ndarray] = field(default_factory=dict)  # band → Σ aligned frames
+    bg_count: np.ndarray | None = None  # (B,) frames per background band
+    brightness: dict[int, float] = field(default_factory=dict)  # frame → mean over the crop
+
+    def promote(self) -> ChunkSums:
+        """This chunk's sums in float64 (the running total across chunks)."""
+        self.num = self.num.astype(np.float64)
+        self.den = self.den.astype(np.float64)
+        self.sq = None if self.sq is None else self.sq.astype(np.float64)
+        self.bg = {b: img.astype(np.float64) for b, img in self.bg.items()}
+        return self
+
+    def add(self, other: ChunkSums) -> None:
+        """Add another chunk's sums into this one (call in chunk order)."""
+        self.num += other.num
+        self.den += other.den
+        if self.sq is not None:
+            self.sq += other.sq
+        for b, img in other.bg.items():
+            if b in self.bg:
+                self.bg[b] += img
+            else:
+                self.bg[b] = img.copy()
+        self.bg_count += other.bg_count
+        self.brightness.update(other.brightness)
+
+
+def sample_patch(plan: StackPlan, frame: np.ndarray, a: int, offset: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(num, den)`` of AP ``a``'s patch from one frame (den None = weight 1 everywhere)."""
+    origin = (int(plan.origins[a, 0]), int(plan.origins[a, 1]))
+    shape = (plan.patch, plan.patch)
+    off = (float(offset[0]), float(offset[1]))
+    if plan.method == "interpolate":
+        return interpolate_patch(frame, origin, shape, off, plan.zoom, plan.interpolation), None
+    if plan.method == "drizzle":
+        return drizzle_patch(frame, origin, shape, off, plan.zoom, plan.pixfrac)
+    return bayer_drizzle_patch(frame, plan.stream.layout, origin, shape, off, plan.zoom, plan.pixfrac)
+
+
+def accumulate_chunk(work: ChunkWork) -> ChunkSums:
+    """Sum one chunk of frames into band accumulators; a module-level function for ``ctx.map``."""
+    plan = work.plan
+    n_ap = plan.origins.shape[0]
+    bands = plan.bands
+    shape = (n_ap, bands, plan.patch, plan.patch, plan.channels)
+    # within a chunk float32 is plenty (≤ CHUNK terms); chunks are combined in float64
+    num = np.zeros(shape, np.float32)
+    scalar_den = plan.method == "interpolate" and plan.clip is None
+    den = np.zeros((n_ap, bands, 1, 1, 1) if scalar_den else shape, np.float32)
+    sq = np.zeros(shape, np.float32) if plan.squares else None
+    bg: dict[int, np.ndarray] = {}
+    bg_count = np.zeros(bands, dtype=np.int64)
+    brightness: dict[int, float] = {}
+    crop = np.asarray(plan.crop_offset, dtype=np.float64)
+    offsets = (crop + work.shift[:, None, :] + work.local).tolist()  # (n, A, 2) frame offsets
+    for j, i in enumerate(work.frames):
+        aps = np.nonzero(work.ap_band[j] >= 0)[0].tolist()
+        bgb = int(work.bg_band[j])
+        if not aps and bgb < 0:
+            continue
+        full = plan.stream.read(int(i)) if (bgb >= 0 or plan.method != "bayer") else None
+        frame = plan.stream.read_cfa(int(i)) if plan.method == "bayer" else full
+        gain = 1.0
+        if plan.match_brightness:
+            level = frame_brightness(frame, plan, work.shift[j])
+            brightness[int(i)] = level
+            gain = plan.level / level if level > 0 else 1.0
+        for a in aps:
+            pnum, pden = sample_patch(plan, frame, a, offsets[j][a])
+            w = float(work.ap_weight[j, a])
+            if plan.clip is None:
+                _add(num, den, sq, (a, int(work.ap_band[j, a])), pnum, pden, w, gain)
+            else:
+                _add_clipped(num, den, plan.clip, a, int(work.ap_band[j, a]),
+                             pnum * np.float32(gain), pden, w)
+        if bgb >= 0:
+            img = interpolate_patch(full, (0, 0), plan.out_shape, crop + work.shift[j], plan.zoom,
+                                    "linear")
+            if gain != 1.0:
+                img *= np.float32(gain)
+            if bgb in bg:
+                bg[bgb] += img
+            else:
+                bg[bgb] = img
+            bg_count[bgb] += 1
+    return ChunkSums(num, den, sq, bg, bg_count, brightness)
+
+
+def frame_brightness(frame: np.ndarray, plan: StackPlan, shift: np.ndarray) -> float:
+    """Mean of the frame over the crop at its global shift (integer-rounded): its transparency."""
+    y0 = int(round(plan.crop_offset[0] + shift[0]))
+    x0 = int(round(plan.crop_offset[1] + shift[1]))
+    h, w = plan.crop_size
+    view = frame[max(0, y0):max(0, y0 + h), max(0, x0):max(0, x0 + w)]
+    if not view.size:
+        return 0.0
+    return float(sum(cv2.sumElems(np.ascontiguousarray(view) if view.ndim == 3 and view.shape[2] > 4
+                                  else view)[:view.shape[2] if view.ndim == 3 else 1])) / view.size
+
+
+def _add(num, den, sq, idx, pnum, pden, w: float, gain: float) -> None:
+    value_w = np.float32(w * gain) if pden is None else w * gain
+    num[idx] += value_w * pnum
+    if pden is None:
+        den[idx] += w
+        if sq is not None:
+            sq[idx] += np.float32(w * gain * gain) * np.square(pnum)
+    else:
+        den[idx] += w * pden
+        if sq is not None:
+            sq[idx] += w * gain * gain * np.divide(np.square(pnum), pden, out=np.zeros(pnum.shape),
+                                                   where=pden > 0)
+
+
+def _add_clipped(num, den, clip: ClipStats, a: int, rank: int, pnum, pden, w) -> None:
+    """Add one sample into every size whose count exceeds ``rank``, where within kappa·sigma."""
+    value = pnum if pden is None else np.divide(pnum, pden, out=np.zeros(pnum.shape), where=pden > 0)
+    dw = np.ones(pnum.shape, np.float32) if pden is None else pden
+    for k in range(clip.counts.shape[1]):
+        if rank >= clip.counts[a, k]:
+            continue
+        keep = np.abs(value - clip.mean[a, k]) <= clip.kappa * clip.std[a, k] + 1e-7
+        num[a, k] += np.where(keep, w * dw * value, 0.0)
+        den[a, k] += np.where(keep, w * dw, 0.0)
+
+
+def clip_stats(num: np.ndarray, den: np.ndarray, sq: np.ndarray, counts: np.ndarray,
+               kappa: float) -> ClipStats:
+    """Weighted per-pixel mean and standard deviation from first-pass cumulative sums."""
+    mean = np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
+    var = np.divide(sq, den, out=np.zeros(num.shape), where=den > 0) - mean ** 2
+    return ClipStats(mean, np.sqrt(np.clip(var, 0, None)), counts, kappa)

@@ -1,0 +1,122 @@
+"""The ``post`` node: RGB align, optional sharpening (an extra output), and the image files.
+
+The unsharpened (RGB-aligned) stack is always the main product (``image_{label}``); sharpening adds
+``sharp_{label}``. The export writes ``<out_dir>/<label>/<stem>_<label>_ap<size>[_d<z>][_sharp].<ext>``.
+Maths: :mod:`luckystack.imaging.rgb_align`, :mod:`luckystack.imaging.sharpen`, :mod:`luckystack.export`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from luckystack.export import output_name, write_image, write_preview
+from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
+from luckystack.imaging.rgb_align import align_rgb
+from luckystack.imaging.sharpen import richardson_lucy, unsharp_mask, wavelet_sharpen
+
+
+class PostParams(Params):
+    rgb_align: Literal["auto", "on", "off"] = Field(
+        "auto", description="Register red and blue to green (auto: for colour images).")
+    sharpen: Literal["none", "unsharp", "wavelet", "deconvolve"] = Field(
+        "none", description="Sharpening for the extra `_sharp` output; none by default.")
+    unsharp_sigma: float = Field(1.5, gt=0, le=20, description="Unsharp mask Gaussian sigma (px).")
+    unsharp_amount: float = Field(1.0, ge=0, le=20, description="Unsharp mask strength.")
+    wavelet_amounts: list[float] = Field(
+        [2.0, 1.5, 1.0, 1.0], description="Gain per à trous layer, finest first (1 = unchanged).")
+    wavelet_denoise: list[float] = Field(
+        [0.0, 0.0, 0.0, 0.0], description="Soft threshold per layer in noise sigmas (0 = none).")
+    deconvolve_sigma: float = Field(1.5, gt=0, le=20, description="Gaussian PSF sigma for Richardson–Lucy.")
+    deconvolve_iterations: int = Field(30, ge=1, le=500, description="Richardson–Lucy iterations.")
+    formats: list[Literal["tiff", "png", "fits"]] = Field(
+        ["tiff"], description="Files to write: 16-bit TIFF, 16-bit PNG, 32-bit float FITS.")
+    preview: bool = Field(False, description="Also write an auto-stretched 8-bit PNG preview per image.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(self.wavelet_amounts) != len(self.wavelet_denoise):
+            raise ValueError("wavelet_amounts and wavelet_denoise need the same number of layers")
+        if not self.formats:
+            raise ValueError("give at least one output format")
+        return self
+
+
+def _recording_meta(frames: Result | None) -> dict[str, Any]:
+    """Scalar capture metadata of the recording (for FITS headers)."""
+    if frames is None:
+        return {}
+    out: dict[str, Any] = {}
+    meta = dict(frames.meta)
+    meta.pop("stream", None)
+    for source in (meta, meta.get("capture") or {}):
+        for k, v in source.items():
+            if isinstance(v, (bool, int, float, str)):
+                out[k] = v
+    return out
+
+
+def sharpen_image(image: np.ndarray, p: PostParams) -> np.ndarray:
+    """Apply the sharpening the params ask for."""
+    if p.sharpen == "unsharp":
+        return unsharp_mask(image, p.unsharp_sigma, p.unsharp_amount)
+    if p.sharpen == "wavelet":
+        return wavelet_sharpen(image, p.wavelet_amounts, p.wavelet_denoise)
+    return richardson_lucy(image, p.deconvolve_sigma, p.deconvolve_iterations)
+
+
+def export_images(results: Mapping[str, Result], params: PostParams, out_dir: Path, stem: str) -> list[Path]:
+    """Write every image of the post result; one folder per stack size."""
+    res = results["images"]
+    meta = res.meta
+    written = []
+    for label in meta["labels"]:
+        folder = Path(out_dir) / label
+        frames = next((s["frames"] for s in meta.get("sizes", []) if s["label"] == label), None)
+        info = {**meta.get("recording", {}), "stack": label, "nframes": frames,
+                "apsize": meta.get("ap_size"), "drizzle": meta.get("drizzle", 1.0)}
+        info = {k: v for k, v in info.items() if v is not None}
+        for key, sharp in ((f"image_{label}", False), (f"sharp_{label}", True)):
+            if key not in res.arrays:
+                continue
+            img = res.array(key)
+            for fmt in params.formats:
+                name = output_name(stem, label, meta.get("ap_size"), meta.get("drizzle", 1.0), sharp, fmt)
+                written.append(write_image(folder / name, img, fmt, {**info, "sharp": sharp}))
+            if params.preview:
+                name = output_name(stem, label, meta.get("ap_size"), meta.get("drizzle", 1.0), sharp, "png")
+                written.append(write_preview(folder / name.replace(".png", "_preview.png"), img))
+    return written
+
+
+@node_type("post", params=PostParams, outputs=("images",), version="1", export=export_images,
+           inputs={"images": Port(doc="the merge node's result"),
+                   "frames": Port(required=False, doc="reader/calibrate result, for file metadata")})
+def post(ctx: Context) -> Result:
+    """RGB-align the merged stacks, add sharpened versions if asked, and carry metadata for export."""
+    p: PostParams = ctx.params
+    images = ctx.inputs["images"]
+    labels = images.meta.get("labels")
+    if not labels:
+        raise NodeError("the images input holds no images")
+    arrays: dict[str, np.ndarray] = {}
+    offsets: dict[str, list] = {}
+    for label in labels:
+        img = images.array(f"image_{label}").astype(np.float32)
+        colour = img.ndim == 3 and img.shape[2] == 3
+        if p.rgb_align == "on" and not colour:
+            raise NodeError("rgb_align is 'on' but the image is not colour")
+        if colour and p.rgb_align != "off":
+            img, off = align_rgb(img)
+            offsets[label] = [[round(a, 4), round(b, 4)] for a, b in off]
+        arrays[f"image_{label}"] = img
+        if p.sharpen != "none":
+            arrays[f"sharp_{label}"] = sharpen_image(img, p).astype(np.float32)
+    meta = dict(images.meta)
+    meta.update({"sharpened": p.sharpen != "none", "rgb_offsets": offsets,
+                 "recording": _recording_meta(ctx.inputs.get("frames"))})
+    return Result(arrays=arrays, meta=meta)

@@ -1,0 +1,242 @@
+"""The ``stack`` node: per-AP stacks of the best frames at several stack sizes, plus the background.
+
+Reads every needed frame once, in fixed chunks of :data:`CHUNK` frames (``ctx.map``), sums the
+chunks in order (float64), and returns one set of arrays per stack size (see ``luckystack.nodes``).
+The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
+from luckystack.imaging.normalize import normalization
+from luckystack.imaging.stacking import (
+    ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, frame_bands, patch_geometry,
+    quality_weights, rank_frames, stack_sizes,
+)
+from luckystack.nodes.frames import open_frames
+
+CHUNK = 32  # frames per work item; fixed so results never depend on the number of workers
+
+
+class StackParams(Params):
+    percent: list[float] | None = Field(
+        None, description="Stack sizes as percentages of the valid frames, e.g. [10, 25, 50] "
+        "(a single number is accepted). Give this or `frames`; default [25].")
+    frames: list[int] | None = Field(
+        None, description="Stack sizes as frame counts, e.g. [200, 1000] (a single number is accepted).")
+    selection: Literal["local", "global"] = Field(
+        "local", description="Rank frames per AP by local quality, or by the global frame quality.")
+    weight_power: float = Field(
+        2.0, ge=0, le=8, description="Weight each frame by (quality / best quality)^power; 0 = plain mean.")
+    interpolation: Literal["linear", "cubic", "lanczos"] = Field(
+        "cubic", description="Sub-pixel resampling of the patches (without drizzle); cubic measured "
+        "sharpest against the truth (PSNR +0.9 dB over lanczos, +2.5 dB over linear).")
+    sigma_clip: float | None = Field(
+        None, ge=1, le=10, description="Kappa of per-pixel sigma clipping (a second pass); None = off.")
+    drizzle: Literal[1, 1.5, 2, 3] = Field(1, description="Output magnification.")
+    drizzle_method: Literal["drizzle", "resample"] = Field(
+        "drizzle", description="Real drizzle (drop and overlap) or plain interpolated resampling.")
+    pixfrac: float = Field(0.7, gt=0, le=1, description="Drizzle drop size as a fraction of a pixel.")
+    bayer_drizzle: bool = Field(
+        False, description="For Bayer recordings: drizzle the raw CFA samples into their colour planes "
+        "(no demosaicing).")
+    match_brightness: bool = Field(
+        True, description="Scale every frame to the same brightness (mean over the crop) before "
+        "stacking, so transparency changes do not dim or blotch the stack; the common level is the "
+        "90th percentile of the brightness of 64 frames spread over the recording (clouds only ever "
+        "dim), the same whatever stack sizes are asked for.")
+    normalize: float | None = Field(
+        None, gt=0, le=1, description="Scale so the brightest part (99.9th percentile) sits at this level.")
+    normalize_background: bool = Field(
+        False, description="With normalize: also subtract the sky level (5th percentile), for "
+        "twilight/daylight recordings.")
+
+    @field_validator("percent", "frames", mode="before")
+    @classmethod
+    def _as_list(cls, v):
+        return [v] if isinstance(v, (int, float)) else v
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if self.percent is not None and self.frames is not None:
+            raise ValueError("give stack sizes as either percent or frames, not both")
+        for p in self.percent or []:
+            if not 0 < p <= 100:
+                raise ValueError("percent values must be in (0, 100]")
+        for f in self.frames or []:
+            if f < 1:
+                raise ValueError("frame counts must be at least 1")
+        if (self.percent is not None and not self.percent) or (self.frames is not None and not self.frames):
+            raise ValueError("give at least one stack size")
+        return self
+
+
+def _inputs(ctx: Context):
+    shifts, aps = ctx.inputs["shifts"], ctx.inputs["aps"]
+    shift = shifts.array("shift").astype(np.float64)
+    valid = shifts.array("valid").astype(bool)
+    local = aps.array("shift").astype(np.float64)
+    local_q = aps.array("quality").astype(np.float64)
+    quality = ctx.inputs.get("quality")
+    lengths = {shift.shape[0], valid.shape[0], local.shape[0], local_q.shape[0]}
+    if quality is not None:
+        lengths.add(quality.array("valid").shape[0])
+    if len(lengths) != 1:
+        raise NodeError(f"the shifts, aps and quality inputs disagree on the frame count ({sorted(lengths)})")
+    if quality is not None:
+        valid &= quality.array("valid").astype(bool)
+        global_q = quality.array("score").astype(np.float64)
+    else:
+        with np.errstate(all="ignore"):
+            global_q = np.nanmean(np.where(np.isfinite(local_q), local_q, np.nan), axis=1)
+    return shifts, aps, shift, valid, local, local_q, global_q
+
+
+@node_type("stack", params=StackParams, outputs=("stacks",), version="1", reads_input=True,
+           inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
+                   "quality": Port(required=False, doc="global quality; needed for selection=global")})
+def stack(ctx: Context) -> Result:
+    """Stack the best frames per AP at every requested size, and a globally aligned background."""
+    p: StackParams = ctx.params
+    stream = open_frames(ctx.inputs["frames"], ctx.input_file)
+    shifts, aps, shift, valid, local, local_q, global_q = _inputs(ctx)
+    n = stream.count
+    if shift.shape[0] != n or local.shape[0] != n:
+        raise NodeError(f"shifts/aps cover {shift.shape[0]}/{local.shape[0]} frames but the recording has {n}")
+    if p.selection == "global" and "quality" not in ctx.inputs:
+        raise NodeError("selection 'global' needs the quality input connected")
+    centers = aps.array("center")
+    ap_sizes = aps.array("size")
+    n_ap = centers.shape[0]
+    if n_ap == 0:
+        raise NodeError("there are no alignment points to stack")
+    bayer = p.bayer_drizzle and stream.layout in ("RGGB", "GRBG", "GBRG", "BGGR")
+    if p.bayer_drizzle and not bayer:
+        ctx.log(f"bayer_drizzle ignored: the recording layout is {stream.layout}")
+    zoom = float(p.drizzle)
+    method = "bayer" if bayer else ("drizzle" if zoom != 1 and p.drizzle_method == "drizzle" else "interpolate")
+    channels = 3 if bayer else stream.channels
+
+    score = global_q if p.selection == "global" else local_q
+    score2 = np.repeat(score[:, None], n_ap, axis=1) if score.ndim == 1 else score
+    ap_valid = valid[:, None] & np.isfinite(score2)
+    rank = rank_frames(score2, ap_valid)
+    n_valid = int(valid.sum())
+    try:
+        if p.frames is not None:
+            sizes = stack_sizes(n_valid, frames=p.frames)
+        else:
+            sizes = stack_sizes(n_valid, percent=p.percent or [25.0])
+    except ValueError as exc:
+        raise NodeError(f"cannot stack: {exc}") from exc
+    for (label, count), want in zip(sizes, p.frames or []):
+        if count < want:
+            ctx.log(f"{label}: only {count} valid frames available")
+    order = sorted(range(len(sizes)), key=lambda k: sizes[k][1])  # ascending counts → nested bands
+    asc = np.array([sizes[k][1] for k in order])
+    ap_counts = np.minimum(asc[None, :], ap_valid.sum(0)[:, None])  # (A, S)
+    band = frame_bands(rank, ap_counts)
+    weight = quality_weights(score2, rank, p.weight_power)
+    bg_rank = rank_frames(global_q, valid)
+    bg_band = frame_bands(bg_rank, np.minimum(asc, n_valid))
+
+    crop = shifts.meta.get("crop") or [0, 0, stream.height, stream.width]
+    out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
+    origins, side = patch_geometry(centers, ap_sizes, zoom)
+    level = _brightness_level(stream, shift, valid, crop, bayer) if p.match_brightness else 1.0
+    plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc),
+                     (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
+                     crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
+                     level=level)
+
+    def jobs(bands_or_rank, bgb, the_plan):
+        for s in range(0, n, CHUNK):
+            e = min(n, s + CHUNK)
+            yield ChunkWork(the_plan, np.arange(s, e), shift[s:e], local[s:e], bands_or_rank[s:e],
+                            weight[s:e], bgb[s:e])
+
+    total = (n + CHUNK - 1) // CHUNK
+    sums = _reduce(ctx.map(accumulate_chunk, jobs(band, bg_band, plan), total=total, label="stack"))
+    num = np.cumsum(sums.num, axis=1)
+    den = np.broadcast_to(np.cumsum(sums.den, axis=1), num.shape)
+    if p.sigma_clip is not None:
+        stats = clip_stats(num, den, np.cumsum(sums.sq, axis=1), ap_counts, p.sigma_clip)
+        clip_plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc),
+                              plan.crop_offset, out_shape, channels, clip=stats, crop_size=plan.crop_size,
+                              match_brightness=p.match_brightness, level=level)
+        sel_rank = np.where(band >= 0, rank, -1).astype(np.int32)
+        no_bg = np.full(n, -1, dtype=np.int16)
+        clipped = _reduce(ctx.map(accumulate_chunk, jobs(sel_rank, no_bg, clip_plan), total=total,
+                                  label="sigma clip"))
+        num, den = clipped.num, np.broadcast_to(clipped.den, clipped.num.shape)
+    bg = _backgrounds(sums, out_shape, channels if not bayer else 3)
+
+    arrays: dict[str, np.ndarray] = {}
+    meta_sizes = []
+    for k_sorted, k in enumerate(order):
+        label, count = sizes[k]
+        patch = np.divide(num[:, k_sorted], den[:, k_sorted], out=np.zeros(num[:, k_sorted].shape),
+                          where=den[:, k_sorted] > 0)
+        peak = den[:, k_sorted].reshape(n_ap, -1).max(1)
+        coverage = den[:, k_sorted] / np.where(peak > 0, peak, 1)[:, None, None, None]
+        background = bg[k_sorted]
+        if p.normalize is not None:
+            scale, offset = normalization(background, p.normalize,
+                                          background_percentile=5.0 if p.normalize_background else None)
+            patch, background = patch * scale + offset, background * scale + offset
+        arrays[f"patch_{label}"] = patch.astype(np.float32)
+        arrays[f"coverage_{label}"] = coverage.astype(np.float32)
+        arrays[f"background_{label}"] = background.astype(np.float32)
+        arrays[f"count_{label}"] = ap_counts[:, k_sorted].astype(np.int32)
+        meta_sizes.append({"label": label, "frames": int(count)})
+    meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
+    arrays["origin"] = origins
+    arrays["extent"] = np.round(ap_sizes * 1.5 * zoom).astype(np.int32)
+    values, freq = np.unique(ap_sizes, return_counts=True)
+    meta = {"sizes": meta_sizes, "labels": [s["label"] for s in meta_sizes], "drizzle": zoom,
+            "patch_size": side, "ap_size": int(values[np.argmax(freq)]), "method": method,
+            "channels": channels, "crop": [int(c) for c in crop], "bit_depth": int(stream.bit_depth),
+            "layout": "RGB" if channels == 3 else "mono"}
+    return Result(arrays=arrays, meta=meta)
+
+
+def _brightness_level(stream, shift: np.ndarray, valid: np.ndarray, crop, cfa: bool) -> float:
+    """Common brightness level: 90th percentile of the crop mean of up to 64 evenly spread valid frames."""
+    from luckystack.imaging.stacking import frame_brightness
+
+    ok = np.nonzero(valid)[0]
+    pick = ok[np.unique(np.linspace(0, len(ok) - 1, min(len(ok), 64)).round().astype(int))]
+    probe = StackPlan(stream, np.zeros((0, 2)), 0, 1.0, "interpolate", 1.0, "linear", 1,
+                      (int(crop[0]), int(crop[1])), (0, 0), 1, crop_size=(int(crop[2]), int(crop[3])))
+    read = stream.read_cfa if cfa else stream.read  # measured as the stacking pass measures it
+    levels = [frame_brightness(read(int(i)), probe, shift[i]) for i in pick]
+    level = float(np.percentile(levels, 90))
+    return level if level > 0 else 1.0
+
+
+def _reduce(parts) -> ChunkSums:
+    total = None
+    for part in parts:  # ctx.map yields in chunk order, so the float64 sums are reproducible
+        if total is None:
+            total = part.promote()
+        else:
+            total.add(part)
+    return total
+
+
+def _backgrounds(sums: ChunkSums, shape: tuple[int, int], channels: int) -> list[np.ndarray]:
+    """Per-size (ascending) mean background: cumulative over bands."""
+    acc = np.zeros(shape + (channels,))
+    count = 0
+    out = []
+    for b in range(len(sums.bg_count)):
+        if b in sums.bg:
+            acc = acc + sums.bg[b]
+        count += int(sums.bg_count[b])
+        out.append(acc / max(count, 1))
+    return out

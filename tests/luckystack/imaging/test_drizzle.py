@@ -1,0 +1,68 @@
+import cv2
+import numpy as np
+
+from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch, overlap_matrix
+
+
+def test_overlap_rows_cover_each_drop_exactly():
+    k, j0 = overlap_matrix(40, origin=0, offset=0.3, zoom=2.0, pixfrac=0.6, n_in=100)
+    # every input pixel whose drop lies fully inside the patch deposits pixfrac·zoom output pixels
+    inner = k[:, 3:-3].sum(0)
+    np.testing.assert_allclose(inner, 0.6 * 2.0)
+
+
+def test_interpolate_patch_recovers_a_known_shift():
+    rng = np.random.default_rng(1)
+    img = cv2.GaussianBlur(rng.random((80, 80)).astype(np.float32), (0, 0), 2.0)[..., None]
+    shifted = interpolate_patch(img, (10, 10), (40, 40), (0.0, 0.0))
+    back = interpolate_patch(img, (0, 0), (40, 40), (10.0, 10.0))
+    np.testing.assert_allclose(shifted, back, atol=1e-6)
+
+
+def _undersampled(seed: int, n: int):
+    """A sharp scene sampled at 1/3 of its resolution (box-integrated pixels) with random shifts."""
+    rng = np.random.default_rng(seed)
+    fine = cv2.GaussianBlur(rng.random((3 * 70, 3 * 70)).astype(np.float32), (0, 0), 1.0)
+    truth2 = cv2.resize(fine, (140, 140), interpolation=cv2.INTER_AREA)  # the 2× grid
+    frames, offsets = [], []
+    for _ in range(n):
+        oy, ox = rng.integers(0, 3, size=2)
+        low = cv2.resize(fine[oy:oy + 3 * 66, ox:ox + 3 * 66], (66, 66), interpolation=cv2.INTER_AREA)
+        frames.append(low[..., None])
+        # low pixel j covers fine [3j+o, 3j+o+3) → centre in 2×-grid pixels (2/3)(3j+o+1.5)−0.5;
+        # in low-res "crop" units of the truth grid: crop = j + (o − 0)/3 → offset = −o/3
+        offsets.append((-oy / 3.0, -ox / 3.0))
+    return truth2, frames, offsets
+
+
+def test_drizzle_2x_beats_plain_upsampling_on_undersampled_data():
+    truth2, frames, offsets = _undersampled(0, 30)
+    num = np.zeros((120, 120, 1))
+    den = np.zeros((120, 120, 1))
+    up = np.zeros((120, 120, 1))
+    for f, off in zip(frames, offsets):
+        n_, d_ = drizzle_patch(f, (4, 4), (120, 120), off, 2.0, 0.5)
+        num += n_
+        den += d_
+        up += interpolate_patch(f, (4, 4), (120, 120), off, 2.0, "cubic")
+    driz = num / den
+    up /= len(frames)
+    ref = truth2[4:124, 4:124, None]
+
+    def err(x):
+        a, b = x[6:-6, 6:-6], ref[6:-6, 6:-6]
+        a = a - a.mean() + b.mean()
+        return np.sqrt(np.mean((a - b) ** 2))
+
+    assert (den > 0).all()
+    assert err(driz) < 0.85 * err(up)  # measured 0.035 vs 0.049 rms at blur 0.8; on well-sampled data drizzle loses
+
+
+def test_bayer_drizzle_puts_samples_only_in_their_planes():
+    cfa = np.zeros((20, 20), np.float32)
+    cfa[0::2, 0::2] = 1.0  # R sites of RGGB only
+    num, den = bayer_drizzle_patch(cfa, "RGGB", (0, 0), (20, 20), (0.0, 0.0), 1.0, 1.0)
+    rgb = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    assert rgb[..., 1].max() == 0 and rgb[..., 2].max() == 0
+    assert den[0::2, 0::2, 0].min() > 0.99 and den[1::2, 1::2, 0].max() == 0  # no interpolation
+    assert den[..., 1].sum() == 2 * den[..., 0].sum()  # G has two sites per 2×2 cell

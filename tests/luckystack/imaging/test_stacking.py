@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from luckystack.imaging.stacking import frame_bands, patch_geometry, quality_weights, rank_frames, stack_sizes
+
+
+def test_stack_sizes_labels_and_clamping():
+    assert stack_sizes(200, percent=[10, 2.5]) == [("P10", 20), ("P2p5", 5)]
+    assert stack_sizes(50, frames=[10, 100]) == [("F10", 10), ("F100", 50)]
+    with pytest.raises(ValueError):
+        stack_sizes(10, percent=[5], frames=[3])
+
+
+def test_ranks_skip_invalid_frames_and_bands_nest():
+    q = np.array([[0.5, 2.0], [0.9, np.nan], [0.1, 1.0], [0.7, 3.0]])
+    valid = np.array([True, True, True, False])[:, None] & np.ones((1, 2), bool)
+    rank = rank_frames(q, valid)
+    assert rank[:, 0].tolist() == [1, 0, 2, -1]
+    assert rank[:, 1].tolist() == [0, -1, 1, -1]
+    bands = frame_bands(rank, np.array([[1, 2], [1, 2]]))
+    assert bands[:, 0].tolist() == [1, 0, -1, -1]
+
+
+def test_quality_weights_relative_to_the_best():
+    q = np.array([[2.0], [1.0]])
+    w = quality_weights(q, np.array([[0], [1]]), 2.0)
+    np.testing.assert_allclose(w[:, 0], [1.0, 0.25])
+    assert (quality_weights(q, np.array([[0], [1]]), 0) == 1).all()
+
+
+def test_patch_geometry_is_centred_and_scaled():
+    origins, side = patch_geometry(np.array([[50, 60]]), np.array([32]), 2.0)
+    assert side == 96
+    assert tuple(origins[0] + side // 2) == (101, 121) or tuple(origins[0] + side // 2) == (100, 120)
