@@ -202,15 +202,15 @@ def format_validation_error(err: ValidationError, prefix: str, fields: Iterable[
     return lines
 
 
-def json_schema() -> dict[str, Any]:
-    """JSON Schema (2020-12) of pipeline files, with every registered node type's params.
+def json_schema(types: Iterable[str] | None = None) -> dict[str, Any]:
+    """JSON Schema (2020-12) of pipeline files, with the params of node ``types`` (default: all registered).
 
     ``nodes`` values are a ``oneOf`` discriminated by the ``type`` constant, so editors validate and
     complete each node's params and input ports.
     """
     defs: dict[str, Any] = {}
     variants = []
-    for name in sorted(registry()):
+    for name in sorted(registry() if types is None else types):
         nt = registry()[name]
         prefix = "".join(w.capitalize() for w in name.replace("_", "-").split("-"))
         sch = nt.params.model_json_schema(ref_template="#/$defs/" + prefix + "_{model}")
