@@ -143,6 +143,15 @@ class _Run:
                 self.loaded.pop(src, None)
 
 
+def _earlier_exports(run_json: Path) -> dict[str, str]:
+    """File → key of the node that wrote it, from the previous run record in the same output folder."""
+    try:
+        earlier = RunRecord.load(run_json)
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {path: node.key for node in earlier.nodes.values() for path in node.exports}
+
+
 def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_dir: Path, *,
             jobs: int = 1, reporter: Reporter | None = None, variant: str | None = None,
             executor: Executor | None = None) -> RunRecord:
@@ -161,6 +170,7 @@ def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_
     try:
         run.run(executor, record)
         stem = Path(input_file).stem if input_file else pipeline.name
+        earlier = _earlier_exports(out_dir / "run.json")
         for nid, node in pipeline.nodes.items():
             if node.type.export is None:
                 continue
@@ -168,6 +178,11 @@ def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_
             out_dir.mkdir(parents=True, exist_ok=True)
             paths = node.type.export(results, node.params, out_dir, stem) or []
             record.nodes[nid].exports = [str(p) for p in paths]
+            replaced = [str(p) for p in paths if earlier.get(str(p), record.nodes[nid].key) != record.nodes[nid].key]
+            if replaced:
+                note = (f"replaced {len(replaced)} file(s) written earlier with other settings, e.g. {replaced[0]} "
+                        "(use --out, or a sweep, to keep both)")
+                record.nodes[nid].warnings.append(note)
     except Exception as e:
         record.error = f"{type(e).__name__}: {e}"
         e.record = record  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ import tifffile
 import luckystack.nodes  # noqa: F401  (registers the node types)
 from luckystack.graph import api
 from luckystack.simulate import simulate, write_recording
+from tests.luckystack.report.browser import CHROMIUM, dump_dom
 
 REPO = Path(__file__).resolve().parents[1]
 PLANET = REPO / "pipelines" / "planet.json"
@@ -87,6 +88,9 @@ def test_command_line_run_writes_results_and_report(recording, tmp_path):
     assert done.returncode == 0, done.stderr
     out = tmp_path / "o" / "jupiter"
     assert (out / "report.html").is_file() and (out / "quality.png").is_file()
+    if CHROMIUM:  # the real report in a real browser: every picture loads
+        dom = dump_dom(out / "report.html")
+        assert dom.count('data-loaded="1"') == 5 and 'data-loaded="0"' not in dom  # 3 results, 2 diagnostics
     assert sorted(p.name for p in out.glob("P*/*.tif")) == [
         f"jupiter_{label}_ap{p.name.split('_ap')[1][:-4]}.tif" for label in ("P10", "P25", "P50")
         for p in out.glob(f"{label}/*.tif")]
@@ -106,3 +110,11 @@ def test_bad_recording_is_one_line_exit_1_and_caches_nothing(tmp_path, content, 
     assert len(errors) == 1 and errors[0].startswith("error: reader:") and message in errors[0]
     assert "Traceback" not in done.stderr
     assert not [p for p in (tmp_path / "c").glob("*") if len(p.name) == 64]
+
+
+def test_rerun_with_other_settings_warns_before_replacing_files(recording, tmp_path):
+    _run(recording, tmp_path)
+    same = _run(recording, tmp_path)
+    assert same.warnings() == [w for w in same.warnings() if "replaced" not in w]
+    other = _run(recording, tmp_path, {"stack.weight_power": 1.0})
+    assert any("replaced 3 file(s) written earlier with other settings" in w for w in other.warnings())
