@@ -189,3 +189,11 @@ def test_missing_and_unreadable_files(tmp_path):
         pytest.skip("running as root: file permissions do not stop reading")
     finally:
         path.chmod(0o644)
+
+
+def test_a_folder_named_like_a_recording_is_one_clear_error(tmp_path):
+    """An unreadable path that root cannot read either: a directory called .ser."""
+    (tmp_path / "fake.ser").mkdir()
+    with pytest.raises(ValueError) as info:
+        describe(tmp_path / "fake.ser")
+    assert "\n" not in str(info.value) and "fake.ser" in str(info.value)
