@@ -6,6 +6,7 @@ what tests and notebooks use to run a single node type on in-memory inputs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,13 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from luckystack.graph.node import Result, registry
+
+
+def map_backend() -> str:
+    """The joblib backend of ``Context.map``: $LUCKYSTACK_BACKEND, "loky" (processes, the default) or
+    "threading" (no worker start-up or pickling; fine for node code that spends its time in numpy/OpenCV,
+    which release the GIL)."""
+    return os.environ.get("LUCKYSTACK_BACKEND", "loky")
 
 
 class _Counter:
@@ -40,7 +48,8 @@ class LocalContext:
             label: str = "") -> Iterator:
         if self.jobs == 1:
             return (fn(item) for item in items)
-        return iter(Parallel(n_jobs=self.jobs, return_as="generator")(delayed(fn)(i) for i in items))
+        return iter(Parallel(n_jobs=self.jobs, backend=map_backend(), return_as="generator")(
+            delayed(fn)(i) for i in items))
 
     def progress(self, total: int, label: str = "") -> _Counter:
         return _Counter()

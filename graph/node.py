@@ -37,6 +37,10 @@ from typing import Annotated, Any, Protocol, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from luckystack.graph.allocator import tune_allocator
+
+tune_allocator()  # every process running nodes (workers included) imports this module
+
 T = TypeVar("T")
 R = TypeVar("R")
 

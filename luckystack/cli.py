@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from luckystack.bench import COMMAND as bench_command
 from luckystack.compare import COMMAND as compare_command
 from luckystack.graph import cli as engine_cli
 from luckystack.graph.cli import Command, UsageError
@@ -138,7 +139,7 @@ def app_commands() -> list[Command]:
                 "the timestamps, and the capture program's metadata.",
                 "example:\n  luckystack info jupiter.ser"),
     ]
-    return commands + [compare_command]
+    return commands + [compare_command, bench_command]
 
 
 def _after_sweep(runs, out_root: Path) -> None:

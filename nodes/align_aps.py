@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import partial
 from typing import Literal
 
@@ -9,7 +10,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
-from luckystack.imaging.apshift import MATCH_SIGMA, make_templates, match_blur, measure, replace_lost
+from luckystack.imaging.apshift import (MATCH_SIGMA, Templates, make_templates, match_blur, measure,
+                                       replace_lost)
 from luckystack.imaging.placement import default_ap_size, neighbours, place_aps
 from luckystack.imaging.quality import box_scores, detail_energy, smooth
 from luckystack.nodes.frames import luminance, open_frames
@@ -93,13 +95,29 @@ def align_aps(ctx: Context) -> Result:
                         "default_size": default_ap_size(mono, p.min_brightness) if p.ap_size is None else None})
 
 
+_TEMPLATES: dict[bytes, Templates] = {}
+
+
+def _templates(ref_mono: np.ndarray, centres: np.ndarray, sizes: np.ndarray, y0: int, x0: int) -> Templates:
+    """make_templates, memoised per process for the last reference/AP set (every chunk of a run needs
+    the same; building them costs as much as aligning a few frames)."""
+    key = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (ref_mono, centres, sizes))
+                       + f"{y0},{x0}".encode()).digest()
+    tpl = _TEMPLATES.get(key)
+    if tpl is None:
+        tpl = make_templates(match_blur(ref_mono), centres, sizes, y0, x0)
+        _TEMPLATES.clear()
+        _TEMPLATES[key] = tpl
+    return tpl
+
+
 def align_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop: list[int],
                 ref_mono: np.ndarray, centres: np.ndarray, sizes: np.ndarray, search: int, min_corr: float,
                 max_jump: float, method: str, scale: float, normalize: bool
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local shifts (n, A, 2), local quality (n, A) and ok flags (n, A) for frames ``chunk``."""
     y0, x0 = crop[0], crop[1]
-    tpl = make_templates(match_blur(ref_mono), centres, sizes, y0, x0)
+    tpl = _templates(ref_mono, centres, sizes, y0, x0)
     nbrs = neighbours(centres, sizes)
     n, a_count = len(chunk), len(centres)
     loc = np.zeros((n, a_count, 2))
@@ -114,11 +132,15 @@ def align_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop
         blurred = match_blur(mono)
         loc[k], score[k], found[k] = measure(blurred, tpl, shift[i, 0], shift[i, 1], search)
         q_img = blurred if abs(scale / 4.0 - MATCH_SIGMA) < 1e-9 else smooth(mono, scale)
-        energy = detail_energy(q_img, method)
         h, w = mono.shape
         yy = np.clip(by + y0 + int(round(shift[i, 0])), 0, h - sizes)
         xx = np.clip(bx + x0 + int(round(shift[i, 1])), 0, w - sizes)
-        lq[k] = box_scores(energy, q_img if normalize else None, yy, xx, sizes)
+        # Detail energy only over the APs' bounding box (+1 px for the 3-tap derivatives: same values).
+        ya, yb = max(0, int(yy.min()) - 1), min(h, int((yy + sizes).max()) + 1)
+        xa, xb = max(0, int(xx.min()) - 1), min(w, int((xx + sizes).max()) + 1)
+        q_box = q_img[ya:yb, xa:xb]
+        lq[k] = box_scores(detail_energy(q_box, method), q_box if normalize else None, yy - ya, xx - xa,
+                           sizes)
     loc, ok = replace_lost(loc, score, found, nbrs, min_corr, max_jump)
     ok &= valid[chunk.start:chunk.stop][:, None]
     return loc, lq, ok

@@ -17,6 +17,8 @@ from luckystack.imaging.registration import extract, match_shift
 
 AFFINE = True
 MATCH_SIGMA = 1.0  # both images are smoothed by this before matching (noise robustness)
+COARSE_STEP = 2  # Lucas–Kanade first converges on every 2nd pixel (4× cheaper), then polishes on all
+COARSE_ITERATIONS = 3
 
 
 def match_blur(mono: np.ndarray) -> np.ndarray:
@@ -40,23 +42,24 @@ class Templates:
     cx: np.ndarray
     sizes: np.ndarray
     lk: list[tuple]  # per size group, see _lk_group
+    lk_coarse: list[tuple]  # the same on every COARSE_STEP-th pixel, for the first iterations
 
 
-def _lk_group(full: list[np.ndarray], idx: np.ndarray) -> tuple:
+def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1) -> tuple:
     """Precomputed Gaussian-weighted least-squares terms for the APs ``idx`` (all one size).
 
     A frame patch F is modelled as ``a·T + b − a·δ·∇T + c·∇²T``: the template, an offset, a small shift δ
     and a blur difference (a Gaussian blur of variance v changes T by (v/2)·∇²T). Fitting the blur term
     keeps a frame sharper or blurrier than the reference from being read as a shift, which otherwise
     biases every AP whose content is lopsided in its window (a limb, a crater rim) by a large fraction
-    of a pixel. Returns (idx, centred template, weight, template variance, solve matrix, weighted basis).
+    of a pixel. ``step`` > 1 fits on every ``step``-th pixel of the box only (a cheap first pass).
+    Returns (idx, centred template, weight, template variance, solve matrix, weighted basis, step).
     """
     t = np.stack([full[a] for a in idx]).astype(np.float64)  # (g, s, s)
     s = t.shape[1]
     r = np.arange(s) - (s - 1) / 2
     w1 = np.exp(-0.5 * (r / (s / 4)) ** 2)
     w = w1[:, None] * w1[None, :]
-    w /= w.sum()
     gy, gx = np.gradient(t, axis=(1, 2))
     lap = np.zeros_like(t)
     lap[:, 1:-1, 1:-1] = (t[:, :-2, 1:-1] + t[:, 2:, 1:-1] + t[:, 1:-1, :-2] + t[:, 1:-1, 2:]
@@ -65,7 +68,9 @@ def _lk_group(full: list[np.ndarray], idx: np.ndarray) -> tuple:
     terms = [t, gy, gx, lap]
     if AFFINE:
         terms += [yy * gy, xx * gy, yy * gx, xx * gx]
-    basis = np.stack(terms, 1)  # (g, k, s, s)
+    basis = np.stack(terms, 1)[:, :, ::step, ::step]  # (g, k, s', s')
+    w = w[::step, ::step]
+    w /= w.sum()
     basis = basis - (w * basis).sum((2, 3), keepdims=True)  # weighted-centred: the offset b drops out
     wb = w * basis
     normal = np.einsum("gkij,glij->gkl", wb, basis)
@@ -73,7 +78,9 @@ def _lk_group(full: list[np.ndarray], idx: np.ndarray) -> tuple:
     tc = basis[:, 0]
     var = (w * tc * tc).sum((1, 2))
     proj = np.einsum("gkl,glij->gkij", solve, wb).astype(np.float32)
-    return idx, tc.astype(np.float32), w.astype(np.float32), var, solve, proj.reshape(len(idx), len(terms), s * s)
+    n = basis.shape[2]
+    return (idx, tc.astype(np.float32), w.astype(np.float32), var, solve,
+            np.ascontiguousarray(proj.reshape(len(idx), len(terms), n * n)), step)
 
 
 def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
@@ -89,20 +96,50 @@ def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
         cys.append(y0 + cyc)
         cxs.append(x0 + cxc)
     sizes = np.asarray(sizes, np.int32)
-    groups = [_lk_group(full, np.flatnonzero(sizes == v)) for v in np.unique(sizes)]
-    return Templates(full, coarse, np.array(cys), np.array(cxs), sizes, groups)
+    groups = [np.flatnonzero(sizes == v) for v in np.unique(sizes)]
+    return Templates(full, coarse, np.array(cys), np.array(cxs), sizes, [_lk_group(full, g) for g in groups],
+                     [_lk_group(full, g, COARSE_STEP) for g in groups])
 
 
-def extract_many(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int) -> np.ndarray:
-    """(A, size, size) float32 patches of ``img`` centred at sub-pixel (cy[a], cx[a]); bicubic, borders
-    replicated. All patches come from one ``cv2.remap`` call over a stacked map (fast, no Python loop)."""
-    r = np.arange(size, dtype=np.float32) - np.float32((size - 1) / 2)
-    n = len(cy)
-    my = (np.asarray(cy, np.float32)[:, None, None] + r[None, :, None]) + np.zeros((1, 1, size), np.float32)
-    mx = (np.asarray(cx, np.float32)[:, None, None] + r[None, None, :]) + np.zeros((1, size, 1), np.float32)
-    out = cv2.remap(img, mx.reshape(n * size, size), my.reshape(n * size, size), cv2.INTER_CUBIC,
+def extract_many(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int, step: int = 1) -> np.ndarray:
+    """(A, n, n) float32 patches of ``img`` centred at sub-pixel (cy[a], cx[a]), sampled every ``step``
+    px of a ``size`` box (n = ceil(size / step)); bicubic, borders replicated. All patches come from one
+    ``cv2.remap`` call over a stacked map (fast, no Python loop)."""
+    r = (np.arange(size, dtype=np.float32) - np.float32((size - 1) / 2))[::step]
+    n, m = len(cy), len(r)
+    my = np.empty((n, m, m), np.float32)
+    mx = np.empty((n, m, m), np.float32)
+    np.add(np.asarray(cy, np.float32)[:, None, None], r[None, :, None], out=my)
+    np.add(np.asarray(cx, np.float32)[:, None, None], r[None, None, :], out=mx)
+    out = cv2.remap(img, mx.reshape(n * m, m), my.reshape(n * m, m), cv2.INTER_CUBIC,
                     borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(n, size, size)
+    return out.reshape(n, m, m)
+
+
+def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarray, iterations: int,
+                  tol: float) -> np.ndarray:
+    """Gauss–Newton iterations of one size group, updating ``shift`` (A, 2) in place; each AP stops
+    once its update is below ``tol`` px. Returns each AP's patch from its last iteration (g, n, n)."""
+    idx, tc, _, _, _, proj, step = group
+    last = np.empty((len(idx),) + tc.shape[1:], np.float32)
+    s = int(tpl.sizes[idx[0]])
+    active = np.arange(len(idx))  # APs still moving
+    for _ in range(iterations):
+        a = idx[active]
+        f = extract_many(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s, step)
+        last[active] = f
+        p = proj if len(active) == len(idx) else proj[active]
+        coef = np.matmul(p, f.reshape(len(a), -1, 1))[..., 0].astype(np.float64)
+        gain = coef[:, 0]
+        safe = np.abs(gain) > 1e-6
+        delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
+        delta = np.clip(delta, -1.0, 1.0)
+        shift[a] += delta
+        moving = np.abs(delta).max(axis=1) >= tol
+        if not moving.any():
+            break
+        active = active[moving]
+    return last
 
 
 def lk_refine(frame_blur: np.ndarray, tpl: Templates, shift: np.ndarray, iterations: int = 6,
@@ -111,29 +148,19 @@ def lk_refine(frame_blur: np.ndarray, tpl: Templates, shift: np.ndarray, iterati
 
     Each window is fitted as template + offset + shift + blur difference (see :func:`_lk_group`),
     the frame patch resampled bicubically at the current estimate every iteration, all APs of a size at
-    once. The Gaussian weight keeps the box edges, where content enters and leaves, from biasing the
-    shift. Returns the refined shifts and each AP's Gaussian-weighted correlation at the final position.
+    once. The iterations first run on every COARSE_STEP-th pixel (most of the way for a quarter of the
+    cost), then on every pixel until converged (usually one or two). The Gaussian weight keeps the box edges, where content
+    enters and leaves, from biasing the shift. Returns the refined shifts and each AP's
+    Gaussian-weighted correlation at the final position.
     """
     img = np.ascontiguousarray(frame_blur, np.float32)
     shift = shift.astype(np.float64).copy()
     score = np.zeros(len(shift))
-    for idx, tc, w, var, _, proj in tpl.lk:
-        s = tc.shape[1]
-        active = np.arange(len(idx))  # APs still moving
-        for _ in range(iterations):
-            a = idx[active]
-            f = extract_many(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s)
-            coef = np.matmul(proj[active], f.reshape(len(a), -1, 1))[..., 0].astype(np.float64)
-            gain = coef[:, 0]
-            safe = np.abs(gain) > 1e-6
-            delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
-            delta = np.clip(delta, -1.0, 1.0)
-            shift[a] += delta
-            moving = np.abs(delta).max(axis=1) >= tol
-            if not moving.any():
-                break
-            active = active[moving]
-        f = extract_many(img, tpl.cy[idx] + shift[idx, 0], tpl.cx[idx] + shift[idx, 1], s)
+    for coarse, group in zip(tpl.lk_coarse, tpl.lk):
+        idx, tc, w, var = group[:4]
+        _gauss_newton(img, tpl, coarse, shift, COARSE_ITERATIONS, 2 * tol)
+        # The correlation is taken on each AP's last patch, at most ``tol`` px from its final shift.
+        f = _gauss_newton(img, tpl, group, shift, iterations, tol)
         fc = f - np.einsum("ij,gij->g", w, f)[:, None, None]
         cov = np.einsum("ij,gij,gij->g", w, tc, fc).astype(np.float64)
         varf = np.einsum("ij,gij,gij->g", w, fc, fc).astype(np.float64)
@@ -180,18 +207,34 @@ def replace_lost(shift: np.ndarray, score: np.ndarray, found: np.ndarray, nbrs: 
     """
     shift = shift.copy()
     ok = found & (score >= min_corr)
-    n, a_count = ok.shape
-    for i in range(n):
-        good = ok[i].copy()
-        for a in range(a_count):
-            nb = nbrs[a][good[nbrs[a]]]
-            if good[a] and nb.size >= 2:
-                med = np.median(shift[i, nb], axis=0)
-                if np.hypot(*(shift[i, a] - med)) > max_jump:
-                    ok[i, a] = False
-        for a in np.flatnonzero(~ok[i]):
-            nb = nbrs[a][ok[i, nbrs[a]]]
-            if nb.size == 0:
-                nb = np.flatnonzero(ok[i])
-            shift[i, a] = np.median(shift[i, nb], axis=0) if nb.size else 0.0
+    good = ok.copy()
+    for a, nb in enumerate(nbrs):  # each AP over all frames at once
+        if nb.size < 2:
+            continue
+        rows = good[:, a] & (good[:, nb].sum(axis=1) >= 2)
+        if rows.any():
+            med = _masked_median(shift[rows][:, nb], good[rows][:, nb])
+            ok[np.flatnonzero(rows)[np.hypot(*(shift[rows, a] - med).T) > max_jump], a] = False
+    lost = ~ok
+    for a, nb in enumerate(nbrs):
+        rows = np.flatnonzero(lost[:, a])
+        if rows.size == 0:
+            continue
+        use = ok[rows][:, nb] if nb.size else np.zeros((rows.size, 0), bool)
+        near = use.any(axis=1)
+        if near.any():
+            shift[rows[near], a] = _masked_median(shift[rows[near]][:, nb], use[near])
+        for i in rows[~near]:  # no good neighbour: the median of all good APs in the frame, or 0
+            shift[i, a] = np.median(shift[i, ok[i]], axis=0) if ok[i].any() else 0.0
     return shift, ok
+
+
+def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row, the median (over axis 1) of ``values`` (n, k, 2) where ``mask`` (n, k); every row needs
+    at least one True. Equal to np.median of the selected values, for all rows at once."""
+    v = np.where(mask[..., None], values, np.inf)
+    v.sort(axis=1)
+    count = mask.sum(axis=1)
+    lo, hi = (count - 1) // 2, count // 2
+    r = np.arange(len(v))
+    return (v[r, lo] + v[r, hi]) / 2

@@ -59,7 +59,7 @@ def disc_centroid(mono: np.ndarray, threshold: float = 0.2) -> Disc | None:
 def _parabolic(m: float, c: float, p: float) -> float:
     """Vertex offset of the parabola through (−1, m), (0, c), (1, p)."""
     den = m - 2 * c + p
-    return 0.0 if den >= 0 else float(np.clip(0.5 * (m - p) / den, -0.5, 0.5))
+    return 0.0 if den >= 0 else min(0.5, max(-0.5, float(0.5 * (m - p) / den)))
 
 
 def match_shift(template: np.ndarray, window: np.ndarray) -> tuple[float, float, float, bool]:

@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
+
+
+def _fits():
+    """astropy.io.fits, imported on first use: it takes ~0.4 s, paid by every process (joblib workers
+    too) that imports the readers, though most runs never touch a FITS file."""
+    from astropy.io import fits
+
+    return fits
 
 BITPIX_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
@@ -17,7 +24,7 @@ BITPIX_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f
 def probe_fits_cube(path: Path) -> dict:
     """Where the frames of a FITS file are: offset, dtype, frame shape, count, scaling, header cards."""
     try:
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        with _fits().open(path, memmap=False, lazy_load_hdus=True) as hdul:
             hdu = next((h for h in hdul if h.header.get("NAXIS", 0) >= 2), None)
             if hdu is None:
                 raise ValueError(f"{path.name} holds no image data")
@@ -72,7 +79,7 @@ def decode_fits_samples(raw: np.ndarray, desc: dict) -> np.ndarray:
 
 def read_fits_frame(path: Path) -> np.ndarray:
     """One 2-D (or 3×H×W colour) FITS image as a native array, (H, W) or (H, W, 3)."""
-    data = fits.getdata(path)
+    data = _fits().getdata(path)
     if data is None:
         raise ValueError(f"{path.name} holds no image data")
     if data.ndim == 3 and data.shape[0] == 3:
@@ -83,7 +90,7 @@ def read_fits_frame(path: Path) -> np.ndarray:
 
 def fits_image_shape(path: Path) -> tuple[int, ...]:
     """(H, W) or (H, W, 3) of a single-image FITS file, from its header only."""
-    hdr = fits.getheader(path)
+    hdr = _fits().getheader(path)
     naxis = int(hdr.get("NAXIS", 0))
     dims = tuple(int(hdr[f"NAXIS{k}"]) for k in range(naxis, 0, -1))
     if naxis == 3 and dims[0] == 3:
@@ -99,7 +106,7 @@ def write_fits_image(path: Path | str, image: np.ndarray, header: dict | None = 
     data = np.moveaxis(image, -1, 0) if image.ndim == 3 else image
     if data.ndim == 3 and data.shape[0] == 1:
         data = data[0]
-    hdu = fits.PrimaryHDU(data)
+    hdu = _fits().PrimaryHDU(data)
     for key, value in (header or {}).items():
         hdu.header[key[:8].upper()] = value
     path = Path(path)

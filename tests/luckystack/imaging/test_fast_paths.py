@@ -1,0 +1,82 @@
+"""The speed-ups of issue 6 compute the same numbers as the straightforward code they replaced."""
+
+import numpy as np
+import pytest
+
+from luckystack.imaging.apshift import _masked_median, extract_many, replace_lost
+from luckystack.imaging.quality import detail_energy, detect_artifacts, frame_score, smooth
+
+
+def test_masked_median_equals_numpy_median_of_the_selected_values():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(200, 7, 2))
+    mask = rng.random((200, 7)) < 0.6
+    mask[np.arange(200), rng.integers(0, 7, 200)] = True  # every row keeps one value at least
+    got = _masked_median(values, mask)
+    want = np.array([np.median(values[i, mask[i]], axis=0) for i in range(200)])
+    assert np.array_equal(got, want)
+
+
+def _replace_lost_loop(shift, score, found, nbrs, min_corr, max_jump):
+    """The per-frame, per-AP loop replace_lost was vectorised from (the reference behaviour)."""
+    shift = shift.copy()
+    ok = found & (score >= min_corr)
+    n, a_count = ok.shape
+    for i in range(n):
+        good = ok[i].copy()
+        for a in range(a_count):
+            nb = nbrs[a][good[nbrs[a]]]
+            if good[a] and nb.size >= 2:
+                med = np.median(shift[i, nb], axis=0)
+                if np.hypot(*(shift[i, a] - med)) > max_jump:
+                    ok[i, a] = False
+        for a in np.flatnonzero(~ok[i]):
+            nb = nbrs[a][ok[i, nbrs[a]]]
+            if nb.size == 0:
+                nb = np.flatnonzero(ok[i])
+            shift[i, a] = np.median(shift[i, nb], axis=0) if nb.size else 0.0
+    return shift, ok
+
+
+def test_replace_lost_matches_the_per_frame_loop():
+    rng = np.random.default_rng(5)
+    n, a_count = 40, 9
+    shift = rng.normal(scale=0.5, size=(n, a_count, 2))
+    shift[rng.random((n, a_count)) < 0.1] += 5.0  # jumps
+    score = rng.uniform(0.3, 1.0, (n, a_count))
+    found = rng.random((n, a_count)) < 0.9
+    found[7] = False  # a frame with nothing found
+    nbrs = [np.array([b for b in range(a_count) if b != a and abs(b - a) <= 2]) for a in range(a_count)]
+    nbrs[4] = np.array([], int)  # an AP without neighbours
+    got = replace_lost(shift, score, found, nbrs, 0.6, 2.0)
+    want = _replace_lost_loop(shift, score, found, nbrs, 0.6, 2.0)
+    assert np.array_equal(got[1], want[1])
+    assert np.array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("method", ["gradient", "laplacian"])
+def test_frame_score_equals_the_rms_of_the_inner_detail_energy(method):
+    rng = np.random.default_rng(1)
+    region = rng.random((90, 120)).astype(np.float32)
+    margin = 8
+    energy = detail_energy(smooth(region, 4.0), method)[margin:-margin, margin:-margin]
+    want = float(np.sqrt(energy.mean(dtype=np.float64)))
+    assert frame_score(region, method, 4.0, margin) == pytest.approx(want, rel=1e-6)
+
+
+def test_a_row_with_a_tiny_variation_still_counts_as_dropped():
+    rng = np.random.default_rng(2)
+    img = rng.random((60, 80)).astype(np.float32)
+    img[30] = 0.5
+    img[30, 3] = 0.5 + 2e-6  # range above 1e-6 but standard deviation far below it
+    assert detect_artifacts(img) == 2
+    img[30] = rng.random(80)
+    assert detect_artifacts(img) == 0
+
+
+def test_extract_many_on_a_stride_samples_the_full_grid():
+    rng = np.random.default_rng(4)
+    img = rng.random((100, 120)).astype(np.float32)
+    cy, cx = np.array([40.3, 55.8]), np.array([50.2, 61.7])
+    full = extract_many(img, cy, cx, 24)
+    assert np.array_equal(extract_many(img, cy, cx, 24, 2), full[:, ::2, ::2])
