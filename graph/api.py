@@ -52,8 +52,8 @@ def _inputs(inputs: PathLike | Iterable[PathLike] | None) -> list[Path | None]:
         inputs = [inputs]
     out = [Path(i) for i in inputs] or [None]
     for p in out:
-        if p is not None and not p.is_file():
-            raise PipelineError(f"input file {p}: not found")
+        if p is not None and not p.exists():
+            raise PipelineError(f"input {p}: not found")
     return out
 
 

@@ -41,8 +41,17 @@ def hash_file(path: Path) -> str:
 
 
 def fingerprint(path: Path | str, cache_dir: Path | None = None) -> str:
-    """Content fingerprint of ``path``; memoised in ``cache_dir/fingerprints`` by file identity."""
+    """Content fingerprint of ``path``; memoised in ``cache_dir/fingerprints`` by file identity.
+
+    A folder (a recording stored as one image file per frame) is fingerprinted as the sorted list of
+    its files' names and content fingerprints, so adding, removing, renaming or editing a frame counts.
+    """
     path = Path(path)
+    if path.is_dir():
+        h = hashlib.sha256()
+        for child in sorted(p for p in path.iterdir() if p.is_file()):
+            h.update(f"{child.name}\0{fingerprint(child, cache_dir)}\0".encode())
+        return "sha256-dir:" + h.hexdigest()
     st = os.stat(path)
     ident = f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}|{st.st_dev}"
     memo = None

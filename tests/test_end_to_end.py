@@ -17,6 +17,7 @@ import tifffile
 
 import luckystack.nodes  # noqa: F401  (registers the node types)
 from luckystack.graph import api
+from luckystack.io.ser_format import SerHeader
 from luckystack.simulate import simulate, write_recording
 from tests.luckystack.report.browser import CHROMIUM, dump_dom
 
@@ -96,13 +97,28 @@ def test_command_line_run_writes_results_and_report(recording, tmp_path):
         for p in out.glob(f"{label}/*.tif")]
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "shorter than"),
-    (b"NOT-A-SER-FILE" + bytes(300), "LUCAM-RECORDER"),
-])
-def test_bad_recording_is_one_line_exit_1_and_caches_nothing(tmp_path, content, message):
+def _mismatched_folder(path: Path) -> None:
+    path.mkdir()
+    tifffile.imwrite(path / "f1.tif", np.zeros((8, 8), np.uint16))
+    tifffile.imwrite(path / "f2.tif", np.zeros((8, 9), np.uint16))
+
+
+BAD_INPUTS = {
+    "empty file": (lambda p: p.write_bytes(b""), "shorter than"),
+    "not a SER file": (lambda p: p.write_bytes(b"NOT-A-SER-FILE" + bytes(300)), "not a SER file"),
+    "absurd dimensions": (lambda p: p.write_bytes(SerHeader(100000, 100000).pack() + bytes(10)), "absurd"),
+    "truncated frame": (lambda p: p.write_bytes(SerHeader(64, 64, frame_count=5).pack() + bytes(100)),
+                        "no complete frame"),
+    "CMY colours": (lambda p: p.write_bytes(SerHeader(8, 8, layout="CYYM").pack() + bytes(64)), "CMY"),
+    "empty folder": (lambda p: p.mkdir(), "holds no"),
+    "folder of mismatched sizes": (_mismatched_folder, "8"),
+}
+
+
+@pytest.mark.parametrize("make, message", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_recording_is_one_line_exit_1_and_caches_nothing(tmp_path, make, message):
     bad = tmp_path / "bad.ser"
-    bad.write_bytes(content)
+    make(bad)
     done = _cli("run", str(PLANET), "--input", str(bad), "--cache", str(tmp_path / "c"), "--out",
                 str(tmp_path / "o"), cwd=tmp_path)
     assert done.returncode == 1

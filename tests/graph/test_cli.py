@@ -99,7 +99,7 @@ def test_run_subprocess_summary_and_node_error(pipeline_file, recording, tmp_pat
 
 def test_missing_input_file_is_usage_error(pipeline_file, tmp_path, capsys):
     assert main(["run", str(pipeline_file), "-i", str(tmp_path / "nope.npy"), "--cache", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == f"error: input file {tmp_path / 'nope.npy'}: not found\n"
+    assert capsys.readouterr().err == f"error: input {tmp_path / 'nope.npy'}: not found\n"
     assert main(["run", str(pipeline_file), "--cache", str(tmp_path)]) == 2
     assert "reads the input recording; give one with --input FILE" in capsys.readouterr().err
 
