@@ -1,8 +1,8 @@
 """Local (per-AP) shifts of a frame against the reference, and replacement of lost measurements.
 
 Coarse-to-fine: a ZNCC search at half resolution over the search radius finds the match, then
-Gauss–Newton (Lucas–Kanade) iterations with a Gaussian window at full resolution give the sub-pixel
-shift. Measured on synthetic discs this beats a parabolic ZNCC peak fit, which pulls toward whole
+Gauss–Newton (Lucas–Kanade) iterations with a Gaussian window (on every 2nd pixel, then one step on
+every pixel) give the sub-pixel shift. Measured on synthetic discs this beats a parabolic ZNCC peak fit, which pulls toward whole
 pixels, and is cheaper than repeated template searches.
 """
 
@@ -17,8 +17,9 @@ from luckystack.imaging.registration import extract, match_shift
 
 AFFINE = True
 MATCH_SIGMA = 1.0  # both images are smoothed by this before matching (noise robustness)
-COARSE_STEP = 2  # Lucas–Kanade first converges on every 2nd pixel (4× cheaper), then polishes on all
+COARSE_STEP = 2  # Lucas–Kanade first converges on every 2nd pixel (4× cheaper), then one step on all
 COARSE_ITERATIONS = 3
+COARSE_TOL = 0.05  # px: an AP leaves the strided iterations once its update is below this
 
 
 def match_blur(mono: np.ndarray) -> np.ndarray:
@@ -128,8 +129,11 @@ def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarr
         a = idx[active]
         f = extract_many(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s, step)
         last[active] = f
-        p = proj if len(active) == len(idx) else proj[active]
-        coef = np.matmul(p, f.reshape(len(a), -1, 1))[..., 0].astype(np.float64)
+        f2 = f.reshape(len(a), -1)
+        if len(active) == len(idx):
+            coef = np.matmul(proj, f2[..., None])[..., 0].astype(np.float64)
+        else:  # proj[active] would copy megabytes; a few small products are cheaper
+            coef = np.stack([proj[j] @ fj for j, fj in zip(active, f2)]).astype(np.float64)
         gain = coef[:, 0]
         safe = np.abs(gain) > 1e-6
         delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
@@ -142,25 +146,29 @@ def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarr
     return last
 
 
-def lk_refine(frame_blur: np.ndarray, tpl: Templates, shift: np.ndarray, iterations: int = 6,
-              tol: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+def lk_refine(frame_blur: np.ndarray, tpl: Templates, shift: np.ndarray,
+              iterations: int | None = None, tol: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Gauss–Newton (Lucas–Kanade) refinement of total shifts (A, 2) with a Gaussian window per AP.
 
     Each window is fitted as template + offset + shift + blur difference (see :func:`_lk_group`),
     the frame patch resampled bicubically at the current estimate every iteration, all APs of a size at
-    once. The iterations first run on every COARSE_STEP-th pixel (most of the way for a quarter of the
-    cost), then on every pixel until converged (usually one or two). The Gaussian weight keeps the box edges, where content
+    once. Up to ``iterations`` (default COARSE_ITERATIONS) run on every COARSE_STEP-th pixel, each AP
+    until its update is below ``tol`` px (default COARSE_TOL); then one step on every pixel removes
+    the strided grid's bias. Further full-resolution steps cost a remap of every box each and did not
+    help on the simulator (640×480, 80 frames: rms 0.31/0.47/0.48 px on jupiter/moon/sun with one step,
+    0.31/0.48/0.52 px iterating to 0.01 px). The Gaussian weight keeps the box edges, where content
     enters and leaves, from biasing the shift. Returns the refined shifts and each AP's
-    Gaussian-weighted correlation at the final position.
+    Gaussian-weighted correlation on its full-resolution patch (before that last step).
     """
     img = np.ascontiguousarray(frame_blur, np.float32)
+    iterations = COARSE_ITERATIONS if iterations is None else iterations
+    tol = COARSE_TOL if tol is None else tol
     shift = shift.astype(np.float64).copy()
     score = np.zeros(len(shift))
     for coarse, group in zip(tpl.lk_coarse, tpl.lk):
         idx, tc, w, var = group[:4]
-        _gauss_newton(img, tpl, coarse, shift, COARSE_ITERATIONS, 2 * tol)
-        # The correlation is taken on each AP's last patch, at most ``tol`` px from its final shift.
-        f = _gauss_newton(img, tpl, group, shift, iterations, tol)
+        _gauss_newton(img, tpl, coarse, shift, iterations, tol)
+        f = _gauss_newton(img, tpl, group, shift, 1, 0.0)
         fc = f - np.einsum("ij,gij->g", w, f)[:, None, None]
         cov = np.einsum("ij,gij,gij->g", w, tc, fc).astype(np.float64)
         varf = np.einsum("ij,gij,gij->g", w, fc, fc).astype(np.float64)
