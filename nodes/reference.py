@@ -10,8 +10,8 @@ from pydantic import Field
 
 from luckystack.graph.node import Context, InputFile, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.apshift import make_templates, match_blur, measure, replace_lost
+from luckystack.imaging.drizzle import interpolate_patch
 from luckystack.imaging.placement import grid_aps, neighbours
-from luckystack.imaging.registration import warp_crop
 from luckystack.imaging.warp import dense_field, warp_field
 from luckystack.nodes.frames import luminance, open_frames
 
@@ -32,7 +32,7 @@ class ReferenceParams(Params):
 
 @node_type("reference", params=ReferenceParams,
            inputs={"frames": Port(), "shifts": Port(), "quality": Port()},
-           outputs=("reference",), version="1", reads_input=True)
+           outputs=("reference",), version="2", reads_input=True)
 def reference(ctx: Context) -> Result:
     """The reference image over the stabilize crop."""
     p: ReferenceParams = ctx.params
@@ -86,7 +86,9 @@ def sum_chunk(stream, chunk: np.ndarray, shift: np.ndarray, crop: list[int]) -> 
     y0, x0, h, w = crop
     acc = np.zeros((h, w, stream.channels), np.float64)
     for i in chunk:
-        acc += warp_crop(stream.read(int(i)), y0 + shift[i, 0], x0 + shift[i, 1], h, w).reshape(h, w, -1)
+        # Separable cubic FIR at zoom 1: the same resampling as the stack node, ~4× cheaper than warpAffine.
+        np.add(acc, interpolate_patch(stream.read(int(i)), (y0, x0), (h, w), (shift[i, 0], shift[i, 1])),
+               out=acc)
     return acc, len(chunk)
 
 

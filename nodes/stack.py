@@ -98,7 +98,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="1", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="2", reads_input=True,
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
 def stack(ctx: Context) -> Result:

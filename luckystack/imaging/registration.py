@@ -31,8 +31,15 @@ def disc_centroid(mono: np.ndarray, threshold: float = 0.2) -> Disc | None:
     """
     img = np.ascontiguousarray(mono, dtype=np.float32)
     h, w = img.shape
-    small = cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), 1.0)
+    return binned_disc_centroid(cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA), threshold)
+
+
+def binned_disc_centroid(binned: np.ndarray, threshold: float = 0.2) -> Disc | None:
+    """:func:`disc_centroid` of a frame already binned 2×2 (``cv2.INTER_AREA``), in full-resolution px.
+
+    Lets a caller that needs the binned frame for other work too bin it only once.
+    """
+    small = cv2.GaussianBlur(np.ascontiguousarray(binned, dtype=np.float32), (0, 0), 1.0)
     lo, hi = float(small.min()), float(small.max())
     if hi - lo < 1e-4:
         return None

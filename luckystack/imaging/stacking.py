@@ -222,12 +222,10 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
         if bgb >= 0:
             img = interpolate_patch(full, (0, 0), plan.out_shape, crop + work.shift[j], plan.zoom,
                                     "linear")
-            if gain != 1.0:
-                img *= np.float32(gain)
             if bgb in bg:
-                bg[bgb] += img
+                _scale_add(bg[bgb], img, gain)  # one pass, no temporaries (a frame-sized array)
             else:
-                bg[bgb] = img
+                bg[bgb] = img * np.float32(gain) if gain != 1.0 else img
             bg_count[bgb] += 1
     return ChunkSums(num, den, sq, bg, bg_count, brightness)
 
@@ -244,9 +242,22 @@ def frame_brightness(frame: np.ndarray, plan: StackPlan, shift: np.ndarray) -> f
                                   else view)[:view.shape[2] if view.ndim == 3 else 1])) / view.size
 
 
+def _scale_add(acc: np.ndarray, value: np.ndarray, scale: float) -> None:
+    """``acc += scale · value`` in place, float32, in one pass (``acc`` contiguous, ≤ 4 channels)."""
+    if acc.flags.c_contiguous and acc.shape == value.shape and acc.ndim == 3 and acc.shape[2] <= 4 \
+            and value.dtype == np.float32:
+        if acc.shape[2] == 1:  # 2-D views: OpenCV reads a row-strided patch without copying it
+            acc, value = acc[..., 0], value[..., 0]
+        cv2.scaleAdd(value, float(np.float32(scale)), acc, dst=acc)
+    else:
+        acc += np.float32(scale) * value
+
+
 def _add(num, den, sq, idx, pnum, pden, w: float, gain: float) -> None:
-    value_w = np.float32(w * gain) if pden is None else w * gain
-    num[idx] += value_w * pnum
+    if pden is None:
+        _scale_add(num[idx], pnum, w * gain)
+    else:
+        num[idx] += w * gain * pnum
     if pden is None:
         den[idx] += w
         if sq is not None:

@@ -75,3 +75,13 @@ def test_anchor_is_chosen_on_structure_away_from_edges():
     assert 100 <= y <= 150 and 20 <= x <= 60
     with pytest.raises(ValueError):
         choose_anchors(np.zeros((40, 40), np.float32), 32, margin=10)
+
+
+def test_binned_disc_centroid_matches_the_full_resolution_one():
+    from luckystack.imaging.apshift import half
+    from luckystack.imaging.registration import binned_disc_centroid
+
+    img = cv2.GaussianBlur(_disc(120, 160, 55.4, 81.7, 25), (0, 0), 1.2)
+    full, binned = disc_centroid(img), binned_disc_centroid(half(img))
+    assert (binned.cy, binned.cx, binned.area) == (full.cy, full.cx, full.area)
+    assert abs(binned.cy - 55.4) < 0.1 and abs(binned.cx - 81.7) < 0.1

@@ -32,3 +32,18 @@ def test_patch_geometry_is_centred_and_scaled():
     origins, side = patch_geometry(np.array([[50, 60]]), np.array([32]), 2.0)
     assert side == 96
     assert tuple(origins[0] + side // 2) == (101, 121) or tuple(origins[0] + side // 2) == (100, 120)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_scale_add_accumulates_strided_patches_like_numpy(channels):
+    from luckystack.imaging.stacking import _scale_add
+
+    rng = np.random.default_rng(3)
+    acc = rng.random((2, 3, 20, 20, channels)).astype(np.float32)
+    block = rng.random((23, 23, channels)).astype(np.float32)
+    patch = block[:20, :20]  # a row-strided view, as the FIR resampler returns it
+    want = acc.copy()
+    want[1, 2] += np.float32(0.37) * patch
+    _scale_add(acc[1, 2], patch, 0.37)
+    np.testing.assert_allclose(acc, want, rtol=1e-6, atol=1e-7)
+    assert np.array_equal(acc[0], want[0])  # other slots untouched
