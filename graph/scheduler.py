@@ -9,6 +9,7 @@ released when their last consumer has finished.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import resource
 import socket
@@ -31,6 +32,13 @@ _LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "jobl
 
 
 def versions() -> dict[str, str]:
+    """Python and library versions for a result's provenance."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    # Looked up once per process: each metadata lookup scans the installed distributions (~1 ms).
     out = {"python": sys.version.split()[0]}
     for lib in _LIBS:
         try:
@@ -92,11 +100,8 @@ class _Run:
         for nid in order:
             st = self.statuses[nid]
             record.nodes[nid] = NodeRecord(nid, st.type, st.key, reasons=list(st.reasons))
-        consumers = {nid: 0 for nid in order}
-        for n in self.p.nodes.values():
-            for src in {s for s, _ in n.inputs.values()}:
-                consumers[src] += 1
         upstream = {nid: {s for s, _ in self.p.nodes[nid].inputs.values()} for nid in order}
+        consumers = {nid: sum(nid in srcs for srcs in upstream.values()) for nid in order}
         done: set[str] = set()
         running: dict[Future, tuple[str, float]] = {}
         try:

@@ -12,9 +12,10 @@ from pydantic import Field, field_validator
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.apshift import (MATCH_SIGMA, Templates, make_templates, match_blur, measure,
                                        replace_lost)
+from luckystack.imaging.colour import grey
 from luckystack.imaging.placement import default_ap_size, neighbours, place_aps
 from luckystack.imaging.quality import box_scores, detail_energy, smooth
-from luckystack.nodes.frames import luminance, open_frames
+from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
 
@@ -63,7 +64,7 @@ def align_aps(ctx: Context) -> Result:
     shift = shifts.array("shift")
     crop = [int(v) for v in shifts.meta["crop"]]
     ref = ctx.inputs["reference"].array("image")
-    mono = ref[..., 0] if ref.shape[2] == 1 else luminance(ref)
+    mono = grey(ref)
     if mono.shape != (crop[2], crop[3]):
         raise NodeError(f"align-aps: the reference is {mono.shape[1]}×{mono.shape[0]} but the crop is "
                         f"{crop[3]}×{crop[2]}")
@@ -75,7 +76,7 @@ def align_aps(ctx: Context) -> Result:
         raise NodeError("align-aps: no AP passed the brightness and structure limits; lower them or use "
                         "smaller AP sizes")
     n = stream.count
-    chunks = [range(s, min(n, s + CHUNK)) for s in range(0, n, CHUNK)]
+    chunks = chunked(range(n), CHUNK)
     fn = partial(align_chunk, stream, shift=shift, valid=valid, crop=crop, ref_mono=mono, centres=centres,
                  sizes=sizes, search=p.search, min_corr=p.min_corr, max_jump=p.max_jump, method=method,
                  scale=scale, normalize=normalize)

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.quality import ARTIFACT_REASONS, detect_artifacts, frame_score
-from luckystack.nodes.frames import open_frames
+from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
 STABILIZE_OFFSET = 10  # reason code 10 + k: disabled by stabilize with its reason k
@@ -44,7 +44,7 @@ def analyse(ctx: Context) -> Result:
     margin = int(round(2 * p.scale)) if p.margin is None else p.margin
     if min(crop[2], crop[3]) <= 2 * margin + 4:
         raise NodeError(f"analyse: the crop {crop[3]}×{crop[2]} is too small for an edge margin of {margin} px")
-    chunks = [range(s, min(n, s + CHUNK)) for s in range(0, n, CHUNK)]
+    chunks = chunked(range(n), CHUNK)
     fn = partial(score_chunk, stream, shift=shift, valid=valid_in, crop=crop, method=p.method,
                  scale=p.scale, margin=margin, normalize=p.normalize, artifacts=p.artifacts)
     parts = list(ctx.map(fn, chunks, total=len(chunks), label="analyse"))

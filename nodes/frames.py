@@ -19,11 +19,13 @@ Conventions for every stream:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from luckystack.graph.node import NodeError, Result
+from luckystack.imaging.colour import grey
 
 
 @runtime_checkable
@@ -63,16 +65,19 @@ class ArrayFrameStream:
         return self._frames[i]
 
     def read_mono(self, i: int) -> np.ndarray:
-        f = self._frames[i]
-        return f[..., 0] if self.channels == 1 else luminance(f)
+        return grey(self._frames[i])
 
     def read_cfa(self, i: int) -> np.ndarray:
         return self.read_mono(i)
 
 
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """Rec. 709 luminance of an (H, W, 3) float image; the grey image used for measuring colour frames."""
-    return (0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]).astype(np.float32)
+S = TypeVar("S", bound=Sequence)
+
+
+def chunked(items: S, size: int) -> list[S]:
+    """``items`` cut into consecutive slices of ``size`` (the last may be shorter): the fixed work
+    items of ``ctx.map``, so results never depend on the number of jobs."""
+    return [items[s:s + size] for s in range(0, len(items), size)]
 
 
 def memory_frames(stream: FrameStream) -> Result:

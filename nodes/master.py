@@ -20,6 +20,7 @@ from luckystack.io.fits import write_fits_image
 from luckystack.io.recording import describe
 from luckystack.io.sources import RawReader, probe
 from luckystack.io.video import VIDEO_SUFFIXES, iter_video
+from luckystack.nodes.frames import chunked
 
 CHUNK = 32  # frames per work item; fixed so results do not depend on the number of jobs
 
@@ -95,7 +96,7 @@ def master(ctx: Context) -> Result:
 def _file_master(ctx: Context, path: Path, p: MasterParams) -> tuple[np.ndarray, dict[str, Any]]:
     meta, _, notes = describe(path, byte_order=p.byte_order, debayer="none")
     ks = np.arange(meta["recording_frames"])
-    items = [(meta["source"], path, None, ks[s:s + CHUNK], p.method) for s in range(0, len(ks), CHUNK)]
+    items = [(meta["source"], path, None, part, p.method) for part in chunked(ks, CHUNK)]
     image = _combine(ctx.map(_chunk_reduce, items, total=len(items), label=f"master {p.kind}"),
                      p.method, len(ks))
     keep = ("format", "sample", "bit_depth", "bit_shift", "scale", "byte_order", "source_layout")

@@ -10,10 +10,11 @@ from pydantic import Field
 
 from luckystack.graph.node import Context, InputFile, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.apshift import make_templates, match_blur, measure, replace_lost
+from luckystack.imaging.colour import grey, luminance
 from luckystack.imaging.drizzle import interpolate_patch
 from luckystack.imaging.placement import grid_aps, neighbours
 from luckystack.imaging.warp import dense_field, warp_field
-from luckystack.nodes.frames import luminance, open_frames
+from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
 
@@ -44,11 +45,11 @@ def reference(ctx: Context) -> Result:
                       meta={"frames_used": 0, "source": str(p.path)})
     shift, valid, rank = shifts.array("shift"), quality.array("valid"), quality.array("rank")
     chosen = best_frames(rank, valid, p.fraction, p.max_frames)
-    chunks = [chosen[s:s + CHUNK] for s in range(0, len(chosen), CHUNK)]
+    chunks = chunked(chosen, CHUNK)
     image = _mean(ctx, partial(sum_chunk, stream, shift=shift, crop=crop), chunks)
     iterations = 0
     if p.local:
-        mono = image[..., 0] if image.shape[2] == 1 else luminance(image)
+        mono = grey(image)
         half_box = p.local_box // 2
         centres = grid_aps(mono, p.local_box, margin=p.search + 2, min_brightness=0.05, min_structure=0.02)
         if len(centres) >= 2:

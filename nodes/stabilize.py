@@ -12,7 +12,7 @@ from luckystack.graph.node import Context, NodeError, Params, Port, Result, node
 from luckystack.imaging.stabilization import (
     REASONS, common_crop, has_dark_sky, planet_chunk, planet_reference, surface_chunk, surface_reference,
 )
-from luckystack.nodes.frames import open_frames
+from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32  # frames per work item; fixed so results do not depend on the number of jobs
 
@@ -53,15 +53,15 @@ def stabilize(ctx: Context) -> Result:
     mode = p.mode
     if mode == "auto":
         mode = "planet" if has_dark_sky(first) else "surface"
-    chunks = [range(s, min(n, s + CHUNK)) for s in range(0, n, CHUNK)]
+    chunks = chunked(range(n), CHUNK)
     try:
         if mode == "planet":
-            heads = [stream.read_mono(i) for i in range(min(n, p.reference_frames))]
+            heads = [first] + [stream.read_mono(i) for i in range(1, min(n, p.reference_frames))]
             ref = planet_reference(heads, p.threshold)
-            fn = partial(_planet, stream, ref=ref, refine=p.refine)
+            fn = partial(planet_chunk, stream, ref=ref, refine=p.refine)
         else:
             ref = surface_reference(first, p.anchor_size, max(2, p.search // 2), p.anchor)
-            fn = partial(_surface, stream, ref=ref)
+            fn = partial(surface_chunk, stream, ref=ref)
     except ValueError as exc:
         raise NodeError(f"stabilize ({mode}): {exc}") from exc
     parts = list(ctx.map(fn, chunks, total=len(chunks), label="stabilize"))
@@ -81,14 +81,6 @@ def stabilize(ctx: Context) -> Result:
         ctx.log(f"stabilize: {bad} of {n} frames disabled")
     return Result(arrays={"shift": shift, "valid": valid, "reason": reason},
                   meta={"crop": crop, "reasons": {str(k): v for k, v in REASONS.items()}, "mode": mode})
-
-
-def _planet(stream, chunk: range, ref, refine: bool):
-    return planet_chunk(stream, chunk, ref, refine)
-
-
-def _surface(stream, chunk: range, ref):
-    return surface_chunk(stream, chunk, ref)
 
 
 def _output_crop(common: list[int], p: StabilizeParams, ctx: Context) -> list[int]:

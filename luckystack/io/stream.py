@@ -17,6 +17,7 @@ import numpy as np
 
 from luckystack.graph.node import Result
 from luckystack.imaging.calibration import fix_pixels, neighbour_index, replace_nonfinite
+from luckystack.imaging.colour import luminance
 from luckystack.imaging.debayer import PATTERNS, cfa_luminance, colour_masks, debayer
 from luckystack.imaging.pattern_noise import remove_pattern
 from luckystack.io.sources import RawReader
@@ -114,12 +115,6 @@ class RecordingStream:
         for k, i in enumerate(idx):
             out[k] = self.read_mono(int(i))
         return out
-
-
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """Rec. 709 luminance, as :func:`luckystack.nodes.frames.luminance` (not imported: that package
-    imports the nodes, which import this module)."""
-    return (0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]).astype(np.float32)
 
 
 def open_stream(result: Result, input_file: Path | None) -> RecordingStream:
