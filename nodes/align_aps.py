@@ -86,7 +86,7 @@ def align_aps(ctx: Context) -> Result:
     ok = np.concatenate([q[2] for q in parts])
     replaced = int((~ok[valid]).sum())
     if replaced:
-        ctx.log(f"align-aps: {replaced} of {ok[valid].size} AP measurements lost track and were replaced "
+        ctx.log(f"{replaced} of {ok[valid].size} AP measurements lost track and were replaced "
                 "from neighbours")
     used_sizes = sorted({int(s) for s in sizes})
     return Result(arrays={"center": centres.astype(np.int32), "size": sizes.astype(np.int32), "shift": local,

@@ -64,7 +64,7 @@ def analyse(ctx: Context) -> Result:
         reasons[str(STABILIZE_OFFSET + int(k))] = f"stabilize: {v}"
     bad = int((~valid & valid_in).sum())
     if bad:
-        ctx.log(f"analyse: {bad} frames disabled for artifacts")
+        ctx.log(f"{bad} frames disabled for artifacts")
     return Result(arrays={"score": score, "rank": rank, "valid": valid, "reason": reason},
                   meta={"method": p.method, "scale": p.scale, "normalize": p.normalize, "reasons": reasons})
 

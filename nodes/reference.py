@@ -59,7 +59,7 @@ def reference(ctx: Context) -> Result:
             image = _mean(ctx, fn, chunks)
             iterations = 1
         else:
-            ctx.log(f"reference: too little structure for local re-alignment with {half_box * 2} px boxes")
+            ctx.log(f"too little structure for local re-alignment with {half_box * 2} px boxes")
     return Result(arrays={"image": image.astype(np.float32)},
                   meta={"frames_used": len(chosen), "local_iterations": iterations})
 

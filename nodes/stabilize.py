@@ -78,7 +78,7 @@ def stabilize(ctx: Context) -> Result:
         raise NodeError(f"stabilize: {exc}") from exc
     bad = int((~valid).sum())
     if bad:
-        ctx.log(f"stabilize: {bad} of {n} frames disabled")
+        ctx.log(f"{bad} of {n} frames disabled")
     return Result(arrays={"shift": shift, "valid": valid, "reason": reason},
                   meta={"crop": crop, "reasons": {str(k): v for k, v in REASONS.items()}, "mode": mode})
 
