@@ -19,6 +19,7 @@ from luckystack.report.contact import common_stretch, to_display, write_png
 from luckystack.report.html import NodeRow, Picture, ReportData, write_report
 
 THUMB_SIDE = 320
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".fits", ".fit")  # in order of preference
 
 
 def _results_by_type(record: RunRecord, store: CacheStore) -> dict[str, dict[str, Any]]:
@@ -61,6 +62,23 @@ def read_image(path: Path) -> np.ndarray:
         data = data.astype(np.float32) / 255.0
     data = np.asarray(data, dtype=np.float32)
     return data[..., None] if data.ndim == 2 else data
+
+
+def result_files(record: RunRecord) -> list[Path]:
+    """The result images a run exported, one per result: from the ``post`` node's exports (any node's
+    if there is none), one per folder and file name, TIFF preferred over PNG over FITS when several
+    formats were written, previews left out."""
+    nodes = list(record.nodes.values())
+    post = [n for n in nodes if n.type == "post"]
+    best: dict[Path, Path] = {}
+    for p in (Path(x) for n in (post or nodes) for x in n.exports):
+        suffix = p.suffix.lower()
+        if suffix not in IMAGE_SUFFIXES or p.stem.endswith("_preview") or not p.is_file():
+            continue
+        key = p.with_suffix("")
+        if key not in best or IMAGE_SUFFIXES.index(suffix) < IMAGE_SUFFIXES.index(best[key].suffix.lower()):
+            best[key] = p
+    return list(best.values())
 
 
 def _thumbnail(image: np.ndarray, path: Path) -> None:
@@ -128,10 +146,7 @@ def write_run_report(record: RunRecord, out_dir: Path) -> Path:
     store = CacheStore(record.cache)
     results = _results_by_type(record, store)
     outputs = []
-    for k, exported in enumerate(p for p in map(Path, record.exports())
-                                 if p.suffix.lower() in (".tif", ".tiff", ".fits", ".fit", ".png")):
-        if not exported.is_file() or exported.suffix.lower() == ".png" and exported.parent == out_dir:
-            continue
+    for k, exported in enumerate(result_files(record)):
         name = f"thumb_{k:02d}_{exported.stem}.png"
         _thumbnail(read_image(exported), out_dir / name)
         try:

@@ -32,11 +32,10 @@ import cv2
 import numpy as np
 
 from luckystack.imaging import image_metrics
-from luckystack.report.build import read_image
+from luckystack.report.build import IMAGE_SUFFIXES, read_image, result_files
 from luckystack.report.contact import LABEL_HEIGHT, fit_common, common_stretch, contact_sheet, to_display, write_png
 from luckystack.report.html import Picture, ReportData, write_report
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".fits", ".fit")
 DETAIL_SIDE = 192  # px of the 1:1 detail crop
 FIGURES = ("sharpness", "noise", "snr", "score")
 TRUTH_FIGURES = ("psnr", "ssim")
@@ -252,18 +251,8 @@ def run_results(run: Any) -> list[Measured]:
     Taken from the ``post`` node's exports (any node's if there is none); one per stack size folder
     and file name, TIFF preferred over PNG over FITS when several formats were written.
     """
-    nodes = list(run.record.nodes.values())
-    post = [n for n in nodes if n.type == "post"]
-    best: dict[Path, Path] = {}
-    for p in (Path(x) for n in (post or nodes) for x in n.exports):
-        suffix = p.suffix.lower()
-        if suffix not in IMAGE_SUFFIXES or p.stem.endswith("_preview") or not p.is_file():
-            continue
-        key = p.with_suffix("")
-        if key not in best or IMAGE_SUFFIXES.index(suffix) < IMAGE_SUFFIXES.index(best[key].suffix.lower()):
-            best[key] = p
     out = []
-    for p in best.values():
+    for p in result_files(run.record):
         stack = p.parent.name if p.parent.resolve() != Path(run.record.out_dir).resolve() else ""
         if p.stem.endswith("_sharp"):
             stack = f"{stack} sharp".strip()
