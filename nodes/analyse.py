@@ -22,7 +22,9 @@ class AnalyseParams(Params):
                                 "edge: steepest edges (small bright planets)")
     scale: float = Field(4.0, ge=2.0, le=8.0, description="noise-robust scale: larger for noisy data, "
                                                           "2 only for high-SNR undersampled data")
-    normalize: bool = Field(False, description="divide by frame brightness (variable transparency, clouds)")
+    normalize: bool = Field(True, description="divide by the frame's brightness, so transparency changes "
+                            "(haze, thin cloud, flicker) are not read as sharpness; measured on simulated "
+                            "Jupiter, ranking by true seeing goes from Spearman 0.95 to 0.99")
     artifacts: bool = Field(True, description="disable frames with dropped/torn lines or missing data")
     margin: int | None = Field(None, ge=0, le=256, description="crop-edge margin ignored when scoring "
                                                                 "(default 2 × scale)")
@@ -30,7 +32,7 @@ class AnalyseParams(Params):
 
 @node_type("analyse", params=AnalyseParams,
            inputs={"frames": Port(), "shifts": Port(doc="stabilize result")},
-           outputs=("quality",), version="1", reads_input=True)
+           outputs=("quality",), version="2", reads_input=True)
 def analyse(ctx: Context) -> Result:
     """Score, rank and validity of every frame."""
     p: AnalyseParams = ctx.params

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.normalize import normalization
+from luckystack.imaging.spectral import from_spectrum
 from luckystack.imaging.stacking import (
     ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, frame_bands, patch_geometry,
     quality_weights, rank_frames, stack_sizes,
@@ -22,6 +23,9 @@ from luckystack.nodes.frames import open_frames
 
 CHUNK = 64  # frames per work item; fixed so results never depend on the number of workers (64, not 32:
 #            each item returns MB of partial sums, and fewer of them halve the transfer cost)
+
+
+DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
 
 
 class StackParams(Params):
@@ -39,6 +43,13 @@ class StackParams(Params):
         "sharpest against the truth (PSNR +0.9 dB over lanczos, +2.5 dB over linear).")
     sigma_clip: float | None = Field(
         None, ge=1, le=10, description="Kappa of per-pixel sigma clipping (a second pass); None = off.")
+    spectral_weight: float | None = Field(
+        None, ge=0, le=8, description="Fourier lucky stacking: weight every frame per spatial frequency by "
+        "its (smoothed) spectral amplitude to this power, so each frequency comes mostly from the frames "
+        "that kept it best (0 = one weight per frame; higher = sharper but noisier). Default: 2 for "
+        "interpolated stacks without sigma clipping (measured on simulated 640×480 recordings: +0.3 to "
+        "+0.7 dB PSNR at P10 and +0.6 to +1.1 dB at P25), off for drizzle and sigma clipping, which it "
+        "cannot be combined with.")
     drizzle: Literal[1, 1.5, 2, 3] = Field(1, description="Output magnification.")
     drizzle_method: Literal["drizzle", "resample"] = Field(
         "drizzle", description="Real drizzle (drop and overlap) or plain interpolated resampling.")
@@ -72,9 +83,21 @@ class StackParams(Params):
         for f in self.frames or []:
             if f < 1:
                 raise ValueError("frame counts must be at least 1")
+        if self.spectral_weight and not self._spectral_possible():
+            raise ValueError("spectral_weight works on interpolated stacks: set drizzle 1, bayer_drizzle "
+                             "false and sigma_clip null, or spectral_weight 0")
         if (self.percent is not None and not self.percent) or (self.frames is not None and not self.frames):
             raise ValueError("give at least one stack size")
         return self
+
+    def _spectral_possible(self) -> bool:
+        return self.drizzle == 1 and not self.bayer_drizzle and self.sigma_clip is None
+
+    def spectral_power(self) -> float:
+        """The spectral weighting power in effect (the default resolved)."""
+        if self.spectral_weight is not None:
+            return float(self.spectral_weight)
+        return DEFAULT_SPECTRAL_POWER if self._spectral_possible() else 0.0
 
 
 def _inputs(ctx: Context):
@@ -98,7 +121,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="2", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="3", reads_input=True,
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
 def stack(ctx: Context) -> Result:
@@ -153,7 +176,7 @@ def stack(ctx: Context) -> Result:
     plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc),
                      (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
                      crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
-                     level=level)
+                     level=level, spectral_power=p.spectral_power())
 
     def jobs(bands_or_rank, bgb, the_plan):
         for s in range(0, n, CHUNK):
@@ -163,8 +186,8 @@ def stack(ctx: Context) -> Result:
 
     total = (n + CHUNK - 1) // CHUNK
     sums = _reduce(ctx.map(accumulate_chunk, jobs(band, bg_band, plan), total=total, label="stack"))
-    num = np.cumsum(sums.num, axis=1)
-    den = np.broadcast_to(np.cumsum(sums.den, axis=1), num.shape)
+    num = np.cumsum(sums.num, axis=1, out=sums.num)  # in place: these are the largest arrays of the node
+    den = np.broadcast_to(np.cumsum(sums.den, axis=1, out=sums.den), num.shape)
     if p.sigma_clip is not None:
         stats = clip_stats(num, den, np.cumsum(sums.sq, axis=1), ap_counts, p.sigma_clip)
         clip_plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc),
@@ -181,10 +204,14 @@ def stack(ctx: Context) -> Result:
     meta_sizes = []
     for k_sorted, k in enumerate(order):
         label, count = sizes[k]
-        patch = np.divide(num[:, k_sorted], den[:, k_sorted], out=np.zeros(num[:, k_sorted].shape),
-                          where=den[:, k_sorted] > 0)
-        peak = den[:, k_sorted].reshape(n_ap, -1).max(1)
-        coverage = den[:, k_sorted] / np.where(peak > 0, peak, 1)[:, None, None, None]
+        if plan.spectral_power > 0:
+            patch = from_spectrum(num[:, k_sorted], den[:, k_sorted], side)
+            coverage = np.broadcast_to((den[:, k_sorted, :1, :1] > 0).astype(np.float32), patch.shape)
+        else:
+            patch = np.divide(num[:, k_sorted], den[:, k_sorted], out=np.zeros(num[:, k_sorted].shape),
+                              where=den[:, k_sorted] > 0)
+            peak = den[:, k_sorted].reshape(n_ap, -1).max(1)
+            coverage = den[:, k_sorted] / np.where(peak > 0, peak, 1)[:, None, None, None]
         background = bg[k_sorted]
         if p.normalize is not None:
             scale, offset = normalization(background, p.normalize,
@@ -231,13 +258,15 @@ def _reduce(parts) -> ChunkSums:
 
 
 def _backgrounds(sums: ChunkSums, shape: tuple[int, int], channels: int) -> list[np.ndarray]:
-    """Per-size (ascending) mean background: cumulative over bands."""
-    acc = np.zeros(shape + (channels,))
+    """Per-size (ascending) mean background, float32: cumulative over the bands, summed in place."""
+    acc = None
     count = 0
     out = []
     for b in range(len(sums.bg_count)):
-        if b in sums.bg:
-            acc = acc + sums.bg[b]
+        img = sums.bg.pop(b, None)
+        if img is not None:
+            acc = img if acc is None else np.add(acc, img, out=acc)
         count += int(sums.bg_count[b])
-        out.append(acc / max(count, 1))
+        out.append(np.zeros(shape + (channels,), np.float32) if acc is None
+                   else (acc / max(count, 1)).astype(np.float32))
     return out

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 
+LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 weights of R, G, B
+
+
 def luminance(rgb: np.ndarray) -> np.ndarray:
     """Rec. 709 luminance of an (H, W, 3) float image; the grey image used for measuring colour frames."""
-    return (0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]).astype(np.float32)
+    r, g, b = LUMA
+    return (r * rgb[..., 0] + g * rgb[..., 1] + b * rgb[..., 2]).astype(np.float32)
 
 
 def grey(image: np.ndarray) -> np.ndarray:

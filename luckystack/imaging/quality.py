@@ -72,7 +72,8 @@ def frame_score(region: np.ndarray, method: str = "gradient", scale: float = 4.0
             total = cv2.norm(gx[inner], cv2.NORM_L2SQR) + cv2.norm(gy[inner], cv2.NORM_L2SQR)
         score = float(np.sqrt(total / ((bh - 2 * e) * (bw - 2 * e))))
     if normalize:
-        mean = float(region[margin:h - margin, margin:w - margin].mean(dtype=np.float64))
+        inner_region = np.ascontiguousarray(region[margin:h - margin, margin:w - margin], np.float32)
+        mean = float(cv2.mean(inner_region)[0])
         score = score / mean if mean > 1e-6 else 0.0
     return score
 
@@ -131,7 +132,8 @@ def detect_artifacts(mono: np.ndarray) -> int:
     frames (consecutive rows that match far better after a sideways shift of several pixels).
     """
     img = np.ascontiguousarray(mono, dtype=np.float32)
-    if float(img.max()) - float(img.min()) < 1e-5:
+    lo, hi, _, _ = cv2.minMaxLoc(img)
+    if hi - lo < 1e-5:
         return 1
     # A line's standard deviation is at least its range / sqrt(2 n); when every line's range clears
     # 1e-6·sqrt(2 n) no line is constant and the (3× dearer) standard deviations are not needed.
@@ -144,7 +146,7 @@ def detect_artifacts(mono: np.ndarray) -> int:
 
     for axis in (1, 0):
         n = img.shape[axis]
-        rng = img.max(axis=axis) - img.min(axis=axis)
+        rng = (cv2.reduce(img, axis, cv2.REDUCE_MAX) - cv2.reduce(img, axis, cv2.REDUCE_MIN)).ravel()
         if float(rng.min()) < 1e-6 * np.sqrt(2.0 * n) * 1.001:
             dropped, missing = _constant_lines(line_std(axis), float(line_std(axis).max()))
             if dropped:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch
+from luckystack.imaging.spectral import weighted_spectra
 
 PATCH_OVERLAP = 1.5  # patch side = AP box × 1.5, so neighbouring patches (step ≈ box/2) overlap
 
@@ -125,6 +126,7 @@ class StackPlan:
     crop_size: tuple[int, int] = (0, 0)  # (height, width) of the crop, for frame brightness
     match_brightness: bool = False  # divide every frame by its mean brightness over the crop
     level: float = 1.0  # … and multiply by this common level
+    spectral_power: float = 0.0  # > 0: weight every patch per spatial frequency (imaging.spectral)
 
 
 @dataclass
@@ -149,7 +151,7 @@ class ChunkSums:
 
     def promote(self) -> ChunkSums:
         """This chunk's sums in float64 (the running total across chunks)."""
-        self.num = self.num.astype(np.float64)
+        self.num = self.num.astype(np.complex128 if np.iscomplexobj(self.num) else np.float64)
         self.den = self.den.astype(np.float64)
         self.sq = None if self.sq is None else self.sq.astype(np.float64)
         self.bg = {b: img.astype(np.float64) for b, img in self.bg.items()}
@@ -190,9 +192,15 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
     bands = plan.bands
     shape = (n_ap, bands, plan.patch, plan.patch, plan.channels)
     # within a chunk float32 is plenty (≤ CHUNK terms); chunks are combined in float64
-    num = np.zeros(shape, np.float32)
+    spectral = plan.spectral_power > 0
     scalar_den = plan.method == "interpolate" and plan.clip is None
-    den = np.zeros((n_ap, bands, 1, 1, 1) if scalar_den else shape, np.float32)
+    if spectral:  # sums of weighted spectra (A, B, p, p//2+1, C) and per-frequency weights
+        fshape = (n_ap, bands, plan.patch, plan.patch // 2 + 1)
+        num = np.zeros(fshape + (plan.channels,), np.complex64)
+        den = np.zeros(fshape + (1,), np.float32)
+    else:
+        num = np.zeros(shape, np.float32)
+        den = np.zeros((n_ap, bands, 1, 1, 1) if scalar_den else shape, np.float32)
     sq = np.zeros(shape, np.float32) if plan.squares else None
     bg: dict[int, np.ndarray] = {}
     bg_count = np.zeros(bands, dtype=np.int64)
@@ -211,6 +219,9 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
             level = frame_brightness(frame, plan, work.shift[j])
             brightness[int(i)] = level
             gain = plan.level / level if level > 0 else 1.0
+        if spectral and aps:
+            _add_spectra(num, den, plan, frame, aps, offsets[j], work.ap_band[j], work.ap_weight[j], gain)
+            aps = []
         for a in aps:
             pnum, pden = sample_patch(plan, frame, a, offsets[j][a])
             w = float(work.ap_weight[j, a])
@@ -228,6 +239,20 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
                 bg[bgb] = img * np.float32(gain) if gain != 1.0 else img
             bg_count[bgb] += 1
     return ChunkSums(num, den, sq, bg, bg_count, brightness)
+
+
+def _add_spectra(num, den, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets, bands, weights,
+                 gain: float) -> None:
+    """Add the weighted spectra of one frame's patches for ``aps`` (spectral stacking)."""
+    patches = np.stack([sample_patch(plan, frame, a, offsets[a])[0] for a in aps])
+    if gain != 1.0:
+        patches *= np.float32(gain)
+    spec, fw = weighted_spectra(patches, plan.spectral_power)
+    for k, a in enumerate(aps):
+        w = fw[k] * np.float32(weights[a])
+        idx = (a, int(bands[a]))
+        num[idx] += w * spec[k]
+        den[idx] += w
 
 
 def frame_brightness(frame: np.ndarray, plan: StackPlan, shift: np.ndarray) -> float:

@@ -1,0 +1,96 @@
+"""Spectrally weighted (Fourier) lucky stacking of AP patches.
+
+Plain lucky imaging gives each frame one weight, but seeing does not blur every spatial frequency alike.
+Fourier lucky imaging (Garrel et al. 2012, PASP 124, 861; Mackay 2013, MNRAS 432, 702) weights every
+frame *per spatial frequency* by how much of the object it kept there: the stack at frequency f is
+``Σ w_i(f)·F_i(f) / Σ w_i(f)``, so where seeing decides the amplitude the frames with the best transfer
+dominate and the stack keeps more mid-frequency detail than a plain mean of the same frames.
+
+The weight follows the patch's *expected* power at f: the power spectrum of the Hann-windowed luminance
+(so patch edges do not leak a bright cross into it), smoothed over neighbouring frequencies (so it
+follows object × transfer + noise rather than one noisy sample), over the patch's white-noise floor
+(its mean power above :data:`NOISE_FREQUENCY` cycles/px). With ``r`` that ratio (≥ 1) the weight is
+``r^((power/2)·(1 − 1/r))``: ``r^(power/2)`` where the signal dominates, and 1 — the plain mean — where
+noise does. Weighting noise-dominated frequencies by their power would select frames by their noise and
+cost PSNR (measured: −2 dB on a low-contrast test scene with ``power`` 4); this form costs nothing there.
+
+The weighted spectra are summed unwindowed and divided once at the end, so the accumulation is linear and
+splits into chunks like any other.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from luckystack.imaging.colour import LUMA
+
+SMOOTH_SIGMA = 1.0  # frequency bins (σ 2 selected less sharply: Moon P10 −0.2 dB, transfer −0.02)
+NOISE_FREQUENCY = 0.45  # cycles/px: above this a patch holds (almost) only noise
+NOISE_MARGIN = 2.0  # powers below this many times the floor count as noise (its smoothed estimate scatters)
+MAX_LOG_WEIGHT = 60.0  # weights stay below e^60 so a chunk's float32 sums cannot overflow
+
+
+_HANN_X = np.array([-0.25, 0, 0.5, 0, -0.25], np.float32)  # on interleaved (re, im) columns
+_HANN_Y = np.array([-0.25, 0.5, -0.25], np.float32)
+
+
+def hann_windowed(spec: np.ndarray) -> np.ndarray:
+    """rfft2 (k, p, p//2+1) of the Hann-windowed, mean-removed patches whose rfft2 is ``spec`` (p even).
+
+    A periodic Hann window is ``0.5 − 0.25·e^{+iωn} − 0.25·e^{−iωn}`` per axis, so windowing is a 3-tap
+    convolution of the spectrum along each axis: a quarter of the cost of a second FFT. The half
+    plane's missing columns −1 and p/2+1 are the conjugates of columns 1 and p/2−1 at the mirrored row;
+    the taps are real, so they run on the interleaved (re, im) floats.
+    """
+    k, side, half = spec.shape
+    mirror = (-np.arange(side)) % side
+    ext = np.empty((k, side, half + 2), np.complex64)
+    ext[:, :, 1:-1] = spec
+    ext[:, 0, 1] = 0  # the mean
+    ext[:, :, 0] = np.conj(spec[:, mirror, 1])
+    ext[:, :, -1] = np.conj(spec[:, mirror, half - 2])
+    floats = ext.view(np.float32)
+    out = np.empty((k, side, 2 * half), np.float32)
+    for j in range(k):
+        rows_wrapped = cv2.copyMakeBorder(floats[j], 1, 1, 0, 0, cv2.BORDER_WRAP)
+        out[j] = cv2.sepFilter2D(rows_wrapped, -1, _HANN_X, _HANN_Y, borderType=cv2.BORDER_CONSTANT)[1:-1, 2:-2]
+    return out.view(np.complex64)
+
+
+@lru_cache(maxsize=8)
+def _noise_bins(side: int) -> np.ndarray:
+    """Mask of the rfft2 bins above NOISE_FREQUENCY cycles/px (where a patch holds almost only noise)."""
+    fy = np.fft.fftfreq(side)[:, None]
+    fx = np.fft.rfftfreq(side)[None, :]
+    return np.hypot(fy, fx) > NOISE_FREQUENCY
+
+
+def weighted_spectra(patches: np.ndarray, power: float) -> tuple[np.ndarray, np.ndarray]:
+    """Spectra (k, p, p//2+1, C) complex64 of (k, p, p, C) patches (p even) and their weights
+    (k, p, p//2+1, 1) float32 for spectral stacking with exponent ``power`` (see the module docstring).
+    """
+    import scipy.fft  # here, not at the top: 0.13 s of import that only a stack run needs
+
+    patches = np.asarray(patches, np.float32)
+    spec = scipy.fft.rfft2(patches, axes=(1, 2), workers=1)
+    lum = spec[..., 0] if patches.shape[3] == 1 else spec @ np.asarray(LUMA, np.complex64)
+    f = hann_windowed(lum)
+    psd = (f.real * f.real + f.imag * f.imag).astype(np.float32)
+    noise = psd[:, _noise_bins(patches.shape[1])].mean(axis=1)[:, None, None] + np.float32(1e-20)
+    psd = np.stack([cv2.GaussianBlur(q, (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REFLECT) for q in psd])
+    ratio = np.maximum(psd / noise, np.float32(1))  # expected power over the noise floor, ≥ 1
+    signal = np.maximum(np.float32(1) - np.float32(NOISE_MARGIN) / ratio, np.float32(0))
+    log_weight = np.float32(power / 2.0) * signal * np.log(ratio)
+    weight = np.exp(np.minimum(log_weight, np.float32(MAX_LOG_WEIGHT)))
+    return spec, weight[..., None]
+
+
+def from_spectrum(num: np.ndarray, den: np.ndarray, side: int) -> np.ndarray:
+    """Patches (…, p, p, C) from summed weighted spectra ``num`` (…, p, p//2+1, C) and weights ``den``."""
+    import scipy.fft
+
+    ratio = np.divide(num, den, out=np.zeros(num.shape, num.dtype), where=den > 0)
+    return scipy.fft.irfft2(ratio, s=(side, side), axes=(-3, -2), workers=1).astype(np.float32)
