@@ -12,7 +12,7 @@ from luckystack.graph.node import Context, InputFile, NodeError, Params, Port, R
 from luckystack.imaging.apshift import make_templates, match_blur, measure, replace_lost
 from luckystack.imaging.colour import grey, luminance
 from luckystack.imaging.drizzle import interpolate_patch
-from luckystack.imaging.placement import grid_aps, neighbours
+from luckystack.imaging.placement import NEAREST_REACH, grid_aps, neighbours
 from luckystack.imaging.warp import dense_field, warp_field
 from luckystack.nodes.frames import chunked, open_frames
 
@@ -33,7 +33,7 @@ class ReferenceParams(Params):
 
 @node_type("reference", params=ReferenceParams,
            inputs={"frames": Port(), "shifts": Port(), "quality": Port()},
-           outputs=("reference",), version="2", reads_input=True)
+           outputs=("reference",), version="3", reads_input=True)
 def reference(ctx: Context) -> Result:
     """The reference image over the stabilize crop."""
     p: ReferenceParams = ctx.params
@@ -98,13 +98,13 @@ def local_sum_chunk(stream, chunk: np.ndarray, shift: np.ndarray, crop: list[int
     """Sum of frames re-aligned by a smooth field through their local shifts against the first mean."""
     y0, x0, h, w = crop
     tpl = make_templates(match_blur(ref_mono), centres, sizes, y0, x0)
-    nbrs = neighbours(centres, sizes)
+    nbrs = neighbours(centres, sizes, NEAREST_REACH)
     acc = np.zeros((h, w, stream.channels), np.float64)
     for i in chunk:
         i = int(i)
         gdy, gdx = shift[i]
         loc, score, found = measure(match_blur(stream.read_mono(i)), tpl, gdy, gdx, search)
-        loc, _ = replace_lost(loc[None], score[None], found[None], nbrs, 0.5, 2.0)
+        loc, _ = replace_lost(loc[None], score[None], found[None], nbrs, 0.5, 3.0)
         field = dense_field(centres, loc[0], h, w, sigma)
         acc += warp_field(stream.read(i), y0 + gdy, x0 + gdx, field).reshape(h, w, -1)
     return acc, len(chunk)

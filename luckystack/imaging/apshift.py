@@ -46,7 +46,7 @@ class Templates:
     lk_coarse: list[tuple]  # the same on every COARSE_STEP-th pixel, for the first iterations
 
 
-def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1) -> tuple:
+def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: float = 0.25) -> tuple:
     """Precomputed Gaussian-weighted least-squares terms for the APs ``idx`` (all one size).
 
     A frame patch F is modelled as ``a·T + b − a·δ·∇T + c·∇²T``: the template, an offset, a small shift δ
@@ -54,12 +54,13 @@ def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1) -> tuple:
     keeps a frame sharper or blurrier than the reference from being read as a shift, which otherwise
     biases every AP whose content is lopsided in its window (a limb, a crater rim) by a large fraction
     of a pixel. ``step`` > 1 fits on every ``step``-th pixel of the box only (a cheap first pass).
+    ``window``: the Gaussian weight's sigma as a fraction of the box size.
     Returns (idx, centred template, weight, template variance, solve matrix, weighted basis, step).
     """
     t = np.stack([full[a] for a in idx]).astype(np.float64)  # (g, s, s)
     s = t.shape[1]
     r = np.arange(s) - (s - 1) / 2
-    w1 = np.exp(-0.5 * (r / (s / 4)) ** 2)
+    w1 = np.exp(-0.5 * (r / (s * window)) ** 2)
     w = w1[:, None] * w1[None, :]
     gy, gx = np.gradient(t, axis=(1, 2))
     lap = np.zeros_like(t)
@@ -85,8 +86,9 @@ def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1) -> tuple:
 
 
 def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
-                   y0: int, x0: int) -> Templates:
-    """Cut the AP boxes out of the (matched-blurred) reference over the crop at offset (y0, x0)."""
+                   y0: int, x0: int, window: float = 0.25) -> Templates:
+    """Cut the AP boxes out of the (matched-blurred) reference over the crop at offset (y0, x0);
+    ``window`` is the sigma of the Gauss–Newton weight as a fraction of the box (see _lk_group)."""
     ref_half = half(ref_blur)
     full, coarse, cys, cxs = [], [], [], []
     for (cy, cx), s in zip(centres, sizes):
@@ -98,8 +100,9 @@ def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
         cxs.append(x0 + cxc)
     sizes = np.asarray(sizes, np.int32)
     groups = [np.flatnonzero(sizes == v) for v in np.unique(sizes)]
-    return Templates(full, coarse, np.array(cys), np.array(cxs), sizes, [_lk_group(full, g) for g in groups],
-                     [_lk_group(full, g, COARSE_STEP) for g in groups])
+    return Templates(full, coarse, np.array(cys), np.array(cxs), sizes,
+                     [_lk_group(full, g, 1, window) for g in groups],
+                     [_lk_group(full, g, COARSE_STEP, window) for g in groups])
 
 
 def extract_many(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int, step: int = 1) -> np.ndarray:

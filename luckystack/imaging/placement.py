@@ -11,6 +11,9 @@ import numpy as np
 
 from luckystack.imaging.registration import structure_map
 
+# Outliers are judged against the first ring of neighbours (grid step s/2 and its diagonal): a wider
+# ring rejected true measurements where the field differs by more than max_jump over the distance.
+NEAREST_REACH = 0.8
 TARGET_APS = 25  # Jupiter-like discs get roughly 10–40 APs with the default size
 
 
@@ -93,3 +96,25 @@ def neighbours(centres: np.ndarray, sizes: np.ndarray, reach: float = 1.6) -> li
         near = np.flatnonzero((d[a] <= reach * sizes[a]) & (np.arange(len(c)) != a))
         out.append(near)
     return out
+
+
+def match_boxes(centres: np.ndarray, sizes: np.ndarray, shape: tuple[int, int],
+                size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes over which each AP's shift is measured: ``size`` px (same parity as the AP box, so the
+    continuous centre is the AP's), shrunk by 2 px steps until it fits in ``shape``, but never below
+    the AP box (which fits). ``size`` None: the AP boxes themselves. Returns centres (A, 2), sizes (A,).
+
+    Decoupling the matching window from the AP box lets a user stack with small boxes while each shift
+    is still measured over enough detail, and keeps large boxes from averaging a varying field.
+    """
+    centres, sizes = np.asarray(centres, np.int64), np.asarray(sizes, np.int64)
+    if size is None:
+        return centres.astype(np.int32), sizes.astype(np.int32)
+    h, w = shape
+    top, left = centres[:, 0] - sizes // 2, centres[:, 1] - sizes // 2  # AP box corner
+    m = size + (size - sizes) % 2
+    # Room on each side of the AP box: the window may grow by 2·room px at most.
+    room = np.minimum.reduce([top, left, h - top - sizes, w - left - sizes])
+    m = np.where(m > sizes, np.minimum(m, sizes + 2 * np.maximum(room, 0)), m)
+    grow = (m - sizes) // 2
+    return np.stack([top - grow + m // 2, left - grow + m // 2], 1).astype(np.int32), m.astype(np.int32)

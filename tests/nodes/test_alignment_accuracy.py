@@ -9,24 +9,29 @@ import pytest
 from luckystack.simulate import load_truth, simulate, write_recording
 from tests.nodes.alignment_eval import evaluate, run_pipeline
 
-APS = {"align-aps": {"ap_size": [64]}}
+DEFAULTS: dict = {}  # every node's defaults, as pipelines/planet.json and surface.json leave align-aps
+APS64 = {"align-aps": {"ap_size": [64]}}
 
 
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sim")
     return {scene: write_recording(folder / f"{scene}.ser", simulate(scene, 80, 320, 240, 8, "mono", 1))
-            for scene in ("jupiter", "moon")}
+            for scene in ("jupiter", "moon", "sun")}
 
 
-@pytest.mark.parametrize("scene, fair_max, total_max, global_max",
-                         [("jupiter", 0.16, 0.23, 0.7), ("moon", 0.14, 0.25, 1.4)])
-def test_ap_shift_error_on_the_sharp_half(recordings, scene, fair_max, total_max, global_max):
+@pytest.mark.parametrize("scene, params, fair_max, total_max, global_max", [
+    ("jupiter", DEFAULTS, 0.15, 0.22, 0.7), ("moon", DEFAULTS, 0.15, 0.23, 1.4), ("sun", DEFAULTS, 0.15, 0.28, 1.0),
+    ("jupiter", APS64, 0.15, 0.22, 0.7), ("moon", APS64, 0.15, 0.24, 1.4)])
+def test_ap_shift_error_on_the_sharp_half(recordings, scene, params, fair_max, total_max, global_max):
     ser = recordings[scene]
     truth = load_truth(ser)
-    acc = evaluate(truth, run_pipeline(ser, APS), scene)
-    # Measured (320×240, 80 frames, seed 1, 64 px APs): jupiter fair 0.123 total 0.177 global 0.53;
-    # moon fair 0.084 total 0.198 global 1.11 (the surface anchor follows the local field at the anchor).
+    acc = evaluate(truth, run_pipeline(ser, params), scene)
+    # Measured (320×240, 80 frames, seed 1), fair / total / global px: default APs (jupiter 30 × 40 px,
+    # moon 15 × 96, sun 12 × 104; all matched over 64 px windows) jupiter 0.147 / 0.192 / 0.53,
+    # moon 0.113 / 0.191 / 1.11, sun 0.143 / 0.241 / 0.72; 64 px APs: jupiter 0.130 / 0.180, moon 0.110 / 0.204
+    # (sun 0.152 / 0.256: not asserted)
+    # (the surface anchor follows the local field at the anchor, hence moon's global error).
     assert acc.field_rms > 0.6  # the signal is several times the error: the APs really track the field
     assert acc.fair < fair_max, acc
     assert acc.total < total_max, acc
@@ -37,7 +42,7 @@ def test_ap_shift_error_on_the_sharp_half(recordings, scene, fair_max, total_max
 
 def test_alignment_is_identical_for_any_jobs(recordings):
     ser = recordings["jupiter"]
-    a = run_pipeline(ser, APS, jobs=1)
-    b = run_pipeline(ser, APS, jobs=2)
+    a = run_pipeline(ser, DEFAULTS, jobs=1)
+    b = run_pipeline(ser, DEFAULTS, jobs=2)
     for name, port in (("shifts", "shift"), ("reference", "image"), ("aps", "shift"), ("aps", "quality")):
         assert np.array_equal(a[name].array(port), b[name].array(port), equal_nan=True)

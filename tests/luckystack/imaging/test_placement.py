@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from luckystack.imaging.placement import default_ap_size, neighbours, place_aps
+from luckystack.imaging.placement import default_ap_size, match_boxes, neighbours, place_aps
 
 
 def _jupiter(h=300, w=400, radius=100):
@@ -50,3 +50,17 @@ def test_ap_overlay_draws_the_boxes():
     y0, x0 = centres[0] - 24
     assert tuple(pic[y0, x0 + 10]) == (0, 220, 0)
     assert not (pic[..., 1] == 220).all()
+
+
+def test_match_boxes_keep_the_ap_centre_and_fit_the_image():
+    centres = np.array([[50, 60], [12, 100], [50, 60], [30, 30]], np.int32)
+    sizes = np.array([40, 16, 128, 21], np.int32)
+    c, s = match_boxes(centres, sizes, (120, 200), 64)
+    # Same parity as the AP box (so the same continuous centre), grown or shrunk to 64 where it fits.
+    assert s.tolist() == [64, 24, 64, 61]  # AP 1 has 4 px above its box; AP 3 (odd) 20 px left and above
+    top, left = c - s[:, None] // 2, c - s[:, None] // 2
+    assert (top >= 0).all() and (top[:, 0] + s <= 120).all() and (left[:, 1] + s <= 200).all()
+    continuous = lambda cc, ss: cc - ss[:, None] // 2 + (ss[:, None] - 1) / 2  # noqa: E731
+    assert np.array_equal(continuous(c, s), continuous(centres, sizes))
+    same_c, same_s = match_boxes(centres, sizes, (120, 200), None)
+    assert np.array_equal(same_c, centres) and np.array_equal(same_s, sizes)
