@@ -32,7 +32,7 @@ class AnalyseParams(Params):
 
 @node_type("analyse", params=AnalyseParams,
            inputs={"frames": Port(), "shifts": Port(doc="stabilize result")},
-           outputs=("quality",), version="2", reads_input=True)
+           outputs=("quality",), version="3", reads_input=True)
 def analyse(ctx: Context) -> Result:
     """Score, rank and validity of every frame."""
     p: AnalyseParams = ctx.params
@@ -87,7 +87,7 @@ def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop
     for k, i in enumerate(chunk):
         if not valid[i]:
             continue
-        region = aligned_region(stream.read_mono(i), crop, *shift[i])
+        region = np.ascontiguousarray(aligned_region(stream.read_mono(i), crop, *shift[i]))  # copied once
         code = detect_artifacts(region) if artifacts else 0
         if code:
             reason[k] = code

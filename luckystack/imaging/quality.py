@@ -72,8 +72,7 @@ def frame_score(region: np.ndarray, method: str = "gradient", scale: float = 4.0
             total = cv2.norm(gx[inner], cv2.NORM_L2SQR) + cv2.norm(gy[inner], cv2.NORM_L2SQR)
         score = float(np.sqrt(total / ((bh - 2 * e) * (bw - 2 * e))))
     if normalize:
-        inner_region = np.ascontiguousarray(region[margin:h - margin, margin:w - margin], np.float32)
-        mean = float(cv2.mean(inner_region)[0])
+        mean = float(cv2.mean(np.asarray(region[margin:h - margin, margin:w - margin], np.float32))[0])
         score = score / mean if mean > 1e-6 else 0.0
     return score
 
