@@ -9,9 +9,9 @@ dominate and the stack keeps more mid-frequency detail than a plain mean of the 
 The weight follows the patch's *expected* power at f: the power spectrum of the Hann-windowed luminance
 (so patch edges do not leak a bright cross into it), smoothed over neighbouring frequencies (so it
 follows object × transfer + noise rather than one noisy sample), over the patch's white-noise floor
-(its mean power above :data:`NOISE_FREQUENCY` cycles/px). With ``r`` that ratio (≥ 1) the weight is
-``r^((power/2)·(1 − 1/r))``: ``r^(power/2)`` where the signal dominates, and 1 — the plain mean — where
-noise does. Weighting noise-dominated frequencies by their power would select frames by their noise and
+(its mean power above :data:`NOISE_FREQUENCY` cycles/px). With ``r`` that ratio (≥ 1) and ``m`` =
+:data:`NOISE_MARGIN` the weight is ``r^((power/2)·max(0, 1 − m/r))``: ``r^(power/2)`` where the signal
+dominates, and 1 — the plain mean — where the power is within the noise's scatter. Weighting noise-dominated frequencies by their power would select frames by their noise and
 cost PSNR (measured: −2 dB on a low-contrast test scene with ``power`` 4); this form costs nothing there.
 
 The weighted spectra are summed unwindowed and divided once at the end, so the accumulation is linear and

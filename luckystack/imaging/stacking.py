@@ -12,6 +12,10 @@ caller adds the chunk sums in chunk order, so the bits do not depend on how many
 With ``match_brightness`` every frame is divided by its mean over the crop (its transparency) before
 it is added; the caller multiplies the sums by a common level afterwards (the sums are linear).
 
+With ``spectral_power`` the patches are summed as spectra, each frequency weighted by how much of the
+object the frame kept there (:mod:`luckystack.imaging.spectral`); the sums stay linear, so bands and
+chunks work as above.
+
 Sigma clipping needs the per-pixel mean and spread first, so it is a second pass over the selected
 frames (:class:`ClipStats`), in which each sample enters a size only if it lies within ``kappa``
 standard deviations of that size's first-pass mean.
@@ -142,8 +146,9 @@ class ChunkWork:
 
 @dataclass
 class ChunkSums:
-    num: np.ndarray  # (A, B, p, p, C) Σ w·num
-    den: np.ndarray  # (A, B, p, p, C) Σ w·den, or (A, B, 1, 1, 1) when every pixel has weight 1
+    num: np.ndarray  # (A, B, p, p, C) Σ w·num; spectral: (A, B, p, p//2+1, C) complex Σ w(f)·F(f)
+    den: np.ndarray  # (A, B, p, p, C) Σ w·den, or (A, B, 1, 1, 1) when every pixel has weight 1;
+    #                  spectral: (A, B, p, p//2+1, 1) Σ w(f)
     sq: np.ndarray | None = None  # (A, B, p, p, C) Σ w·num²/den (sigma clipping statistics)
     bg: dict[int, np.ndarray] = field(default_factory=dict)  # band → Σ aligned frames
     bg_count: np.ndarray | None = None  # (B,) frames per background band
@@ -219,17 +224,8 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
             level = frame_brightness(frame, plan, work.shift[j])
             brightness[int(i)] = level
             gain = plan.level / level if level > 0 else 1.0
-        if spectral and aps:
-            _add_spectra(num, den, plan, frame, aps, offsets[j], work.ap_band[j], work.ap_weight[j], gain)
-            aps = []
-        for a in aps:
-            pnum, pden = sample_patch(plan, frame, a, offsets[j][a])
-            w = float(work.ap_weight[j, a])
-            if plan.clip is None:
-                _add(num, den, sq, (a, int(work.ap_band[j, a])), pnum, pden, w, gain)
-            else:
-                _add_clipped(num, den, plan.clip, a, int(work.ap_band[j, a]),
-                             pnum * np.float32(gain), pden, w)
+        add = _add_spectra if spectral else _add_patches
+        add(num, den, sq, plan, frame, aps, offsets[j], work.ap_band[j], work.ap_weight[j], gain)
         if bgb >= 0:
             img = interpolate_patch(full, (0, 0), plan.out_shape, crop + work.shift[j], plan.zoom,
                                     "linear")
@@ -241,9 +237,23 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
     return ChunkSums(num, den, sq, bg, bg_count, brightness)
 
 
-def _add_spectra(num, den, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets, bands, weights,
+def _add_patches(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets, bands,
+                 weights, gain: float) -> None:
+    """Add one frame's patches for ``aps`` into their bands (plain, or the sigma-clipping pass)."""
+    for a in aps:
+        pnum, pden = sample_patch(plan, frame, a, offsets[a])
+        w = float(weights[a])
+        if plan.clip is None:
+            _add(num, den, sq, (a, int(bands[a])), pnum, pden, w, gain)
+        else:
+            _add_clipped(num, den, plan.clip, a, int(bands[a]), pnum * np.float32(gain), pden, w)
+
+
+def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets, bands, weights,
                  gain: float) -> None:
-    """Add the weighted spectra of one frame's patches for ``aps`` (spectral stacking)."""
+    """Add the weighted spectra of one frame's patches for ``aps`` (spectral stacking; no ``sq``)."""
+    if not aps:
+        return
     patches = np.stack([sample_patch(plan, frame, a, offsets[a])[0] for a in aps])
     if gain != 1.0:
         patches *= np.float32(gain)
