@@ -15,12 +15,14 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from luckystack.graph.node import Result, registry
+from luckystack.graph.parallel import ordered_map
 
 
 def map_backend() -> str:
-    """The joblib backend of ``Context.map``: $LUCKYSTACK_BACKEND, "loky" (processes, the default) or
-    "threading" (no worker start-up or pickling; fine for node code that spends its time in numpy/OpenCV,
-    which release the GIL)."""
+    """The backend of ``Context.map``: $LUCKYSTACK_BACKEND, "loky" (the default: this thread and
+    ``jobs − 1`` loky worker processes, see :mod:`luckystack.graph.parallel`) or another joblib backend
+    such as "threading" (no worker start-up or pickling; fine for node code that spends its time in
+    numpy/OpenCV, which release the GIL)."""
     return os.environ.get("LUCKYSTACK_BACKEND", "loky")
 
 
@@ -33,7 +35,8 @@ class _Counter:
 
 
 class LocalContext:
-    """Runs a node in this process; ``map`` fans out over ``jobs`` joblib workers."""
+    """Runs a node in this process; ``map`` shares the items between this thread and ``jobs − 1``
+    worker processes."""
 
     def __init__(self, params: Any, inputs: Mapping[str, Result], input_file: Path | None = None,
                  jobs: int = 1, node_id: str = "node") -> None:
@@ -48,6 +51,8 @@ class LocalContext:
             label: str = "") -> Iterator:
         if self.jobs == 1:
             return (fn(item) for item in items)
+        if map_backend() == "loky":
+            return ordered_map(fn, items, self.jobs)
         return iter(Parallel(n_jobs=self.jobs, backend=map_backend(), return_as="generator")(
             delayed(fn)(i) for i in items))
 
@@ -74,8 +79,8 @@ def run_node(type_name: str, params: Mapping[str, Any] | None = None,
 class CacheContext(LocalContext):
     """The scheduler's Context: arrays go into the cache entry being written, progress to a Reporter.
 
-    ``map`` runs ``fn`` over joblib workers (``jobs`` of them; loky processes) and yields results in
-    input order, advancing the node's progress bar per item.
+    ``map`` runs ``fn`` here and on ``jobs − 1`` worker processes and yields results in input order,
+    advancing the node's progress bar per item.
     """
 
     def __init__(self, params: Any, inputs: Mapping[str, Result], input_file: Path | None, jobs: int,

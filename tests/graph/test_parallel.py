@@ -1,0 +1,46 @@
+"""ordered_map: results in input order, shared between the calling thread and worker processes."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from luckystack.graph.parallel import ordered_map
+
+
+def _slow_square_with_pid(x: int) -> tuple[int, int]:
+    time.sleep(0.02)
+    return x * x, os.getpid()
+
+
+def _fails_on_five(x: int) -> int:
+    if x == 5:
+        raise ValueError("item five")
+    return x
+
+
+def test_results_come_in_input_order_and_both_the_caller_and_a_worker_compute():
+    out = list(ordered_map(_slow_square_with_pid, range(150), jobs=2))
+    assert [v for v, _ in out] == [x * x for x in range(150)]
+    pids = {pid for _, pid in out}
+    assert os.getpid() in pids  # the caller worked, also while the worker started
+    assert len(pids) == 2  # and the worker took its share once it had started
+
+
+def test_one_job_runs_everything_here():
+    out = list(ordered_map(_slow_square_with_pid, range(5), jobs=1))
+    assert {pid for _, pid in out} == {os.getpid()}
+
+
+def test_an_error_is_raised_at_its_place_in_the_order():
+    seen = []
+    with pytest.raises(ValueError, match="item five"):
+        for value in ordered_map(_fails_on_five, range(40), jobs=2):
+            seen.append(value)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_an_empty_input_gives_nothing():
+    assert list(ordered_map(_fails_on_five, [], jobs=2)) == []
