@@ -80,7 +80,7 @@ def main(nodes: int = 20, frames: int = 2000) -> None:
         size = rec.stat().st_size / 1e6
         print(f"{nodes} nodes, {frames} frames ({size:.0f} MB input)")
         print(f"first run:                              {first:.3f} s")
-        print(f"input fingerprint (sha256, not cached): {fp:.3f} s ({size / fp:.0f} MB/s)")
+        print(f"input fingerprint (xxh3, not cached):   {fp:.3f} s ({size / fp:.0f} MB/s)")
         print(f"hash + explain + load, fully cached:    {best:.3f} s (best of 5; target < 0.3 s)")
         print(f"complete no-op rerun (api.run):         {rerun:.3f} s")
 
