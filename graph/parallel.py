@@ -7,11 +7,14 @@ whenever the next result in order is not ready. With ``jobs`` = 2 one worker pro
 of the work, its start-up overlaps the caller's computing, and the run holds one process less in
 memory. Results come in input order, so they never depend on who computed them.
 
-Workers come from loky's reusable executor (the one joblib uses) and stay alive between nodes.
+Workers come from loky's reusable executor (the one joblib uses) and stay alive between nodes. Like
+joblib's workers they start with the native thread pools (OpenMP, BLAS, OpenCV) limited to
+cores // jobs threads each, so ``jobs`` processes never run cores × jobs threads between them.
 """
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -20,6 +23,17 @@ IDLE_WORKER_TIMEOUT_S = 300  # as joblib's loky backend: workers survive between
 AHEAD_PER_WORKER = 2  # items queued per worker, so a worker never waits for the caller to submit
 WAITING_PER_JOB = 2  # results computed here that may wait for an earlier worker item (bounds memory)
 _END = object()
+# Thread-pool sizes native libraries read at start-up (joblib's list, plus OpenCV's).
+THREAD_LIMIT_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "OPENCV_FOR_THREADS_NUM")
+
+
+def worker_env(jobs: int) -> dict[str, str]:
+    """Environment of the worker processes: each native thread pool gets cores // jobs threads (at
+    least 1); a limit the user has set in the environment is kept."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    per_job = str(max(1, cores // jobs))
+    return {name: os.environ.get(name, per_job) for name in THREAD_LIMIT_VARS}
 
 
 def _ready() -> bool:
@@ -37,7 +51,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
         return
     from joblib.externals.loky import get_reusable_executor
 
-    pool = get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S)
+    pool = get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs))
     started = pool.submit(_ready)
     source = iter(items)
     slots: deque[tuple[bool, Any]] = deque()  # in input order: (is a future, the future or the result)

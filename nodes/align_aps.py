@@ -59,7 +59,7 @@ class AlignApsParams(Params):
 
 @node_type("align-aps", params=AlignApsParams,
            inputs={"frames": Port(), "shifts": Port(), "reference": Port(), "quality": Port(required=False)},
-           outputs=("aps",), version="3", reads_input=True)
+           outputs=("aps",), version="4", reads_input=True)
 def align_aps(ctx: Context) -> Result:
     """Place APs and measure each AP's local shift and local quality in every frame."""
     p: AlignApsParams = ctx.params
@@ -108,6 +108,26 @@ def align_aps(ctx: Context) -> Result:
                         "default_size": default_ap_size(mono, p.min_brightness) if p.ap_size is None else None})
 
 
+REGION_MARGIN = 16  # px around the AP and matching boxes beyond the search radius: Gauss–Newton steps
+#                    (≤ 4 px), bicubic sampling (2), smoothing (≤ 9 at scale 8) and the 2×2 binning
+
+
+def _boxes_extent(centres: np.ndarray, sizes: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) in crop coordinates of the union of square boxes."""
+    top, left = centres[:, 0] - sizes // 2, centres[:, 1] - sizes // 2
+    return int(top.min()), int((top + sizes).max()), int(left.min()), int((left + sizes).max())
+
+
+def _work_region(extent: tuple[int, int, int, int], dy: int, dx: int, margin: int,
+                 shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Frame rows ``[a, b)`` and columns ``[c, d)`` holding ``extent`` moved by (dy, dx) plus ``margin``;
+    ``a`` and ``c`` even, so the region's 2×2 bins are the frame's."""
+    top, bottom, left, right = extent
+    a = max(0, (top + dy - margin) // 2 * 2)
+    c = max(0, (left + dx - margin) // 2 * 2)
+    return a, min(shape[0], bottom + dy + margin), c, min(shape[1], right + dx + margin)
+
+
 _TEMPLATES: dict[bytes, Templates] = {}
 
 
@@ -140,19 +160,26 @@ def align_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop
     found = np.zeros((n, a_count), bool)
     lq = np.full((n, a_count), np.nan)
     by, bx = centres[:, 0] - sizes // 2, centres[:, 1] - sizes // 2
+    extent = _boxes_extent(np.concatenate([centres, windows[0]]), np.concatenate([sizes, windows[1]]))
     for k, i in enumerate(chunk):
         if not valid[i]:
             continue
         mono = stream.read_mono(i)
-        blurred = match_blur(mono)
-        loc[k], score[k], found[k] = measure(blurred, tpl, shift[i, 0], shift[i, 1], search)
-        q_img = blurred if abs(scale / 4.0 - MATCH_SIGMA) < 1e-9 else smooth(mono, scale)
         h, w = mono.shape
-        yy = np.clip(by + y0 + int(round(shift[i, 0])), 0, h - sizes)
-        xx = np.clip(bx + x0 + int(round(shift[i, 1])), 0, w - sizes)
+        ry, rx = int(round(shift[i, 0])), int(round(shift[i, 1]))
+        # Smooth and measure only the APs' part of the frame (a planet's disc is a third of it).
+        ra, rb, rc, rd = _work_region(extent, y0 + ry, x0 + rx, search + REGION_MARGIN, (h, w))
+        if rb - ra < 2 or rd - rc < 2:  # the APs lie outside this frame: measure on all of it
+            ra, rb, rc, rd = 0, h, 0, w
+        region = mono[ra:rb, rc:rd]
+        blurred = match_blur(region)
+        loc[k], score[k], found[k] = measure(blurred, tpl, shift[i, 0] - ra, shift[i, 1] - rc, search)
+        q_img = blurred if abs(scale / 4.0 - MATCH_SIGMA) < 1e-9 else smooth(region, scale)
+        yy = np.clip(by + y0 + ry, 0, h - sizes) - ra
+        xx = np.clip(bx + x0 + rx, 0, w - sizes) - rc
         # Detail energy only over the APs' bounding box (+1 px for the 3-tap derivatives: same values).
-        ya, yb = max(0, int(yy.min()) - 1), min(h, int((yy + sizes).max()) + 1)
-        xa, xb = max(0, int(xx.min()) - 1), min(w, int((xx + sizes).max()) + 1)
+        ya, yb = max(0, int(yy.min()) - 1), min(rb - ra, int((yy + sizes).max()) + 1)
+        xa, xb = max(0, int(xx.min()) - 1), min(rd - rc, int((xx + sizes).max()) + 1)
         q_box = q_img[ya:yb, xa:xb]
         lq[k] = box_scores(detail_energy(q_box, method), q_box if normalize else None, yy - ya, xx - xa,
                            sizes)

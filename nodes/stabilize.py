@@ -41,7 +41,7 @@ class StabilizeParams(Params):
 
 
 @node_type("stabilize", params=StabilizeParams, inputs={"frames": Port(doc="reader or calibrate result")},
-           outputs=("shifts",), version="2", reads_input=True)
+           outputs=("shifts",), version="3", reads_input=True)
 def stabilize(ctx: Context) -> Result:
     """Global sub-pixel shift and validity of every frame, and the common crop."""
     p: StabilizeParams = ctx.params

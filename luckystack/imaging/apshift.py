@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from luckystack.imaging.registration import extract, match_shift
+from luckystack.imaging.registration import extract, half, match_shift
 
 AFFINE = True
 MATCH_SIGMA = 1.0  # both images are smoothed by this before matching (noise robustness)
@@ -25,12 +25,6 @@ COARSE_TOL = 0.05  # px: an AP leaves the strided iterations once its update is 
 def match_blur(mono: np.ndarray) -> np.ndarray:
     """The smoothing applied to frames and reference before matching."""
     return cv2.GaussianBlur(np.ascontiguousarray(mono, np.float32), (0, 0), MATCH_SIGMA)
-
-
-def half(img: np.ndarray) -> np.ndarray:
-    """2×2 binned image (pixel i covers full-resolution pixels 2i and 2i+1)."""
-    h, w = img.shape
-    return cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,14 @@ def disc_centroid(mono: np.ndarray, threshold: float = 0.2) -> Disc | None:
     the mask (closed over small gaps such as dark belts); the centroid is weighted by brightness above the threshold, so it is sub-pixel. Returns
     None when nothing stands out of the background.
     """
-    img = np.ascontiguousarray(mono, dtype=np.float32)
-    h, w = img.shape
-    return binned_disc_centroid(cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA), threshold)
+    return binned_disc_centroid(half(np.ascontiguousarray(mono, dtype=np.float32)), threshold)
+
+
+def half(img: np.ndarray) -> np.ndarray:
+    """2×2 binned image (pixel i covers full-resolution pixels 2i and 2i+1); an odd last row or column
+    is dropped (resizing an odd side by a factor other than 2 would resample, not bin)."""
+    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+    return cv2.resize(img[:h, :w], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
 
 
 def binned_disc_centroid(binned: np.ndarray, threshold: float = 0.2) -> Disc | None:

@@ -29,6 +29,20 @@ def test_results_come_in_input_order_and_both_the_caller_and_a_worker_compute():
     assert len(pids) == 2  # and the worker took its share once it had started
 
 
+def _slow_thread_limits(_: int) -> tuple[str | None, str | None, int]:
+    time.sleep(0.01)
+    return os.environ.get("OMP_NUM_THREADS"), os.environ.get("OPENCV_FOR_THREADS_NUM"), os.getpid()
+
+
+def test_workers_limit_native_thread_pools_to_their_share_of_the_cores(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OPENCV_FOR_THREADS_NUM", "3")  # the user's choice stands
+    cores = len(os.sched_getaffinity(0))
+    out = list(ordered_map(_slow_thread_limits, range(200), jobs=2))
+    worker = {(omp, cv) for omp, cv, pid in out if pid != os.getpid()}
+    assert worker == {(str(max(1, cores // 2)), "3")}
+
+
 def test_one_job_runs_everything_here():
     out = list(ordered_map(_slow_square_with_pid, range(5), jobs=1))
     assert {pid for _, pid in out} == {os.getpid()}

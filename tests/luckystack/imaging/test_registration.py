@@ -77,9 +77,16 @@ def test_anchor_is_chosen_on_structure_away_from_edges():
         choose_anchors(np.zeros((40, 40), np.float32), 32, margin=10)
 
 
+def test_half_bins_2x2_even_for_odd_sides():
+    from luckystack.imaging.registration import half
+
+    img = np.random.default_rng(0).random((7, 9)).astype(np.float32)
+    bins = img[:6, :8].reshape(3, 2, 4, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(half(img), bins, rtol=1e-6)  # the odd last row and column are dropped
+
+
 def test_binned_disc_centroid_matches_the_full_resolution_one():
-    from luckystack.imaging.apshift import half
-    from luckystack.imaging.registration import binned_disc_centroid
+    from luckystack.imaging.registration import binned_disc_centroid, half
 
     img = cv2.GaussianBlur(_disc(120, 160, 55.4, 81.7, 25), (0, 0), 1.2)
     full, binned = disc_centroid(img), binned_disc_centroid(half(img))
