@@ -49,6 +49,8 @@ post (inputs ``images``, optional ``frames`` for file metadata) -> ``images``
     ``<out>/<label>/<stem>_<label>_ap<size>[_d<z>][_sharp].tif|png|fits``.
 """
 
+import cv2
+
 from luckystack.nodes import (  # noqa: F401  (imported for registration)
     align_aps,
     analyse,
@@ -61,3 +63,7 @@ from luckystack.nodes import (  # noqa: F401  (imported for registration)
     stabilize,
     stack,
 )
+
+# The nodes parallelise over frames with ``ctx.map``, one process per job. OpenCV's own thread pool on
+# top of that would run jobs × cores threads, and would make ``--jobs 1`` spread over every core.
+cv2.setNumThreads(1)
