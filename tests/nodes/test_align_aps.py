@@ -66,3 +66,29 @@ def test_results_do_not_depend_on_jobs_and_manual_aps(data):
     assert a.array("center")[-1].tolist() == [80, 100] and a.meta["ap_sizes"] == [32, 48]
     with pytest.raises(NodeError):
         run_node("align-aps", {"min_brightness": 1.0}, inputs)
+
+
+@pytest.mark.parametrize("ap_size", [None, 32])  # 32: the 64 px matching windows reach beyond the boxes
+def test_measuring_only_the_aps_region_of_each_frame_changes_nothing(monkeypatch, ap_size):
+    import luckystack.nodes.align_aps as align_module
+
+    sim = make_recording(n=12, h=300, w=420, radius=60, field=0.8, noise=0.01, seed=3)
+    frames = memory_frames(ArrayFrameStream(sim.frames))
+    shifts = run_node("stabilize", {}, {"frames": frames})["shifts"]
+    quality = run_node("analyse", {}, {"frames": frames, "shifts": shifts})["quality"]
+    inputs = {"frames": frames, "shifts": shifts, "quality": quality,
+              "reference": run_node("reference", {}, {"frames": frames, "shifts": shifts,
+                                                      "quality": quality})["reference"]}
+    regions = []
+    real = align_module._work_region
+    monkeypatch.setattr(align_module, "_work_region", lambda *a: regions.append(real(*a)) or regions[-1])
+    part = run_node("align-aps", {"ap_size": ap_size}, inputs)["aps"]
+    a, b, c, d = regions[0]
+    assert (b - a) * (d - c) < 0.6 * 300 * 420  # the planet's part of the frame, not all of it
+    monkeypatch.setattr(align_module, "_work_region", lambda extent, dy, dx, margin, shape: (0, shape[0], 0,
+                                                                                              shape[1]))
+    whole = run_node("align-aps", {"ap_size": ap_size}, inputs)["aps"]
+    np.testing.assert_array_equal(part.array("quality"), whole.array("quality"))
+    np.testing.assert_array_equal(part.array("ok"), whole.array("ok"))
+    # The same samples; positions relative to the region round differently in float32 (≤ 1e-3 px).
+    np.testing.assert_allclose(part.array("shift"), whole.array("shift"), atol=1e-3)
