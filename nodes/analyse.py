@@ -32,7 +32,7 @@ class AnalyseParams(Params):
 
 @node_type("analyse", params=AnalyseParams,
            inputs={"frames": Port(), "shifts": Port(doc="stabilize result")},
-           outputs=("quality",), version="3", reads_input=True)
+           outputs=("quality",), version="4", reads_input=True)
 def analyse(ctx: Context) -> Result:
     """Score, rank and validity of every frame."""
     p: AnalyseParams = ctx.params

@@ -34,6 +34,24 @@ def test_normalize_removes_transparency_changes():
     assert frame_score(0.6 * img) < 0.7 * frame_score(img)
 
 
+@pytest.mark.parametrize("shape", [(37, 52), (1, 9), (9, 1)])
+def test_gradient_energy_is_the_squared_3_tap_derivative_with_replicated_edges(shape):
+    b = np.random.default_rng(4).random(shape).astype(np.float32)
+    gx = cv2.Sobel(b, cv2.CV_32F, 1, 0, ksize=1, scale=0.5, borderType=cv2.BORDER_REPLICATE)
+    gy = cv2.Sobel(b, cv2.CV_32F, 0, 1, ksize=1, scale=0.5, borderType=cv2.BORDER_REPLICATE)
+    np.testing.assert_array_equal(detail_energy(b, "gradient"), gx * gx + gy * gy)
+
+
+@pytest.mark.parametrize("margin", [0, 1, 8])
+def test_gradient_score_is_the_rms_gradient_over_the_inner_region(margin):
+    img = _planet()
+    blurred = smooth(img, 4.0)
+    h, w = blurred.shape
+    energy = detail_energy(blurred, "gradient")[margin:h - margin, margin:w - margin]
+    expected = np.sqrt(energy.astype(np.float64).mean())
+    assert frame_score(img, "gradient", 4.0, margin) == pytest.approx(expected, rel=1e-6)
+
+
 def test_box_scores_match_direct_computation():
     img = smooth(_planet(1.0), 4)
     e = detail_energy(img)
