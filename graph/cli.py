@@ -49,7 +49,7 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--cache", metavar="DIR", default=d if suppress else None,
                    help="cache directory (default: $LUCKYSTACK_CACHE or ./cache)")
     p.add_argument("--jobs", metavar="N", type=int, default=d if suppress else None,
-                   help="worker processes per node (default: all cores)")
+                   help="processes per node: this one and N − 1 workers (default: all cores)")
     p.add_argument("--debug", action="store_true", default=d if suppress else False,
                    help="show tracebacks on errors")
 
