@@ -31,25 +31,19 @@ def detail_energy(blurred: np.ndarray, method: str = "gradient") -> np.ndarray:
         lap = cv2.Laplacian(blurred, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
         return lap * lap
     b = np.asarray(blurred, np.float32)
-    return _central_difference(b, 1) + _central_difference(b, 0)
+    return _squared_half_difference(b) + _squared_half_difference(b.T).T
 
 
-def _central_difference(b: np.ndarray, axis: int) -> np.ndarray:
-    """Squared central difference ``(0.5 · (b[i+1] − b[i−1]))²`` along ``axis``, edges replicated: the
-    same values as a squared ``cv2.Sobel(ksize=1, scale=0.5)``, 3–7× faster (its vertical pass is slow)."""
-    d = np.empty(b.shape, np.float32)
-    inner, after, before = [slice(None)] * 2, [slice(None)] * 2, [slice(None)] * 2
-    inner[axis], after[axis], before[axis] = slice(1, -1), slice(2, None), slice(None, -2)
-    np.subtract(b[tuple(after)], b[tuple(before)], out=d[tuple(inner)])
-    first, last = [slice(None)] * 2, [slice(None)] * 2
-    first[axis], last[axis] = 0, -1
-    second, penultimate = list(first), list(last)
-    second[axis], penultimate[axis] = 1, -2
-    if b.shape[axis] > 1:
-        np.subtract(b[tuple(second)], b[tuple(first)], out=d[tuple(first)])
-        np.subtract(b[tuple(last)], b[tuple(penultimate)], out=d[tuple(last)])
-    else:
+def _squared_half_difference(b: np.ndarray) -> np.ndarray:
+    """``(0.5 · (b[:, i+1] − b[:, i−1]))²`` along the rows, edges replicated: the values of a squared
+    ``cv2.Sobel(ksize=1, scale=0.5)``, 3–7× faster on both axes (OpenCV's vertical pass is slow)."""
+    d = np.empty_like(b)
+    if b.shape[1] < 2:
         d[...] = 0
+        return d
+    np.subtract(b[:, 2:], b[:, :-2], out=d[:, 1:-1])
+    np.subtract(b[:, 1], b[:, 0], out=d[:, 0])
+    np.subtract(b[:, -1], b[:, -2], out=d[:, -1])
     d *= np.float32(0.5)
     return np.square(d, out=d)
 
