@@ -6,7 +6,7 @@ from pathlib import Path
 
 from luckystack.info import describe
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def test_describe_real_fixture(tmp_path):

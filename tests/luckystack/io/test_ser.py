@@ -17,7 +17,7 @@ from luckystack.io.ser import read_ser_info
 from luckystack.io.ser_format import HEADER_SIZE, SerHeader, ticks_from_unix, write_ser
 from luckystack.io.stream import open_stream
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def smooth_frames(n: int, h: int, w: int, peak: int, planes: int = 1, seed: int = 0) -> np.ndarray:
