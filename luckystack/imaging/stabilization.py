@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from luckystack.imaging.apshift import half, match_blur
+from luckystack.imaging.apshift import match_blur
 from luckystack.imaging.registration import (
-    binned_disc_centroid, choose_anchors, disc_centroid, extract, match_shift,
+    binned_disc_centroid, choose_anchors, disc_centroid, extract, half, match_shift,
 )
 
 HALF_MATCH_SIGMA = 0.5  # planet matching blur at half resolution (≈ match_blur's 1 px at full resolution)
