@@ -66,6 +66,9 @@ class LocalContext:
     def log(self, message: str) -> None:
         self.messages.append(message)
 
+    def earlier(self) -> Iterator[Mapping[str, Result]]:
+        return iter(())
+
 
 def run_node(type_name: str, params: Mapping[str, Any] | None = None,
              inputs: Mapping[str, Result] | None = None, input_file: Path | None = None,
@@ -84,10 +87,12 @@ class CacheContext(LocalContext):
     """
 
     def __init__(self, params: Any, inputs: Mapping[str, Result], input_file: Path | None, jobs: int,
-                 node_id: str, pending: Any, reporter: Any) -> None:
+                 node_id: str, pending: Any, reporter: Any,
+                 earlier: Callable[[], Iterator[Mapping[str, Result]]] | None = None) -> None:
         super().__init__(params, inputs, input_file, jobs, node_id)
         self._pending = pending
         self._reporter = reporter
+        self._earlier = earlier
 
     def map(self, fn: Callable, items: Iterable, *, total: int | None = None,
             label: str = "") -> Iterator:
@@ -110,6 +115,9 @@ class CacheContext(LocalContext):
     def log(self, message: str) -> None:
         super().log(message)
         self._reporter.log(f"{self.node_id}: {message}")
+
+    def earlier(self) -> Iterator[Mapping[str, Result]]:
+        return self._earlier() if self._earlier is not None else iter(())
 
 
 class _ReporterProgress:

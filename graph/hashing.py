@@ -68,6 +68,12 @@ def key_of(pre: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(pre).encode()).hexdigest()
 
 
+def family_of(pre: dict[str, Any], incremental: tuple[str, ...]) -> str:
+    """Key of the preimage without the ``incremental`` params: results sharing it differ only in those."""
+    params = {k: v for k, v in pre["params"].items() if k not in incremental}
+    return key_of({**pre, "params": params, "incremental": sorted(incremental)})
+
+
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (lists stay leaves, empty dicts vanish); used to name changed params."""
     if isinstance(value, dict) and (value or prefix):

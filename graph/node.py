@@ -24,6 +24,9 @@ Rules every node follows:
 * Small results stay small: per-frame values are 1-D arrays, per-frame-per-AP values are (frames, APs).
   Large arrays that a later node streams are written chunk by chunk through ``ctx.create_array``.
 * Bump ``version`` whenever the algorithm's output changes; the cache key includes it.
+* A node type may declare params ``incremental``: then ``ctx.earlier()`` offers results it made before
+  from the same inputs and other params, which it may build on (e.g. a stack of more frames on the sums
+  of fewer). The output bits must be the same whether it does or computes from scratch.
 * Bad data or unusable params raise :class:`NodeError` with one clear sentence for the user.
 """
 
@@ -123,6 +126,15 @@ class Context(Protocol):
         """A warning or note for the user (shown on the terminal and kept in the run record)."""
         ...
 
+    def earlier(self) -> Iterator[Mapping[str, Result]]:
+        """Results (by port) this node type made before from the same inputs, files and params except
+        its ``incremental`` ones, most recently used first; empty when there are none (or no cache).
+
+        A shortcut, never a source of truth: the node must give the same bits without them. Reading one
+        may fail (another process may evict it meanwhile); treat errors as "not there".
+        """
+        ...
+
 
 NodeFunc = Callable[[Context], "Result | Mapping[str, Result]"]
 ExportFunc = Callable[[Mapping[str, Result], Any, Path, str], list[Path]]
@@ -144,6 +156,8 @@ class NodeType:
     # run, cached or not. Signature: export(results_by_port, params, out_dir, stem) -> written paths,
     # where stem names the input (e.g. "jupiter" for jupiter.ser) for use in file names.
     export: ExportFunc | None = None
+    # Params whose change the node can absorb by building on an earlier result (see Context.earlier).
+    incremental: tuple[str, ...] = ()
 
     def run(self, ctx: Context) -> dict[str, Result]:
         """Call the node function and normalise its return value to ``{port: Result}``."""
@@ -163,16 +177,20 @@ _REGISTRY: dict[str, NodeType] = {}
 
 def node_type(name: str, *, params: type[Params], inputs: Mapping[str, Port] | None = None,
               outputs: tuple[str, ...] = ("out",), version: str, reads_input: bool = False,
-              export: ExportFunc | None = None) -> Callable[[NodeFunc], NodeFunc]:
+              export: ExportFunc | None = None, incremental: tuple[str, ...] = ()
+              ) -> Callable[[NodeFunc], NodeFunc]:
     """Register the decorated function as node type ``name``."""
 
     def register(func: NodeFunc) -> NodeFunc:
         if name in _REGISTRY and _REGISTRY[name].func is not func:
             raise ValueError(f"node type {name!r} is registered twice")
+        unknown = set(incremental) - set(params.model_fields)
+        if unknown:
+            raise ValueError(f"node type {name!r}: incremental names unknown params {sorted(unknown)}")
         _REGISTRY[name] = NodeType(
             name=name, params=params, inputs=dict(inputs or {}), outputs=tuple(outputs),
             version=version, func=func, doc=(func.__doc__ or "").strip(), reads_input=reads_input,
-            export=export,
+            export=export, incremental=tuple(incremental),
         )
         return func
 

@@ -15,6 +15,7 @@ import resource
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from luckystack.graph.context import CacheContext
 from luckystack.graph.executor import Executor, LocalExecutor
 from luckystack.graph.explain import NodeStatus, explain, slot_name, write_index
+from luckystack.graph.hashing import family_of
 from luckystack.graph.node import NodeError, Result
 from luckystack.graph.progress import Reporter
 from luckystack.graph.runrecord import NodeRecord, RunRecord
@@ -76,7 +78,9 @@ class _Run:
         t0 = time.perf_counter()
         pending = self.store.begin(st.key)
         try:
-            ctx = CacheContext(node.params, inputs, self.input_file, self.jobs, nid, pending, self.reporter)
+            family = family_of(st.preimage, node.type.incremental) if node.type.incremental else None
+            ctx = CacheContext(node.params, inputs, self.input_file, self.jobs, nid, pending, self.reporter,
+                               earlier=functools.partial(self._earlier, family, st.key) if family else None)
             results = node.type.run(ctx)
             rec.warnings = list(ctx.messages)
             prov = {"pipeline": self.p.name, "node_id": nid, "node_type": node.type.name,
@@ -88,11 +92,23 @@ class _Run:
                     "peak_rss_mb": _peak_rss_mb(), "created": time.time(), "host": socket.gethostname(),
                     "warnings": rec.warnings}
             pending.write(results, st.preimage, prov)
+            if family:
+                self.store.remember(family, st.key)
         except BaseException as e:
             pending.abort()
             if isinstance(e, NodeError) and not hasattr(e, "node_id"):
                 e.node_id = nid  # type: ignore[attr-defined]
             raise
+
+    def _earlier(self, family: str, key: str) -> Iterator[dict[str, Result]]:
+        """Committed results of ``family`` other than ``key``, most recently used first."""
+        for other in self.store.family(family):
+            if other == key:
+                continue
+            try:
+                yield self.store.load(other)
+            except (OSError, ValueError, KeyError):
+                continue  # evicted or being evicted by another process: not there
 
     def run(self, executor: Executor, record: RunRecord) -> None:
         self.statuses: dict[str, NodeStatus] = explain(self.p, self.input_file, self.store, self.variant)

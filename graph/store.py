@@ -10,6 +10,7 @@ Layout of ``<root>/``::
         last-use            touched on every read, for LRU eviction
     <key>.partial-<uuid>/   an entry being written (owner.json names pid, host, start time)
     fingerprints/  index/   input-file fingerprints and last keys per pipeline node (see fingerprint, explain)
+    families/<family>/<key> empty markers: entries whose recipes differ only in a node's incremental params
 
 Atomicity: an entry is written into its ``.partial-`` directory, every file fsynced, the manifest written
 last, and the directory renamed into place. A killed process leaves only a partial directory, which no
@@ -214,7 +215,35 @@ class CacheStore:
         except OSError:
             pass  # evicted meanwhile, or a read-only cache: last-use is advisory
 
+    def family(self, family: str) -> list[str]:
+        """Committed members of ``family`` (see :meth:`remember`), most recently used first."""
+        folder = self.root / "families" / family
+        try:
+            names = [p.name for p in folder.iterdir() if _KEY_RE.match(p.name)]
+        except OSError:
+            return []
+        members = []
+        for key in names:
+            if self.has(key):
+                members.append((self._last_use(key), key))
+            else:  # evicted: forget it (another process may have done so already)
+                (folder / key).unlink(missing_ok=True)
+        return [key for _, key in sorted(members, reverse=True)]
+
+    def _last_use(self, key: str) -> float:
+        p = self.root / key
+        try:
+            return (p / "last-use").stat().st_mtime
+        except OSError:
+            return (p / "manifest.json").stat().st_mtime
+
     # -- writing ----------------------------------------------------------------------------
+    def remember(self, family: str, key: str) -> None:
+        """Record committed entry ``key`` as a member of ``family`` (a marker file: atomic, no lock)."""
+        folder = self.root / "families" / family
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / key).touch()
+
     def begin(self, key: str) -> PendingEntry:
         return PendingEntry(self, key)
 
@@ -243,7 +272,10 @@ class CacheStore:
                 dead = (owner.get("host") == host and not _pid_alive(int(owner["pid"]))) \
                     or time.time() - float(owner["started"]) > max_age_s
             except (OSError, ValueError, KeyError):
-                dead = time.time() - p.stat().st_mtime > 3600  # owner.json not yet written or lost
+                try:
+                    dead = time.time() - p.stat().st_mtime > 3600  # owner.json not yet written or lost
+                except FileNotFoundError:
+                    continue  # committed (renamed into place) or removed meanwhile
             if dead or m.group(2) == "deleting":
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p)
@@ -261,8 +293,7 @@ class CacheStore:
             prov = self.read_json(key, "provenance.json")
         except (OSError, ValueError):
             prov = {}
-        lu = p / "last-use"
-        last = lu.stat().st_mtime if lu.exists() else (p / "manifest.json").stat().st_mtime
+        last = self._last_use(key)
         return EntryInfo(key=key, node=prov.get("node_id", "?"), type=prov.get("node_type", "?"),
                          pipeline=prov.get("pipeline", "?"), size=size,
                          created=float(prov.get("created", (p / "manifest.json").stat().st_mtime)),

@@ -36,6 +36,9 @@ stack -> ``stacks``
     (z = drizzle factor), ``count_{label}`` (A,) int32 frames stacked per AP; shared arrays
     ``origin`` (A, 2) int32 top-left of each patch and ``extent`` (A,) int32 blending window width,
     both in output (drizzled) pixels of the crop. p = ceil(1.5 × largest AP size × z), even.
+    Without sigma clipping also each size's cumulative sums, float32, for incremental reruns:
+    ``state_num_{label}`` and ``state_den_{label}`` (per AP, as accumulated: weighted spectra and
+    weights, or weighted patches and weights), ``state_bg_{label}`` the sum of its background frames.
     meta: ``sizes`` [{"label": "P25", "frames": 123}, ...] in request order, ``labels``,
     ``drizzle``, ``patch_size``, ``ap_size`` (most common AP size, for file names), ``method``,
     ``channels``, ``crop``, ``bit_depth``, ``layout``.

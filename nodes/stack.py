@@ -1,12 +1,19 @@
 """The ``stack`` node: per-AP stacks of the best frames at several stack sizes, plus the background.
 
 Reads every needed frame once, in fixed chunks of :data:`CHUNK` frames (``ctx.map``), sums the
-chunks in order (float64), and returns one set of arrays per stack size (see ``luckystack.nodes``).
+chunks in order (float64) per band of ranks between consecutive stack sizes, and returns one set of
+arrays per stack size (see ``luckystack.nodes``).
+
+Incremental: each size's cumulative sums (its "state") are stored with the result. When only the
+stack sizes change, the sizes an earlier result shares from the smallest up are taken from its states
+and only the bands above them are read, with the very same arithmetic, so the bits do not depend on
+what the cache held.
 The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -121,7 +128,8 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="3", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="4", reads_input=True,
+           incremental=("percent", "frames"),
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
 def stack(ctx: Context) -> Result:
@@ -166,29 +174,39 @@ def stack(ctx: Context) -> Result:
     ap_counts = np.minimum(asc[None, :], ap_valid.sum(0)[:, None])  # (A, S)
     band = frame_bands(rank, ap_counts)
     weight = quality_weights(score2, rank, p.weight_power)
-    bg_rank = rank_frames(global_q, valid)
-    bg_band = frame_bands(bg_rank, np.minimum(asc, n_valid))
+    bg_counts = np.minimum(asc, n_valid)
+    bg_band = frame_bands(rank_frames(global_q, valid), bg_counts)
 
     crop = shifts.meta.get("crop") or [0, 0, stream.height, stream.width]
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
+    bg_shape = out_shape + (channels if not bayer else 3,)
     origins, side = patch_geometry(centers, ap_sizes, zoom)
-    level = _brightness_level(stream, shift, valid, crop, bayer) if p.match_brightness else 1.0
-    plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc),
-                     (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
-                     crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
-                     level=level, spectral_power=p.spectral_power())
+    incremental = p.sigma_clip is None
+    reused = _earlier_states(ctx, asc, ap_counts) if incremental else []
+    start = len(reused)  # sizes below this one come from an earlier result's sums
+    sums = None
+    if start < len(asc):
+        level = _brightness_level(stream, shift, valid, crop, bayer) if p.match_brightness else 1.0
+        plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc) - start,
+                         (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
+                         crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
+                         level=level, spectral_power=p.spectral_power())
 
-    def jobs(bands_or_rank, bgb, the_plan):
-        for s in range(0, n, CHUNK):
-            e = min(n, s + CHUNK)
-            yield ChunkWork(the_plan, np.arange(s, e), shift[s:e], local[s:e], bands_or_rank[s:e],
-                            weight[s:e], bgb[s:e])
+        def jobs(bands_or_rank, bgb, the_plan):
+            for s in range(0, n, CHUNK):
+                e = min(n, s + CHUNK)
+                yield ChunkWork(the_plan, np.arange(s, e), shift[s:e], local[s:e], bands_or_rank[s:e],
+                                weight[s:e], bgb[s:e])
 
-    total = (n + CHUNK - 1) // CHUNK
-    sums = _reduce(ctx.map(accumulate_chunk, jobs(band, bg_band, plan), total=total, label="stack"))
-    num = np.cumsum(sums.num, axis=1, out=sums.num)  # in place: these are the largest arrays of the node
-    den = np.broadcast_to(np.cumsum(sums.den, axis=1, out=sums.den), num.shape)
+        total = (n + CHUNK - 1) // CHUNK
+        label = "stack" if not start else f"stack above {sizes[order[start - 1]][0]}"
+        sums = _reduce(ctx.map(accumulate_chunk, jobs(_from_band(band, start), _from_band(bg_band, start), plan),
+                               total=total, label=label))
+    states = reused + _cumulate(reused[-1] if reused else None, sums, len(asc) - start, bg_shape)
+    num = den = None
     if p.sigma_clip is not None:
+        num = np.stack([s.num for s in states], axis=1).astype(np.float64)
+        den = np.broadcast_to(np.stack([s.den for s in states], axis=1).astype(np.float64), num.shape)
         stats = clip_stats(num, den, np.cumsum(sums.sq, axis=1), ap_counts, p.sigma_clip)
         clip_plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc),
                               plan.crop_offset, out_shape, channels, clip=stats, crop_size=plan.crop_size,
@@ -198,21 +216,25 @@ def stack(ctx: Context) -> Result:
         clipped = _reduce(ctx.map(accumulate_chunk, jobs(sel_rank, no_bg, clip_plan), total=total,
                                   label="sigma clip"))
         num, den = clipped.num, np.broadcast_to(clipped.den, clipped.num.shape)
-    bg = _backgrounds(sums, out_shape, channels if not bayer else 3)
 
     arrays: dict[str, np.ndarray] = {}
     meta_sizes = []
     for k_sorted, k in enumerate(order):
         label, count = sizes[k]
-        if plan.spectral_power > 0:
-            patch = from_spectrum(num[:, k_sorted], den[:, k_sorted], side)
-            coverage = np.broadcast_to((den[:, k_sorted, :1, :1] > 0).astype(np.float32), patch.shape)
+        state = states[k_sorted]
+        if num is not None:  # sigma clipped
+            knum, kden = num[:, k_sorted], den[:, k_sorted]
         else:
-            patch = np.divide(num[:, k_sorted], den[:, k_sorted], out=np.zeros(num[:, k_sorted].shape),
-                              where=den[:, k_sorted] > 0)
-            peak = den[:, k_sorted].reshape(n_ap, -1).max(1)
-            coverage = den[:, k_sorted] / np.where(peak > 0, peak, 1)[:, None, None, None]
-        background = bg[k_sorted]
+            knum, kden = state.num.astype(np.complex128 if np.iscomplexobj(state.num) else np.float64), \
+                np.broadcast_to(state.den.astype(np.float64), state.num.shape)
+        if p.spectral_power() > 0:
+            patch = from_spectrum(knum, kden, side)
+            coverage = np.broadcast_to((kden[:, :1, :1] > 0).astype(np.float32), patch.shape)
+        else:
+            patch = np.divide(knum, kden, out=np.zeros(knum.shape), where=kden > 0)
+            peak = kden.reshape(n_ap, -1).max(1)
+            coverage = kden / np.where(peak > 0, peak, 1)[:, None, None, None]
+        background = (state.bg.astype(np.float64) / max(int(bg_counts[k_sorted]), 1)).astype(np.float32)
         if p.normalize is not None:
             scale, offset = normalization(background, p.normalize,
                                           background_percentile=5.0 if p.normalize_background else None)
@@ -221,6 +243,10 @@ def stack(ctx: Context) -> Result:
         arrays[f"coverage_{label}"] = coverage.astype(np.float32)
         arrays[f"background_{label}"] = background.astype(np.float32)
         arrays[f"count_{label}"] = ap_counts[:, k_sorted].astype(np.int32)
+        if incremental:
+            arrays[f"state_num_{label}"] = state.num
+            arrays[f"state_den_{label}"] = state.den
+            arrays[f"state_bg_{label}"] = state.bg
         meta_sizes.append({"label": label, "frames": int(count)})
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
     arrays["origin"] = origins
@@ -257,16 +283,67 @@ def _reduce(parts) -> ChunkSums:
     return total
 
 
-def _backgrounds(sums: ChunkSums, shape: tuple[int, int], channels: int) -> list[np.ndarray]:
-    """Per-size (ascending) mean background, float32: cumulative over the bands, summed in place."""
-    acc = None
-    count = 0
+@dataclass
+class _State:
+    """Cumulative sums of one stack size, rounded to float32: ``num``/``den`` per AP (as in ChunkSums,
+    without the band axis) and ``bg``, the sum of the background frames."""
+
+    num: np.ndarray
+    den: np.ndarray
+    bg: np.ndarray
+
+
+def _from_band(band: np.ndarray, start: int) -> np.ndarray:
+    """Bands renumbered from ``start`` (earlier bands, already summed, become -1: not read)."""
+    return np.where(band >= start, band - start, -1).astype(np.int16)
+
+
+def _cumulate(prior: _State | None, sums: ChunkSums | None, bands: int, bg_shape: tuple[int, ...]
+              ) -> list[_State]:
+    """States of the next ``bands`` sizes: each the float64 sum of the previous state and its band,
+    rounded to float32. Always the same operations, whether ``prior`` was computed in this run or read
+    from an earlier result, so both give the same bits."""
     out = []
-    for b in range(len(sums.bg_count)):
-        img = sums.bg.pop(b, None)
-        if img is not None:
-            acc = img if acc is None else np.add(acc, img, out=acc)
-        count += int(sums.bg_count[b])
-        out.append(np.zeros(shape + (channels,), np.float32) if acc is None
-                   else (acc / max(count, 1)).astype(np.float32))
+    for b in range(bands):
+        if prior is None:
+            num = sums.num[:, b] + 0.0
+            den = sums.den[:, b] + 0.0
+            bg = np.zeros(bg_shape)
+        else:
+            num = sums.num[:, b] + prior.num
+            den = sums.den[:, b] + prior.den
+            bg = prior.bg.astype(np.float64)
+        band_bg = sums.bg.pop(b, None)
+        if band_bg is not None:
+            bg = bg + band_bg
+        prior = _State(num.astype(np.complex64 if np.iscomplexobj(num) else np.float32),
+                       den.astype(np.float32), bg.astype(np.float32))
+        out.append(prior)
     return out
+
+
+def _earlier_states(ctx: Context, asc: np.ndarray, ap_counts: np.ndarray) -> list[_State]:
+    """The states of the longest run of smallest stack sizes that an earlier result shares with this one.
+
+    Earlier results differ only in their stack sizes (``ctx.earlier``), so a size with the same frame
+    count per AP has the same bands below it, and its stored state is the one this run would compute.
+    """
+    best: list[_State] = []
+    for earlier in ctx.earlier():
+        try:
+            res = earlier["stacks"]
+            their = sorted(res.meta["sizes"], key=lambda size: size["frames"])  # as `order` sorts them
+            states = []
+            for k, size in enumerate(their[:len(asc)]):
+                label = size["label"]
+                if size["frames"] != asc[k] or not np.array_equal(res.array(f"count_{label}"), ap_counts[:, k]):
+                    break
+                states.append(_State(res.array(f"state_num_{label}"), res.array(f"state_den_{label}"),
+                                     res.array(f"state_bg_{label}")))
+        except (OSError, KeyError, ValueError, TypeError):
+            continue  # not readable (e.g. evicted meanwhile): compute instead
+        if len(states) > len(best):
+            best = states
+        if len(best) == len(asc):
+            break
+    return best

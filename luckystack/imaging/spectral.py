@@ -78,10 +78,16 @@ def weighted_spectra(patches: np.ndarray, power: float) -> tuple[np.ndarray, np.
 
     patches = np.asarray(patches, np.float32)
     spec = scipy.fft.rfft2(patches, axes=(1, 2), workers=1)
-    lum = spec[..., 0] if patches.shape[3] == 1 else spec @ np.asarray(LUMA, np.complex64)
+    # Every step works patch by patch (elementwise, or one call per patch), so a patch's weights do not
+    # depend on which other patches share the batch: the stack node relies on that (incremental reruns).
+    if patches.shape[3] == 1:
+        lum = spec[..., 0]
+    else:
+        lum = sum(spec[..., c] * np.float32(LUMA[c]) for c in range(3))
     f = hann_windowed(lum)
     psd = (f.real * f.real + f.imag * f.imag).astype(np.float32)
-    noise = psd[:, _noise_bins(patches.shape[1])].mean(axis=1)[:, None, None] + np.float32(1e-20)
+    noisy = psd[:, _noise_bins(patches.shape[1])]
+    noise = np.array([row.mean() for row in noisy], np.float32)[:, None, None] + np.float32(1e-20)
     psd = np.stack([cv2.GaussianBlur(q, (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REFLECT) for q in psd])
     ratio = np.maximum(psd / noise, np.float32(1))  # expected power over the noise floor, ≥ 1
     signal = np.maximum(np.float32(1) - np.float32(NOISE_MARGIN) / ratio, np.float32(0))

@@ -148,3 +148,32 @@ class FailParams(Params):
 def fail(ctx) -> Result:
     """Always fails like a node facing bad data."""
     raise NodeError("the frames are too dark to measure")
+
+
+class PrefixParams(Params):
+    upto: int = Field(4, ge=1, description="frames summed (incremental)")
+    scale: float = Field(1.0, gt=0, description="multiplies the sum (not incremental)")
+
+
+@node_type("t-prefix", params=PrefixParams, inputs={"frames": Port()}, outputs=("sum",), version="1",
+           incremental=("upto",))
+def prefix(ctx) -> Result:
+    """Scaled sum of the first ``upto`` frame means; builds on an earlier, shorter sum when offered one.
+
+    Appends the ``upto`` of every earlier result it is offered to $LSK_TEST_EARLIER (for the tests).
+    """
+    means = ctx.inputs["frames"].array("frames").astype(np.float64).mean(axis=(1, 2))
+    seen = [int(e["sum"].meta["upto"]) for e in ctx.earlier()]
+    log = os.environ.get("LSK_TEST_EARLIER")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{seen}\n")
+    start, total = 0, 0.0
+    for e in ctx.earlier():
+        their = int(e["sum"].meta["upto"])
+        if start < their <= ctx.params.upto:
+            start, total = their, float(e["sum"].array("partial")[0])
+    for v in means[start:ctx.params.upto]:  # the same additions, in the same order, either way
+        total += v
+    return Result(arrays={"partial": np.array([total]), "value": np.array([total * ctx.params.scale])},
+                  meta={"upto": ctx.params.upto})

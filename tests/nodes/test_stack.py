@@ -4,8 +4,9 @@ from pydantic import ValidationError
 
 import luckystack.nodes.merge  # noqa: F401
 import luckystack.nodes.stack  # noqa: F401
-from luckystack.graph.context import run_node
-from luckystack.graph.node import NodeError, Result
+from luckystack.graph.context import LocalContext, run_node
+from luckystack.graph.node import NodeError, Result, registry
+from luckystack.nodes.stack import StackParams
 from tests.nodes.stack_data import make, mid_power, psnr
 
 PORTS = ("frames", "shifts", "aps", "quality")
@@ -62,6 +63,66 @@ def test_identical_bits_for_any_jobs():
     b = _stack(syn, jobs=2, percent=[20, 50], sigma_clip=2.5)
     for name in a.arrays:
         assert np.array_equal(np.asarray(a.arrays[name]), np.asarray(b.arrays[name])), name
+
+
+class _EarlierContext(LocalContext):
+    """Offers ``earlier`` results, as the engine does from the cache, and notes the map labels."""
+
+    def __init__(self, earlier, params, inputs, jobs=1):
+        super().__init__(StackParams(**params), inputs, jobs=jobs)
+        self._offered, self.labels = earlier, []
+
+    def earlier(self):
+        return iter(self._offered)
+
+    def map(self, fn, items, *, total=None, label=""):
+        self.labels.append(label)
+        return super().map(fn, items, total=total, label=label)
+
+
+def _stack_after(syn, earlier, jobs=1, **params):
+    ctx = _EarlierContext([{"stacks": e} for e in earlier], params, {k: syn.inputs[k] for k in PORTS}, jobs)
+    return registry()["stack"].run(ctx)["stacks"], ctx.labels
+
+
+@pytest.mark.parametrize("mode", [{}, {"spectral_weight": 0}, {"drizzle": 2}])
+def test_building_on_earlier_sizes_gives_the_same_bits(mode):
+    syn = make(n=60, h=64, w=80, ap_size=24)
+    first = _stack(syn, percent=[10, 25, 50], **mode)
+    for sizes, label in (([10, 25, 40], "stack above P25"), ([25, 10, 75, 50], "stack above P50"),
+                         ([10, 20], "stack above P10"), ([5, 25], "stack"), ([25, 10], None)):
+        built, labels = _stack_after(syn, [first], jobs=2, percent=sizes, **mode)
+        assert labels == ([label] if label else []), sizes
+        fresh = _stack(syn, percent=sizes, **mode)
+        assert built.meta == fresh.meta
+        assert set(built.arrays) == set(fresh.arrays)
+        for name in fresh.arrays:
+            assert np.array_equal(built.array(name), fresh.array(name)), (sizes, name)
+
+
+def test_sizes_taken_from_an_earlier_result_use_its_sums():
+    syn = make(n=60, h=64, w=80, ap_size=24)
+    first = _stack(syn, percent=[10, 25])
+    doctored = Result(arrays=dict(first.arrays), meta=first.meta)
+    doctored.arrays["state_bg_P10"] = first.array("state_bg_P10") * 2
+    built, _ = _stack_after(syn, [doctored], percent=[10, 30])
+    assert np.allclose(built.array("background_P10"), 2 * first.array("background_P10"))
+    assert not np.array_equal(built.array("background_P30"), _stack(syn, percent=[10, 30]).array("background_P30"))
+    other = _stack(syn, percent=[10, 25], weight_power=0)  # same sizes, other sums: not for a test of
+    unreadable = Result(arrays={k: v for k, v in first.arrays.items() if not k.startswith("state_num")},
+                        meta=first.meta)  # … a result that lost arrays is skipped, not an error
+    built, labels = _stack_after(syn, [unreadable], percent=[10, 30])
+    assert labels == ["stack"] and np.array_equal(built.array("patch_P30"),
+                                                  _stack(syn, percent=[10, 30]).array("patch_P30"))
+    assert other.meta["sizes"] == first.meta["sizes"]
+
+
+def test_sigma_clipped_stacks_are_never_built_on_earlier_ones():
+    syn = make(n=40, h=64, w=80, ap_size=24)
+    first = _stack(syn, percent=[10, 25], sigma_clip=2.5)
+    assert not [n for n in first.arrays if n.startswith("state_")]
+    built, labels = _stack_after(syn, [first], percent=[10, 30], sigma_clip=2.5)
+    assert labels == ["stack", "sigma clip"]
 
 
 def test_constant_image_stays_constant_with_partial_ap_cover():

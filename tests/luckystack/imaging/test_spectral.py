@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 
 from luckystack.imaging.spectral import from_spectrum, weighted_spectra
 
@@ -79,3 +80,13 @@ def test_hann_windowing_in_the_frequency_domain_equals_windowing_the_patch():
     w1 = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(20) / 20)
     direct = scipy.fft.rfft2((x - x.mean(axis=(1, 2), keepdims=True)) * np.outer(w1, w1), axes=(1, 2))
     np.testing.assert_allclose(hann_windowed(scipy.fft.rfft2(x, axes=(1, 2))), direct, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_patch_weights_do_not_depend_on_its_batch(channels):
+    rng = np.random.default_rng(4)
+    patches = rng.random((7, 36, 36, channels), dtype=np.float32)
+    spec, w = weighted_spectra(patches, 2.0)
+    for k in range(7):
+        one_spec, one_w = weighted_spectra(patches[k:k + 1], 2.0)
+        assert np.array_equal(one_spec[0], spec[k]) and np.array_equal(one_w[0], w[k])

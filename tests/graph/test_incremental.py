@@ -1,0 +1,66 @@
+"""Incremental node types: ``ctx.earlier()`` offers the results that differ only in incremental params."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from luckystack.graph import api
+from luckystack.graph.node import Params, node_type
+from luckystack.graph.progress import Reporter
+from luckystack.graph.store import CacheStore
+
+PIPE = {"name": "prefix-pipe", "nodes": {"read": {"type": "t-source"},
+                                         "sum": {"type": "t-prefix", "inputs": {"frames": "read"}}}}
+
+
+@pytest.fixture
+def run(tmp_path, recording, cache, monkeypatch):
+    log = tmp_path / "earlier.log"
+    monkeypatch.setenv("LSK_TEST_EARLIER", str(log))
+
+    def run_with(**sets):
+        p = api.pipeline_from_dict(PIPE).with_overrides({f"sum.{k}": v for k, v in sets.items()})
+        log.unlink(missing_ok=True)
+        [r] = api.run(p, [recording], cache=cache, out=tmp_path / "out", jobs=1, reporter=Reporter())
+        seen = ast.literal_eval(log.read_text()) if log.exists() else None
+        value = api.read_result(p, "sum", recording, cache=cache)["sum"].array("value")[0]
+        return r.record.ran(), seen, value
+
+    return run_with
+
+
+def test_earlier_offers_the_same_family_most_recent_first(run):
+    assert run(upto=4)[:2] == (["read", "sum"], [])
+    assert run(upto=8)[:2] == (["sum"], [4])
+    assert run(upto=6)[:2] == (["sum"], [8, 4])
+    assert run(upto=8)[:2] == ([], None)  # cached: the node does not run
+    assert run(upto=8, scale=2.0)[:2] == (["sum"], [])  # another non-incremental param: another family
+
+
+def test_building_on_an_earlier_result_gives_the_same_value(run, tmp_path, recording):
+    run(upto=5)
+    built = run(upto=20)[2]
+    fresh_cache = tmp_path / "fresh"
+    p = api.pipeline_from_dict(PIPE).with_overrides({"sum.upto": 20})
+    api.run(p, [recording], cache=fresh_cache, out=tmp_path / "o2", jobs=1, reporter=Reporter())
+    assert built == api.read_result(p, "sum", recording, cache=fresh_cache)["sum"].array("value")[0]
+
+
+def test_evicted_results_are_no_longer_offered(run, cache):
+    run(upto=4)
+    run(upto=8)
+    store = CacheStore(cache)
+    for entry in store.entries():
+        if entry.type == "t-prefix" and store.load(entry.key)["sum"].meta["upto"] == 4:
+            store.remove(entry.key)
+    assert run(upto=6)[1] == [8]
+
+
+def test_incremental_must_name_params():
+    class P(Params):
+        a: int = 1
+
+    with pytest.raises(ValueError, match="unknown params"):
+        node_type("t-bad-incremental", params=P, version="1", incremental=("b",))(lambda ctx: None)
