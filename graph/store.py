@@ -155,6 +155,26 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"meta value of type {type(value).__name__} is not JSON-serialisable")
 
 
+class _LazyArrays(Mapping):
+    """An entry's arrays by name, each opened (its zarr metadata read) on first access: a node often
+    needs a few of an upstream result's many arrays."""
+
+    def __init__(self, root: Path, places: dict[str, tuple[str, str]]) -> None:
+        self._root, self._places, self._open = root, places, {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._open:
+            key, path = self._places[name]
+            self._open[name] = zarr.open_array(str(self._root / key), path=path, mode="r", zarr_format=3)
+        return self._open[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._places)
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+
 class CacheStore:
     """Committed entries by key; see the module docstring for layout and guarantees."""
 
@@ -192,17 +212,11 @@ class CacheStore:
     def load(self, key: str) -> dict[str, Result]:
         """The entry's results by port; arrays are read-only zarr arrays (read lazily)."""
         manifest = self.manifest(key)
-        group = zarr.open_group(str(self.root / key), mode="r", zarr_format=3)
         out = {}
         for port, info in manifest["ports"].items():
-            arrays = {}
-            for name, spec in info["arrays"].items():
-                if "ref" in spec:
-                    linked = zarr.open_group(str(self.root / spec["ref"]), mode="r", zarr_format=3)
-                    arrays[name] = linked[spec["path"]]
-                else:
-                    arrays[name] = group[f"{port}/{name}"]
-            out[port] = Result(arrays=arrays, meta=info["meta"])
+            places = {name: (spec["ref"], spec["path"]) if "ref" in spec else (key, f"{port}/{name}")
+                      for name, spec in info["arrays"].items()}
+            out[port] = Result(arrays=_LazyArrays(self.root, places), meta=info["meta"])
         self.touch(key)
         return out
 

@@ -327,23 +327,27 @@ def _earlier_states(ctx: Context, asc: np.ndarray, ap_counts: np.ndarray) -> lis
 
     Earlier results differ only in their stack sizes (``ctx.earlier``), so a size with the same frame
     count per AP has the same bands below it, and its stored state is the one this run would compute.
+    Only the chosen result's states are read.
     """
-    best: list[_State] = []
+    best, labels = None, []
     for earlier in ctx.earlier():
         try:
             res = earlier["stacks"]
             their = sorted(res.meta["sizes"], key=lambda size: size["frames"])  # as `order` sorts them
-            states = []
+            shared = []
             for k, size in enumerate(their[:len(asc)]):
-                label = size["label"]
-                if size["frames"] != asc[k] or not np.array_equal(res.array(f"count_{label}"), ap_counts[:, k]):
+                if size["frames"] != asc[k] or not np.array_equal(res.array(f"count_{size['label']}"),
+                                                                  ap_counts[:, k]):
                     break
-                states.append(_State(res.array(f"state_num_{label}"), res.array(f"state_den_{label}"),
-                                     res.array(f"state_bg_{label}")))
+                shared.append(size["label"])
         except (OSError, KeyError, ValueError, TypeError):
             continue  # not readable (e.g. evicted meanwhile): compute instead
-        if len(states) > len(best):
-            best = states
-        if len(best) == len(asc):
+        if len(shared) > len(labels):
+            best, labels = res, shared
+        if len(labels) == len(asc):
             break
-    return best
+    try:
+        return [_State(best.array(f"state_num_{label}"), best.array(f"state_den_{label}"),
+                       best.array(f"state_bg_{label}")) for label in labels]
+    except (OSError, KeyError, ValueError, TypeError):
+        return []
