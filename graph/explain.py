@@ -20,7 +20,7 @@ from typing import Any
 import networkx as nx
 
 from luckystack.graph.fingerprint import fingerprint
-from luckystack.graph.hashing import flatten, key_of, preimage
+from luckystack.graph.hashing import family_of, flatten, key_of, preimage
 from luckystack.graph.node import InputFileMarker, Params
 from luckystack.graph.spec import Pipeline, PipelineError
 from luckystack.graph.store import CacheStore
@@ -37,11 +37,12 @@ class NodeStatus:
     cached: bool = False
     reasons: list[str] = field(default_factory=list)
     root_causes: list[str] = field(default_factory=list)
+    earlier: int = 0  # earlier results an incremental node type will be offered to build on
 
     def to_dict(self) -> dict[str, Any]:
         return {"node": self.id, "type": self.type, "key": self.key,
                 "status": "cached" if self.cached else "run",
-                "reasons": self.reasons, "root_causes": self.root_causes}
+                "reasons": self.reasons, "root_causes": self.root_causes, "earlier": self.earlier}
 
 
 def _has_marker(annotation: Any) -> bool:
@@ -198,6 +199,8 @@ def explain(pipeline: Pipeline, input_file: Path | None, store: CacheStore,
             elif f"{nid}: {r}" not in roots:
                 roots.append(f"{nid}: {r}")
         st.root_causes = roots
+        if node.type.incremental:
+            st.earlier = len(store.family(family_of(st.preimage, node.type.incremental)))
     return statuses
 
 
@@ -212,6 +215,8 @@ def render(statuses: dict[str, NodeStatus]) -> str:
             upstream_only = all(r.startswith("upstream ") for r in st.reasons)
             if upstream_only and st.root_causes:
                 why += " ← " + "; ".join(st.root_causes)
+            if st.earlier:
+                why += f" (incremental: {st.earlier} earlier result{'s' if st.earlier > 1 else ''} to build on)"
         rows.append((st.id, st.type, "cached" if st.cached else "will run", why))
     w = [max([len(r[i]) for r in rows] + [4]) for i in range(3)]
     head = f"{'node'.ljust(w[0])}  {'type'.ljust(w[1])}  {'status'.ljust(w[2])}  why"

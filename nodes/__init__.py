@@ -38,7 +38,8 @@ stack -> ``stacks``
     both in output (drizzled) pixels of the crop. p = ceil(1.5 × largest AP size × z), even.
     Without sigma clipping also each size's cumulative sums, float32, for incremental reruns:
     ``state_num_{label}`` and ``state_den_{label}`` (per AP, as accumulated: weighted spectra and
-    weights, or weighted patches and weights), ``state_bg_{label}`` the sum of its background frames.
+    weights, or weighted patches and weights); ``background_{label}`` is the background's own state,
+    except with ``normalize``, when ``state_bg_{label}`` keeps the mean before normalising.
     meta: ``sizes`` [{"label": "P25", "frames": 123}, ...] in request order, ``labels``,
     ``drizzle``, ``patch_size``, ``ap_size`` (most common AP size, for file names), ``method``,
     ``channels``, ``crop``, ``bit_depth``, ``layout``.

@@ -128,7 +128,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="4", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="5", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
@@ -202,7 +202,8 @@ def stack(ctx: Context) -> Result:
         label = "stack" if not start else f"stack above {sizes[order[start - 1]][0]}"
         sums = _reduce(ctx.map(accumulate_chunk, jobs(_from_band(band, start), _from_band(bg_band, start), plan),
                                total=total, label=label))
-    states = reused + _cumulate(reused[-1] if reused else None, sums, len(asc) - start, bg_shape)
+    states = reused + _cumulate(reused[-1] if reused else None, sums, bg_counts[max(0, start - 1):], start == 0,
+                                bg_shape)
     num = den = None
     if p.sigma_clip is not None:
         num = np.stack([s.num for s in states], axis=1).astype(np.float64)
@@ -234,7 +235,7 @@ def stack(ctx: Context) -> Result:
             patch = np.divide(knum, kden, out=np.zeros(knum.shape), where=kden > 0)
             peak = kden.reshape(n_ap, -1).max(1)
             coverage = kden / np.where(peak > 0, peak, 1)[:, None, None, None]
-        background = (state.bg.astype(np.float64) / max(int(bg_counts[k_sorted]), 1)).astype(np.float32)
+        background = state.bg
         if p.normalize is not None:
             scale, offset = normalization(background, p.normalize,
                                           background_percentile=5.0 if p.normalize_background else None)
@@ -246,7 +247,8 @@ def stack(ctx: Context) -> Result:
         if incremental:
             arrays[f"state_num_{label}"] = state.num
             arrays[f"state_den_{label}"] = state.den
-            arrays[f"state_bg_{label}"] = state.bg
+            if p.normalize is not None:  # otherwise the background is its own state
+                arrays[f"state_bg_{label}"] = state.bg
         meta_sizes.append({"label": label, "frames": int(count)})
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
     arrays["origin"] = origins
@@ -286,7 +288,7 @@ def _reduce(parts) -> ChunkSums:
 @dataclass
 class _State:
     """Cumulative sums of one stack size, rounded to float32: ``num``/``den`` per AP (as in ChunkSums,
-    without the band axis) and ``bg``, the sum of the background frames."""
+    without the band axis) and ``bg``, the mean of the background frames (float32 as well)."""
 
     num: np.ndarray
     den: np.ndarray
@@ -298,13 +300,18 @@ def _from_band(band: np.ndarray, start: int) -> np.ndarray:
     return np.where(band >= start, band - start, -1).astype(np.int16)
 
 
-def _cumulate(prior: _State | None, sums: ChunkSums | None, bands: int, bg_shape: tuple[int, ...]
-              ) -> list[_State]:
-    """States of the next ``bands`` sizes: each the float64 sum of the previous state and its band,
-    rounded to float32. Always the same operations, whether ``prior`` was computed in this run or read
-    from an earlier result, so both give the same bits."""
+def _cumulate(prior: _State | None, sums: ChunkSums | None, bg_counts: np.ndarray, first: bool,
+              bg_shape: tuple[int, ...]) -> list[_State]:
+    """States of the next sizes: each the float64 sum of the previous state and its band, rounded to
+    float32 (the background: the mean, from the previous mean × its count plus the band's frames).
+
+    Always the same operations, whether ``prior`` was computed in this run or read from an earlier
+    result, so both give the same bits. ``bg_counts`` holds the background frame counts of the previous
+    size (unless ``first``) and of each size to compute.
+    """
     out = []
-    for b in range(bands):
+    counts = [0] + [int(c) for c in bg_counts] if first else [int(c) for c in bg_counts]
+    for b in range(len(counts) - 1):
         if prior is None:
             num = sums.num[:, b] + 0.0
             den = sums.den[:, b] + 0.0
@@ -312,12 +319,12 @@ def _cumulate(prior: _State | None, sums: ChunkSums | None, bands: int, bg_shape
         else:
             num = sums.num[:, b] + prior.num
             den = sums.den[:, b] + prior.den
-            bg = prior.bg.astype(np.float64)
+            bg = prior.bg.astype(np.float64) * counts[b]
         band_bg = sums.bg.pop(b, None)
         if band_bg is not None:
             bg = bg + band_bg
         prior = _State(num.astype(np.complex64 if np.iscomplexobj(num) else np.float32),
-                       den.astype(np.float32), bg.astype(np.float32))
+                       den.astype(np.float32), (bg / max(counts[b + 1], 1)).astype(np.float32))
         out.append(prior)
     return out
 
@@ -347,7 +354,8 @@ def _earlier_states(ctx: Context, asc: np.ndarray, ap_counts: np.ndarray) -> lis
         if len(labels) == len(asc):
             break
     try:
+        bg = "state_bg" if ctx.params.normalize is not None else "background"
         return [_State(best.array(f"state_num_{label}"), best.array(f"state_den_{label}"),
-                       best.array(f"state_bg_{label}")) for label in labels]
+                       best.array(f"{bg}_{label}")) for label in labels]
     except (OSError, KeyError, ValueError, TypeError):
         return []

@@ -64,3 +64,14 @@ def test_incremental_must_name_params():
 
     with pytest.raises(ValueError, match="unknown params"):
         node_type("t-bad-incremental", params=P, version="1", incremental=("b",))(lambda ctx: None)
+
+
+def test_explain_tells_what_an_incremental_node_can_build_on(run, recording, cache):
+    run(upto=4)
+    run(upto=8)
+    p = api.pipeline_from_dict(PIPE).with_overrides({"sum.upto": 6})
+    st = api.explain(p, recording, cache)
+    assert st["sum"].earlier == 2 and not st["read"].earlier
+    assert "(incremental: 2 earlier results to build on)" in api.render(st)
+    p = api.pipeline_from_dict(PIPE).with_overrides({"sum.scale": 3.0})
+    assert api.explain(p, recording, cache)["sum"].earlier == 0

@@ -85,7 +85,7 @@ def _stack_after(syn, earlier, jobs=1, **params):
     return registry()["stack"].run(ctx)["stacks"], ctx.labels
 
 
-@pytest.mark.parametrize("mode", [{}, {"spectral_weight": 0}, {"drizzle": 2}])
+@pytest.mark.parametrize("mode", [{}, {"spectral_weight": 0}, {"drizzle": 2}, {"normalize": 0.8}])
 def test_building_on_earlier_sizes_gives_the_same_bits(mode):
     syn = make(n=60, h=64, w=80, ap_size=24)
     first = _stack(syn, percent=[10, 25, 50], **mode)
@@ -104,7 +104,7 @@ def test_sizes_taken_from_an_earlier_result_use_its_sums():
     syn = make(n=60, h=64, w=80, ap_size=24)
     first = _stack(syn, percent=[10, 25])
     doctored = Result(arrays=dict(first.arrays), meta=first.meta)
-    doctored.arrays["state_bg_P10"] = first.array("state_bg_P10") * 2
+    doctored.arrays["background_P10"] = first.array("background_P10") * 2
     built, _ = _stack_after(syn, [doctored], percent=[10, 30])
     assert np.allclose(built.array("background_P10"), 2 * first.array("background_P10"))
     assert not np.array_equal(built.array("background_P30"), _stack(syn, percent=[10, 30]).array("background_P30"))
