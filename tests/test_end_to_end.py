@@ -78,6 +78,21 @@ def test_same_bits_whatever_the_number_of_jobs(recording, tmp_path):
         assert Path(a).read_bytes() == Path(b).read_bytes()
 
 
+def test_a_stack_built_on_cached_sums_matches_one_from_scratch(recording, tmp_path):
+    _run(recording, tmp_path)  # P10, P25, P50 into the cache, with their sums
+    changed = api.load_pipeline(PLANET, {"stack.percent": [10, 25, 40]})
+    assert api.explain(changed, recording, tmp_path / "cache")["stack"].earlier == 1
+    built = _run(recording, tmp_path, {"stack.percent": [10, 25, 40]}, name="built")
+    assert built.ran() == DOWNSTREAM_OF_STACK
+    fresh = _run(recording, tmp_path / "fresh", {"stack.percent": [10, 25, 40]}, name="fresh")
+    assert fresh.ran() == ALL
+    files = [sorted(Path(p).relative_to(tmp_path / name) for p in record.exports())
+             for record, name in ((built, "built"), (fresh, "fresh/fresh"))]
+    assert files[0] == files[1] and files[0]
+    for rel in files[0]:
+        assert (tmp_path / "built" / rel).read_bytes() == (tmp_path / "fresh" / "fresh" / rel).read_bytes(), rel
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "luckystack", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300)
