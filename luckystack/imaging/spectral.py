@@ -70,30 +70,59 @@ def _noise_bins(side: int) -> np.ndarray:
     return np.hypot(fy, fx) > NOISE_FREQUENCY
 
 
+def rfft2(patches: np.ndarray) -> np.ndarray:
+    """``scipy.fft.rfft2`` of (k, p, p, C) float32 patches over axes 1 and 2 (p even), complex64.
+
+    OpenCV's real DFT, one patch plane at a time, unpacked from its CCS layout: 40 µs against 57 µs for
+    pocketfft at p = 132, and each patch's spectrum is independent of the others in the batch.
+    """
+    k, side, _, channels = patches.shape
+    m2 = side // 2
+    out = np.empty((k, side, m2 + 1, channels), np.complex64)
+    floats = out.view(np.float32).reshape(k, side, -1)  # (k, p, (p/2+1)·2C): re, im per channel
+    for j in range(k):
+        for ch in range(channels):
+            ccs = cv2.dft(np.ascontiguousarray(patches[j, :, :, ch]))
+            f = floats[j, :, 2 * ch::2 * channels], floats[j, :, 2 * ch + 1::2 * channels]  # re, im
+            f[0][:, 1:m2], f[1][:, 1:m2] = ccs[:, 1:side - 1:2], ccs[:, 2:side - 1:2]
+            for col, src in ((0, 0), (m2, side - 1)):  # columns 0 and p/2: packed spectra of real columns
+                v, re, im = ccs[:, src], f[0][:, col], f[1][:, col]
+                re[0], im[0] = v[0], 0
+                re[1:m2], im[1:m2] = v[1:side - 1:2], v[2:side - 1:2]
+                re[m2], im[m2] = v[side - 1], 0
+                re[m2 + 1:] = re[m2 - 1:0:-1]
+                im[m2 + 1:] = -im[m2 - 1:0:-1]
+    return out
+
+
 def weighted_spectra(patches: np.ndarray, power: float) -> tuple[np.ndarray, np.ndarray]:
     """Spectra (k, p, p//2+1, C) complex64 of (k, p, p, C) patches (p even) and their weights
     (k, p, p//2+1, 1) float32 for spectral stacking with exponent ``power`` (see the module docstring).
     """
-    import scipy.fft  # here, not at the top: 0.13 s of import that only a stack run needs
-
     patches = np.asarray(patches, np.float32)
-    spec = scipy.fft.rfft2(patches, axes=(1, 2), workers=1)
+    spec = rfft2(patches)
     # Every step works patch by patch (elementwise, or one call per patch), so a patch's weights do not
     # depend on which other patches share the batch: the stack node relies on that (incremental reruns).
     if patches.shape[3] == 1:
         lum = spec[..., 0]
     else:
         lum = sum(spec[..., c] * np.float32(LUMA[c]) for c in range(3))
-    f = hann_windowed(lum)
-    psd = (f.real * f.real + f.imag * f.imag).astype(np.float32)
+    interleaved = np.square(hann_windowed(lum).view(np.float32))
+    psd = interleaved[..., 0::2] + interleaved[..., 1::2]
     noisy = psd[:, _noise_bins(patches.shape[1])]
     noise = np.array([row.mean() for row in noisy], np.float32)[:, None, None] + np.float32(1e-20)
-    psd = np.stack([cv2.GaussianBlur(q, (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REFLECT) for q in psd])
-    ratio = np.maximum(psd / noise, np.float32(1))  # expected power over the noise floor, ≥ 1
-    signal = np.maximum(np.float32(1) - np.float32(NOISE_MARGIN) / ratio, np.float32(0))
-    log_weight = np.float32(power / 2.0) * signal * np.log(ratio)
-    weight = np.exp(np.minimum(log_weight, np.float32(MAX_LOG_WEIGHT)))
-    return spec, weight[..., None]
+    ratio = np.empty_like(psd)
+    for q, smooth in zip(psd, ratio):
+        cv2.GaussianBlur(q, (0, 0), SMOOTH_SIGMA, dst=smooth, borderType=cv2.BORDER_REFLECT)
+    ratio /= noise
+    np.maximum(ratio, np.float32(1), out=ratio)  # expected power over the noise floor, ≥ 1
+    weight = np.divide(np.float32(-NOISE_MARGIN), ratio)
+    weight += np.float32(1)
+    np.maximum(weight, np.float32(0), out=weight)  # the signal's share: 0 within the noise's scatter
+    weight *= np.log(ratio, out=ratio)
+    weight *= np.float32(power / 2.0)
+    np.minimum(weight, np.float32(MAX_LOG_WEIGHT), out=weight)
+    return spec, np.exp(weight, out=weight)[..., None]
 
 
 def from_spectrum(num: np.ndarray, den: np.ndarray, side: int) -> np.ndarray:

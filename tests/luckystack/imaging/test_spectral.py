@@ -90,3 +90,14 @@ def test_a_patch_weights_do_not_depend_on_its_batch(channels):
     for k in range(7):
         one_spec, one_w = weighted_spectra(patches[k:k + 1], 2.0)
         assert np.array_equal(one_spec[0], spec[k]) and np.array_equal(one_w[0], w[k])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_rfft2_matches_scipy(channels):
+    import scipy.fft
+
+    from luckystack.imaging.spectral import rfft2
+
+    patches = np.random.default_rng(5).random((3, 36, 36, channels), dtype=np.float32)
+    want = scipy.fft.rfft2(patches, axes=(1, 2))
+    np.testing.assert_allclose(rfft2(patches), want, atol=2e-6 * np.abs(want).max())
