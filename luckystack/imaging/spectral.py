@@ -49,17 +49,18 @@ def hann_windowed(spec: np.ndarray) -> np.ndarray:
     """
     k, side, half = spec.shape
     mirror = (-np.arange(side)) % side
-    ext = np.empty((k, side, half + 2), np.complex64)
-    ext[:, :, 1:-1] = spec
-    ext[:, 0, 1] = 0  # the mean
-    ext[:, :, 0] = np.conj(spec[:, mirror, 1])
-    ext[:, :, -1] = np.conj(spec[:, mirror, half - 2])
-    floats = ext.view(np.float32)
-    out = np.empty((k, side, 2 * half), np.float32)
-    for j in range(k):
-        rows_wrapped = cv2.copyMakeBorder(floats[j], 1, 1, 0, 0, cv2.BORDER_WRAP)
-        out[j] = cv2.sepFilter2D(rows_wrapped, -1, _HANN_X, _HANN_Y, borderType=cv2.BORDER_CONSTANT)[1:-1, 2:-2]
-    return out.view(np.complex64)
+    # Each patch gets a wrapped row above and below, so one filter call covers the whole batch: every
+    # kept output row reads only its own patch's rows (the filter is 3 rows high).
+    ext = np.empty((k, side + 2, half + 2), np.complex64)
+    body = ext[:, 1:-1]
+    body[:, :, 1:-1] = spec
+    body[:, 0, 1] = 0  # the mean
+    body[:, :, 0] = np.conj(spec[:, mirror, 1])
+    body[:, :, -1] = np.conj(spec[:, mirror, half - 2])
+    ext[:, 0], ext[:, -1] = body[:, -1], body[:, 0]
+    floats = ext.view(np.float32).reshape(k * (side + 2), 2 * (half + 2))
+    out = cv2.sepFilter2D(floats, -1, _HANN_X, _HANN_Y, borderType=cv2.BORDER_CONSTANT)
+    return out.reshape(k, side + 2, -1)[:, 1:-1, 2:-2].view(np.complex64)
 
 
 @lru_cache(maxsize=8)

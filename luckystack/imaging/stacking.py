@@ -258,11 +258,12 @@ def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
     if gain != 1.0:
         patches *= np.float32(gain)
     spec, fw = weighted_spectra(patches, plan.spectral_power)
+    fw *= np.array([weights[a] for a in aps], np.float32)[:, None, None, None]
+    spec *= fw  # in place, as one batch: the same products as patch by patch
     for k, a in enumerate(aps):
-        w = fw[k] * np.float32(weights[a])
         idx = (a, int(bands[a]))
-        num[idx] += w * spec[k]
-        den[idx] += w
+        num[idx] += spec[k]
+        den[idx] += fw[k]
 
 
 def frame_brightness(frame: np.ndarray, plan: StackPlan, shift: np.ndarray) -> float:
