@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
 
 import pytest
 
@@ -10,6 +12,7 @@ from luckystack.graph import api
 from luckystack.graph.node import Params, node_type
 from luckystack.graph.progress import Reporter
 from luckystack.graph.store import CacheStore
+from tests.graph.conftest import CLI, REPO, cli_env
 
 PIPE = {"name": "prefix-pipe", "nodes": {"read": {"type": "t-source"},
                                          "sum": {"type": "t-prefix", "inputs": {"frames": "read"}}}}
@@ -75,3 +78,26 @@ def test_explain_tells_what_an_incremental_node_can_build_on(run, recording, cac
     assert "(incremental: 2 earlier results to build on)" in api.render(st)
     p = api.pipeline_from_dict(PIPE).with_overrides({"sum.scale": 3.0})
     assert api.explain(p, recording, cache)["sum"].earlier == 0
+
+
+def test_processes_building_on_one_family_at_once_agree_with_fresh_runs(tmp_path, recording, cache):
+    pipe = tmp_path / "prefix.json"
+    pipe.write_text(json.dumps(PIPE))
+    for upto in (4, 12):  # two earlier results to build on
+        subprocess.run(CLI + ["run", str(pipe), "-i", str(recording), "--cache", str(cache), "--jobs", "1",
+                              "--set", f"sum.upto={upto}", "--out", str(tmp_path / "o")],
+                       env=cli_env(), cwd=REPO, check=True, capture_output=True)
+    procs = [subprocess.Popen(CLI + ["run", str(pipe), "-i", str(recording), "--cache", str(cache), "--jobs", "1",
+                                     "--set", f"sum.upto={upto}", "--out", str(tmp_path / f"o{upto}")],
+                              env=cli_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for upto in (6, 8, 16, 20)]
+    for proc in procs:
+        err = proc.communicate(timeout=60)[1]
+        assert proc.returncode == 0, err
+    p = api.pipeline_from_dict(PIPE)
+    for upto in (6, 8, 16, 20):
+        q = p.with_overrides({"sum.upto": upto})
+        shared = api.read_result(q, "sum", recording, cache=cache)["sum"].array("value")[0]
+        api.run(q, [recording], cache=tmp_path / f"fresh{upto}", out=tmp_path / "f", jobs=1, reporter=Reporter())
+        assert shared == api.read_result(q, "sum", recording, cache=tmp_path / f"fresh{upto}")["sum"].array("value")[0]
+    assert len(CacheStore(cache).family(next(iter((cache / "families").iterdir())).name)) == 6
