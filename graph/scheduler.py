@@ -76,12 +76,20 @@ class _Run:
         """Run the node function into a partial entry and commit it (runs on an executor thread)."""
         node, st = self.p.nodes[nid], self.statuses[nid]
         t0 = time.perf_counter()
+        family = family_of(st.preimage, node.type.incremental) if node.type.incremental else None
         pending = self.store.begin(st.key)
         try:
-            family = family_of(st.preimage, node.type.incremental) if node.type.incremental else None
+            read: list[str] = []  # earlier results the node was handed
             ctx = CacheContext(node.params, inputs, self.input_file, self.jobs, nid, pending, self.reporter,
-                               earlier=functools.partial(self._earlier, family, st.key) if family else None)
+                               earlier=functools.partial(self._earlier, family, st.key, read) if family else None)
             results = node.type.run(ctx)
+            if not all(self.store.has(k) for k in read):
+                # One was evicted while the node read it (a missing zarr chunk reads as zeros): start over
+                # without earlier results rather than trust what was read.
+                pending.abort()
+                pending = self.store.begin(st.key)
+                ctx = CacheContext(node.params, inputs, self.input_file, self.jobs, nid, pending, self.reporter)
+                results = node.type.run(ctx)
             rec.warnings = list(ctx.messages)
             prov = {"pipeline": self.p.name, "node_id": nid, "node_type": node.type.name,
                     "version": node.type.version, "params": node.params.model_dump(mode="json"),
@@ -100,15 +108,18 @@ class _Run:
                 e.node_id = nid  # type: ignore[attr-defined]
             raise
 
-    def _earlier(self, family: str, key: str) -> Iterator[dict[str, Result]]:
-        """Committed results of ``family`` other than ``key``, most recently used first."""
+    def _earlier(self, family: str, key: str, read: list[str]) -> Iterator[dict[str, Result]]:
+        """Committed results of ``family`` other than ``key``, most recently used first; notes in
+        ``read`` the key of each one handed out."""
         for other in self.store.family(family):
             if other == key:
                 continue
             try:
-                yield self.store.load(other)
+                result = self.store.load(other)
             except (OSError, ValueError, KeyError):
                 continue  # evicted or being evicted by another process: not there
+            read.append(other)
+            yield result
 
     def run(self, executor: Executor, record: RunRecord) -> None:
         self.statuses: dict[str, NodeStatus] = explain(self.p, self.input_file, self.store, self.variant)

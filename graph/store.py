@@ -238,10 +238,13 @@ class CacheStore:
             return []
         members = []
         for key in names:
-            if self.has(key):
-                members.append((self._last_use(key), key))
-            else:  # evicted: forget it (another process may have done so already)
-                (folder / key).unlink(missing_ok=True)
+            try:
+                if self.has(key):
+                    members.append((self._last_use(key), key))
+                    continue
+            except (OSError, ValueError):
+                continue  # being evicted right now
+            (folder / key).unlink(missing_ok=True)  # evicted: forget it (another process may have already)
         return [key for _, key in sorted(members, reverse=True)]
 
     def _last_use(self, key: str) -> float:

@@ -101,3 +101,25 @@ def test_processes_building_on_one_family_at_once_agree_with_fresh_runs(tmp_path
         api.run(q, [recording], cache=tmp_path / f"fresh{upto}", out=tmp_path / "f", jobs=1, reporter=Reporter())
         assert shared == api.read_result(q, "sum", recording, cache=tmp_path / f"fresh{upto}")["sum"].array("value")[0]
     assert len(CacheStore(cache).family(next(iter((cache / "families").iterdir())).name)) == 6
+
+
+def test_a_result_evicted_while_it_is_read_is_not_trusted(run, tmp_path, recording, cache, monkeypatch):
+    run(upto=4)
+    real_load = CacheStore.load
+
+    def load_then_evict(store, key):  # another process's `cache gc` strikes while the node reads
+        out = real_load(store, key)
+        if "upto" in json.dumps(out["sum"].meta if "sum" in out else {}):
+            store.remove(key)
+        return out
+
+    monkeypatch.setattr(CacheStore, "load", load_then_evict)
+    log = tmp_path / "earlier.log"
+    log.unlink()
+    p = api.pipeline_from_dict(PIPE).with_overrides({"sum.upto": 8})
+    api.run(p, [recording], cache=cache, out=tmp_path / "out", jobs=1, reporter=Reporter())
+    assert [ast.literal_eval(line) for line in log.read_text().splitlines()] == [[4], []]  # read, then redone
+    monkeypatch.setattr(CacheStore, "load", real_load)
+    built = api.read_result(p, "sum", recording, cache=cache)["sum"].array("value")[0]
+    api.run(p, [recording], cache=tmp_path / "fresh", out=tmp_path / "o2", jobs=1, reporter=Reporter())
+    assert built == api.read_result(p, "sum", recording, cache=tmp_path / "fresh")["sum"].array("value")[0]
