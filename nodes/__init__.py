@@ -36,10 +36,11 @@ stack -> ``stacks``
     (z = drizzle factor), ``count_{label}`` (A,) int32 frames stacked per AP; shared arrays
     ``origin`` (A, 2) int32 top-left of each patch and ``extent`` (A,) int32 blending window width,
     both in output (drizzled) pixels of the crop. p = ceil(1.5 × largest AP size × z), even.
-    Without sigma clipping also each size's cumulative sums, float32, for incremental reruns:
-    ``state_num_{label}`` and ``state_den_{label}`` (per AP, as accumulated: weighted spectra and
-    weights, or weighted patches and weights); ``background_{label}`` is the background's own state,
-    except with ``normalize``, when ``state_bg_{label}`` keeps the mean before normalising.
+    Without sigma clipping also the cumulative sums, float32, at every boundary (the sizes, and the
+    anchors 5, 10, 25, 50 % below the largest), for incremental reruns: ``sum_num_{frames}`` and
+    ``sum_den_{frames}`` (per AP, as accumulated: weighted spectra and weights, or weighted patches and
+    weights); the background's state is ``background_{label}`` where a size has that count (and no
+    ``normalize``), else ``sum_bg_{frames}``; meta ``sums`` lists them: [{"frames", "background"}].
     meta: ``sizes`` [{"label": "P25", "frames": 123}, ...] in request order, ``labels``,
     ``drizzle``, ``patch_size``, ``ap_size`` (most common AP size, for file names), ``method``,
     ``channels``, ``crop``, ``bit_depth``, ``layout``.

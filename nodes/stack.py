@@ -4,10 +4,11 @@ Reads every needed frame once, in fixed chunks of :data:`CHUNK` frames (``ctx.ma
 chunks in order (float64) per band of ranks between consecutive stack sizes, and returns one set of
 arrays per stack size (see ``luckystack.nodes``).
 
-Incremental: each size's cumulative sums (its "state") are stored with the result. When only the
-stack sizes change, the sizes an earlier result shares from the smallest up are taken from its states
-and only the bands above them are read, with the very same arithmetic, so the bits do not depend on
-what the cache held.
+Incremental: the cumulative sums (the "state") at every band boundary are stored with the result. The
+boundaries are the requested sizes plus the :data:`ANCHORS` below the largest, so runs with different
+sizes share boundaries (P25 alone also sums at 5 and 10 %). When only the stack sizes change, the
+boundaries an earlier result shares from the smallest up are taken from its states and only the bands
+above them are read, with the very same arithmetic, so the bits do not depend on what the cache held.
 The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
 """
 
@@ -33,6 +34,8 @@ CHUNK = 64  # frames per work item; fixed so results never depend on the number 
 
 
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
+ANCHORS = (5.0, 10.0, 25.0, 50.0)  # % of the valid frames: sums also kept there (the sizes most used), so
+#                                    a run with other sizes can build on them (sweeps: P50 after P25)
 
 
 class StackParams(Params):
@@ -128,7 +131,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="6", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="7", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
@@ -171,23 +174,25 @@ def stack(ctx: Context) -> Result:
             ctx.log(f"{label}: only {count} valid frames available")
     order = sorted(range(len(sizes)), key=lambda k: sizes[k][1])  # ascending counts → nested bands
     asc = np.array([sizes[k][1] for k in order])
-    ap_counts = np.minimum(asc[None, :], ap_valid.sum(0)[:, None])  # (A, S)
-    band = frame_bands(rank, ap_counts)
+    incremental = p.sigma_clip is None
+    bounds = _boundaries(asc, n_valid, anchored=incremental)  # (K,) frame counts, ascending, distinct
+    at = np.searchsorted(bounds, asc)  # the boundary of each sorted size
+    ap_bounds = np.minimum(bounds[None, :], ap_valid.sum(0)[:, None])  # (A, K)
+    ap_counts = ap_bounds[:, at]  # (A, S)
+    band = frame_bands(rank, ap_bounds)
     weight = quality_weights(score2, rank, p.weight_power)
-    bg_counts = np.minimum(asc, n_valid)
-    bg_band = frame_bands(rank_frames(global_q, valid), bg_counts)
+    bg_band = frame_bands(rank_frames(global_q, valid), bounds)
 
     crop = shifts.meta.get("crop") or [0, 0, stream.height, stream.width]
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
     bg_shape = out_shape + (channels if not bayer else 3,)
     origins, side = patch_geometry(centers, ap_sizes, zoom)
-    incremental = p.sigma_clip is None
-    reused = _earlier_states(ctx, asc, ap_counts) if incremental else []
-    start = len(reused)  # sizes below this one come from an earlier result's sums
+    reused = _earlier_states(ctx, bounds) if incremental else []
+    start = len(reused)  # boundaries below this one come from an earlier result's sums
     sums = None
-    if start < len(asc):
+    if start < len(bounds):
         level = _brightness_level(stream, shift, valid, crop, bayer) if p.match_brightness else 1.0
-        plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc) - start,
+        plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(bounds) - start,
                          (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
                          crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
                          level=level, spectral_power=p.spectral_power())
@@ -199,16 +204,16 @@ def stack(ctx: Context) -> Result:
                                 weight[s:e], bgb[s:e])
 
         total = (n + CHUNK - 1) // CHUNK
-        label = "stack" if not start else f"stack above {sizes[order[start - 1]][0]}"
+        label = "stack" if not start else f"stack above {bounds[start - 1]} frames"
         sums = _reduce(ctx.map(accumulate_chunk, jobs(_from_band(band, start), _from_band(bg_band, start), plan),
                                total=total, label=label))
-    states = reused + _cumulate(reused[-1] if reused else None, sums, bg_counts[max(0, start - 1):], start == 0,
+    states = reused + _cumulate(reused[-1] if reused else None, sums, bounds[max(0, start - 1):], start == 0,
                                 bg_shape)
     num = den = None
     if p.sigma_clip is not None:
-        num = np.stack([s.num for s in states], axis=1).astype(np.float64)
-        den = np.broadcast_to(np.stack([s.den for s in states], axis=1).astype(np.float64), num.shape)
-        stats = clip_stats(num, den, np.cumsum(sums.sq, axis=1), ap_counts, p.sigma_clip)
+        num = np.stack([states[i].num for i in at], axis=1).astype(np.float64)
+        den = np.broadcast_to(np.stack([states[i].den for i in at], axis=1).astype(np.float64), num.shape)
+        stats = clip_stats(num, den, np.cumsum(sums.sq, axis=1)[:, at], ap_counts, p.sigma_clip)
         clip_plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc),
                               plan.crop_offset, out_shape, channels, clip=stats, crop_size=plan.crop_size,
                               match_brightness=p.match_brightness, level=level)
@@ -220,9 +225,10 @@ def stack(ctx: Context) -> Result:
 
     arrays: dict[str, np.ndarray] = {}
     meta_sizes = []
+    own_background: dict[int, str] = {}  # size → its background output, which is also its state
     for k_sorted, k in enumerate(order):
         label, count = sizes[k]
-        state = states[k_sorted]
+        state = states[at[k_sorted]]
         if num is not None:  # sigma clipped
             knum, kden = num[:, k_sorted], den[:, k_sorted]
         else:
@@ -244,20 +250,27 @@ def stack(ctx: Context) -> Result:
         arrays[f"coverage_{label}"] = coverage.astype(np.float32)
         arrays[f"background_{label}"] = background.astype(np.float32)
         arrays[f"count_{label}"] = ap_counts[:, k_sorted].astype(np.int32)
-        if incremental:
-            arrays[f"state_num_{label}"] = state.num
-            arrays[f"state_den_{label}"] = state.den
-            if p.normalize is not None:  # otherwise the background is its own state
-                arrays[f"state_bg_{label}"] = state.bg
+        if p.normalize is None:
+            own_background[int(count)] = f"background_{label}"
         meta_sizes.append({"label": label, "frames": int(count)})
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
+    meta_sums = []
+    if incremental:
+        for count, state in zip(bounds.tolist(), states):
+            arrays[f"sum_num_{count}"] = state.num
+            arrays[f"sum_den_{count}"] = state.den
+            bg_name = own_background.get(count)
+            if bg_name is None:  # an anchor, or normalized output: keep the background's state too
+                bg_name = f"sum_bg_{count}"
+                arrays[bg_name] = state.bg
+            meta_sums.append({"frames": count, "background": bg_name})
     arrays["origin"] = origins
     arrays["extent"] = np.round(ap_sizes * 1.5 * zoom).astype(np.int32)
     values, freq = np.unique(ap_sizes, return_counts=True)
     meta = {"sizes": meta_sizes, "labels": [s["label"] for s in meta_sizes], "drizzle": zoom,
             "patch_size": side, "ap_size": int(values[np.argmax(freq)]), "method": method,
             "channels": channels, "crop": [int(c) for c in crop], "bit_depth": int(stream.bit_depth),
-            "layout": "RGB" if channels == 3 else "mono"}
+            "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums}
     return Result(arrays=arrays, meta=meta)
 
 
@@ -302,12 +315,12 @@ def _from_band(band: np.ndarray, start: int) -> np.ndarray:
 
 def _cumulate(prior: _State | None, sums: ChunkSums | None, bg_counts: np.ndarray, first: bool,
               bg_shape: tuple[int, ...]) -> list[_State]:
-    """States of the next sizes: each the float64 sum of the previous state and its band, rounded to
-    float32 (the background: the mean, from the previous mean × its count plus the band's frames).
+    """States at the next boundaries: each the float64 sum of the previous state and its band, rounded
+    to float32 (the background: the mean, from the previous mean × its count plus the band's frames).
 
     Always the same operations, whether ``prior`` was computed in this run or read from an earlier
-    result, so both give the same bits. ``bg_counts`` holds the background frame counts of the previous
-    size (unless ``first``) and of each size to compute.
+    result, so both give the same bits. ``bg_counts`` holds the frame counts of the previous boundary
+    (unless ``first``) and of each boundary to compute.
     """
     out = []
     counts = [0] + [int(c) for c in bg_counts] if first else [int(c) for c in bg_counts]
@@ -329,33 +342,41 @@ def _cumulate(prior: _State | None, sums: ChunkSums | None, bg_counts: np.ndarra
     return out
 
 
-def _earlier_states(ctx: Context, asc: np.ndarray, ap_counts: np.ndarray) -> list[_State]:
-    """The states of the longest run of smallest stack sizes that an earlier result shares with this one.
+def _boundaries(asc: np.ndarray, n_valid: int, anchored: bool) -> np.ndarray:
+    """Frame counts at which cumulative sums are taken: the sizes, and (``anchored``) the anchors below
+    the largest size, ascending and distinct."""
+    counts = set(asc.tolist())
+    if anchored:
+        anchors = {int(min(n_valid, max(1, round(a / 100.0 * n_valid)))) for a in ANCHORS}
+        counts |= {c for c in anchors if c < asc.max()}
+    return np.array(sorted(counts), dtype=np.int64)
 
-    Earlier results differ only in their stack sizes (``ctx.earlier``), so a size with the same frame
-    count per AP has the same bands below it, and its stored state is the one this run would compute.
-    Only the chosen result's states are read.
+
+def _earlier_states(ctx: Context, bounds: np.ndarray) -> list[_State]:
+    """The states of the longest run of lowest boundaries that an earlier result shares with this one.
+
+    Earlier results differ only in their stack sizes (``ctx.earlier``), so a boundary at the same frame
+    count has the same bands below it, and its stored state is the one this run would compute. Only the
+    chosen result's states are read.
     """
-    best, labels = None, []
+    best, shared = None, []
     for earlier in ctx.earlier():
         try:
             res = earlier["stacks"]
-            their = sorted(res.meta["sizes"], key=lambda size: size["frames"])  # as `order` sorts them
-            shared = []
-            for k, size in enumerate(their[:len(asc)]):
-                if size["frames"] != asc[k] or not np.array_equal(res.array(f"count_{size['label']}"),
-                                                                  ap_counts[:, k]):
-                    break
-                shared.append(size["label"])
+            theirs = res.meta["sums"]
         except (OSError, KeyError, ValueError, TypeError):
             continue  # not readable (e.g. evicted meanwhile): compute instead
-        if len(shared) > len(labels):
-            best, labels = res, shared
-        if len(labels) == len(asc):
+        common = []
+        for ours, their in zip(bounds.tolist(), theirs):
+            if their["frames"] != ours:
+                break
+            common.append(their)
+        if len(common) > len(shared):
+            best, shared = res, common
+        if len(shared) == len(bounds):
             break
     try:
-        bg = "state_bg" if ctx.params.normalize is not None else "background"
-        return [_State(best.array(f"state_num_{label}"), best.array(f"state_den_{label}"),
-                       best.array(f"{bg}_{label}")) for label in labels]
+        return [_State(best.array(f"sum_num_{s['frames']}"), best.array(f"sum_den_{s['frames']}"),
+                       best.array(s["background"])) for s in shared]
     except (OSError, KeyError, ValueError, TypeError):
         return []

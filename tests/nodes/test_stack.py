@@ -89,8 +89,10 @@ def _stack_after(syn, earlier, jobs=1, **params):
 def test_building_on_earlier_sizes_gives_the_same_bits(mode):
     syn = make(n=60, h=64, w=80, ap_size=24)
     first = _stack(syn, percent=[10, 25, 50], **mode)
-    for sizes, label in (([10, 25, 40], "stack above P25"), ([25, 10, 75, 50], "stack above P50"),
-                         ([10, 20], "stack above P10"), ([5, 25], "stack"), ([25, 10], None)):
+    # 60 valid frames: the sums are kept at 3, 6, 15 and 30 frames (5, 10, 25, 50 %: the sizes and anchors)
+    for sizes, label in (([10, 25, 40], "stack above 15 frames"), ([25, 10, 75, 50], "stack above 30 frames"),
+                         ([10, 20], "stack above 6 frames"), ([4, 25], "stack"), ([5, 25], None),
+                         ([25, 10], None)):
         built, labels = _stack_after(syn, [first], jobs=2, percent=sizes, **mode)
         assert labels == ([label] if label else []), sizes
         fresh = _stack(syn, percent=sizes, **mode)
@@ -104,23 +106,36 @@ def test_sizes_taken_from_an_earlier_result_use_its_sums():
     syn = make(n=60, h=64, w=80, ap_size=24)
     first = _stack(syn, percent=[10, 25])
     doctored = Result(arrays=dict(first.arrays), meta=first.meta)
-    doctored.arrays["background_P10"] = first.array("background_P10") * 2
-    built, _ = _stack_after(syn, [doctored], percent=[10, 30])
-    assert np.allclose(built.array("background_P10"), 2 * first.array("background_P10"))
+    doctored.arrays["background_P25"] = first.array("background_P25") * 2  # P25's background is its sum
+    built, labels = _stack_after(syn, [doctored], percent=[25, 10])
+    assert labels == [] and np.allclose(built.array("background_P25"), 2 * first.array("background_P25"))
+    built, labels = _stack_after(syn, [doctored], percent=[10, 30])
+    assert labels == ["stack above 15 frames"]
+    assert np.array_equal(built.array("background_P10"), first.array("background_P10"))
     assert not np.array_equal(built.array("background_P30"), _stack(syn, percent=[10, 30]).array("background_P30"))
-    other = _stack(syn, percent=[10, 25], weight_power=0)  # same sizes, other sums: not for a test of
-    unreadable = Result(arrays={k: v for k, v in first.arrays.items() if not k.startswith("state_num")},
-                        meta=first.meta)  # … a result that lost arrays is skipped, not an error
+    unreadable = Result(arrays={k: v for k, v in first.arrays.items() if not k.startswith("sum_num")},
+                        meta=first.meta)  # a result that lost arrays is skipped, not an error
     built, labels = _stack_after(syn, [unreadable], percent=[10, 30])
     assert labels == ["stack"] and np.array_equal(built.array("patch_P30"),
                                                   _stack(syn, percent=[10, 30]).array("patch_P30"))
-    assert other.meta["sizes"] == first.meta["sizes"]
+
+
+def test_sums_are_kept_at_the_anchors_below_the_largest_size():
+    syn = make(n=60, h=64, w=80, ap_size=24)
+    alone = _stack(syn, percent=[25])
+    assert [s["frames"] for s in alone.meta["sums"]] == [3, 6, 15]  # 5 and 10 % as well
+    assert [s["background"] for s in alone.meta["sums"]] == ["sum_bg_3", "sum_bg_6", "background_P25"]
+    built, labels = _stack_after(syn, [alone], percent=[50])  # a sweep's next value builds on P25
+    assert labels == ["stack above 15 frames"]
+    assert np.array_equal(built.array("patch_P50"), _stack(syn, percent=[50]).array("patch_P50"))
+    built, labels = _stack_after(syn, [alone], percent=[10])
+    assert labels == [] and np.array_equal(built.array("patch_P10"), _stack(syn, percent=[10]).array("patch_P10"))
 
 
 def test_sigma_clipped_stacks_are_never_built_on_earlier_ones():
     syn = make(n=40, h=64, w=80, ap_size=24)
     first = _stack(syn, percent=[10, 25], sigma_clip=2.5)
-    assert not [n for n in first.arrays if n.startswith("state_")]
+    assert not [n for n in first.arrays if n.startswith("sum_")] and not first.meta["sums"]
     built, labels = _stack_after(syn, [first], percent=[10, 30], sigma_clip=2.5)
     assert labels == ["stack", "sigma clip"]
 
