@@ -234,13 +234,7 @@ def stack(ctx: Context) -> Result:
         else:
             knum, kden = state.num.astype(np.complex128 if np.iscomplexobj(state.num) else np.float64), \
                 np.broadcast_to(state.den.astype(np.float64), state.num.shape)
-        if p.spectral_power() > 0:
-            patch = from_spectrum(knum, kden, side)
-            coverage = np.broadcast_to((kden[:, :1, :1] > 0).astype(np.float32), patch.shape)
-        else:
-            patch = np.divide(knum, kden, out=np.zeros(knum.shape), where=kden > 0)
-            peak = kden.reshape(n_ap, -1).max(1)
-            coverage = kden / np.where(peak > 0, peak, 1)[:, None, None, None]
+        patch, coverage = _mean_patches(knum, kden, side, spectral=p.spectral_power() > 0)
         background = state.bg
         if p.normalize is not None:
             scale, offset = normalization(background, p.normalize,
@@ -254,16 +248,7 @@ def stack(ctx: Context) -> Result:
             own_background[int(count)] = f"background_{label}"
         meta_sizes.append({"label": label, "frames": int(count)})
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
-    meta_sums = []
-    if incremental:
-        for count, state in zip(bounds.tolist(), states):
-            arrays[f"sum_num_{count}"] = state.num
-            arrays[f"sum_den_{count}"] = state.den
-            bg_name = own_background.get(count)
-            if bg_name is None:  # an anchor, or normalized output: keep the background's state too
-                bg_name = f"sum_bg_{count}"
-                arrays[bg_name] = state.bg
-            meta_sums.append({"frames": count, "background": bg_name})
+    meta_sums = _keep_sums(arrays, bounds, states, own_background) if incremental else []
     arrays["origin"] = origins
     arrays["extent"] = np.round(ap_sizes * 1.5 * zoom).astype(np.int32)
     values, freq = np.unique(ap_sizes, return_counts=True)
@@ -272,6 +257,33 @@ def stack(ctx: Context) -> Result:
             "channels": channels, "crop": [int(c) for c in crop], "bit_depth": int(stream.bit_depth),
             "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums}
     return Result(arrays=arrays, meta=meta)
+
+
+def _mean_patches(num: np.ndarray, den: np.ndarray, side: int, spectral: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-AP mean patches and their coverage (relative weight per pixel) from float64 sums."""
+    if spectral:
+        patch = from_spectrum(num, den, side)
+        return patch, np.broadcast_to((den[:, :1, :1] > 0).astype(np.float32), patch.shape)
+    patch = np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
+    peak = den.reshape(den.shape[0], -1).max(1)
+    return patch, den / np.where(peak > 0, peak, 1)[:, None, None, None]
+
+
+def _keep_sums(arrays: dict[str, np.ndarray], bounds: np.ndarray, states: list[_State],
+               own_background: dict[int, str]) -> list[dict]:
+    """Add the sums at every boundary to ``arrays`` (see ``luckystack.nodes``); returns meta ``sums``.
+    A boundary whose background output is its state (``own_background``) does not store it twice."""
+    meta = []
+    for count, state in zip(bounds.tolist(), states):
+        arrays[f"sum_num_{count}"] = state.num
+        arrays[f"sum_den_{count}"] = state.den
+        bg_name = own_background.get(count)
+        if bg_name is None:  # an anchor, or a normalized output
+            bg_name = f"sum_bg_{count}"
+            arrays[bg_name] = state.bg
+        meta.append({"frames": count, "background": bg_name})
+    return meta
 
 
 def _brightness_level(stream, shift: np.ndarray, valid: np.ndarray, crop, cfa: bool) -> float:

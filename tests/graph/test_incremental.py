@@ -98,8 +98,9 @@ def test_processes_building_on_one_family_at_once_agree_with_fresh_runs(tmp_path
     for upto in (6, 8, 16, 20):
         q = p.with_overrides({"sum.upto": upto})
         shared = api.read_result(q, "sum", recording, cache=cache)["sum"].array("value")[0]
-        api.run(q, [recording], cache=tmp_path / f"fresh{upto}", out=tmp_path / "f", jobs=1, reporter=Reporter())
-        assert shared == api.read_result(q, "sum", recording, cache=tmp_path / f"fresh{upto}")["sum"].array("value")[0]
+        fresh = tmp_path / f"fresh{upto}"
+        api.run(q, [recording], cache=fresh, out=tmp_path / "f", jobs=1, reporter=Reporter())
+        assert shared == api.read_result(q, "sum", recording, cache=fresh)["sum"].array("value")[0]
     assert len(CacheStore(cache).family(next(iter((cache / "families").iterdir())).name)) == 6
 
 
