@@ -207,8 +207,8 @@ def stack(ctx: Context) -> Result:
         label = "stack" if not start else f"stack above {bounds[start - 1]} frames"
         sums = _reduce(ctx.map(accumulate_chunk, jobs(_from_band(band, start), _from_band(bg_band, start), plan),
                                total=total, label=label))
-    states = reused + _cumulate(reused[-1] if reused else None, sums, bounds[max(0, start - 1):], start == 0,
-                                bg_shape)
+    states = reused + _cumulate(reused[-1] if reused else None, sums, bounds[start - 1] if start else 0,
+                                bounds[start:], bg_shape)
     num = den = None
     if p.sigma_clip is not None:
         num = np.stack([states[i].num for i in at], axis=1).astype(np.float64)
@@ -312,7 +312,7 @@ def _reduce(parts) -> ChunkSums:
 
 @dataclass
 class _State:
-    """Cumulative sums of one stack size, rounded to float32: ``num``/``den`` per AP (as in ChunkSums,
+    """Cumulative sums at one band boundary, rounded to float32: ``num``/``den`` per AP (as in ChunkSums,
     without the band axis) and ``bg``, the mean of the background frames (float32 as well)."""
 
     num: np.ndarray
@@ -325,31 +325,29 @@ def _from_band(band: np.ndarray, start: int) -> np.ndarray:
     return np.where(band >= start, band - start, -1).astype(np.int16)
 
 
-def _cumulate(prior: _State | None, sums: ChunkSums | None, bg_counts: np.ndarray, first: bool,
+def _cumulate(prior: _State | None, sums: ChunkSums | None, prior_count: int, counts: np.ndarray,
               bg_shape: tuple[int, ...]) -> list[_State]:
-    """States at the next boundaries: each the float64 sum of the previous state and its band, rounded
-    to float32 (the background: the mean, from the previous mean × its count plus the band's frames).
+    """States at the next boundaries (frame counts ``counts``): each the float64 sum of the previous
+    state (``prior``, at ``prior_count`` frames; none: zeros at 0) and its band, rounded to float32; the
+    background is the mean, from the previous mean × its count plus the band's frames.
 
     Always the same operations, whether ``prior`` was computed in this run or read from an earlier
-    result, so both give the same bits. ``bg_counts`` holds the frame counts of the previous boundary
-    (unless ``first``) and of each boundary to compute.
+    result, so both give the same bits.
     """
     out = []
-    counts = [0] + [int(c) for c in bg_counts] if first else [int(c) for c in bg_counts]
-    for b in range(len(counts) - 1):
-        if prior is None:
-            num = sums.num[:, b] + 0.0
-            den = sums.den[:, b] + 0.0
-            bg = np.zeros(bg_shape)
-        else:
-            num = sums.num[:, b] + prior.num
-            den = sums.den[:, b] + prior.den
-            bg = prior.bg.astype(np.float64) * counts[b]
+    if len(counts) and prior is None:
+        num_dtype = np.complex64 if np.iscomplexobj(sums.num) else np.float32
+        prior = _State(np.zeros(sums.num.shape[:1] + sums.num.shape[2:], num_dtype),
+                       np.zeros(sums.den.shape[:1] + sums.den.shape[2:], np.float32), np.zeros(bg_shape, np.float32))
+    for b, count in enumerate(counts.tolist()):
+        bg = prior.bg.astype(np.float64) * prior_count
         band_bg = sums.bg.pop(b, None)
         if band_bg is not None:
             bg = bg + band_bg
+        num, den = sums.num[:, b] + prior.num, sums.den[:, b] + prior.den
         prior = _State(num.astype(np.complex64 if np.iscomplexobj(num) else np.float32),
-                       den.astype(np.float32), (bg / max(counts[b + 1], 1)).astype(np.float32))
+                       den.astype(np.float32), (bg / max(count, 1)).astype(np.float32))
+        prior_count = count
         out.append(prior)
     return out
 
