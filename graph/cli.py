@@ -21,7 +21,7 @@ from luckystack.graph.node import NodeError
 from luckystack.graph.progress import auto_reporter
 from luckystack.graph.runrecord import executions, summary_table
 from luckystack.graph.spec import PipelineError, json_schema, parse_sets
-from luckystack.graph.store import CacheStore
+from luckystack.graph.store import CacheStore, EntryInUse
 from luckystack.graph.sweep import parse_sweep_args
 
 
@@ -167,7 +167,10 @@ def _cmd_cache(args: argparse.Namespace) -> int:
                 key = store.resolve(k)
             except KeyError as e:
                 raise UsageError(str(e.args[0])) from None
-            store.remove(key)
+            try:
+                store.remove(key)
+            except EntryInUse as e:
+                raise UsageError(f"{e}; try again when it has finished") from None
             print(f"removed {key[:12]}")
     else:
         if args.max_size is None:

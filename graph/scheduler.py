@@ -62,13 +62,19 @@ class _Run:
         self.p, self.input_file, self.store, self.jobs = pipeline, input_file, store, jobs
         self.reporter, self.variant = reporter, variant
         self.loaded: dict[str, dict[str, Result]] = {}
+        self.leased: list[str] = []  # entries loaded (and leased) by this run, released when it ends
+
+    def load(self, key: str) -> dict[str, Result]:
+        result = self.store.load(key)
+        self.leased.append(key)
+        return result
 
     def inputs_of(self, nid: str) -> dict[str, Result]:
         node = self.p.nodes[nid]
         out = {}
         for port, (src, sport) in node.inputs.items():
             if src not in self.loaded:
-                self.loaded[src] = self.store.load(self.statuses[src].key)
+                self.loaded[src] = self.load(self.statuses[src].key)
             out[port] = self.loaded[src][sport]
         return out
 
@@ -115,7 +121,7 @@ class _Run:
             if other == key:
                 continue
             try:
-                result = self.store.load(other)
+                result = self.load(other)
             except (OSError, ValueError, KeyError):
                 continue  # evicted or being evicted by another process: not there
             read.append(other)
@@ -206,7 +212,7 @@ def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_
         for nid, node in pipeline.nodes.items():
             if node.type.export is None:
                 continue
-            results = store.load(run.statuses[nid].key)
+            results = run.load(run.statuses[nid].key)
             out_dir.mkdir(parents=True, exist_ok=True)
             paths = node.type.export(results, node.params, out_dir, stem) or []
             record.nodes[nid].exports = [str(p) for p in paths]
@@ -222,6 +228,7 @@ def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_
     finally:
         if own:
             executor.shutdown()
+        store.release(run.leased)
         record.seconds = time.perf_counter() - t0
         if record.error is None:
             record.save(out_dir / "run.json")

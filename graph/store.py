@@ -9,6 +9,7 @@ Layout of ``<root>/``::
         manifest.json       written LAST: ports → meta and array list. No manifest → entry is absent.
         last-use            touched on every read, for LRU eviction
     <key>.partial-<uuid>/   an entry being written (owner.json names pid, host, start time)
+    <key>.deleting-<uuid>/  an entry being removed (renamed away first)
     fingerprints/  index/   input-file fingerprints and last keys per pipeline node (see fingerprint, explain)
     families/<family>/<key> empty markers: entries whose recipes differ only in a node's incremental params
 
@@ -16,10 +17,16 @@ Atomicity: an entry is written into its ``.partial-`` directory, every file fsyn
 last, and the directory renamed into place. A killed process leaves only a partial directory, which no
 reader looks at and which :meth:`CacheStore.sweep_orphans` deletes once its owner pid is gone. If two
 processes compute the same key, the first rename wins; the loser deletes its copy and reads the winner's.
+
+Leases: a process that loads an entry holds a shared ``flock`` on its manifest (and on the manifests of
+the entries it links to) until it releases it, or exits. Removal (``cache rm``, ``cache gc``) takes the
+lock exclusively without waiting and leaves an entry in use alone, so a run never reads an entry that
+another process deletes under it (a missing zarr chunk would read as zeros, silently).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -159,8 +166,9 @@ class _LazyArrays(Mapping):
     """An entry's arrays by name, each opened (its zarr metadata read) on first access: a node often
     needs a few of an upstream result's many arrays."""
 
-    def __init__(self, root: Path, places: dict[str, tuple[str, str]]) -> None:
-        self._root, self._places, self._open = root, places, {}
+    def __init__(self, store: "CacheStore", places: dict[str, tuple[str, str]]) -> None:
+        self._store = store  # keeps the store, and so its leases, alive as long as these arrays
+        self._root, self._places, self._open = store.root, places, {}
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._open:
@@ -175,12 +183,26 @@ class _LazyArrays(Mapping):
         return len(self._places)
 
 
+class EntryInUse(Exception):
+    """An entry cannot be removed: a process is reading it."""
+
+
 class CacheStore:
     """Committed entries by key; see the module docstring for layout and guarantees."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._leases: dict[str, list] = {}  # key → [fds holding shared locks, times leased]
+
+    def __getstate__(self) -> dict:
+        return {"root": self.root, "_leases": {}}  # a lease belongs to the process that took it
+
+    def __del__(self) -> None:
+        try:
+            self.release()  # results loaded from this store hold it: its leases end with the last of them
+        except (TypeError, AttributeError, OSError):
+            pass  # interpreter shutdown: the process's exit releases the locks
 
     # -- reading ----------------------------------------------------------------------------
     def path(self, key: str) -> Path:
@@ -210,15 +232,64 @@ class CacheStore:
         return json.loads((self.root / key / "manifest.json").read_text())
 
     def load(self, key: str) -> dict[str, Result]:
-        """The entry's results by port; arrays are read-only zarr arrays (read lazily)."""
-        manifest = self.manifest(key)
+        """The entry's results by port; arrays are read-only zarr arrays (read lazily).
+
+        Leases the entry and the entries it links to (see the module docstring) until :meth:`release`;
+        FileNotFoundError if it is gone.
+        """
+        manifest = self._lease(key)
+        for ref in manifest.get("refs", []):
+            self.touch(ref)  # as recently used as the entries that link to it
         out = {}
         for port, info in manifest["ports"].items():
             places = {name: (spec["ref"], spec["path"]) if "ref" in spec else (key, f"{port}/{name}")
                       for name, spec in info["arrays"].items()}
-            out[port] = Result(arrays=_LazyArrays(self.root, places), meta=info["meta"])
+            out[port] = Result(arrays=_LazyArrays(self, places), meta=info["meta"])
         self.touch(key)
         return out
+
+    def _lease(self, key: str) -> dict:
+        """Hold shared locks on ``key``'s manifest and those of the entries it links to; returns the
+        manifest. Counted: each call needs one :meth:`release`. FileNotFoundError if any is gone."""
+        held = self._leases.get(key)
+        if held is not None:
+            held[1] += 1
+            return self.manifest(key)
+        fds: list[int] = []
+        try:
+            fds.append(self._lock_shared(key))
+            manifest = self.manifest(key)
+            fds += [self._lock_shared(ref) for ref in manifest.get("refs", [])]
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        self._leases[key] = [fds, 1]
+        return manifest
+
+    def _lock_shared(self, key: str) -> int:
+        path = self.root / key / "manifest.json"
+        fd = os.open(path, os.O_RDONLY)  # FileNotFoundError: not committed, or removed
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a remover renames the entry away
+            if not os.path.samestat(os.fstat(fd), os.stat(path)):
+                raise FileNotFoundError(f"cache entry {key[:12]} was removed")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def release(self, keys: list[str] | None = None) -> None:
+        """Give up one lease on each of ``keys`` (None: every lease this store holds)."""
+        for key in list(self._leases) if keys is None else keys:
+            held = self._leases.get(key)
+            if held is None:
+                continue
+            held[1] = 0 if keys is None else held[1] - 1
+            if held[1] <= 0:
+                for fd in held[0]:
+                    os.close(fd)
+                del self._leases[key]
 
     def read_json(self, key: str, name: str) -> dict:
         return json.loads((self.root / key / name).read_text())
@@ -329,16 +400,33 @@ class CacheStore:
         return found[0]
 
     def remove(self, key: str) -> None:
-        """Delete an entry; it is renamed away first so no reader sees it half-deleted."""
+        """Delete an entry; it is renamed away first so no reader sees it half-deleted.
+
+        Raises EntryInUse when a process (this one included) has it leased.
+        """
         trash = self.root / f"{key}.deleting-{uuid.uuid4().hex}"
         try:
-            os.rename(self.root / key, trash)
+            fd = os.open(self.root / key / "manifest.json", os.O_RDONLY)
         except FileNotFoundError:
-            return
+            fd = None  # not committed (or gone): nobody can lease it
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise EntryInUse(f"cache entry {key[:12]} is in use by a running process") from None
+            try:
+                os.rename(self.root / key, trash)
+            except FileNotFoundError:
+                return
+        finally:
+            if fd is not None:
+                os.close(fd)
         shutil.rmtree(trash, ignore_errors=True)
 
     def gc(self, max_size: int, keep: set[str] = frozenset()) -> list[EntryInfo]:
-        """Evict least recently used entries until the total size is at most ``max_size`` bytes."""
+        """Evict least recently used entries until the total size is at most ``max_size`` bytes, then
+        the entries left linking to an evicted one (absent anyway). Entries in use are kept."""
         entries = sorted(self.entries(), key=lambda e: e.last_use)
         total = sum(e.size for e in entries)
         evicted = []
@@ -347,7 +435,17 @@ class CacheStore:
                 break
             if e.key in keep:
                 continue
-            self.remove(e.key)
+            try:
+                self.remove(e.key)
+            except EntryInUse:
+                continue
             total -= e.size
             evicted.append(e)
+        for e in entries:
+            if e not in evicted and e.key not in keep and not self.has(e.key):
+                try:
+                    self.remove(e.key)
+                except (EntryInUse, OSError):
+                    continue
+                evicted.append(e)
         return evicted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -57,6 +58,7 @@ def test_evicted_results_are_no_longer_offered(run, cache):
     store = CacheStore(cache)
     for entry in store.entries():
         if entry.type == "t-prefix" and store.load(entry.key)["sum"].meta["upto"] == 4:
+            store.release([entry.key])
             store.remove(entry.key)
     assert run(upto=6)[1] == [8]
 
@@ -108,13 +110,13 @@ def test_a_result_evicted_while_it_is_read_is_not_trusted(run, tmp_path, recordi
     run(upto=4)
     real_load = CacheStore.load
 
-    def load_then_evict(store, key):  # another process's `cache gc` strikes while the node reads
+    def load_then_delete(store, key):  # deleted behind the store's back (its lease cannot stop `rm -rf`)
         out = real_load(store, key)
         if "upto" in json.dumps(out["sum"].meta if "sum" in out else {}):
-            store.remove(key)
+            shutil.rmtree(store.path(key))
         return out
 
-    monkeypatch.setattr(CacheStore, "load", load_then_evict)
+    monkeypatch.setattr(CacheStore, "load", load_then_delete)
     log = tmp_path / "earlier.log"
     log.unlink()
     p = api.pipeline_from_dict(PIPE).with_overrides({"sum.upto": 8})

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -134,5 +135,45 @@ def test_passed_through_array_is_linked_not_copied(tmp_path):
                {"k": 2}, {})
     assert store.info("b" * 64).size < store.info("a" * 64).size / 10  # no second copy
     np.testing.assert_array_equal(store.load("b" * 64)["out"].array("raw"), big)
+    store.release()
     store.remove("a" * 64)
     assert not store.has("b" * 64)  # a link to an evicted entry makes the entry absent
+
+
+def test_entries_a_process_reads_are_kept_from_gc_and_rm(tmp_path, recording, capsys):
+    from tests.graph.conftest import PIPELINE
+    cache = tmp_path / "cache"
+    pipeline = api.pipeline_from_dict(PIPELINE)
+    api.run(pipeline, [recording], cache=cache, out=tmp_path / "o", jobs=1)
+    store = CacheStore(cache)
+    stack = next(e for e in store.entries() if e.node == "stack")
+    reader = subprocess.Popen(  # another process holding the stack result, as a run does while it reads
+        [sys.executable, "-c", "import sys; from luckystack.graph.store import CacheStore; "
+         f"r = CacheStore({str(cache)!r}).load({stack.key!r}); print('loaded', flush=True); sys.stdin.read(); "
+         "print(sum(float(r[p].array(n).sum()) for p in r for n in r[p].arrays))"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO, env=cli_env())
+    try:
+        assert reader.stdout.readline().strip() == "loaded"
+        assert main(["cache", "rm", stack.key, "--cache", str(cache)]) == 2
+        assert "in use" in capsys.readouterr().err
+        assert main(["cache", "gc", "--max-size", "0B", "--cache", str(cache)]) == 0
+        assert [e.node for e in store.entries()] == ["stack"] and store.has(stack.key)
+        total = float(reader.communicate("go", timeout=30)[0].split()[-1])
+    finally:
+        reader.kill()
+    assert total > 0  # it read the whole entry after the gc, not zeros
+    assert main(["cache", "gc", "--max-size", "0B", "--cache", str(cache)]) == 0
+    assert not list(store.keys())  # nobody reads it now
+
+
+def test_a_lease_lasts_as_long_as_the_results_loaded(tmp_path, recording):
+    from tests.graph.conftest import PIPELINE
+    cache = tmp_path / "cache"
+    pipeline = api.pipeline_from_dict(PIPELINE)
+    api.run(pipeline, [recording], cache=cache, out=tmp_path / "o", jobs=1)  # a finished run holds none
+    result = api.read_result(pipeline, "stack", recording, cache=cache)
+    CacheStore(cache).gc(0)
+    assert [e.node for e in CacheStore(cache).entries()] == ["stack"]
+    del result
+    CacheStore(cache).gc(0)
+    assert not list(CacheStore(cache).keys())
