@@ -43,7 +43,9 @@ stack -> ``stacks``
     ``normalize``), else ``sum_bg_{frames}``; meta ``sums`` lists them: [{"frames", "background"}].
     meta: ``sizes`` [{"label": "P25", "frames": 123}, ...] in request order, ``labels``,
     ``drizzle``, ``patch_size``, ``ap_size`` (most common AP size, for file names), ``method``,
-    ``channels``, ``crop``, ``bit_depth``, ``layout``.
+    ``channels``, ``crop``, ``bit_depth``, ``layout``, ``level`` (the common brightness of
+    ``match_brightness``, else null). A result built on an earlier one links that one's arrays for
+    the sizes and sums they share (the cache stores a reference, not a copy).
 merge (input ``stacks`` only: the geometry travels with it) -> ``images``
     arrays ``image_{label}`` (H, W, C) float32, one per stack size. meta: ``labels``, ``sizes``,
     ``drizzle``, ``ap_size``, ``bit_depth``, ``layout``, ``channels``.

@@ -9,13 +9,15 @@ boundaries are the requested sizes plus the :data:`ANCHORS` below the largest, s
 sizes share boundaries (P25 alone also sums at 5 and 10 %). When only the stack sizes change, the
 boundaries an earlier result shares from the smallest up are taken from its states and only the bands
 above them are read, with the very same arithmetic, so the bits do not depend on what the cache held.
+The shared sums, the outputs of sizes both results have, and the common brightness level are taken
+from the earlier result as they are (the cache then stores links to its arrays, not copies).
 The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -131,7 +133,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="7", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="8", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
@@ -187,15 +189,19 @@ def stack(ctx: Context) -> Result:
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
     bg_shape = out_shape + (channels if not bayer else 3,)
     origins, side = patch_geometry(centers, ap_sizes, zoom)
-    reused = _earlier_states(ctx, bounds) if incremental else []
+    earlier = _earlier_sums(ctx, bounds) if incremental else None
+    reused = earlier.states if earlier else []
     start = len(reused)  # boundaries below this one come from an earlier result's sums
+    level = None  # the common brightness (match_brightness), the same for every stack size
+    if p.match_brightness:
+        level = earlier.level if earlier is not None and earlier.level is not None else \
+            _brightness_level(stream, shift, valid, crop, bayer)
     sums = None
     if start < len(bounds):
-        level = _brightness_level(stream, shift, valid, crop, bayer) if p.match_brightness else 1.0
         plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(bounds) - start,
                          (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
                          crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
-                         level=level, spectral_power=p.spectral_power())
+                         level=level if level is not None else 1.0, spectral_power=p.spectral_power())
 
         def jobs(bands_or_rank, bgb, the_plan):
             for s in range(0, n, CHUNK):
@@ -216,7 +222,7 @@ def stack(ctx: Context) -> Result:
         stats = clip_stats(num, den, np.cumsum(sums.sq, axis=1)[:, at], ap_counts, p.sigma_clip)
         clip_plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc),
                               plan.crop_offset, out_shape, channels, clip=stats, crop_size=plan.crop_size,
-                              match_brightness=p.match_brightness, level=level)
+                              match_brightness=p.match_brightness, level=plan.level)
         sel_rank = np.where(band >= 0, rank, -1).astype(np.int32)
         no_bg = np.full(n, -1, dtype=np.int16)
         clipped = _reduce(ctx.map(accumulate_chunk, jobs(sel_rank, no_bg, clip_plan), total=total,
@@ -228,7 +234,16 @@ def stack(ctx: Context) -> Result:
     own_background: dict[int, str] = {}  # size → its background output, which is also its state
     for k_sorted, k in enumerate(order):
         label, count = sizes[k]
-        state = states[at[k_sorted]]
+        meta_sizes.append({"label": label, "frames": int(count)})
+        arrays[f"count_{label}"] = ap_counts[:, k_sorted].astype(np.int32)
+        if p.normalize is None:
+            own_background[int(count)] = f"background_{label}"
+        theirs = earlier.outputs.get(int(count)) if earlier is not None and at[k_sorted] < start else None
+        if theirs is not None:  # the earlier result made this size from the same sums: link its outputs
+            for kind in ("patch", "coverage", "background"):
+                arrays[f"{kind}_{label}"] = earlier.result.arrays[f"{kind}_{theirs}"]
+            continue
+        state = states[at[k_sorted]].loaded()
         if num is not None:  # sigma clipped
             knum, kden = num[:, k_sorted], den[:, k_sorted]
         else:
@@ -243,10 +258,6 @@ def stack(ctx: Context) -> Result:
         arrays[f"patch_{label}"] = patch.astype(np.float32)
         arrays[f"coverage_{label}"] = coverage.astype(np.float32)
         arrays[f"background_{label}"] = background.astype(np.float32)
-        arrays[f"count_{label}"] = ap_counts[:, k_sorted].astype(np.int32)
-        if p.normalize is None:
-            own_background[int(count)] = f"background_{label}"
-        meta_sizes.append({"label": label, "frames": int(count)})
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
     meta_sums = _keep_sums(arrays, bounds, states, own_background) if incremental else []
     arrays["origin"] = origins
@@ -255,7 +266,7 @@ def stack(ctx: Context) -> Result:
     meta = {"sizes": meta_sizes, "labels": [s["label"] for s in meta_sizes], "drizzle": zoom,
             "patch_size": side, "ap_size": int(values[np.argmax(freq)]), "method": method,
             "channels": channels, "crop": [int(c) for c in crop], "bit_depth": int(stream.bit_depth),
-            "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums}
+            "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums, "level": level}
     return Result(arrays=arrays, meta=meta)
 
 
@@ -319,6 +330,22 @@ class _State:
     den: np.ndarray
     bg: np.ndarray
 
+    def loaded(self) -> _State:
+        """The same state with every array in memory (an earlier result's are zarr arrays until read)."""
+        return _State(*(a if isinstance(a, np.ndarray) else np.asarray(a[...]) for a in (self.num, self.den, self.bg)))
+
+
+@dataclass
+class _Earlier:
+    """What an earlier result offers: its states at the lowest boundaries it shares with this run (read
+    only where needed; stored again as links), its stack sizes' outputs by frame count (→ its label), the
+    result itself and its brightness level."""
+
+    states: list[_State]
+    outputs: dict[int, str]
+    result: Any
+    level: float | None
+
 
 def _from_band(band: np.ndarray, start: int) -> np.ndarray:
     """Bands renumbered from ``start`` (earlier bands, already summed, become -1: not read)."""
@@ -335,6 +362,7 @@ def _cumulate(prior: _State | None, sums: ChunkSums | None, prior_count: int, co
     result, so both give the same bits.
     """
     out = []
+    prior = prior.loaded() if prior is not None else None
     if len(counts) and prior is None:
         num_dtype = np.complex64 if np.iscomplexobj(sums.num) else np.float32
         prior = _State(np.zeros(sums.num.shape[:1] + sums.num.shape[2:], num_dtype),
@@ -362,31 +390,33 @@ def _boundaries(asc: np.ndarray, n_valid: int, anchored: bool) -> np.ndarray:
     return np.array(sorted(counts), dtype=np.int64)
 
 
-def _earlier_states(ctx: Context, bounds: np.ndarray) -> list[_State]:
-    """The states of the longest run of lowest boundaries that an earlier result shares with this one.
+def _earlier_sums(ctx: Context, bounds: np.ndarray) -> _Earlier | None:
+    """The earlier result sharing the longest run of lowest boundaries with this one, if any.
 
     Earlier results differ only in their stack sizes (``ctx.earlier``), so a boundary at the same frame
-    count has the same bands below it, and its stored state is the one this run would compute. Only the
-    chosen result's states are read.
+    count has the same bands below it, and its stored state is the one this run would compute; so are
+    the outputs of a stack size at that count.
     """
     best, shared = None, []
     for earlier in ctx.earlier():
         try:
             res = earlier["stacks"]
-            theirs = res.meta["sums"]
+            common = []
+            for ours, their in zip(bounds.tolist(), res.meta["sums"]):
+                names = (f"sum_num_{ours}", f"sum_den_{ours}", their["background"])
+                if their["frames"] != ours or not all(name in res.arrays for name in names):
+                    break
+                common.append(names)
         except (OSError, KeyError, ValueError, TypeError):
-            continue  # not readable (e.g. evicted meanwhile): compute instead
-        common = []
-        for ours, their in zip(bounds.tolist(), theirs):
-            if their["frames"] != ours:
-                break
-            common.append(their)
+            continue  # not readable: compute instead
         if len(common) > len(shared):
             best, shared = res, common
         if len(shared) == len(bounds):
             break
-    try:
-        return [_State(best.array(f"sum_num_{s['frames']}"), best.array(f"sum_den_{s['frames']}"),
-                       best.array(s["background"])) for s in shared]
-    except (OSError, KeyError, ValueError, TypeError):
-        return []
+    if best is None:
+        return None
+    states = [_State(*(best.arrays[name] for name in names)) for names in shared]
+    outputs = {int(s["frames"]): s["label"] for s in best.meta["sizes"]
+               if all(f"{kind}_{s['label']}" in best.arrays for kind in ("patch", "coverage", "background"))}
+    level = best.meta.get("level")
+    return _Earlier(states, outputs, best, float(level) if level is not None else None)

@@ -17,6 +17,7 @@ import tifffile
 
 import luckystack.nodes  # noqa: F401  (registers the node types)
 from luckystack.graph import api
+from luckystack.graph.store import CacheStore
 from luckystack.io.ser_format import SerHeader
 from luckystack.simulate import simulate, write_recording
 from tests.luckystack.report.browser import CHROMIUM, dump_dom
@@ -91,6 +92,22 @@ def test_a_stack_built_on_cached_sums_matches_one_from_scratch(recording, tmp_pa
     assert files[0] == files[1] and files[0]
     for rel in files[0]:
         assert (tmp_path / "built" / rel).read_bytes() == (tmp_path / "fresh" / "fresh" / rel).read_bytes(), rel
+    # The sizes and sums it shares with the first run are links to that run's entry, not copies.
+    store = CacheStore(tmp_path / "cache")
+    first = built_entry = None
+    for key in store.keys():
+        if store.read_json(key, "provenance.json")["node_type"] == "stack":
+            if store.manifest(key).get("refs"):
+                built_entry = key
+            else:
+                first = key
+    port = store.manifest(built_entry)["ports"]["stacks"]
+    linked = {name for name, spec in port["arrays"].items() if spec.get("ref") == first}
+    top = port["meta"]["sums"][-1]["frames"]  # P40's: the only boundary the first run lacked
+    own = {"patch_P40", "coverage_P40", "background_P40", f"sum_num_{top}", f"sum_den_{top}", "origin", "extent"}
+    assert linked == {name for name in port["arrays"] if name not in own and not name.startswith("count_")}
+    assert {"patch_P10", "patch_P25", "background_P25", "sum_num_10"} <= linked
+    assert store.info(built_entry).size < store.info(first).size / 2
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
