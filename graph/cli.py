@@ -176,9 +176,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         if args.max_size is None:
             raise UsageError("cache gc: give --max-size, e.g. --max-size 20GB")
         removed = store.sweep_orphans()
-        evicted = store.gc(parse_size(args.max_size))
+        in_use: list[str] = []
+        evicted = store.gc(parse_size(args.max_size), in_use=in_use)
         print(f"evicted {len(evicted)} entries ({_human(sum(e.size for e in evicted))}), "
-              f"removed {len(removed)} orphaned partial entries")
+              f"removed {len(removed)} orphaned partial entries"
+              + (f", kept {len(in_use)} in use by a running process" if in_use else ""))
     return 0
 
 

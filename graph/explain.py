@@ -200,7 +200,7 @@ def explain(pipeline: Pipeline, input_file: Path | None, store: CacheStore,
                 roots.append(f"{nid}: {r}")
         st.root_causes = roots
         if node.type.incremental:
-            st.earlier = len(store.family(family_of(st.preimage, node.type.incremental)))
+            st.earlier = len(store.family(family_of(st.preimage, node.type.incremental), prune=False))
     return statuses
 
 

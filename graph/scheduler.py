@@ -64,8 +64,8 @@ class _Run:
         self.loaded: dict[str, dict[str, Result]] = {}
         self.leased: list[str] = []  # entries loaded (and leased) by this run, released when it ends
 
-    def load(self, key: str) -> dict[str, Result]:
-        result = self.store.load(key)
+    def load(self, key: str, touch: bool = True) -> dict[str, Result]:
+        result = self.store.load(key, touch)
         self.leased.append(key)
         return result
 
@@ -121,7 +121,7 @@ class _Run:
             if other == key:
                 continue
             try:
-                result = self.load(other)
+                result = self.load(other, touch=False)  # the node may not use it; what it links is touched
             except (OSError, ValueError, KeyError):
                 continue  # evicted or being evicted by another process: not there
             read.append(other)

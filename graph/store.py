@@ -236,21 +236,22 @@ class CacheStore:
     def manifest(self, key: str) -> dict:
         return json.loads((self.root / key / "manifest.json").read_text())
 
-    def load(self, key: str) -> dict[str, Result]:
+    def load(self, key: str, touch: bool = True) -> dict[str, Result]:
         """The entry's results by port; arrays are read-only zarr arrays (read lazily).
 
         Leases the entry and the entries it links to (see the module docstring) until :meth:`release`;
-        FileNotFoundError if it is gone.
+        FileNotFoundError if it is gone. ``touch``: mark it (and what it links to) as used now, for LRU
+        eviction; off for a look that may not use it.
         """
         manifest = self._lease(key)
-        for ref in manifest.get("refs", []):
-            self.touch(ref)  # as recently used as the entries that link to it
+        if touch:
+            for ref in [key] + manifest.get("refs", []):
+                self.touch(ref)  # what it links to is as recently used as it is
         out = {}
         for port, info in manifest["ports"].items():
             places = {name: (spec["ref"], spec["path"]) if "ref" in spec else (key, f"{port}/{name}")
                       for name, spec in info["arrays"].items()}
             out[port] = Result(arrays=_LazyArrays(self, places), meta=info["meta"])
-        self.touch(key)
         return out
 
     def _lease(self, key: str) -> dict:
@@ -305,8 +306,9 @@ class CacheStore:
         except OSError:
             pass  # evicted meanwhile, or a read-only cache: last-use is advisory
 
-    def family(self, family: str) -> list[str]:
-        """Committed members of ``family`` (see :meth:`remember`), most recently used first."""
+    def family(self, family: str, prune: bool = True) -> list[str]:
+        """Committed members of ``family`` (see :meth:`remember`), most recently used first.
+        ``prune``: also delete the markers of members evicted since (off for a command that only looks)."""
         folder = self.root / "families" / family
         try:
             names = [p.name for p in folder.iterdir() if _KEY_RE.match(p.name)]
@@ -320,7 +322,8 @@ class CacheStore:
                     continue
             except (OSError, ValueError):
                 continue  # being evicted right now
-            (folder / key).unlink(missing_ok=True)  # evicted: forget it (another process may have already)
+            if prune:
+                (folder / key).unlink(missing_ok=True)  # evicted: forget it (another process may have already)
         return [key for _, key in sorted(members, reverse=True)]
 
     def _last_use(self, key: str) -> float:
@@ -429,12 +432,15 @@ class CacheStore:
                 os.close(fd)
         shutil.rmtree(trash, ignore_errors=True)
 
-    def gc(self, max_size: int, keep: set[str] = frozenset()) -> list[EntryInfo]:
+    def gc(self, max_size: int, keep: set[str] = frozenset(), in_use: list[str] | None = None
+           ) -> list[EntryInfo]:
         """Evict least recently used entries until the total size is at most ``max_size`` bytes, then
-        the entries left linking to an evicted one (absent anyway). Entries in use are kept."""
+        the entries left linking to an evicted one (absent anyway); returns the evicted. Entries in use
+        are kept (and their keys appended to ``in_use``)."""
         entries = sorted(self.entries(), key=lambda e: e.last_use)
         total = sum(e.size for e in entries)
         evicted = []
+        busy = in_use if in_use is not None else []
         for e in entries:
             if total <= max_size:
                 break
@@ -443,6 +449,7 @@ class CacheStore:
             try:
                 self.remove(e.key)
             except EntryInUse:
+                busy.append(e.key)
                 continue
             total -= e.size
             evicted.append(e)

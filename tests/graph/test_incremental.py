@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import json
 import shutil
 import subprocess
@@ -110,8 +111,8 @@ def test_a_result_evicted_while_it_is_read_is_not_trusted(run, tmp_path, recordi
     run(upto=4)
     real_load = CacheStore.load
 
-    def load_then_delete(store, key):  # deleted behind the store's back (its lease cannot stop `rm -rf`)
-        out = real_load(store, key)
+    def load_then_delete(store, key, touch=True):  # deleted behind the store's back (no lease stops `rm -rf`)
+        out = real_load(store, key, touch)
         if "upto" in json.dumps(out["sum"].meta if "sum" in out else {}):
             shutil.rmtree(store.path(key))
         return out
@@ -126,3 +127,22 @@ def test_a_result_evicted_while_it_is_read_is_not_trusted(run, tmp_path, recordi
     built = api.read_result(p, "sum", recording, cache=cache)["sum"].array("value")[0]
     api.run(p, [recording], cache=tmp_path / "fresh", out=tmp_path / "o2", jobs=1, reporter=Reporter())
     assert built == api.read_result(p, "sum", recording, cache=tmp_path / "fresh")["sum"].array("value")[0]
+
+
+def test_looking_through_a_family_neither_prunes_nor_refreshes_it(run, recording, cache):
+    run(upto=4)
+    run(upto=8)
+    store = CacheStore(cache)
+    members = {store.load(e.key, touch=False)["sum"].meta["upto"]: e.key for e in store.entries()
+               if e.type == "t-prefix"}
+    store.release()
+    for key in members.values():  # long unused
+        os.utime(store.path(key) / "last-use", (1e9, 1e9))
+    [marker4] = [m for m in (cache / "families").rglob(members[4])]
+    store.remove(members[4])
+    p = api.pipeline_from_dict(PIPE).with_overrides({"sum.upto": 6})
+    assert api.explain(p, recording, cache)["sum"].earlier == 1
+    assert marker4.exists()  # explain only looks
+    assert run(upto=6)[1] == [8]
+    assert not marker4.exists()  # the run forgets the evicted member
+    assert (store.path(members[8]) / "last-use").stat().st_mtime == 1e9  # offered, not marked as used

@@ -157,6 +157,7 @@ def test_entries_a_process_reads_are_kept_from_gc_and_rm(tmp_path, recording, ca
         assert main(["cache", "rm", stack.key, "--cache", str(cache)]) == 2
         assert "in use" in capsys.readouterr().err
         assert main(["cache", "gc", "--max-size", "0B", "--cache", str(cache)]) == 0
+        assert "kept 1 in use by a running process" in capsys.readouterr().out
         assert [e.node for e in store.entries()] == ["stack"] and store.has(stack.key)
         total = float(reader.communicate("go", timeout=30)[0].split()[-1])
     finally:
