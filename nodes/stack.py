@@ -16,7 +16,7 @@ The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imagi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -202,32 +202,18 @@ def stack(ctx: Context) -> Result:
                          (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
                          crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
                          level=level if level is not None else 1.0, spectral_power=p.spectral_power())
-
-        def jobs(bands_or_rank, bgb, the_plan):
-            for s in range(0, n, CHUNK):
-                e = min(n, s + CHUNK)
-                yield ChunkWork(the_plan, np.arange(s, e), shift[s:e], local[s:e], bands_or_rank[s:e],
-                                weight[s:e], bgb[s:e])
-
-        total = (n + CHUNK - 1) // CHUNK
         label = "stack" if not start else f"stack above {bounds[start - 1]} frames"
-        sums = _reduce(ctx.map(accumulate_chunk, jobs(_from_band(band, start), _from_band(bg_band, start), plan),
-                               total=total, label=label))
+        work = _chunk_work(plan, shift, local, weight, _from_band(band, start), _from_band(bg_band, start))
+        sums = _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(n), label=label))
     states = reused + _cumulate(reused[-1] if reused else None, sums, bounds[start - 1] if start else 0,
                                 bounds[start:], bg_shape)
-    num = den = None
+    clipped = None
     if p.sigma_clip is not None:
-        num = np.stack([states[i].num for i in at], axis=1).astype(np.float64)
-        den = np.broadcast_to(np.stack([states[i].den for i in at], axis=1).astype(np.float64), num.shape)
-        stats = clip_stats(num, den, np.cumsum(sums.sq, axis=1)[:, at], ap_counts, p.sigma_clip)
-        clip_plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(asc),
-                              plan.crop_offset, out_shape, channels, clip=stats, crop_size=plan.crop_size,
-                              match_brightness=p.match_brightness, level=plan.level)
+        clip_plan = _clip_plan(plan, states, sums, at, ap_counts, p.sigma_clip)
         sel_rank = np.where(band >= 0, rank, -1).astype(np.int32)
         no_bg = np.full(n, -1, dtype=np.int16)
-        clipped = _reduce(ctx.map(accumulate_chunk, jobs(sel_rank, no_bg, clip_plan), total=total,
-                                  label="sigma clip"))
-        num, den = clipped.num, np.broadcast_to(clipped.den, clipped.num.shape)
+        clipped = _reduce(ctx.map(accumulate_chunk, _chunk_work(clip_plan, shift, local, weight, sel_rank, no_bg),
+                                  total=_chunk_count(n), label="sigma clip"))
 
     arrays: dict[str, np.ndarray] = {}
     meta_sizes = []
@@ -243,21 +229,7 @@ def stack(ctx: Context) -> Result:
             for kind in ("patch", "coverage", "background"):
                 arrays[f"{kind}_{label}"] = earlier.result.arrays[f"{kind}_{theirs}"]
             continue
-        state = states[at[k_sorted]].loaded()
-        if num is not None:  # sigma clipped
-            knum, kden = num[:, k_sorted], den[:, k_sorted]
-        else:
-            knum, kden = state.num.astype(np.complex128 if np.iscomplexobj(state.num) else np.float64), \
-                np.broadcast_to(state.den.astype(np.float64), state.num.shape)
-        patch, coverage = _mean_patches(knum, kden, side, spectral=p.spectral_power() > 0)
-        background = state.bg
-        if p.normalize is not None:
-            scale, offset = normalization(background, p.normalize,
-                                          background_percentile=5.0 if p.normalize_background else None)
-            patch, background = patch * scale + offset, background * scale + offset
-        arrays[f"patch_{label}"] = patch.astype(np.float32)
-        arrays[f"coverage_{label}"] = coverage.astype(np.float32)
-        arrays[f"background_{label}"] = background.astype(np.float32)
+        arrays.update(_size_outputs(label, states[at[k_sorted]].loaded(), clipped, k_sorted, side, p))
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
     meta_sums = _keep_sums(arrays, bounds, states, own_background) if incremental else []
     arrays["origin"] = origins
@@ -279,6 +251,49 @@ def _mean_patches(num: np.ndarray, den: np.ndarray, side: int, spectral: bool
     patch = np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
     peak = den.reshape(den.shape[0], -1).max(1)
     return patch, den / np.where(peak > 0, peak, 1)[:, None, None, None]
+
+
+def _size_outputs(label: str, state: _State, clipped: ChunkSums | None, k_sorted: int, side: int,
+                  p: StackParams) -> dict[str, np.ndarray]:
+    """``patch_``, ``coverage_`` and ``background_{label}`` of one stack size: from its state, or from the
+    sigma-clipped sums (``clipped``, size ``k_sorted`` in ascending order) with the state's background."""
+    if clipped is not None:
+        knum = clipped.num[:, k_sorted]
+        kden = np.broadcast_to(clipped.den, clipped.num.shape)[:, k_sorted]
+    else:
+        knum = state.num.astype(np.complex128 if np.iscomplexobj(state.num) else np.float64)
+        kden = np.broadcast_to(state.den.astype(np.float64), state.num.shape)
+    patch, coverage = _mean_patches(knum, kden, side, spectral=p.spectral_power() > 0)
+    background = state.bg
+    if p.normalize is not None:
+        scale, offset = normalization(background, p.normalize,
+                                      background_percentile=5.0 if p.normalize_background else None)
+        patch, background = patch * scale + offset, background * scale + offset
+    return {f"patch_{label}": patch.astype(np.float32), f"coverage_{label}": coverage.astype(np.float32),
+            f"background_{label}": background.astype(np.float32)}
+
+
+def _chunk_work(plan: StackPlan, shift: np.ndarray, local: np.ndarray, weight: np.ndarray,
+                bands_or_rank: np.ndarray, bg_band: np.ndarray):
+    """The work items of one pass over the recording: :data:`CHUNK` frames each."""
+    n = shift.shape[0]
+    for s in range(0, n, CHUNK):
+        e = min(n, s + CHUNK)
+        yield ChunkWork(plan, np.arange(s, e), shift[s:e], local[s:e], bands_or_rank[s:e], weight[s:e],
+                        bg_band[s:e])
+
+
+def _chunk_count(n: int) -> int:
+    return (n + CHUNK - 1) // CHUNK
+
+
+def _clip_plan(plan: StackPlan, states: list[_State], sums: ChunkSums, at: np.ndarray, ap_counts: np.ndarray,
+               kappa: float) -> StackPlan:
+    """The plan of the sigma-clipping pass: the first pass's per-size mean and spread per pixel."""
+    num = np.stack([states[i].num for i in at], axis=1).astype(np.float64)
+    den = np.broadcast_to(np.stack([states[i].den for i in at], axis=1).astype(np.float64), num.shape)
+    stats = clip_stats(num, den, np.cumsum(sums.sq, axis=1)[:, at], ap_counts, kappa)
+    return replace(plan, bands=len(at), squares=False, clip=stats, spectral_power=0.0)
 
 
 def _keep_sums(arrays: dict[str, np.ndarray], bounds: np.ndarray, states: list[_State],
