@@ -27,7 +27,7 @@ from luckystack.imaging.normalize import normalization
 from luckystack.imaging.spectral import from_spectrum
 from luckystack.imaging.stacking import (
     ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, frame_bands, patch_geometry,
-    quality_weights, rank_frames, stack_sizes,
+    accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
 )
 from luckystack.nodes.frames import open_frames
 
@@ -36,6 +36,8 @@ CHUNK = 64  # frames per work item; fixed so results never depend on the number 
 
 
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
+GROUP_BYTES = 32 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
+#                         stacked in several passes over the recording, so memory does not grow with them
 ANCHORS = (5.0, 10.0, 25.0, 50.0)  # % of the valid frames: sums also kept there (the sizes most used), so
 #                                    a run with other sizes can build on them (sweeps: P50 after P25)
 
@@ -196,24 +198,30 @@ def stack(ctx: Context) -> Result:
     if p.match_brightness:
         level = earlier.level if earlier is not None and earlier.level is not None else \
             _brightness_level(stream, shift, valid, crop, bayer)
-    sums = None
+    fresh: list[_State] = []
+    sq_parts: list[np.ndarray] = []  # Σ w·v² per AP group (sigma clipping)
     if start < len(bounds):
         plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(bounds) - start,
                          (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
                          crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
                          level=level if level is not None else 1.0, spectral_power=p.spectral_power())
+        groups = _ap_groups(plan, n_ap)
         label = "stack" if not start else f"stack above {bounds[start - 1]} frames"
-        work = _chunk_work(plan, shift, local, weight, _from_band(band, start), _from_band(bg_band, start))
-        sums = _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(n), label=label))
-    states = reused + _cumulate(reused[-1] if reused else None, sums, bounds[start - 1] if start else 0,
-                                bounds[start:], bg_shape)
+        prior, prior_count = (reused[-1], bounds[start - 1]) if start else (None, 0)
+        for g, sums in _group_passes(ctx, plan, groups, shift, local, weight, _from_band(band, start),
+                                     _from_band(bg_band, start), label):
+            if sums.sq is not None:
+                sq_parts.append(sums.sq)
+            fresh = _into(fresh, _cumulate(prior.sliced(g) if prior is not None else None, sums, prior_count,
+                                           bounds[start:], bg_shape), g, n_ap)
+    states = reused + fresh
     clipped = None
     if p.sigma_clip is not None:
-        clip_plan = _clip_plan(plan, states, sums, at, ap_counts, p.sigma_clip)
+        clip_plan = _clip_plan(plan, states, np.concatenate(sq_parts), at, ap_counts, p.sigma_clip)
         sel_rank = np.where(band >= 0, rank, -1).astype(np.int32)
-        no_bg = np.full(n, -1, dtype=np.int16)
-        clipped = _reduce(ctx.map(accumulate_chunk, _chunk_work(clip_plan, shift, local, weight, sel_rank, no_bg),
-                                  total=_chunk_count(n), label="sigma clip"))
+        passes = [sums for _, sums in _group_passes(ctx, clip_plan, groups, shift, local, weight, sel_rank,
+                                                    np.full(n, -1, dtype=np.int16), "sigma clip")]
+        clipped = ChunkSums(np.concatenate([c.num for c in passes]), np.concatenate([c.den for c in passes]))
 
     arrays: dict[str, np.ndarray] = {}
     meta_sizes = []
@@ -244,7 +252,8 @@ def stack(ctx: Context) -> Result:
 
 def _mean_patches(num: np.ndarray, den: np.ndarray, side: int, spectral: bool
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-AP mean patches and their coverage (relative weight per pixel) from float64 sums."""
+    """Per-AP mean patches and their coverage (relative weight per pixel) from the sums (float64, or
+    spectral sums in any precision)."""
     if spectral:
         patch = from_spectrum(num, den, side)
         return patch, np.broadcast_to((den[:, :1, :1] > 0).astype(np.float32), patch.shape)
@@ -260,8 +269,10 @@ def _size_outputs(label: str, state: _State, clipped: ChunkSums | None, k_sorted
     if clipped is not None:
         knum = clipped.num[:, k_sorted]
         kden = np.broadcast_to(clipped.den, clipped.num.shape)[:, k_sorted]
+    elif p.spectral_power() > 0:
+        knum, kden = state.num, state.den  # from_spectrum works in double precision, a few APs at a time
     else:
-        knum = state.num.astype(np.complex128 if np.iscomplexobj(state.num) else np.float64)
+        knum = state.num.astype(np.float64)
         kden = np.broadcast_to(state.den.astype(np.float64), state.num.shape)
     patch, coverage = _mean_patches(knum, kden, side, spectral=p.spectral_power() > 0)
     background = state.bg
@@ -269,8 +280,44 @@ def _size_outputs(label: str, state: _State, clipped: ChunkSums | None, k_sorted
         scale, offset = normalization(background, p.normalize,
                                       background_percentile=5.0 if p.normalize_background else None)
         patch, background = patch * scale + offset, background * scale + offset
-    return {f"patch_{label}": patch.astype(np.float32), f"coverage_{label}": coverage.astype(np.float32),
+    # Spectral coverage is a read-only broadcast of one value per AP: written as such, never expanded here.
+    return {f"patch_{label}": patch.astype(np.float32, copy=False),
+            f"coverage_{label}": coverage if coverage.dtype == np.float32 else coverage.astype(np.float32),
             f"background_{label}": background.astype(np.float32)}
+
+
+def _ap_groups(plan: StackPlan, n_ap: int) -> list[slice]:
+    """Consecutive AP groups, as even as possible, whose chunk sums stay within :data:`GROUP_BYTES`."""
+    per_group = max(1, GROUP_BYTES // max(1, accumulator_bytes_per_ap(plan)))
+    count = -(-n_ap // per_group)
+    step = -(-n_ap // count)
+    return [slice(s, min(n_ap, s + step)) for s in range(0, n_ap, step)]
+
+
+def _group_passes(ctx: Context, plan: StackPlan, groups: list[slice], shift: np.ndarray, local: np.ndarray,
+                  weight: np.ndarray, ap_band: np.ndarray, bg_band: np.ndarray, label: str):
+    """One pass over the recording per AP group, yielding (group, its float64 sums); the background
+    goes with the first group. Every AP's sums are the same whatever group it is in."""
+    no_bg = np.full(shift.shape[0], -1, dtype=np.int16)
+    for k, g in enumerate(groups):
+        group_plan = replace(plan, origins=plan.origins[g],
+                             clip=plan.clip.sliced(g) if plan.clip is not None else None)
+        work = _chunk_work(group_plan, shift, local[:, g], weight[:, g], ap_band[:, g], bg_band if k == 0 else no_bg)
+        what = label if len(groups) == 1 else f"{label}, APs {g.start + 1}–{g.stop} of {groups[-1].stop}"
+        yield g, _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(shift.shape[0]), label=what))
+
+
+def _into(states: list[_State], group: list[_State], aps: slice, n_ap: int) -> list[_State]:
+    """Put one AP group's states into those of all APs (allocated with the first group, whose
+    background they keep); the whole list when the group is every AP."""
+    if aps.start == 0 and aps.stop == n_ap:
+        return group
+    if not states:
+        states = [_State(np.empty((n_ap,) + s.num.shape[1:], s.num.dtype),
+                         np.empty((n_ap,) + s.den.shape[1:], s.den.dtype), s.bg) for s in group]
+    for whole, part in zip(states, group):
+        whole.num[aps], whole.den[aps] = part.num, part.den
+    return states
 
 
 def _chunk_work(plan: StackPlan, shift: np.ndarray, local: np.ndarray, weight: np.ndarray,
@@ -287,12 +334,12 @@ def _chunk_count(n: int) -> int:
     return (n + CHUNK - 1) // CHUNK
 
 
-def _clip_plan(plan: StackPlan, states: list[_State], sums: ChunkSums, at: np.ndarray, ap_counts: np.ndarray,
+def _clip_plan(plan: StackPlan, states: list[_State], sq: np.ndarray, at: np.ndarray, ap_counts: np.ndarray,
                kappa: float) -> StackPlan:
     """The plan of the sigma-clipping pass: the first pass's per-size mean and spread per pixel."""
     num = np.stack([states[i].num for i in at], axis=1).astype(np.float64)
     den = np.broadcast_to(np.stack([states[i].den for i in at], axis=1).astype(np.float64), num.shape)
-    stats = clip_stats(num, den, np.cumsum(sums.sq, axis=1)[:, at], ap_counts, kappa)
+    stats = clip_stats(num, den, np.cumsum(sq, axis=1)[:, at], ap_counts, kappa)
     return replace(plan, bands=len(at), squares=False, clip=stats, spectral_power=0.0)
 
 
@@ -344,6 +391,10 @@ class _State:
     num: np.ndarray
     den: np.ndarray
     bg: np.ndarray
+
+    def sliced(self, aps: slice) -> _State:
+        """The state of APs ``aps`` (the background is shared), in memory."""
+        return _State(np.asarray(self.num[aps]), np.asarray(self.den[aps]), self.bg)
 
     def loaded(self) -> _State:
         """The same state with every array in memory (an earlier result's are zarr arrays until read)."""

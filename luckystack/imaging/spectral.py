@@ -32,6 +32,7 @@ from luckystack.imaging.colour import LUMA
 SMOOTH_SIGMA = 1.0  # frequency bins (σ 2 selected less sharply: Moon P10 −0.2 dB, transfer −0.02)
 NOISE_FREQUENCY = 0.45  # cycles/px: above this a patch holds (almost) only noise
 NOISE_MARGIN = 2.0  # powers below this many times the floor count as noise (its smoothed estimate scatters)
+BATCH = 16  # patches per inverse transform in from_spectrum
 MAX_LOG_WEIGHT = 60.0  # weights stay below e^60 so a chunk's float32 sums cannot overflow
 
 
@@ -127,8 +128,17 @@ def weighted_spectra(patches: np.ndarray, power: float) -> tuple[np.ndarray, np.
 
 
 def from_spectrum(num: np.ndarray, den: np.ndarray, side: int) -> np.ndarray:
-    """Patches (…, p, p, C) from summed weighted spectra ``num`` (…, p, p//2+1, C) and weights ``den``."""
+    """Patches (A, p, p, C) float32 from summed weighted spectra ``num`` (A, p, p//2+1, C) and weights
+    ``den`` (A, p, p//2+1, 1), or one patch without the A axis. Computed in double precision,
+    :data:`BATCH` patches at a time (the temporaries of hundreds of surface APs would take GBs)."""
     import scipy.fft
 
-    ratio = np.divide(num, den, out=np.zeros(num.shape, num.dtype), where=den > 0)
-    return scipy.fft.irfft2(ratio, s=(side, side), axes=(-3, -2), workers=1).astype(np.float32)
+    if num.ndim == 3:
+        return from_spectrum(num[None], den[None], side)[0]
+    out = np.empty((num.shape[0], side, side, num.shape[-1]), np.float32)
+    for s in range(0, num.shape[0], BATCH):
+        n = np.asarray(num[s:s + BATCH], np.complex128)
+        d = np.broadcast_to(np.asarray(den[s:s + BATCH], np.float64), n.shape)
+        ratio = np.divide(n, d, out=np.zeros(n.shape, n.dtype), where=d > 0)
+        out[s:s + BATCH] = scipy.fft.irfft2(ratio, s=(side, side), axes=(-3, -2), workers=1)
+    return out

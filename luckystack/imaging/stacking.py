@@ -23,7 +23,7 @@ standard deviations of that size's first-pass mean.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -109,6 +109,9 @@ class ClipStats:
     counts: np.ndarray  # (A, S) frames per size
     kappa: float
 
+    def sliced(self, aps: slice) -> ClipStats:
+        return ClipStats(self.mean[aps], self.std[aps], self.counts[aps], self.kappa)
+
 
 @dataclass
 class StackPlan:
@@ -190,25 +193,34 @@ def sample_patch(plan: StackPlan, frame: np.ndarray, a: int, offset: np.ndarray
     return bayer_drizzle_patch(frame, plan.stream.layout, origin, shape, off, plan.zoom, plan.pixfrac)
 
 
-def accumulate_chunk(work: ChunkWork) -> ChunkSums:
-    """Sum one chunk of frames into band accumulators; a module-level function for ``ctx.map``."""
-    plan = work.plan
-    n_ap = plan.origins.shape[0]
-    bands = plan.bands
-    shape = (n_ap, bands, plan.patch, plan.patch, plan.channels)
-    # within a chunk float32 is plenty (≤ CHUNK terms); chunks are combined in float64
-    spectral = plan.spectral_power > 0
-    scalar_den = plan.method == "interpolate" and plan.clip is None
-    if spectral:  # sums of weighted spectra (A, B, p, p//2+1, C) and per-frequency weights
-        fshape = (n_ap, bands, plan.patch, plan.patch // 2 + 1)
+def _accumulators(plan: StackPlan, n_ap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Zeroed float32 ``num``, ``den`` and ``sq`` of a chunk for ``n_ap`` APs (see :class:`ChunkSums`)."""
+    shape = (n_ap, plan.bands, plan.patch, plan.patch, plan.channels)
+    if plan.spectral_power > 0:  # sums of weighted spectra (A, B, p, p//2+1, C) and per-frequency weights
+        fshape = (n_ap, plan.bands, plan.patch, plan.patch // 2 + 1)
         num = np.zeros(fshape + (plan.channels,), np.complex64)
         den = np.zeros(fshape + (1,), np.float32)
     else:
         num = np.zeros(shape, np.float32)
-        den = np.zeros((n_ap, bands, 1, 1, 1) if scalar_den else shape, np.float32)
+        scalar_den = plan.method == "interpolate" and plan.clip is None
+        den = np.zeros((n_ap, plan.bands, 1, 1, 1) if scalar_den else shape, np.float32)
     sq = np.zeros(shape, np.float32) if plan.squares else None
+    return num, den, sq
+
+
+def accumulator_bytes_per_ap(plan: StackPlan) -> int:
+    """Bytes of one AP's share of a chunk's sums (what a chunk returns grows with the APs it covers)."""
+    num, den, sq = _accumulators(replace(plan, bands=1), 1)
+    return plan.bands * (num.nbytes + den.nbytes + (sq.nbytes if sq is not None else 0))
+
+
+def accumulate_chunk(work: ChunkWork) -> ChunkSums:
+    """Sum one chunk of frames into band accumulators; a module-level function for ``ctx.map``."""
+    plan = work.plan
+    num, den, sq = _accumulators(plan, plan.origins.shape[0])
+    spectral = plan.spectral_power > 0
     bg: dict[int, np.ndarray] = {}
-    bg_count = np.zeros(bands, dtype=np.int64)
+    bg_count = np.zeros(plan.bands, dtype=np.int64)
     brightness: dict[int, float] = {}
     crop = np.asarray(plan.crop_offset, dtype=np.float64)
     offsets = (crop + work.shift[:, None, :] + work.local).tolist()  # (n, A, 2) frame offsets

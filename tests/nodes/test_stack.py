@@ -262,3 +262,23 @@ def test_spectral_weighting_keeps_more_detail_than_one_weight_per_frame():
     # measured: mid-band power 0.896 → 0.911, PSNR 46.65 → 47.00 dB
     assert mid_power(spectral, truth) > mid_power(plain, truth) + 0.008
     assert psnr(spectral, truth) > psnr(plain, truth)
+
+
+@pytest.mark.parametrize("mode", [{}, {"spectral_weight": 0}, {"drizzle": 2}, {"sigma_clip": 2.5}])
+def test_many_aps_are_stacked_in_groups_with_the_same_bits(monkeypatch, mode):
+    syn = make(n=40, h=64, w=80, ap_size=24)
+    whole = _stack(syn, jobs=2, percent=[10, 25], **mode)
+    whole40 = _stack(syn, percent=[10, 40], **mode)
+    n_ap = whole.array("origin").shape[0]
+    monkeypatch.setattr(luckystack.nodes.stack, "GROUP_BYTES", 1)  # one AP per pass
+    ctx = _EarlierContext([], {"percent": [10, 25], **mode}, {k: syn.inputs[k] for k in PORTS}, jobs=2)
+    grouped = registry()["stack"].run(ctx)["stacks"]
+    assert len([label for label in ctx.labels if label.startswith("stack, APs")]) == n_ap > 1
+    assert grouped.meta == whole.meta and set(grouped.arrays) == set(whole.arrays)
+    for name in whole.arrays:
+        assert np.array_equal(grouped.array(name), whole.array(name)), name
+    first = _stack(syn, percent=[10, 25], **mode)
+    if "sigma_clip" not in mode:  # building on earlier sums, group by group
+        built, labels = _stack_after(syn, [first], percent=[10, 40], **mode)
+        assert labels[0].startswith("stack above") and len(labels) == n_ap
+        assert np.array_equal(built.array("patch_P40"), whole40.array("patch_P40"))
