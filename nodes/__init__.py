@@ -36,8 +36,9 @@ stack -> ``stacks``
     (z = drizzle factor), ``count_{label}`` (A,) int32 frames stacked per AP; shared arrays
     ``origin`` (A, 2) int32 top-left of each patch and ``extent`` (A,) int32 blending window width,
     both in output (drizzled) pixels of the crop. p = ceil(1.5 × largest AP size × z), even.
-    Without sigma clipping also the cumulative sums, float32, at every boundary (the sizes, and the
-    anchors 5, 10, 25, 50 % below the largest), for incremental reruns: ``sum_num_{frames}`` and
+    Without sigma clipping also the cumulative sums, float32, at the boundaries (the sizes, and the
+    anchors 5, 10, 25, 50 % below the largest) from the lowest up while they take at most 2.5 % of the
+    recording's size, for incremental reruns: ``sum_num_{frames}`` and
     ``sum_den_{frames}`` (per AP, as accumulated: weighted spectra and weights, or weighted patches and
     weights); the background's state is ``background_{label}`` where a size has that count (and no
     ``normalize``), else ``sum_bg_{frames}``; meta ``sums`` lists them: [{"frames", "background"}].

@@ -38,6 +38,7 @@ CHUNK = 64  # frames per work item; fixed so results never depend on the number 
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
 GROUP_BYTES = 32 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
 #                         stacked in several passes over the recording, so memory does not grow with them
+SUMS_SHARE = 0.025  # the sums kept for incremental reruns take at most this share of the recording's size
 ANCHORS = (5.0, 10.0, 25.0, 50.0)  # % of the valid frames: sums also kept there (the sizes most used), so
 #                                    a run with other sizes can build on them (sweeps: P50 after P25)
 
@@ -135,7 +136,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="8", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="9", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
@@ -239,7 +240,12 @@ def stack(ctx: Context) -> Result:
             continue
         arrays.update(_size_outputs(label, states[at[k_sorted]].loaded(), clipped, k_sorted, side, p))
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
-    meta_sums = _keep_sums(arrays, bounds, states, own_background) if incremental else []
+    meta_sums = _keep_sums(arrays, bounds, states, own_background, SUMS_SHARE * _recording_bytes(stream)) \
+        if incremental else []
+    if len(meta_sums) < len(bounds) and incremental:
+        ctx.log(f"sums kept at {len(meta_sums)} of {len(bounds)} boundaries (they may take "
+                f"{SUMS_SHARE:.1%} of the recording's size): a change of stack sizes stacks from "
+                f"{meta_sums[-1]['frames'] if meta_sums else 0} frames up")
     arrays["origin"] = origins
     arrays["extent"] = np.round(ap_sizes * 1.5 * zoom).astype(np.int32)
     values, freq = np.unique(ap_sizes, return_counts=True)
@@ -344,19 +350,27 @@ def _clip_plan(plan: StackPlan, states: list[_State], sq: np.ndarray, at: np.nda
 
 
 def _keep_sums(arrays: dict[str, np.ndarray], bounds: np.ndarray, states: list[_State],
-               own_background: dict[int, str]) -> list[dict]:
-    """Add the sums at every boundary to ``arrays`` (see ``luckystack.nodes``); returns meta ``sums``.
-    A boundary whose background output is its state (``own_background``) does not store it twice."""
+               own_background: dict[int, str], budget: float) -> list[dict]:
+    """Add the sums at the lowest boundaries to ``arrays`` while they fit in ``budget`` bytes (see
+    ``luckystack.nodes``); returns meta ``sums``. A boundary whose background output is its state
+    (``own_background``) does not store it twice. Reruns build on the lowest boundaries, so a prefix is kept."""
     meta = []
     for count, state in zip(bounds.tolist(), states):
+        bg_name = own_background.get(count)
+        budget -= state.num.nbytes + state.den.nbytes + (state.bg.nbytes if bg_name is None else 0)
+        if budget < 0:
+            break
         arrays[f"sum_num_{count}"] = state.num
         arrays[f"sum_den_{count}"] = state.den
-        bg_name = own_background.get(count)
         if bg_name is None:  # an anchor, or a normalized output
             bg_name = f"sum_bg_{count}"
             arrays[bg_name] = state.bg
         meta.append({"frames": count, "background": bg_name})
     return meta
+
+
+def _recording_bytes(stream) -> int:
+    return stream.count * stream.height * stream.width * stream.channels * (1 if stream.bit_depth <= 8 else 2)
 
 
 def _brightness_level(stream, shift: np.ndarray, valid: np.ndarray, crop, cfa: bool) -> float:

@@ -12,6 +12,13 @@ from tests.nodes.stack_data import make, mid_power, psnr
 PORTS = ("frames", "shifts", "aps", "quality")
 
 
+@pytest.fixture(autouse=True)
+def _sums_unbounded(monkeypatch):
+    """The tests' recordings are tiny, so the sums would not fit the cache budget: lift it (its own
+    test puts it back)."""
+    monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", 1e9)
+
+
 def _stack(syn, jobs=1, **params):
     return run_node("stack", params, {k: syn.inputs[k] for k in PORTS}, jobs=jobs)["stacks"]
 
@@ -282,3 +289,22 @@ def test_many_aps_are_stacked_in_groups_with_the_same_bits(monkeypatch, mode):
         built, labels = _stack_after(syn, [first], percent=[10, 40], **mode)
         assert labels[0].startswith("stack above") and len(labels) == n_ap
         assert np.array_equal(built.array("patch_P40"), whole40.array("patch_P40"))
+
+
+def test_sums_are_kept_at_the_lowest_boundaries_that_fit_the_cache_budget(monkeypatch):
+    syn = make(n=60, h=64, w=80, ap_size=24)
+    full = _stack(syn, percent=[10, 25, 50])
+    assert [s["frames"] for s in full.meta["sums"]] == [3, 6, 15, 30]
+    two = sum(full.arrays[n].nbytes for n in ("sum_num_3", "sum_den_3", "sum_bg_3", "sum_num_6", "sum_den_6"))
+    recording = 60 * 64 * 80  # frames × pixels, 8-bit mono
+    monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", (two + 1) / recording)
+    ctx = _EarlierContext([], {"percent": [10, 25, 50]}, {k: syn.inputs[k] for k in PORTS})
+    kept = registry()["stack"].run(ctx)["stacks"]
+    assert [s["frames"] for s in kept.meta["sums"]] == [3, 6]
+    assert not [n for n in kept.arrays if n.startswith("sum_") and n.endswith(("_15", "_30"))]
+    assert any("sums kept at 2 of 4 boundaries" in m for m in ctx.messages)
+    for name in kept.arrays:  # the outputs themselves do not change
+        assert np.array_equal(kept.array(name), full.array(name)), name
+    built, labels = _stack_after(syn, [kept], percent=[10, 40])
+    assert labels == ["stack above 6 frames"]
+    assert np.array_equal(built.array("patch_P40"), _stack(syn, percent=[10, 40]).array("patch_P40"))
