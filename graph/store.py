@@ -26,7 +26,6 @@ another process deletes under it (a missing zarr chunk would read as zeros, sile
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -42,6 +41,11 @@ from typing import Any
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
+
+try:
+    import fcntl
+except ImportError:  # Windows: no leases, so `cache rm`/`gc` do not know which entries a run is reading
+    fcntl = None  # type: ignore[assignment]
 
 from luckystack.graph.node import Result
 
@@ -277,7 +281,8 @@ class CacheStore:
         path = self.root / key / "manifest.json"
         fd = os.open(path, os.O_RDONLY)  # FileNotFoundError: not committed, or removed
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a remover renames the entry away
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a remover renames the entry away
             if not os.path.samestat(os.fstat(fd), os.stat(path)):
                 raise FileNotFoundError(f"cache entry {key[:12]} was removed")
         except BaseException:
@@ -418,7 +423,7 @@ class CacheStore:
         except FileNotFoundError:
             fd = None  # not committed (or gone): nobody can lease it
         try:
-            if fd is not None:
+            if fd is not None and fcntl is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
