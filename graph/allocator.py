@@ -36,3 +36,14 @@ def tune_allocator() -> bool:
             bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     except (OSError, AttributeError):
         return False
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free memory back to the kernel (glibc ``malloc_trim``): between nodes, what one
+    node freed and the trim threshold keeps would otherwise count in the next node's peak."""
+    if not _done:
+        return
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

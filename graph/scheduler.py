@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
+from luckystack.graph.allocator import release_free_memory
 from luckystack.graph.context import CacheContext
 from luckystack.graph.executor import Executor, LocalExecutor
 from luckystack.graph.explain import NodeStatus, explain, slot_name, write_index
@@ -108,6 +109,8 @@ class _Run:
             pending.write(results, st.preimage, prov)
             if family:
                 self.store.remember(family, st.key)
+            del results, ctx
+            release_free_memory()
         except BaseException as e:
             pending.abort()
             if isinstance(e, NodeError) and not hasattr(e, "node_id"):
