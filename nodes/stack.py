@@ -199,49 +199,56 @@ def stack(ctx: Context) -> Result:
     if p.match_brightness:
         level = earlier.level if earlier is not None and earlier.level is not None else \
             _brightness_level(stream, shift, valid, crop, bayer)
-    fresh: list[_State] = []
-    sq_parts: list[np.ndarray] = []  # Σ w·v² per AP group (sigma clipping)
+    plan = None
     if start < len(bounds):
         plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(bounds) - start,
                          (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
                          crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
                          level=level if level is not None else 1.0, spectral_power=p.spectral_power())
-        groups = _ap_groups(plan, n_ap)
-        label = "stack" if not start else f"stack above {bounds[start - 1]} frames"
-        prior, prior_count = (reused[-1], bounds[start - 1]) if start else (None, 0)
-        for g, sums in _group_passes(ctx, plan, groups, shift, local, weight, _from_band(band, start),
-                                     _from_band(bg_band, start), label):
-            if sums.sq is not None:
-                sq_parts.append(sums.sq)
-            fresh = _into(fresh, _cumulate(prior.sliced(g) if prior is not None else None, sums, prior_count,
-                                           bounds[start:], bg_shape), g, n_ap)
-    states = reused + fresh
-    clipped = None
-    if p.sigma_clip is not None:
-        clip_plan = _clip_plan(plan, states, np.concatenate(sq_parts), at, ap_counts, p.sigma_clip)
-        sel_rank = np.where(band >= 0, rank, -1).astype(np.int32)
-        passes = [sums for _, sums in _group_passes(ctx, clip_plan, groups, shift, local, weight, sel_rank,
-                                                    np.full(n, -1, dtype=np.int16), "sigma clip")]
-        clipped = ChunkSums(np.concatenate([c.num for c in passes]), np.concatenate([c.den for c in passes]))
+    own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
+    kept = _kept_boundaries(bounds, reused, plan, n_ap, own_background, bg_shape,
+                            SUMS_SHARE * _recording_bytes(stream)) if incremental else 0
+    linked = {k: earlier.outputs.get(int(sizes[k][1])) for k_sorted, k in enumerate(order)
+              if earlier is not None and at[k_sorted] < start}
+    linked = {k: theirs for k, theirs in linked.items() if theirs is not None}
+    held: list[_State] = []  # the new states whose sums are kept, for all APs
+    outputs = _Filled(n_ap)
+    groups = _ap_groups(plan, n_ap) if plan is not None else [slice(0, n_ap)]
+    first_bg: list[np.ndarray] = []  # the background goes with the first group
+    for g in groups:
+        fresh: list[_State] = []
+        sq = clipped = None
+        if plan is not None:
+            what = "stack" if not start else f"stack above {bounds[start - 1]} frames"
+            sums = _pass(ctx, replace(plan, origins=origins[g]), g, shift, local, weight, _from_band(band, start),
+                         _from_band(bg_band, start) if g.start == 0 else None, what)
+            prior = reused[-1].sliced(g) if start else None
+            fresh = _cumulate(prior, sums, bounds[start - 1] if start else 0, bounds[start:], bg_shape)
+            first_bg = first_bg or [s.bg for s in fresh]
+            fresh = [_State(s.num, s.den, bg) for s, bg in zip(fresh, first_bg)]
+            sq, sums = sums.sq, None
+            held = _into(held, fresh[:max(0, kept - start)], g, n_ap)
+        if p.sigma_clip is not None:  # never incremental: every state is new
+            clip_plan = _clip_plan(replace(plan, origins=origins[g]), fresh, sq, at, ap_counts[g], p.sigma_clip)
+            clipped = _pass(ctx, clip_plan, g, shift, local, weight, np.where(band >= 0, rank, -1).astype(np.int32),
+                            None, "sigma clip")
+        for k_sorted, k in enumerate(order):
+            if k not in linked:
+                b = at[k_sorted]
+                state = fresh[b - start] if b >= start else reused[b].sliced(g)
+                outputs.put(g, _size_outputs(sizes[k][0], state.loaded(), clipped, k_sorted, side, p))
 
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = dict(outputs.arrays)
     meta_sizes = []
-    own_background: dict[int, str] = {}  # size → its background output, which is also its state
     for k_sorted, k in enumerate(order):
         label, count = sizes[k]
         meta_sizes.append({"label": label, "frames": int(count)})
         arrays[f"count_{label}"] = ap_counts[:, k_sorted].astype(np.int32)
-        if p.normalize is None:
-            own_background[int(count)] = f"background_{label}"
-        theirs = earlier.outputs.get(int(count)) if earlier is not None and at[k_sorted] < start else None
-        if theirs is not None:  # the earlier result made this size from the same sums: link its outputs
+        if k in linked:  # the earlier result made this size from the same sums: link its outputs
             for kind in ("patch", "coverage", "background"):
-                arrays[f"{kind}_{label}"] = earlier.result.arrays[f"{kind}_{theirs}"]
-            continue
-        arrays.update(_size_outputs(label, states[at[k_sorted]].loaded(), clipped, k_sorted, side, p))
+                arrays[f"{kind}_{label}"] = earlier.result.arrays[f"{kind}_{linked[k]}"]
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
-    meta_sums = _keep_sums(arrays, bounds, states, own_background, SUMS_SHARE * _recording_bytes(stream)) \
-        if incremental else []
+    meta_sums = _keep_sums(arrays, bounds[:kept], (reused + held)[:kept], own_background)
     if len(meta_sums) < len(bounds) and incremental:
         ctx.log(f"sums kept at {len(meta_sums)} of {len(bounds)} boundaries (they may take "
                 f"{SUMS_SHARE:.1%} of the recording's size): a change of stack sizes stacks from "
@@ -300,22 +307,51 @@ def _ap_groups(plan: StackPlan, n_ap: int) -> list[slice]:
     return [slice(s, min(n_ap, s + step)) for s in range(0, n_ap, step)]
 
 
-def _group_passes(ctx: Context, plan: StackPlan, groups: list[slice], shift: np.ndarray, local: np.ndarray,
-                  weight: np.ndarray, ap_band: np.ndarray, bg_band: np.ndarray, label: str):
-    """One pass over the recording per AP group, yielding (group, its float64 sums); the background
-    goes with the first group. Every AP's sums are the same whatever group it is in."""
-    no_bg = np.full(shift.shape[0], -1, dtype=np.int16)
-    for k, g in enumerate(groups):
-        group_plan = replace(plan, origins=plan.origins[g],
-                             clip=plan.clip.sliced(g) if plan.clip is not None else None)
-        work = _chunk_work(group_plan, shift, local[:, g], weight[:, g], ap_band[:, g], bg_band if k == 0 else no_bg)
-        what = label if len(groups) == 1 else f"{label}, APs {g.start + 1}–{g.stop} of {groups[-1].stop}"
-        yield g, _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(shift.shape[0]), label=what))
+def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, local: np.ndarray, weight: np.ndarray,
+          ap_band: np.ndarray, bg_band: np.ndarray | None, label: str) -> ChunkSums:
+    """One pass over the recording for the APs ``aps`` (``plan`` holds theirs alone), with the
+    background if ``bg_band`` is given; the float64 sums. An AP's sums do not depend on its group."""
+    n = shift.shape[0]
+    n_ap = local.shape[1]
+    if bg_band is None:
+        bg_band = np.full(n, -1, dtype=np.int16)
+    what = label if aps.stop - aps.start == n_ap else f"{label}, APs {aps.start + 1}–{aps.stop} of {n_ap}"
+    work = _chunk_work(plan, shift, local[:, aps], weight[:, aps], ap_band[:, aps], bg_band)
+    return _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(n), label=what))
+
+
+class _Filled:
+    """Per-size outputs (``patch_``, ``coverage_``, ``background_``) put together from AP groups; the
+    background, the same in every group, is taken from the first. An output that is one value per AP
+    broadcast over its patch (spectral coverage) stays that way."""
+
+    def __init__(self, n_ap: int) -> None:
+        self.n_ap = n_ap
+        self._arrays: dict[str, np.ndarray] = {}
+        self._shapes: dict[str, tuple[int, ...]] = {}  # broadcast outputs: their full shape
+
+    def put(self, aps: slice, part: dict[str, np.ndarray]) -> None:
+        for name, value in part.items():
+            if name.startswith("background_") or (aps.start == 0 and aps.stop == self.n_ap):
+                self._arrays.setdefault(name, value)
+                continue
+            if value.ndim == 4 and value.strides[1] == value.strides[2] == 0:
+                self._shapes[name] = (self.n_ap,) + value.shape[1:]
+                value = value[:, :1, :1]
+            whole = self._arrays.get(name)
+            if whole is None:
+                whole = self._arrays[name] = np.empty((self.n_ap,) + value.shape[1:], value.dtype)
+            whole[aps] = value
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: np.broadcast_to(a, self._shapes[name]) if name in self._shapes else a
+                for name, a in self._arrays.items()}
 
 
 def _into(states: list[_State], group: list[_State], aps: slice, n_ap: int) -> list[_State]:
     """Put one AP group's states into those of all APs (allocated with the first group, whose
-    background they keep); the whole list when the group is every AP."""
+    background they keep); the group's own list when it is every AP."""
     if aps.start == 0 and aps.stop == n_ap:
         return group
     if not states:
@@ -324,6 +360,22 @@ def _into(states: list[_State], group: list[_State], aps: slice, n_ap: int) -> l
     for whole, part in zip(states, group):
         whole.num[aps], whole.den[aps] = part.num, part.den
     return states
+
+
+def _kept_boundaries(bounds: np.ndarray, reused: list[_State], plan: StackPlan | None, n_ap: int,
+                     own_background: dict[int, str], bg_shape: tuple[int, ...], budget: float) -> int:
+    """How many of the lowest boundaries keep their sums: as many as fit in ``budget`` bytes. Counted from
+    the arrays' sizes alone, so the same whether the states are new or come from an earlier result."""
+    bg_bytes = int(np.prod(bg_shape)) * 4
+    for b, count in enumerate(bounds.tolist()):
+        if b < len(reused):
+            cost = reused[b].num.nbytes + reused[b].den.nbytes
+        else:
+            cost = n_ap * accumulator_bytes_per_ap(replace(plan, bands=1, squares=False))
+        budget -= cost + (0 if count in own_background else bg_bytes)
+        if budget < 0:
+            return b
+    return len(bounds)
 
 
 def _chunk_work(plan: StackPlan, shift: np.ndarray, local: np.ndarray, weight: np.ndarray,
@@ -342,7 +394,8 @@ def _chunk_count(n: int) -> int:
 
 def _clip_plan(plan: StackPlan, states: list[_State], sq: np.ndarray, at: np.ndarray, ap_counts: np.ndarray,
                kappa: float) -> StackPlan:
-    """The plan of the sigma-clipping pass: the first pass's per-size mean and spread per pixel."""
+    """The plan of the sigma-clipping pass for the APs of ``plan`` (and of ``states``, ``sq``,
+    ``ap_counts``): the first pass's per-size mean and spread per pixel."""
     num = np.stack([states[i].num for i in at], axis=1).astype(np.float64)
     den = np.broadcast_to(np.stack([states[i].den for i in at], axis=1).astype(np.float64), num.shape)
     stats = clip_stats(num, den, np.cumsum(sq, axis=1)[:, at], ap_counts, kappa)
@@ -350,18 +403,15 @@ def _clip_plan(plan: StackPlan, states: list[_State], sq: np.ndarray, at: np.nda
 
 
 def _keep_sums(arrays: dict[str, np.ndarray], bounds: np.ndarray, states: list[_State],
-               own_background: dict[int, str], budget: float) -> list[dict]:
-    """Add the sums at the lowest boundaries to ``arrays`` while they fit in ``budget`` bytes (see
-    ``luckystack.nodes``); returns meta ``sums``. A boundary whose background output is its state
-    (``own_background``) does not store it twice. Reruns build on the lowest boundaries, so a prefix is kept."""
+               own_background: dict[int, str]) -> list[dict]:
+    """Add the sums at ``bounds`` (the lowest boundaries, see :func:`_kept_boundaries`) to ``arrays``
+    (see ``luckystack.nodes``); returns meta ``sums``. A boundary whose background output is its state
+    (``own_background``) does not store it twice."""
     meta = []
     for count, state in zip(bounds.tolist(), states):
-        bg_name = own_background.get(count)
-        budget -= state.num.nbytes + state.den.nbytes + (state.bg.nbytes if bg_name is None else 0)
-        if budget < 0:
-            break
         arrays[f"sum_num_{count}"] = state.num
         arrays[f"sum_den_{count}"] = state.den
+        bg_name = own_background.get(count)
         if bg_name is None:  # an anchor, or a normalized output
             bg_name = f"sum_bg_{count}"
             arrays[bg_name] = state.bg

@@ -25,7 +25,7 @@ from luckystack.io.ser import read_ser_info
 from luckystack.io.video import VIDEO_SUFFIXES, probe_video
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
-REMAP_BYTES = 64 << 20
+REMAP_BYTES = 16 << 20
 
 
 @dataclass
