@@ -1,16 +1,19 @@
 """The ``stack`` node: per-AP stacks of the best frames at several stack sizes, plus the background.
 
-Reads every needed frame once, in fixed chunks of :data:`CHUNK` frames (``ctx.map``), sums the
-chunks in order (float64) per band of ranks between consecutive stack sizes, and returns one set of
-arrays per stack size (see ``luckystack.nodes``).
+Reads the needed frames in fixed chunks of :data:`CHUNK` frames (``ctx.map``), sums the chunks in order
+(float64) per band of ranks between consecutive boundaries, and returns one set of arrays per stack size
+(see ``luckystack.nodes``). Many APs (a Moon or Sun surface) go in groups whose chunk sums stay within
+:data:`GROUP_BYTES`, one pass over the recording per group and each group through to its outputs, so
+memory does not grow with the AP count; an AP's sums are the same in any group.
 
-Incremental: the cumulative sums (the "state") at every band boundary are stored with the result. The
-boundaries are the requested sizes plus the :data:`ANCHORS` below the largest, so runs with different
-sizes share boundaries (P25 alone also sums at 5 and 10 %). When only the stack sizes change, the
-boundaries an earlier result shares from the smallest up are taken from its states and only the bands
-above them are read, with the very same arithmetic, so the bits do not depend on what the cache held.
-The shared sums, the outputs of sizes both results have, and the common brightness level are taken
-from the earlier result as they are (the cache then stores links to its arrays, not copies).
+Incremental: the cumulative sums (the "state") at the band boundaries are stored with the result, from
+the lowest up while they take at most :data:`SUMS_SHARE` of the recording's size. The boundaries are the
+requested sizes plus the :data:`ANCHORS` below the largest, so runs with different sizes share
+boundaries (P25 alone also sums at 5 and 10 %). When only the stack sizes change, the boundaries an
+earlier result shares from the smallest up are taken from its states and only the bands above them are
+read, with the very same arithmetic, so the bits do not depend on what the cache held. The shared sums,
+the outputs of sizes both results have, and the common brightness level are taken from the earlier
+result as they are (the cache then stores links to its arrays, not copies).
 The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
 """
 
