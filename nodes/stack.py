@@ -252,10 +252,6 @@ def stack(ctx: Context) -> Result:
                 arrays[f"{kind}_{label}"] = earlier.result.arrays[f"{kind}_{linked[k]}"]
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
     meta_sums = _keep_sums(arrays, bounds[:kept], (reused + held)[:kept], own_background)
-    if len(meta_sums) < len(bounds) and incremental:
-        ctx.log(f"sums kept at {len(meta_sums)} of {len(bounds)} boundaries (they may take "
-                f"{SUMS_SHARE:.1%} of the recording's size): a change of stack sizes stacks from "
-                f"{meta_sums[-1]['frames'] if meta_sums else 0} frames up")
     arrays["origin"] = origins
     arrays["extent"] = np.round(ap_sizes * 1.5 * zoom).astype(np.int32)
     values, freq = np.unique(ap_sizes, return_counts=True)

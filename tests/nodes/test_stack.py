@@ -302,7 +302,6 @@ def test_sums_are_kept_at_the_lowest_boundaries_that_fit_the_cache_budget(monkey
     kept = registry()["stack"].run(ctx)["stacks"]
     assert [s["frames"] for s in kept.meta["sums"]] == [3, 6]
     assert not [n for n in kept.arrays if n.startswith("sum_") and n.endswith(("_15", "_30"))]
-    assert any("sums kept at 2 of 4 boundaries" in m for m in ctx.messages)
     for name in kept.arrays:  # the outputs themselves do not change
         assert np.array_equal(kept.array(name), full.array(name)), name
     built, labels = _stack_after(syn, [kept], percent=[10, 40])
