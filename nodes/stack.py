@@ -7,7 +7,8 @@ Reads the needed frames in fixed chunks of :data:`CHUNK` frames (``ctx.map``), s
 memory does not grow with the AP count; an AP's sums are the same in any group.
 
 Incremental: the cumulative sums (the "state") at the band boundaries are stored with the result, from
-the lowest up while they take at most :data:`SUMS_SHARE` of the recording's size. The boundaries are the
+the lowest up while they take at most :data:`SUMS_SHARE` of the recording's size (or
+:data:`SUMS_FLOOR`). The boundaries are the
 requested sizes plus the :data:`ANCHORS` below the largest, so runs with different sizes share
 boundaries (P25 alone also sums at 5 and 10 %). When only the stack sizes change, the boundaries an
 earlier result shares from the smallest up are taken from its states and only the bands above them are
@@ -41,7 +42,8 @@ CHUNK = 64  # frames per work item; fixed so results never depend on the number 
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
 GROUP_BYTES = 32 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
 #                         stacked in several passes over the recording, so memory does not grow with them
-SUMS_SHARE = 0.025  # the sums kept for incremental reruns take at most this share of the recording's size
+SUMS_SHARE = 0.025  # the sums kept for incremental reruns take at most this share of the recording's size,
+SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
 ANCHORS = (5.0, 10.0, 25.0, 50.0)  # % of the valid frames: sums also kept there (the sizes most used), so
 #                                    a run with other sizes can build on them (sweeps: P50 after P25)
 
@@ -210,7 +212,7 @@ def stack(ctx: Context) -> Result:
                          level=level if level is not None else 1.0, spectral_power=p.spectral_power())
     own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
     kept = _kept_boundaries(bounds, reused, plan, n_ap, own_background, bg_shape,
-                            SUMS_SHARE * _recording_bytes(stream)) if incremental else 0
+                            max(SUMS_SHARE * _recording_bytes(stream), SUMS_FLOOR)) if incremental else 0
     linked = {k: earlier.outputs.get(int(sizes[k][1])) for k_sorted, k in enumerate(order)
               if earlier is not None and at[k_sorted] < start}
     linked = {k: theirs for k, theirs in linked.items() if theirs is not None}

@@ -293,11 +293,13 @@ def test_many_aps_are_stacked_in_groups_with_the_same_bits(monkeypatch, mode):
 
 def test_sums_are_kept_at_the_lowest_boundaries_that_fit_the_cache_budget(monkeypatch):
     syn = make(n=60, h=64, w=80, ap_size=24)
-    full = _stack(syn, percent=[10, 25, 50])
+    monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", 0.025)  # the shipped share: far below the
+    full = _stack(syn, percent=[10, 25, 50])  # floor on this tiny recording, which keeps all its sums
     assert [s["frames"] for s in full.meta["sums"]] == [3, 6, 15, 30]
     two = sum(full.arrays[n].nbytes for n in ("sum_num_3", "sum_den_3", "sum_bg_3", "sum_num_6", "sum_den_6"))
     recording = 60 * 64 * 80  # frames × pixels, 8-bit mono
     monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", (two + 1) / recording)
+    monkeypatch.setattr(luckystack.nodes.stack, "SUMS_FLOOR", 0)
     ctx = _EarlierContext([], {"percent": [10, 25, 50]}, {k: syn.inputs[k] for k in PORTS})
     kept = registry()["stack"].run(ctx)["stacks"]
     assert [s["frames"] for s in kept.meta["sums"]] == [3, 6]
