@@ -368,11 +368,12 @@ def _kept_boundaries(bounds: np.ndarray, reused: list[_State], plan: StackPlan |
     """How many of the lowest boundaries keep their sums: as many as fit in ``budget`` bytes. Counted from
     the arrays' sizes alone, so the same whether the states are new or come from an earlier result."""
     bg_bytes = int(np.prod(bg_shape)) * 4
+    new_state_bytes = n_ap * accumulator_bytes_per_ap(replace(plan, bands=1, squares=False)) if plan else 0
     for b, count in enumerate(bounds.tolist()):
         if b < len(reused):
             cost = reused[b].num.nbytes + reused[b].den.nbytes
         else:
-            cost = n_ap * accumulator_bytes_per_ap(replace(plan, bands=1, squares=False))
+            cost = new_state_bytes
         budget -= cost + (0 if count in own_background else bg_bytes)
         if budget < 0:
             return b
