@@ -109,9 +109,6 @@ class ClipStats:
     counts: np.ndarray  # (A, S) frames per size
     kappa: float
 
-    def sliced(self, aps: slice) -> ClipStats:
-        return ClipStats(self.mean[aps], self.std[aps], self.counts[aps], self.kappa)
-
 
 @dataclass
 class StackPlan:
@@ -194,7 +191,8 @@ def sample_patch(plan: StackPlan, frame: np.ndarray, a: int, offset: np.ndarray
 
 
 def _accumulators(plan: StackPlan, n_ap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Zeroed float32 ``num``, ``den`` and ``sq`` of a chunk for ``n_ap`` APs (see :class:`ChunkSums`)."""
+    """Zeroed float32 ``num``, ``den`` and ``sq`` of a chunk for ``n_ap`` APs (see :class:`ChunkSums`):
+    within a chunk float32 is plenty (≤ CHUNK terms); chunks are combined in float64."""
     shape = (n_ap, plan.bands, plan.patch, plan.patch, plan.channels)
     if plan.spectral_power > 0:  # sums of weighted spectra (A, B, p, p//2+1, C) and per-frequency weights
         fshape = (n_ap, plan.bands, plan.patch, plan.patch // 2 + 1)
