@@ -1,20 +1,24 @@
 """The ``stack`` node: per-AP stacks of the best frames at several stack sizes, plus the background.
 
 Reads the needed frames in fixed chunks of :data:`CHUNK` frames (``ctx.map``), sums the chunks in order
-(float64) per band of ranks between consecutive boundaries, and returns one set of arrays per stack size
-(see ``luckystack.nodes``). Many APs (a Moon or Sun surface) go in groups whose chunk sums stay within
-:data:`GROUP_BYTES`, one pass over the recording per group and each group through to its outputs, so
-memory does not grow with the AP count; an AP's sums are the same in any group.
+(float64) per band of ranks, and returns one set of arrays per stack size (see ``luckystack.nodes``).
+Many APs (a Moon or Sun surface) go in groups whose chunk sums stay within :data:`GROUP_BYTES`, one pass
+over the recording per group and each group through to its outputs, so memory does not grow with the
+AP count; an AP's sums are the same in any group.
 
-Incremental: the cumulative sums (the "state") at the band boundaries are stored with the result, from
-the lowest up while they take at most :data:`SUMS_SHARE` of the recording's size (or
-:data:`SUMS_FLOOR`). The boundaries are the
-requested sizes plus the :data:`ANCHORS` below the largest, so runs with different sizes share
-boundaries (P25 alone also sums at 5 and 10 %). When only the stack sizes change, the boundaries an
-earlier result shares from the smallest up are taken from its states and only the bands above them are
-read, with the very same arithmetic, so the bits do not depend on what the cache held. The shared sums,
-the outputs of sizes both results have, and the common brightness level are taken from the earlier
-result as they are (the cache then stores links to its arrays, not copies).
+The sums are cumulative, in float32 "states": a *chain* of them at every :data:`GRID` % of the valid
+frames up to the largest size, each the one below plus the band of ranks between them. A size on the
+grid is its chain state; any other size is a *side* state, the chain state below it plus its own band
+(whose frames also enter the chain's band: each patch is still transformed once). The grid does not
+depend on the sizes asked for, so every state at a given frame count is the same in every run.
+
+Incremental: the chain states are stored with the result, from the lowest up while they take at most
+:data:`SUMS_SHARE` of the recording's size (or :data:`SUMS_FLOOR`). When only the stack sizes change,
+the chain states an earlier result shares are taken from it and only the bands above them (and the
+new sizes' side bands, at most a grid step each) are read, with the very same arithmetic, so the bits
+do not depend on what the cache held. The shared sums, the outputs of sizes both results have, and the
+common brightness level are taken from the earlier result as they are (the cache then stores links to
+its arrays, not copies).
 The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
 """
 
@@ -30,7 +34,7 @@ from luckystack.graph.node import Context, NodeError, Params, Port, Result, node
 from luckystack.imaging.normalize import normalization
 from luckystack.imaging.spectral import from_spectrum
 from luckystack.imaging.stacking import (
-    ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, frame_bands, patch_geometry,
+    ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, patch_geometry,
     accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
 )
 from luckystack.nodes.frames import open_frames
@@ -42,10 +46,10 @@ CHUNK = 64  # frames per work item; fixed so results never depend on the number 
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
 GROUP_BYTES = 32 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
 #                         stacked in several passes over the recording, so memory does not grow with them
-SUMS_SHARE = 0.025  # the sums kept for incremental reruns take at most this share of the recording's size,
+SUMS_SHARE = 0.03  # the sums kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
-ANCHORS = (5.0, 10.0, 25.0, 50.0)  # % of the valid frames: sums also kept there (the sizes most used), so
-#                                    a run with other sizes can build on them (sweeps: P50 after P25)
+GRID = 10.0  # % of the valid frames: the cumulative sums run through every multiple of this, whatever the
+#             sizes, so a rerun with other sizes starts at most this far below each of them
 
 
 class StackParams(Params):
@@ -141,7 +145,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="9", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="10", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
@@ -182,65 +186,63 @@ def stack(ctx: Context) -> Result:
     for (label, count), want in zip(sizes, p.frames or []):
         if count < want:
             ctx.log(f"{label}: only {count} valid frames available")
-    order = sorted(range(len(sizes)), key=lambda k: sizes[k][1])  # ascending counts → nested bands
+    order = sorted(range(len(sizes)), key=lambda k: sizes[k][1])  # ascending counts
     asc = np.array([sizes[k][1] for k in order])
     incremental = p.sigma_clip is None
-    bounds = _boundaries(asc, n_valid, anchored=incremental)  # (K,) frame counts, ascending, distinct
-    at = np.searchsorted(bounds, asc)  # the boundary of each sorted size
-    ap_bounds = np.minimum(bounds[None, :], ap_valid.sum(0)[:, None])  # (A, K)
-    ap_counts = ap_bounds[:, at]  # (A, S)
-    band = frame_bands(rank, ap_bounds)
+    chain = _chain(asc, n_valid, incremental)  # (K,) frame counts, ascending, distinct
+    ap_counts = np.minimum(asc[None, :], ap_valid.sum(0)[:, None])  # (A, S)
     weight = quality_weights(score2, rank, p.weight_power)
-    bg_band = frame_bands(rank_frames(global_q, valid), bounds)
+    global_rank = rank_frames(global_q, valid)
 
     crop = shifts.meta.get("crop") or [0, 0, stream.height, stream.width]
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
     bg_shape = out_shape + (channels if not bayer else 3,)
     origins, side = patch_geometry(centers, ap_sizes, zoom)
-    earlier = _earlier_sums(ctx, bounds) if incremental else None
+    earlier = _earlier_sums(ctx, chain) if incremental else None
     reused = earlier.states if earlier else []
-    start = len(reused)  # boundaries below this one come from an earlier result's sums
+    start = len(reused)  # chain states below this one come from an earlier result's sums
+    linked = {k: earlier.outputs[int(sizes[k][1])] for k in order
+              if earlier is not None and int(sizes[k][1]) in earlier.outputs}
+    work = _Work(chain, start, sorted({int(sizes[k][1]) for k in order if k not in linked}))
     level = None  # the common brightness (match_brightness), the same for every stack size
     if p.match_brightness:
         level = earlier.level if earlier is not None and earlier.level is not None else \
             _brightness_level(stream, shift, valid, crop, bayer)
     plan = None
-    if start < len(bounds):
-        plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(bounds) - start,
+    if work.bands:
+        lo, hi = (np.array(v, np.int64) for v in zip(*work.bands))
+        ap_n = ap_valid.sum(0)[:, None]
+        plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(work.bands),
                          (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
                          crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
-                         level=level if level is not None else 1.0, spectral_power=p.spectral_power())
+                         level=level if level is not None else 1.0, spectral_power=p.spectral_power(),
+                         band_lo=np.minimum(lo[None, :], ap_n), band_hi=np.minimum(hi[None, :], ap_n),
+                         bg_lo=lo, bg_hi=hi)
     own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
-    kept = _kept_boundaries(bounds, reused, plan, n_ap, own_background, bg_shape,
+    kept = _kept_boundaries(chain[:work.states], reused, plan, n_ap, own_background, bg_shape,
                             max(SUMS_SHARE * _recording_bytes(stream), SUMS_FLOOR)) if incremental else 0
-    linked = {k: earlier.outputs.get(int(sizes[k][1])) for k_sorted, k in enumerate(order)
-              if earlier is not None and at[k_sorted] < start}
-    linked = {k: theirs for k, theirs in linked.items() if theirs is not None}
-    held: list[_State] = []  # the new states whose sums are kept, for all APs
+    held: list[_State] = []  # the new chain states whose sums are kept, for all APs
     outputs = _Filled(n_ap)
     groups = _ap_groups(plan, n_ap) if plan is not None else [slice(0, n_ap)]
-    first_bg: list[np.ndarray] = []  # the background goes with the first group
+    means: dict[int, np.ndarray] = {}  # background means by frame count: the first group's, for all
     for g in groups:
-        fresh: list[_State] = []
-        sq = clipped = None
+        sums = clipped = None
         if plan is not None:
-            what = "stack" if not start else f"stack above {bounds[start - 1]} frames"
-            sums = _pass(ctx, replace(plan, origins=origins[g]), g, shift, local, weight, _from_band(band, start),
-                         _from_band(bg_band, start) if g.start == 0 else None, what)
-            prior = reused[-1].sliced(g) if start else None
-            fresh = _cumulate(prior, sums, bounds[start - 1] if start else 0, bounds[start:], bg_shape)
-            first_bg = first_bg or [s.bg for s in fresh]
-            fresh = [_State(s.num, s.den, bg) for s, bg in zip(fresh, first_bg)]
-            sq, sums = sums.sq, None
-            held = _into(held, fresh[:max(0, kept - start)], g, n_ap)
-        if p.sigma_clip is not None:  # never incremental: every state is new
-            clip_plan = _clip_plan(replace(plan, origins=origins[g]), fresh, sq, at, ap_counts[g], p.sigma_clip)
-            clipped = _pass(ctx, clip_plan, g, shift, local, weight, np.where(band >= 0, rank, -1).astype(np.int32),
-                            None, "sigma clip")
+            above = min(lo for lo, _ in work.bands)
+            what = f"stack above {above} frames" if above else "stack"
+            sums = _pass(ctx, _for_group(plan, g), g, shift, local, weight, rank,
+                         global_rank if g.start == 0 else None, what)
+        fresh, sides = work.states_of(reused, sums, g, means, bg_shape)
+        held = _into(held, fresh[:max(0, kept - start)], g, n_ap)
+        if p.sigma_clip is not None:  # never incremental: every chain state is new, one per size
+            at = np.searchsorted(chain, asc)
+            clip_plan = _clip_plan(_for_group(plan, g), fresh, sums.sq, at, ap_counts[g], p.sigma_clip)
+            clipped = _pass(ctx, clip_plan, g, shift, local, weight, rank, None, "sigma clip")
+        sums = None
         for k_sorted, k in enumerate(order):
             if k not in linked:
-                b = at[k_sorted]
-                state = fresh[b - start] if b >= start else reused[b].sliced(g)
+                count = int(sizes[k][1])
+                state = sides[count] if count in sides else work.chain_state(work.index[count], reused, fresh, g)
                 outputs.put(g, _size_outputs(sizes[k][0], state.loaded(), clipped, k_sorted, side, p))
 
     arrays: dict[str, np.ndarray] = dict(outputs.arrays)
@@ -253,7 +255,7 @@ def stack(ctx: Context) -> Result:
             for kind in ("patch", "coverage", "background"):
                 arrays[f"{kind}_{label}"] = earlier.result.arrays[f"{kind}_{linked[k]}"]
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
-    meta_sums = _keep_sums(arrays, bounds[:kept], (reused + held)[:kept], own_background)
+    meta_sums = _keep_sums(arrays, chain[:kept], (reused + held)[:kept], own_background)
     arrays["origin"] = origins
     arrays["extent"] = np.round(ap_sizes * 1.5 * zoom).astype(np.int32)
     values, freq = np.unique(ap_sizes, return_counts=True)
@@ -309,16 +311,23 @@ def _ap_groups(plan: StackPlan, n_ap: int) -> list[slice]:
 
 
 def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, local: np.ndarray, weight: np.ndarray,
-          ap_band: np.ndarray, bg_band: np.ndarray | None, label: str) -> ChunkSums:
-    """One pass over the recording for the APs ``aps`` (``plan`` holds theirs alone), with the
-    background if ``bg_band`` is given; the float64 sums. An AP's sums do not depend on its group."""
+          rank: np.ndarray, global_rank: np.ndarray | None, label: str) -> ChunkSums:
+    """One pass over the recording for the APs ``aps`` (``plan`` holds theirs alone, see
+    :func:`_for_group`), with the background if ``global_rank`` is given; the float64 sums. An AP's
+    sums do not depend on its group."""
     n = shift.shape[0]
     n_ap = local.shape[1]
-    if bg_band is None:
-        bg_band = np.full(n, -1, dtype=np.int16)
+    if global_rank is None:
+        global_rank = np.full(n, -1, dtype=np.int32)
+        plan = replace(plan, bg_lo=None, bg_hi=None)
     what = label if aps.stop - aps.start == n_ap else f"{label}, APs {aps.start + 1}–{aps.stop} of {n_ap}"
-    work = _chunk_work(plan, shift, local[:, aps], weight[:, aps], ap_band[:, aps], bg_band)
+    work = _chunk_work(plan, shift, local[:, aps], weight[:, aps], rank[:, aps], global_rank)
     return _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(n), label=what))
+
+
+def _for_group(plan: StackPlan, aps: slice) -> StackPlan:
+    """The plan of the APs ``aps`` alone."""
+    return replace(plan, origins=plan.origins[aps], band_lo=plan.band_lo[aps], band_hi=plan.band_hi[aps])
 
 
 class _Filled:
@@ -380,14 +389,13 @@ def _kept_boundaries(bounds: np.ndarray, reused: list[_State], plan: StackPlan |
     return len(bounds)
 
 
-def _chunk_work(plan: StackPlan, shift: np.ndarray, local: np.ndarray, weight: np.ndarray,
-                bands_or_rank: np.ndarray, bg_band: np.ndarray):
+def _chunk_work(plan: StackPlan, shift: np.ndarray, local: np.ndarray, weight: np.ndarray, rank: np.ndarray,
+                global_rank: np.ndarray):
     """The work items of one pass over the recording: :data:`CHUNK` frames each."""
     n = shift.shape[0]
     for s in range(0, n, CHUNK):
         e = min(n, s + CHUNK)
-        yield ChunkWork(plan, np.arange(s, e), shift[s:e], local[s:e], bands_or_rank[s:e], weight[s:e],
-                        bg_band[s:e])
+        yield ChunkWork(plan, np.arange(s, e), shift[s:e], local[s:e], rank[s:e], weight[s:e], global_rank[s:e])
 
 
 def _chunk_count(n: int) -> int:
@@ -401,7 +409,9 @@ def _clip_plan(plan: StackPlan, states: list[_State], sq: np.ndarray, at: np.nda
     num = np.stack([states[i].num for i in at], axis=1).astype(np.float64)
     den = np.broadcast_to(np.stack([states[i].den for i in at], axis=1).astype(np.float64), num.shape)
     stats = clip_stats(num, den, np.cumsum(sq, axis=1)[:, at], ap_counts, kappa)
-    return replace(plan, bands=len(at), squares=False, clip=stats, spectral_power=0.0)
+    selected = ap_counts.max(axis=1)[:, None]  # every sample of the largest size; _add_clipped sorts them
+    return replace(plan, bands=len(at), squares=False, clip=stats, spectral_power=0.0,
+                   band_lo=np.zeros_like(selected), band_hi=selected, bg_lo=None, bg_hi=None)
 
 
 def _keep_sums(arrays: dict[str, np.ndarray], bounds: np.ndarray, states: list[_State],
@@ -464,7 +474,11 @@ class _State:
 
     def loaded(self) -> _State:
         """The same state with every array in memory (an earlier result's are zarr arrays until read)."""
-        return _State(*(a if isinstance(a, np.ndarray) else np.asarray(a[...]) for a in (self.num, self.den, self.bg)))
+        return _State(*(_in_memory(a) for a in (self.num, self.den, self.bg)))
+
+
+def _in_memory(array) -> np.ndarray:
+    return array if isinstance(array, np.ndarray) else np.asarray(array[...])
 
 
 @dataclass
@@ -479,47 +493,80 @@ class _Earlier:
     level: float | None
 
 
-def _from_band(band: np.ndarray, start: int) -> np.ndarray:
-    """Bands renumbered from ``start`` (earlier bands, already summed, become -1: not read)."""
-    return np.where(band >= start, band - start, -1).astype(np.int16)
+def _chain(asc: np.ndarray, n_valid: int, incremental: bool) -> np.ndarray:
+    """Frame counts of the chain of cumulative sums: every :data:`GRID` % of the valid frames up to the
+    largest size (``incremental``), or the sizes themselves; ascending and distinct."""
+    if not incremental:
+        return np.unique(asc)
+    steps = range(1, int(round(100 / GRID)) + 1)
+    grid = {int(min(n_valid, max(1, round(k * GRID / 100.0 * n_valid)))) for k in steps}
+    return np.array(sorted(c for c in grid if c <= asc.max()), dtype=np.int64)
 
 
-def _cumulate(prior: _State | None, sums: ChunkSums | None, prior_count: int, counts: np.ndarray,
-              bg_shape: tuple[int, ...]) -> list[_State]:
-    """States at the next boundaries (frame counts ``counts``): each the float64 sum of the previous
-    state (``prior``, at ``prior_count`` frames; none: zeros at 0) and its band, rounded to float32; the
-    background is the mean, from the previous mean × its count plus the band's frames.
+class _Work:
+    """What a run sums, given the chain and the first ``start`` chain states an earlier result gives.
+
+    The chain states run through the grid up to the highest one a size needs; every size off the grid
+    is a *side* state: the chain state below it plus its own band (ranks from that state's count up to
+    the size). Bands: the new chain bands in order, then the side bands.
+    """
+
+    def __init__(self, chain: np.ndarray, start: int, made: list[int]) -> None:
+        self.chain, self.start = chain, start
+        self.index = {c: i for i, c in enumerate(chain.tolist())}
+        self.sides = [c for c in made if c not in self.index]
+        self.base = {c: int(np.searchsorted(chain, c)) for c in self.sides}  # chain states below it
+        # chain states up to the highest one a size needs (the sides' bases included)
+        self.states = max([self.index[c] + 1 for c in made if c in self.index] + list(self.base.values()) + [start])
+        self.bands = [(self.count(k - 1), int(chain[k])) for k in range(start, self.states)]
+        self.bands += [(self.count(self.base[c] - 1), c) for c in self.sides]
+
+    def count(self, k: int) -> int:
+        """Frame count of chain state ``k`` (-1: the empty start)."""
+        return int(self.chain[k]) if k >= 0 else 0
+
+    def chain_state(self, k: int, reused: list[_State], fresh: list[_State], aps: slice) -> _State | None:
+        """Chain state ``k`` of the APs ``aps``: an earlier result's or a new one (-1: None, the empty start)."""
+        if k < 0:
+            return None
+        return reused[k].sliced(aps) if k < self.start else fresh[k - self.start]
+
+    def states_of(self, reused: list[_State], sums: ChunkSums | None, aps: slice, means: dict[int, np.ndarray],
+                  bg_shape: tuple[int, ...]) -> tuple[list[_State], dict[int, _State]]:
+        """The new chain states and the side states (by frame count) of the APs ``aps``, from the pass's
+        ``sums`` (their bands as in :attr:`bands`); see :func:`_advance`."""
+        fresh: list[_State] = []
+        for band, k in enumerate(range(self.start, self.states)):
+            below = self.chain_state(k - 1, reused, fresh, aps)
+            fresh.append(_advance(below, self.count(k - 1), sums, band, int(self.chain[k]), means, bg_shape))
+        sides = {}
+        for band, c in enumerate(self.sides, start=self.states - self.start):
+            below = self.chain_state(self.base[c] - 1, reused, fresh, aps)
+            sides[c] = _advance(below, self.count(self.base[c] - 1), sums, band, c, means, bg_shape)
+        return fresh, sides
+
+
+def _advance(prior: _State | None, prior_count: int, sums: ChunkSums, band: int, count: int,
+             means: dict[int, np.ndarray], bg_shape: tuple[int, ...]) -> _State:
+    """The state at ``count`` frames: the float64 sum of ``prior`` (at ``prior_count`` frames; None: zeros)
+    and band ``band`` of ``sums``, rounded to float32. Its background is the mean from the prior's mean ×
+    its count plus the band's frames, computed once (the first AP group) and kept in ``means``.
 
     Always the same operations, whether ``prior`` was computed in this run or read from an earlier
     result, so both give the same bits.
     """
-    out = []
-    prior = prior.loaded() if prior is not None else None
-    if len(counts) and prior is None:
-        num_dtype = np.complex64 if np.iscomplexobj(sums.num) else np.float32
+    num_dtype = np.complex64 if np.iscomplexobj(sums.num) else np.float32
+    if prior is None:
         prior = _State(np.zeros(sums.num.shape[:1] + sums.num.shape[2:], num_dtype),
                        np.zeros(sums.den.shape[:1] + sums.den.shape[2:], np.float32), np.zeros(bg_shape, np.float32))
-    for b, count in enumerate(counts.tolist()):
-        bg = prior.bg.astype(np.float64) * prior_count
-        band_bg = sums.bg.pop(b, None)
+    if count not in means:
+        bg = _in_memory(prior.bg).astype(np.float64) * prior_count
+        band_bg = sums.bg.get(band)
         if band_bg is not None:
             bg = bg + band_bg
-        num, den = sums.num[:, b] + prior.num, sums.den[:, b] + prior.den
-        prior = _State(num.astype(np.complex64 if np.iscomplexobj(num) else np.float32),
-                       den.astype(np.float32), (bg / max(count, 1)).astype(np.float32))
-        prior_count = count
-        out.append(prior)
-    return out
-
-
-def _boundaries(asc: np.ndarray, n_valid: int, anchored: bool) -> np.ndarray:
-    """Frame counts at which cumulative sums are taken: the sizes, and (``anchored``) the anchors below
-    the largest size, ascending and distinct."""
-    counts = set(asc.tolist())
-    if anchored:
-        anchors = {int(min(n_valid, max(1, round(a / 100.0 * n_valid)))) for a in ANCHORS}
-        counts |= {c for c in anchors if c < asc.max()}
-    return np.array(sorted(counts), dtype=np.int64)
+        means[count] = (bg / max(count, 1)).astype(np.float32)
+    num, den = sums.num[:, band] + _in_memory(prior.num), sums.den[:, band] + _in_memory(prior.den)
+    return _State(num.astype(num_dtype), den.astype(np.float32), means[count])
 
 
 def _earlier_sums(ctx: Context, bounds: np.ndarray) -> _Earlier | None:

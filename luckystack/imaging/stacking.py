@@ -1,13 +1,14 @@
 """Per-AP frame selection and one-pass, chunked accumulation of AP patches and the background.
 
-How the work is shared: every AP ranks its valid frames by quality (rank 0 = best). Stack sizes
-``n_1 < n_2 < …`` are nested, so a frame ranked ``r`` for an AP belongs to every size with
-``n_k > r``; we add it once, into the *band* ``k`` with ``n_{k-1} <= r < n_k``, and the stack of size
-``k`` is the cumulative sum of bands ``0…k``. Each frame is read once; for each AP that selected it,
-its patch is sampled at the frame's sub-pixel position (global + local shift) and added, weighted,
-into float64 band accumulators. The background (global shift only, best frames by global quality,
-plain mean) is accumulated in the same pass. Chunks of frames are summed independently and the
-caller adds the chunk sums in chunk order, so the bits do not depend on how many workers ran.
+How the work is shared: every AP ranks its valid frames by quality (rank 0 = best). The caller asks
+for *bands* of ranks, ``[lo, hi)`` each (per AP); a frame ranked ``r`` for an AP is added into every
+band that holds ``r``, so bands may overlap (a band below a stack size, and a longer one below the
+next boundary of the caller's chain of sums) and each patch is still sampled and transformed once.
+Each frame is read once; for each AP that selected it, its patch is sampled at the frame's sub-pixel
+position (global + local shift) and added, weighted, into the band accumulators. The background
+(global shift only, best frames by global quality, plain mean) is accumulated in the same pass, in
+the same bands of the global ranks. Chunks of frames are summed independently and the caller adds
+the chunk sums in chunk order, so the bits do not depend on how many workers ran.
 
 With ``match_brightness`` every frame is divided by its mean over the crop (its transparency) before
 it is added; the caller multiplies the sums by a common level afterwards (the sums are linear).
@@ -69,14 +70,11 @@ def rank_frames(quality: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(q), rank, -1).astype(np.int32)
 
 
-def frame_bands(rank: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Band index (0 … S-1) of each ranked frame for ascending nested ``counts``; -1 if in none.
-
-    ``rank`` is (N, A) or (N,); ``counts`` is (A, S) or (S,), ascending along the last axis.
-    """
-    c = np.asarray(counts)
-    band = (rank[..., None] >= c[None, ...]).sum(-1)  # number of sizes the frame is too far down for
-    return np.where((rank >= 0) & (band < c.shape[-1]), band, -1).astype(np.int16)
+def in_bands(rank: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Whether each ranked frame lies in each band ``[lo, hi)`` of ranks: ``rank`` (..., A) or (...),
+    ``lo``/``hi`` (A, B) or (B,); returns (..., A, B) or (..., B). Unranked frames (-1) lie in none."""
+    r = np.asarray(rank)[..., None]
+    return (r >= lo) & (r < hi) & (r >= 0)
 
 
 def quality_weights(quality: np.ndarray, rank: np.ndarray, power: float) -> np.ndarray:
@@ -121,7 +119,7 @@ class StackPlan:
     method: str  # "interpolate", "drizzle" or "bayer"
     pixfrac: float
     interpolation: str
-    bands: int
+    bands: int  # accumulators per AP (and background bands)
     crop_offset: tuple[int, int]  # (y0, x0) of the crop in reference/frame coordinates
     out_shape: tuple[int, int]  # (H*z, W*z) of the background
     channels: int
@@ -131,6 +129,10 @@ class StackPlan:
     match_brightness: bool = False  # divide every frame by its mean brightness over the crop
     level: float = 1.0  # … and multiply by this common level
     spectral_power: float = 0.0  # > 0: weight every patch per spatial frequency (imaging.spectral)
+    band_lo: np.ndarray | None = None  # (A, B) ranks [lo, hi) of each AP's bands (see in_bands)
+    band_hi: np.ndarray | None = None
+    bg_lo: np.ndarray | None = None  # (B,) global ranks of the background's bands; None: no background
+    bg_hi: np.ndarray | None = None
 
 
 @dataclass
@@ -139,9 +141,9 @@ class ChunkWork:
     frames: np.ndarray  # (n,) frame indices in the selection
     shift: np.ndarray  # (n, 2) global shift
     local: np.ndarray  # (n, A, 2) local AP shift
-    ap_band: np.ndarray  # (n, A) band, -1 = not stacked (clip pass: rank instead)
+    ap_rank: np.ndarray  # (n, A) rank of the frame for each AP, -1 = not ranked
     ap_weight: np.ndarray  # (n, A)
-    bg_band: np.ndarray  # (n,) background band, -1 = not used
+    bg_rank: np.ndarray  # (n,) global rank for the background, -1 = not used
 
 
 @dataclass
@@ -222,46 +224,53 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
     brightness: dict[int, float] = {}
     crop = np.asarray(plan.crop_offset, dtype=np.float64)
     offsets = (crop + work.shift[:, None, :] + work.local).tolist()  # (n, A, 2) frame offsets
+    inside = in_bands(work.ap_rank, plan.band_lo, plan.band_hi)  # (n, A, B)
+    bg_inside = in_bands(work.bg_rank, plan.bg_lo, plan.bg_hi) if plan.bg_lo is not None else None
     for j, i in enumerate(work.frames):
-        aps = np.nonzero(work.ap_band[j] >= 0)[0].tolist()
-        bgb = int(work.bg_band[j])
-        if not aps and bgb < 0:
+        aps = np.flatnonzero(inside[j].any(axis=1)).tolist()
+        bg_bands = np.flatnonzero(bg_inside[j]).tolist() if bg_inside is not None else []
+        if not aps and not bg_bands:
             continue
-        full = plan.stream.read(int(i)) if (bgb >= 0 or plan.method != "bayer") else None
+        full = plan.stream.read(int(i)) if (bg_bands or plan.method != "bayer") else None
         frame = plan.stream.read_cfa(int(i)) if plan.method == "bayer" else full
         gain = 1.0
         if plan.match_brightness:
             level = frame_brightness(frame, plan, work.shift[j])
             brightness[int(i)] = level
             gain = plan.level / level if level > 0 else 1.0
+        members = [np.flatnonzero(inside[j, a]).tolist() for a in aps]
         add = _add_spectra if spectral else _add_patches
-        add(num, den, sq, plan, frame, aps, offsets[j], work.ap_band[j], work.ap_weight[j], gain)
-        if bgb >= 0:
+        add(num, den, sq, plan, frame, aps, offsets[j], members, work.ap_rank[j], work.ap_weight[j], gain)
+        if bg_bands:
             img = interpolate_patch(full, (0, 0), plan.out_shape, crop + work.shift[j], plan.zoom,
                                     "linear")
-            if bgb in bg:
-                _scale_add(bg[bgb], img, gain)  # one pass, no temporaries (a frame-sized array)
-            else:
-                bg[bgb] = img * np.float32(gain) if gain != 1.0 else img
-            bg_count[bgb] += 1
+            for b in bg_bands:
+                if b in bg:
+                    _scale_add(bg[b], img, gain)  # one pass, no temporaries (a frame-sized array)
+                else:
+                    bg[b] = img * np.float32(gain) if gain != 1.0 else img.copy()
+                bg_count[b] += 1
     return ChunkSums(num, den, sq, bg, bg_count, brightness)
 
 
-def _add_patches(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets, bands,
-                 weights, gain: float) -> None:
-    """Add one frame's patches for ``aps`` into their bands (plain, or the sigma-clipping pass)."""
-    for a in aps:
+def _add_patches(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets,
+                 members: list[list[int]], ranks, weights, gain: float) -> None:
+    """Add one frame's patches for ``aps`` into their bands ``members`` (plain, or the sigma-clipping
+    pass, which goes by ``ranks``)."""
+    for a, bands in zip(aps, members):
         pnum, pden = sample_patch(plan, frame, a, offsets[a])
         w = float(weights[a])
         if plan.clip is None:
-            _add(num, den, sq, (a, int(bands[a])), pnum, pden, w, gain)
+            for b in bands:
+                _add(num, den, sq, (a, b), pnum, pden, w, gain)
         else:
-            _add_clipped(num, den, plan.clip, a, int(bands[a]), pnum * np.float32(gain), pden, w)
+            _add_clipped(num, den, plan.clip, a, int(ranks[a]), pnum * np.float32(gain), pden, w)
 
 
-def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets, bands, weights,
-                 gain: float) -> None:
-    """Add the weighted spectra of one frame's patches for ``aps`` (spectral stacking; no ``sq``)."""
+def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets,
+                 members: list[list[int]], ranks, weights, gain: float) -> None:
+    """Add the weighted spectra of one frame's patches for ``aps`` into their bands ``members``
+    (spectral stacking; no ``sq``)."""
     if not aps:
         return
     patches = np.stack([sample_patch(plan, frame, a, offsets[a])[0] for a in aps])
@@ -270,10 +279,10 @@ def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
     spec, fw = weighted_spectra(patches, plan.spectral_power)
     fw *= np.array([weights[a] for a in aps], np.float32)[:, None, None, None]
     spec *= fw  # in place, as one batch: the same products as patch by patch
-    for k, a in enumerate(aps):
-        idx = (a, int(bands[a]))
-        num[idx] += spec[k]
-        den[idx] += fw[k]
+    for k, (a, bands) in enumerate(zip(aps, members)):
+        for b in bands:
+            num[a, b] += spec[k]
+            den[a, b] += fw[k]
 
 
 def frame_brightness(frame: np.ndarray, plan: StackPlan, shift: np.ndarray) -> float:

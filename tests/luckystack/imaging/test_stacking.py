@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from luckystack.imaging.stacking import frame_bands, patch_geometry, quality_weights, rank_frames, stack_sizes
+from luckystack.imaging.stacking import in_bands, patch_geometry, quality_weights, rank_frames, stack_sizes
 
 
 def test_stack_sizes_labels_and_clamping():
@@ -11,14 +11,16 @@ def test_stack_sizes_labels_and_clamping():
         stack_sizes(10, percent=[5], frames=[3])
 
 
-def test_ranks_skip_invalid_frames_and_bands_nest():
+def test_ranks_skip_invalid_frames_and_bands_may_overlap():
     q = np.array([[0.5, 2.0], [0.9, np.nan], [0.1, 1.0], [0.7, 3.0]])
     valid = np.array([True, True, True, False])[:, None] & np.ones((1, 2), bool)
     rank = rank_frames(q, valid)
     assert rank[:, 0].tolist() == [1, 0, 2, -1]
     assert rank[:, 1].tolist() == [0, -1, 1, -1]
-    bands = frame_bands(rank, np.array([[1, 2], [1, 2]]))
-    assert bands[:, 0].tolist() == [1, 0, -1, -1]
+    inside = in_bands(rank, np.array([[0, 1, 0], [0, 1, 0]]), np.array([[1, 2, 2], [1, 2, 2]]))  # (4, 2, 3)
+    assert inside[:, 0].tolist() == [[False, True, True], [True, False, True], [False] * 3, [False] * 3]
+    assert not inside[1, 1].any()  # invalid for AP 1
+    assert in_bands(np.array([0, 3]), np.array([0, 2]), np.array([2, 4])).tolist() == [[True, False], [False, True]]
 
 
 def test_quality_weights_relative_to_the_best():
