@@ -13,10 +13,11 @@ PORTS = ("frames", "shifts", "aps", "quality")
 
 
 @pytest.fixture(autouse=True)
-def _sums_unbounded(monkeypatch):
-    """The tests' recordings are tiny, so the sums would not fit the cache budget: lift it (its own
-    test puts it back)."""
+def _tiny_recordings(monkeypatch):
+    """The tests' recordings are tiny: lift the sums' cache budget, which they would not fit (its own
+    test puts it back), and cut them into several chunks, so the chunk sums' order is exercised."""
     monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", 1e9)
+    monkeypatch.setattr(luckystack.nodes.stack, "CHUNK", 16)
 
 
 def _stack(syn, jobs=1, **params):
