@@ -6,19 +6,20 @@ Many APs (a Moon or Sun surface) go in groups whose chunk sums stay within :data
 over the recording per group and each group through to its outputs, so memory does not grow with the
 AP count; an AP's sums are the same in any group.
 
-The sums are cumulative, in float32 "states": a *chain* of them at every :data:`GRID` % of the valid
-frames up to the largest size, each the one below plus the band of ranks between them. A size on the
-grid is its chain state; any other size is a *side* state, the chain state below it plus its own band
-(whose frames also enter the chain's band: each patch is still transformed once). The grid does not
-depend on the sizes asked for, so every state at a given frame count is the same in every run.
+The sums are cumulative, in float32 "states": a *chain* of them at each :data:`GRID` point (a share of
+the valid frames) up to the largest size, each the one below plus the band of ranks between them. A size
+on the grid is its chain state; any other size is a *side* state, the chain state below it plus its own
+band (whose frames also enter the chain's band: each patch is still transformed once). The grid does not
+depend on the sizes asked for, so a state at a given frame count is the same in every run.
 
-Incremental: the chain states are stored with the result, from the lowest up while they take at most
-:data:`SUMS_SHARE` of the recording's size (or :data:`SUMS_FLOOR`). When only the stack sizes change,
-the chain states an earlier result shares are taken from it and only the bands above them (and the
-new sizes' side bands, at most a grid step each) are read, with the very same arithmetic, so the bits
-do not depend on what the cache held. The shared sums, the outputs of sizes both results have, and the
-common brightness level are taken from the earlier result as they are (the cache then stores links to
-its arrays, not copies).
+Incremental: the result stores chain states, the highest first while they take at most
+:data:`SUMS_SHARE` of the recording's size (or :data:`SUMS_FLOOR`); a rerun stores those of them it
+took or made, and never computes a state only to store it. When only the stack sizes change,
+the chain states and size outputs that earlier results hold are taken from them, and only the bands
+from the nearest state below up to each new state or size are read (at most 10 % of the frames per new
+size when the states are there), with the very same arithmetic, so the bits do not depend on what the
+cache held. What is taken, with the common brightness level, is taken as it is (the cache then stores
+links to the earlier arrays, not copies).
 The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
 """
 
@@ -49,8 +50,9 @@ GROUP_BYTES = 32 << 20  # a chunk's sums cover at most this much: more APs (a Mo
 #                         stacked in several passes over the recording, so memory does not grow with them
 SUMS_SHARE = 0.03  # the sums kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
-GRID = 10.0  # % of the valid frames: the cumulative sums run through every multiple of this, whatever the
-#             sizes, so a rerun with other sizes starts at most this far below each of them
+GRID = (5, 10, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100)  # % of the valid frames: the cumulative sums run
+#   through each of these, whatever the sizes (every 10 %, and the much-used 5 and 25 %), so a rerun with other
+#   sizes starts at most 10 % of the frames below each of them
 
 
 class StackParams(Params):
@@ -199,52 +201,48 @@ def stack(ctx: Context) -> Result:
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
     bg_shape = out_shape + (channels if not bayer else 3,)
     origins, side = patch_geometry(centers, ap_sizes, zoom)
-    earlier = _earlier_sums(ctx, chain) if incremental else None
-    reused = earlier.states if earlier else []
-    start = len(reused)  # chain states below this one come from an earlier result's sums
-    linked = {k: earlier.outputs[int(sizes[k][1])] for k in order
-              if earlier is not None and int(sizes[k][1]) in earlier.outputs}
-    work = _Work(chain, start, sorted({int(sizes[k][1]) for k in order if k not in linked}))
+    pool = _earlier_pool(ctx, chain) if incremental else _Pool({}, {}, None)
+    linked = {k: pool.outputs[int(sizes[k][1])] for k in order if int(sizes[k][1]) in pool.outputs}
     level = None  # the common brightness (match_brightness), the same for every stack size
     if p.match_brightness:
-        level = earlier.level if earlier is not None and earlier.level is not None else \
-            _brightness_level(stream, shift, valid, crop, bayer)
-    plan = None
+        level = pool.level if pool.level is not None else _brightness_level(stream, shift, valid, crop, bayer)
+    plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, 1,
+                     (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
+                     crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
+                     level=level if level is not None else 1.0, spectral_power=p.spectral_power())
+    own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
+    work = _Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
+    keep = [k for k in _kept(chain, own_background, n_ap * accumulator_bytes_per_ap(replace(plan, squares=False)),
+                             int(np.prod(bg_shape)) * 4, max(SUMS_SHARE * _recording_bytes(stream), SUMS_FLOOR))
+            if k in pool.states or k in work.new] if incremental else []  # never computed only to be kept
     if work.bands:
         lo, hi = (np.array(v, np.int64) for v in zip(*work.bands))
         ap_n = ap_valid.sum(0)[:, None]
-        plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, len(work.bands),
-                         (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
-                         crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
-                         level=level if level is not None else 1.0, spectral_power=p.spectral_power(),
-                         band_lo=np.minimum(lo[None, :], ap_n), band_hi=np.minimum(hi[None, :], ap_n),
-                         bg_lo=lo, bg_hi=hi)
-    own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
-    kept = _kept_boundaries(chain[:work.states], reused, plan, n_ap, own_background, bg_shape,
-                            max(SUMS_SHARE * _recording_bytes(stream), SUMS_FLOOR)) if incremental else 0
-    held: list[_State] = []  # the new chain states whose sums are kept, for all APs
+        plan = replace(plan, bands=len(work.bands), band_lo=np.minimum(lo[None, :], ap_n),
+                       band_hi=np.minimum(hi[None, :], ap_n), bg_lo=lo, bg_hi=hi)
+    held: dict[int, _State] = {}  # the new chain states whose sums are kept, for all APs
     outputs = _Filled(n_ap)
-    groups = _ap_groups(plan, n_ap) if plan is not None else [slice(0, n_ap)]
+    groups = _ap_groups(plan, n_ap) if work.bands else [slice(0, n_ap)]
     means: dict[int, np.ndarray] = {}  # background means by frame count: the first group's, for all
     for g in groups:
         sums = clipped = None
-        if plan is not None:
+        if work.bands:
             above = min(lo for lo, _ in work.bands)
             what = f"stack above {above} frames" if above else "stack"
             sums = _pass(ctx, _for_group(plan, g), g, shift, local, weight, rank,
                          global_rank if g.start == 0 else None, what)
-        fresh, sides = work.states_of(reused, sums, g, means, bg_shape)
-        held = _into(held, fresh[:max(0, kept - start)], g, n_ap)
+        fresh, sides = work.states_of(pool.states, sums, g, means, bg_shape)
+        held = _into(held, {k: fresh[k] for k in keep if k in fresh}, g, n_ap)
         if p.sigma_clip is not None:  # never incremental: every chain state is new, one per size
             at = np.searchsorted(chain, asc)
-            clip_plan = _clip_plan(_for_group(plan, g), fresh, sums.sq, at, ap_counts[g], p.sigma_clip)
+            clip_plan = _clip_plan(_for_group(plan, g), [fresh[k] for k in range(len(chain))], sums.sq, at,
+                                   ap_counts[g], p.sigma_clip)
             clipped = _pass(ctx, clip_plan, g, shift, local, weight, rank, None, "sigma clip")
         sums = None
         for k_sorted, k in enumerate(order):
             if k not in linked:
-                count = int(sizes[k][1])
-                state = sides[count] if count in sides else work.chain_state(work.index[count], reused, fresh, g)
-                outputs.put(g, _size_outputs(sizes[k][0], state.loaded(), clipped, k_sorted, side, p))
+                state = work.state_of(int(sizes[k][1]), pool.states, fresh, sides, g)
+                outputs.put(g, _size_outputs(sizes[k][0], state, clipped, k_sorted, side, p))
 
     arrays: dict[str, np.ndarray] = dict(outputs.arrays)
     meta_sizes = []
@@ -252,11 +250,13 @@ def stack(ctx: Context) -> Result:
         label, count = sizes[k]
         meta_sizes.append({"label": label, "frames": int(count)})
         arrays[f"count_{label}"] = ap_counts[:, k_sorted].astype(np.int32)
-        if k in linked:  # the earlier result made this size from the same sums: link its outputs
+        if k in linked:  # an earlier result made this size from the same sums: link its outputs
+            theirs, their_label = linked[k]
             for kind in ("patch", "coverage", "background"):
-                arrays[f"{kind}_{label}"] = earlier.result.arrays[f"{kind}_{linked[k]}"]
+                arrays[f"{kind}_{label}"] = theirs.arrays[f"{kind}_{their_label}"]
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
-    meta_sums = _keep_sums(arrays, chain[:kept], (reused + held)[:kept], own_background)
+    meta_sums = _keep_sums(arrays, chain, {k: held[k] if k in held else pool.states[k] for k in keep},
+                           own_background)
     arrays["origin"] = origins
     arrays["extent"] = np.round(ap_sizes * 1.5 * zoom).astype(np.int32)
     values, freq = np.unique(ap_sizes, return_counts=True)
@@ -289,18 +289,19 @@ def _size_outputs(label: str, state: _State, clipped: ChunkSums | None, k_sorted
     elif p.spectral_power() > 0:
         knum, kden = state.num, state.den  # from_spectrum works in double precision, a few APs at a time
     else:
-        knum = state.num.astype(np.float64)
-        kden = np.broadcast_to(state.den.astype(np.float64), state.num.shape)
+        knum = _in_memory(state.num).astype(np.float64)
+        kden = np.broadcast_to(_in_memory(state.den).astype(np.float64), knum.shape)
     patch, coverage = _mean_patches(knum, kden, side, spectral=p.spectral_power() > 0)
-    background = state.bg
+    background = state.bg  # float32; an earlier result's array stays a link to it
     if p.normalize is not None:
+        background = _in_memory(background)
         scale, offset = normalization(background, p.normalize,
                                       background_percentile=5.0 if p.normalize_background else None)
-        patch, background = patch * scale + offset, background * scale + offset
+        patch, background = patch * scale + offset, (background * scale + offset).astype(np.float32)
     # Spectral coverage is a read-only broadcast of one value per AP: written as such, never expanded here.
     return {f"patch_{label}": patch.astype(np.float32, copy=False),
             f"coverage_{label}": coverage if coverage.dtype == np.float32 else coverage.astype(np.float32),
-            f"background_{label}": background.astype(np.float32)}
+            f"background_{label}": background}
 
 
 def _ap_groups(plan: StackPlan, n_ap: int) -> list[slice]:
@@ -360,34 +361,31 @@ class _Filled:
                 for name, a in self._arrays.items()}
 
 
-def _into(states: list[_State], group: list[_State], aps: slice, n_ap: int) -> list[_State]:
+def _into(states: dict[int, _State], group: dict[int, _State], aps: slice, n_ap: int) -> dict[int, _State]:
     """Put one AP group's states into those of all APs (allocated with the first group, whose
-    background they keep); the group's own list when it is every AP."""
+    background they keep); the group's own when it is every AP."""
     if aps.start == 0 and aps.stop == n_ap:
         return group
     if not states:
-        states = [_State(np.empty((n_ap,) + s.num.shape[1:], s.num.dtype),
-                         np.empty((n_ap,) + s.den.shape[1:], s.den.dtype), s.bg) for s in group]
-    for whole, part in zip(states, group):
-        whole.num[aps], whole.den[aps] = part.num, part.den
+        states = {k: _State(np.empty((n_ap,) + s.num.shape[1:], s.num.dtype),
+                            np.empty((n_ap,) + s.den.shape[1:], s.den.dtype), s.bg) for k, s in group.items()}
+    for k, part in group.items():
+        states[k].num[aps], states[k].den[aps] = part.num, part.den
     return states
 
 
-def _kept_boundaries(bounds: np.ndarray, reused: list[_State], plan: StackPlan | None, n_ap: int,
-                     own_background: dict[int, str], bg_shape: tuple[int, ...], budget: float) -> int:
-    """How many of the lowest boundaries keep their sums: as many as fit in ``budget`` bytes. Counted from
-    the arrays' sizes alone, so the same whether the states are new or come from an earlier result."""
-    bg_bytes = int(np.prod(bg_shape)) * 4
-    new_state_bytes = n_ap * accumulator_bytes_per_ap(replace(plan, bands=1, squares=False)) if plan else 0
-    for b, count in enumerate(bounds.tolist()):
-        if b < len(reused):
-            cost = reused[b].num.nbytes + reused[b].den.nbytes
-        else:
-            cost = new_state_bytes
-        budget -= cost + (0 if count in own_background else bg_bytes)
-        if budget < 0:
-            return b
-    return len(bounds)
+def _kept(chain: np.ndarray, own_background: dict[int, str], state_bytes: int, bg_bytes: int,
+          budget: float) -> list[int]:
+    """The chain states (indices) whose sums the result may store: the highest first, as each saves a
+    rerun the most frames, while they fit in ``budget`` bytes (a state at a size's frame count shares
+    that size's background). A run from scratch has them all; a rerun stores those it has."""
+    keep = []
+    for k in range(len(chain) - 1, -1, -1):
+        cost = state_bytes + (0 if int(chain[k]) in own_background else bg_bytes)
+        if cost <= budget:
+            keep.append(k)
+            budget -= cost
+    return sorted(keep)
 
 
 def _chunk_work(plan: StackPlan, shift: np.ndarray, local: np.ndarray, weight: np.ndarray, rank: np.ndarray,
@@ -415,17 +413,18 @@ def _clip_plan(plan: StackPlan, states: list[_State], sq: np.ndarray, at: np.nda
                    band_lo=np.zeros_like(selected), band_hi=selected, bg_lo=None, bg_hi=None)
 
 
-def _keep_sums(arrays: dict[str, np.ndarray], bounds: np.ndarray, states: list[_State],
+def _keep_sums(arrays: dict[str, np.ndarray], chain: np.ndarray, states: dict[int, _State],
                own_background: dict[int, str]) -> list[dict]:
-    """Add the sums at ``bounds`` (the lowest boundaries, see :func:`_kept_boundaries`) to ``arrays``
-    (see ``luckystack.nodes``); returns meta ``sums``. A boundary whose background output is its state
+    """Add the sums of the chain ``states`` kept (by index, see :func:`_kept`) to ``arrays`` (see
+    ``luckystack.nodes``); returns meta ``sums``. A state whose background output is its size's
     (``own_background``) does not store it twice."""
     meta = []
-    for count, state in zip(bounds.tolist(), states):
+    for k in sorted(states):
+        count, state = int(chain[k]), states[k]
         arrays[f"sum_num_{count}"] = state.num
         arrays[f"sum_den_{count}"] = state.den
         bg_name = own_background.get(count)
-        if bg_name is None:  # an anchor, or a normalized output
+        if bg_name is None:  # not a size, or a normalized output
             bg_name = f"sum_bg_{count}"
             arrays[bg_name] = state.bg
         meta.append({"frames": count, "background": bg_name})
@@ -473,78 +472,84 @@ class _State:
         """The state of APs ``aps`` (the background is shared), in memory."""
         return _State(np.asarray(self.num[aps]), np.asarray(self.den[aps]), self.bg)
 
-    def loaded(self) -> _State:
-        """The same state with every array in memory (an earlier result's are zarr arrays until read)."""
-        return _State(*(_in_memory(a) for a in (self.num, self.den, self.bg)))
-
 
 def _in_memory(array) -> np.ndarray:
     return array if isinstance(array, np.ndarray) else np.asarray(array[...])
 
 
 @dataclass
-class _Earlier:
-    """What an earlier result offers: its states at the lowest boundaries it shares with this run (read
-    only where needed; stored again as links), its stack sizes' outputs by frame count (→ its label), the
-    result itself and its brightness level."""
+class _Pool:
+    """What earlier results offer: chain states (by index into this run's chain; arrays read only where
+    needed, and stored again as links), stack sizes' outputs by frame count (→ the result and its label),
+    and the brightness level."""
 
-    states: list[_State]
-    outputs: dict[int, str]
-    result: Any
+    states: dict[int, _State]
+    outputs: dict[int, tuple[Any, str]]
     level: float | None
 
 
 def _chain(asc: np.ndarray, n_valid: int, incremental: bool) -> np.ndarray:
-    """Frame counts of the chain of cumulative sums: every :data:`GRID` % of the valid frames up to the
-    largest size (``incremental``), or the sizes themselves; ascending and distinct."""
+    """Frame counts of the chain of cumulative sums: the :data:`GRID` up to the largest size
+    (``incremental``), or the sizes themselves; ascending and distinct."""
     if not incremental:
         return np.unique(asc)
-    steps = range(1, int(round(100 / GRID)) + 1)
-    grid = {int(min(n_valid, max(1, round(k * GRID / 100.0 * n_valid)))) for k in steps}
+    grid = {int(min(n_valid, max(1, round(g / 100.0 * n_valid)))) for g in GRID}
     return np.array(sorted(c for c in grid if c <= asc.max()), dtype=np.int64)
 
 
 class _Work:
-    """What a run sums, given the chain and the first ``start`` chain states an earlier result gives.
+    """What a run sums, given the chain, the chain states earlier results offer (``have``, by index) and
+    the sizes it makes.
 
-    The chain states run through the grid up to the highest one a size needs; every size off the grid
-    is a *side* state: the chain state below it plus its own band (ranks from that state's count up to
-    the size). Bands: the new chain bands in order, then the side bands.
+    A size on the grid is its chain state; any other is a *side* state on the chain state below it. The
+    new chain states are those needed (by a size or a side) and not offered, with every state between
+    them and the nearest one offered below (or the empty start). Bands: the new chain states' in order,
+    then the sides'.
     """
 
-    def __init__(self, chain: np.ndarray, start: int, made: list[int]) -> None:
-        self.chain, self.start = chain, start
+    def __init__(self, chain: np.ndarray, have: set[int], made: list[int]) -> None:
+        self.chain = chain
         self.index = {c: i for i, c in enumerate(chain.tolist())}
         self.sides = [c for c in made if c not in self.index]
-        self.base = {c: int(np.searchsorted(chain, c)) for c in self.sides}  # chain states below it
-        # chain states up to the highest one a size needs (the sides' bases included)
-        self.states = max([self.index[c] + 1 for c in made if c in self.index] + list(self.base.values()) + [start])
-        self.bands = [(self.count(k - 1), int(chain[k])) for k in range(start, self.states)]
-        self.bands += [(self.count(self.base[c] - 1), c) for c in self.sides]
+        self.base = {c: int(np.searchsorted(chain, c)) - 1 for c in self.sides}  # -1: on the empty start
+        wanted = {self.index[c] for c in made if c in self.index} | set(self.base.values())
+        new: set[int] = set()
+        for k in sorted(wanted, reverse=True):
+            while k >= 0 and k not in have and k not in new:
+                new.add(k)
+                k -= 1
+        self.new = sorted(new)
+        self.bands = [(self.count(k - 1), self.count(k)) for k in self.new]
+        self.bands += [(self.count(self.base[c]), c) for c in self.sides]
 
     def count(self, k: int) -> int:
         """Frame count of chain state ``k`` (-1: the empty start)."""
         return int(self.chain[k]) if k >= 0 else 0
 
-    def chain_state(self, k: int, reused: list[_State], fresh: list[_State], aps: slice) -> _State | None:
-        """Chain state ``k`` of the APs ``aps``: an earlier result's or a new one (-1: None, the empty start)."""
-        if k < 0:
-            return None
-        return reused[k].sliced(aps) if k < self.start else fresh[k - self.start]
+    def states_of(self, offered: dict[int, _State], sums: ChunkSums | None, aps: slice,
+                  means: dict[int, np.ndarray], bg_shape: tuple[int, ...]
+                  ) -> tuple[dict[int, _State], dict[int, _State]]:
+        """The new chain states (by index) and the side states (by frame count) of the APs ``aps``, from
+        the pass's ``sums`` (their bands as in :attr:`bands`); see :func:`_advance`."""
+        fresh: dict[int, _State] = {}
 
-    def states_of(self, reused: list[_State], sums: ChunkSums | None, aps: slice, means: dict[int, np.ndarray],
-                  bg_shape: tuple[int, ...]) -> tuple[list[_State], dict[int, _State]]:
-        """The new chain states and the side states (by frame count) of the APs ``aps``, from the pass's
-        ``sums`` (their bands as in :attr:`bands`); see :func:`_advance`."""
-        fresh: list[_State] = []
-        for band, k in enumerate(range(self.start, self.states)):
-            below = self.chain_state(k - 1, reused, fresh, aps)
-            fresh.append(_advance(below, self.count(k - 1), sums, band, int(self.chain[k]), means, bg_shape))
+        def below(k: int) -> _State | None:  # chain state k of these APs (-1: none, the empty start)
+            return None if k < 0 else (fresh[k] if k in fresh else offered[k].sliced(aps))
+
+        for band, k in enumerate(self.new):
+            fresh[k] = _advance(below(k - 1), self.count(k - 1), sums, band, self.count(k), means, bg_shape)
         sides = {}
-        for band, c in enumerate(self.sides, start=self.states - self.start):
-            below = self.chain_state(self.base[c] - 1, reused, fresh, aps)
-            sides[c] = _advance(below, self.count(self.base[c] - 1), sums, band, c, means, bg_shape)
+        for band, c in enumerate(self.sides, start=len(self.new)):
+            sides[c] = _advance(below(self.base[c]), self.count(self.base[c]), sums, band, c, means, bg_shape)
         return fresh, sides
+
+    def state_of(self, count: int, offered: dict[int, _State], fresh: dict[int, _State],
+                 sides: dict[int, _State], aps: slice) -> _State:
+        """The state of the size of ``count`` frames, for the APs ``aps``."""
+        if count in sides:
+            return sides[count]
+        k = self.index[count]
+        return fresh[k] if k in fresh else offered[k].sliced(aps)
 
 
 def _advance(prior: _State | None, prior_count: int, sums: ChunkSums, band: int, count: int,
@@ -570,33 +575,30 @@ def _advance(prior: _State | None, prior_count: int, sums: ChunkSums, band: int,
     return _State(num.astype(num_dtype), den.astype(np.float32), means[count])
 
 
-def _earlier_sums(ctx: Context, bounds: np.ndarray) -> _Earlier | None:
-    """The earlier result sharing the longest run of lowest boundaries with this one, if any.
+def _earlier_pool(ctx: Context, chain: np.ndarray) -> _Pool:
+    """The chain states and outputs every earlier result offers (the most recently used first).
 
-    Earlier results differ only in their stack sizes (``ctx.earlier``), so a boundary at the same frame
-    count has the same bands below it, and its stored state is the one this run would compute; so are
-    the outputs of a stack size at that count.
+    Earlier results differ only in their stack sizes (``ctx.earlier``) and the chain's grid does not
+    depend on them, so a chain state at a frame count is the one this run would compute, and so is a
+    size's output at a frame count, whichever result holds it.
     """
-    best, shared = None, []
+    index = {c: k for k, c in enumerate(chain.tolist())}
+    states: dict[int, _State] = {}
+    outputs: dict[int, tuple[Any, str]] = {}
+    level = None
     for earlier in ctx.earlier():
         try:
             res = earlier["stacks"]
-            common = []
-            for ours, their in zip(bounds.tolist(), res.meta["sums"]):
-                names = (f"sum_num_{ours}", f"sum_den_{ours}", their["background"])
-                if their["frames"] != ours or not all(name in res.arrays for name in names):
-                    break
-                common.append(names)
+            for kept in res.meta["sums"]:
+                k, count = index.get(kept["frames"]), kept["frames"]
+                names = (f"sum_num_{count}", f"sum_den_{count}", kept["background"])
+                if k is not None and k not in states and all(name in res.arrays for name in names):
+                    states[k] = _State(*(res.arrays[name] for name in names))
+            for size in res.meta["sizes"]:
+                if all(f"{kind}_{size['label']}" in res.arrays for kind in ("patch", "coverage", "background")):
+                    outputs.setdefault(int(size["frames"]), (res, size["label"]))
+            if level is None and res.meta.get("level") is not None:
+                level = float(res.meta["level"])
         except (OSError, KeyError, ValueError, TypeError):
             continue  # not readable: compute instead
-        if len(common) > len(shared):
-            best, shared = res, common
-        if len(shared) == len(bounds):
-            break
-    if best is None:
-        return None
-    states = [_State(*(best.arrays[name] for name in names)) for names in shared]
-    outputs = {int(s["frames"]): s["label"] for s in best.meta["sizes"]
-               if all(f"{kind}_{s['label']}" in best.arrays for kind in ("patch", "coverage", "background"))}
-    level = best.meta.get("level")
-    return _Earlier(states, outputs, best, float(level) if level is not None else None)
+    return _Pool(states, outputs, level)

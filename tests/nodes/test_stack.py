@@ -97,33 +97,48 @@ def _stack_after(syn, earlier, jobs=1, **params):
 def test_building_on_earlier_sizes_gives_the_same_bits(mode):
     syn = make(n=60, h=64, w=80, ap_size=24)
     first = _stack(syn, percent=[10, 25, 50], **mode)
-    # 60 valid frames: the chain of sums runs through 6, 12, 18, 24 and 30 frames (every 10 %); P25 (15
-    # frames) is a side state on 12.
-    assert [s["frames"] for s in first.meta["sums"]] == [6, 12, 18, 24, 30]
-    for sizes, label in (([10, 25, 40], None),  # 24 frames: on the chain
+    # 60 valid frames: the chain of sums runs through 3, 6, 12, 15, 18, 24 and 30 frames (the grid's 5, 10,
+    # 20, 25, 30, 40 and 50 %), all kept here (the budget is lifted).
+    assert [s["frames"] for s in first.meta["sums"]] == [3, 6, 12, 15, 18, 24, 30]
+    for sizes, label in (([10, 25, 40], None),  # 24 frames: a chain state
                          ([10, 25, 42], "stack above 24 frames"),  # 25: a side band on 24
                          ([25, 10, 75, 50], "stack above 30 frames"),  # the chain on to 42, and 45 on it
                          ([15, 50], "stack above 6 frames"),  # 9 frames: a side band below the top
-                         ([10, 20], None), ([4, 25], "stack"), ([5, 25], "stack"), ([25, 10], None)):
+                         ([10, 20], None), ([4, 25], "stack"), ([5, 25], None), ([25, 10], None)):
         built, labels = _stack_after(syn, [first], jobs=2, percent=sizes, **mode)
         assert labels == ([label] if label else []), sizes
-        fresh = _stack(syn, percent=sizes, **mode)
-        assert built.meta == fresh.meta
-        assert set(built.arrays) == set(fresh.arrays)
-        for name in fresh.arrays:
-            assert np.array_equal(built.array(name), fresh.array(name)), (sizes, name)
+        _assert_same_stacks(built, _stack(syn, percent=sizes, **mode))
+
+
+def _assert_same_stacks(built, fresh):
+    """The same outputs, bit for bit, and the same sums where both kept them (a rerun keeps those it took
+    or made; a run from scratch has them all)."""
+    assert {k: v for k, v in built.meta.items() if k != "sums"} == {k: v for k, v in fresh.meta.items() if k != "sums"}
+    assert all(s in fresh.meta["sums"] for s in built.meta["sums"])
+    outputs = {n for n in fresh.arrays if not n.startswith("sum_")}
+    assert {n for n in built.arrays if not n.startswith("sum_")} == outputs
+    for name in built.arrays:
+        assert np.array_equal(built.array(name), fresh.array(name)), name
+
+
+def test_states_and_sizes_come_from_every_earlier_result():
+    syn = make(n=60, h=64, w=80, ap_size=24)
+    low, high = _stack(syn, percent=[10]), _stack(syn, percent=[50, 5])
+    built, labels = _stack_after(syn, [low, high], percent=[5, 10, 45])  # 45 %: a side band on 40 %'s state
+    assert labels == ["stack above 24 frames"]
+    _assert_same_stacks(built, _stack(syn, percent=[5, 10, 45]))
+    assert built.arrays["patch_P10"] is low.arrays["patch_P10"] and built.arrays["patch_P5"] is high.arrays["patch_P5"]
 
 
 def test_sizes_taken_from_an_earlier_result_use_its_sums():
     syn = make(n=60, h=64, w=80, ap_size=24)
     first = _stack(syn, percent=[10, 25])
     doctored = Result(arrays=dict(first.arrays), meta=first.meta)
-    doctored.arrays["background_P25"] = first.array("background_P25") * 2  # an output, linked as it is
-    doctored.arrays["sum_bg_12"] = first.array("sum_bg_12") * 2  # the background of the chain state at 20 %
+    doctored.arrays["background_P25"] = first.array("background_P25") * 2  # also the chain state's at 15 frames
     built, labels = _stack_after(syn, [doctored], percent=[25, 10])
     assert labels == [] and np.allclose(built.array("background_P25"), 2 * first.array("background_P25"))
     built, labels = _stack_after(syn, [doctored], percent=[10, 30])
-    assert labels == ["stack above 12 frames"]
+    assert labels == ["stack above 15 frames"]
     assert np.array_equal(built.array("background_P10"), first.array("background_P10"))
     assert not np.array_equal(built.array("background_P30"), _stack(syn, percent=[10, 30]).array("background_P30"))
     unreadable = Result(arrays={k: v for k, v in first.arrays.items() if not k.startswith("sum_num")},
@@ -136,10 +151,10 @@ def test_sizes_taken_from_an_earlier_result_use_its_sums():
 def test_sums_are_kept_on_the_grid_below_the_largest_size():
     syn = make(n=60, h=64, w=80, ap_size=24)
     alone = _stack(syn, percent=[25])
-    assert [s["frames"] for s in alone.meta["sums"]] == [6, 12]  # 10 and 20 %; P25 is a side state
-    assert [s["background"] for s in alone.meta["sums"]] == ["sum_bg_6", "sum_bg_12"]
+    assert [s["frames"] for s in alone.meta["sums"]] == [3, 6, 12, 15]  # 5, 10, 20 and 25 %
+    assert [s["background"] for s in alone.meta["sums"]] == ["sum_bg_3", "sum_bg_6", "sum_bg_12", "background_P25"]
     built, labels = _stack_after(syn, [alone], percent=[50])  # a sweep's next value builds on P25's run
-    assert labels == ["stack above 12 frames"]
+    assert labels == ["stack above 15 frames"]
     assert np.array_equal(built.array("patch_P50"), _stack(syn, percent=[50]).array("patch_P50"))
     built, labels = _stack_after(syn, [alone], percent=[10])
     assert labels == [] and np.array_equal(built.array("patch_P10"), _stack(syn, percent=[10]).array("patch_P10"))
@@ -297,21 +312,24 @@ def test_many_aps_are_stacked_in_groups_with_the_same_bits(monkeypatch, mode):
         assert np.array_equal(built.array("patch_P40"), whole40.array("patch_P40"))
 
 
-def test_sums_are_kept_at_the_lowest_boundaries_that_fit_the_cache_budget(monkeypatch):
+def test_the_highest_sums_that_fit_the_cache_budget_are_kept(monkeypatch):
     syn = make(n=60, h=64, w=80, ap_size=24)
-    monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", 0.025)  # the shipped share: far below the
+    monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", 0.03)  # the shipped share: far below the
     full = _stack(syn, percent=[10, 25, 50])  # floor on this tiny recording, which keeps all its sums
-    assert [s["frames"] for s in full.meta["sums"]] == [6, 12, 18, 24, 30]
-    two = sum(full.arrays[n].nbytes for n in ("sum_num_6", "sum_den_6", "sum_num_12", "sum_den_12", "sum_bg_12"))
+    assert [s["frames"] for s in full.meta["sums"]] == [3, 6, 12, 15, 18, 24, 30]
+    two = sum(full.arrays[n].nbytes for n in ("sum_num_30", "sum_den_30", "sum_num_24", "sum_den_24", "sum_bg_24"))
     recording = 60 * 64 * 80  # frames × pixels, 8-bit mono
     monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", (two + 1) / recording)
     monkeypatch.setattr(luckystack.nodes.stack, "SUMS_FLOOR", 0)
     ctx = _EarlierContext([], {"percent": [10, 25, 50]}, {k: syn.inputs[k] for k in PORTS})
     kept = registry()["stack"].run(ctx)["stacks"]
-    assert [s["frames"] for s in kept.meta["sums"]] == [6, 12]
-    assert not [n for n in kept.arrays if n.startswith("sum_") and n.endswith(("_18", "_24", "_30"))]
+    assert [s["frames"] for s in kept.meta["sums"]] == [24, 30]  # P50's state shares its background
+    assert not [n for n in kept.arrays if n.startswith("sum_") and not n.endswith(("_24", "_30"))]
     for name in kept.arrays:  # the outputs themselves do not change
         assert np.array_equal(kept.array(name), full.array(name)), name
-    built, labels = _stack_after(syn, [kept], percent=[10, 40])
-    assert labels == ["stack above 12 frames"]
-    assert np.array_equal(built.array("patch_P40"), _stack(syn, percent=[10, 40]).array("patch_P40"))
+    built, labels = _stack_after(syn, [kept], percent=[50, 45])  # P45 on the state at 24 frames
+    assert labels == ["stack above 24 frames"]
+    assert np.array_equal(built.array("patch_P45"), _stack(syn, percent=[50, 45]).array("patch_P45"))
+    built, labels = _stack_after(syn, [kept], percent=[10, 40])  # a rerun computes no state only to keep it
+    assert labels == [] and [s["frames"] for s in built.meta["sums"]] == [24]
+    _assert_same_stacks(built, _stack(syn, percent=[10, 40]))
