@@ -48,8 +48,8 @@ class LocalContext:
         self.messages: list[str] = []
 
     def map(self, fn: Callable, items: Iterable, *, total: int | None = None,
-            label: str = "") -> Iterator:
-        if self.jobs == 1:
+            label: str = "", parallel: bool = True) -> Iterator:
+        if self.jobs == 1 or not parallel:
             return (fn(item) for item in items)
         if map_backend() == "loky":
             return ordered_map(fn, items, self.jobs)
@@ -95,12 +95,12 @@ class CacheContext(LocalContext):
         self._earlier = earlier
 
     def map(self, fn: Callable, items: Iterable, *, total: int | None = None,
-            label: str = "") -> Iterator:
+            label: str = "", parallel: bool = True) -> Iterator:
         if total is None and hasattr(items, "__len__"):
             total = len(items)  # type: ignore[arg-type]
         if total:
             self._reporter.total(self.node_id, total, label)
-        for out in super().map(fn, items, total=total, label=label):
+        for out in super().map(fn, items, total=total, label=label, parallel=parallel):
             self._reporter.advance(self.node_id, 1)
             yield out
 

@@ -106,10 +106,11 @@ class Context(Protocol):
     node_id: str
 
     def map(self, fn: Callable[[T], R], items: Iterable[T], *, total: int | None = None,
-            label: str = "") -> Iterator[R]:
+            label: str = "", parallel: bool = True) -> Iterator[R]:
         """Apply a picklable module-level ``fn`` to ``items`` in parallel; yield results in order.
 
-        Progress is reported per item (make items chunks of frames, not single frames).
+        Progress is reported per item (make items chunks of frames, not single frames). ``parallel=False``
+        runs them all in this thread: for work too small to repay starting a worker process (~0.3 s).
         """
         ...
 

@@ -185,6 +185,9 @@ class _LazyArrays(Mapping):
             self._open[name] = zarr.open_array(str(self._root / key), path=path, mode="r", zarr_format=3)
         return self._open[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._places  # from the manifest: asking opens nothing (Mapping's default would)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._places)
 

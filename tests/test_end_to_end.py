@@ -75,7 +75,8 @@ def test_renamed_input_hits_the_cache_and_edited_input_reruns_all(recording, tmp
 def test_same_bits_whatever_the_number_of_jobs(recording, tmp_path, monkeypatch):
     import luckystack.nodes.stack
 
-    monkeypatch.setattr(luckystack.nodes.stack, "CHUNK", 8)  # several chunks of the 40 frames
+    monkeypatch.setattr(luckystack.nodes.stack, "CHUNK", 8)  # several chunks of the 40 frames,
+    monkeypatch.setattr(luckystack.nodes.stack, "PARALLEL_PATCHES", 0)  # shared with a worker
     one = _run(recording, tmp_path / "a", jobs=1)
     two = _run(recording, tmp_path / "b", jobs=2)
     for a, b in zip(sorted(one.exports()), sorted(two.exports()), strict=True):

@@ -223,7 +223,6 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
     bg_count = np.zeros(plan.bands, dtype=np.int64)
     brightness: dict[int, float] = {}
     crop = np.asarray(plan.crop_offset, dtype=np.float64)
-    offsets = (crop + work.shift[:, None, :] + work.local).tolist()  # (n, A, 2) frame offsets
     inside = in_bands(work.ap_rank, plan.band_lo, plan.band_hi)  # (n, A, B)
     bg_inside = in_bands(work.bg_rank, plan.bg_lo, plan.bg_hi) if plan.bg_lo is not None else None
     for j, i in enumerate(work.frames):
@@ -239,8 +238,9 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
             brightness[int(i)] = level
             gain = plan.level / level if level > 0 else 1.0
         members = [np.flatnonzero(inside[j, a]).tolist() for a in aps]
+        offsets = (crop + work.shift[j] + work.local[j]).tolist()  # (A, 2) frame offsets
         add = _add_spectra if spectral else _add_patches
-        add(num, den, sq, plan, frame, aps, offsets[j], members, work.ap_rank[j], work.ap_weight[j], gain)
+        add(num, den, sq, plan, frame, aps, offsets, members, work.ap_rank[j], work.ap_weight[j], gain)
         if bg_bands:
             img = interpolate_patch(full, (0, 0), plan.out_shape, crop + work.shift[j], plan.zoom,
                                     "linear")

@@ -43,6 +43,14 @@ def test_workers_limit_native_thread_pools_to_their_share_of_the_cores(monkeypat
     assert worker == {(str(max(1, cores // 2)), "3")}
 
 
+def test_a_map_asked_not_to_go_parallel_runs_everything_here():
+    from luckystack.graph.context import LocalContext
+
+    ctx = LocalContext(None, {}, jobs=2)
+    assert {pid for _, pid in ctx.map(_slow_square_with_pid, range(8), parallel=False)} == {os.getpid()}
+    assert len({pid for _, pid in ctx.map(_slow_square_with_pid, range(150))}) == 2
+
+
 def test_one_job_runs_everything_here():
     out = list(ordered_map(_slow_square_with_pid, range(5), jobs=1))
     assert {pid for _, pid in out} == {os.getpid()}

@@ -91,6 +91,22 @@ def test_losing_writer_keeps_the_winner(tmp_path):
     assert _partials(tmp_path) == []
 
 
+def test_asking_whether_an_entry_has_an_array_opens_nothing(tmp_path):
+    store = CacheStore(tmp_path)
+    key = "ef" * 32
+    store.begin(key).write({"out": Result(arrays={"a": np.arange(3), "b": np.ones(2)}, meta={})}, {}, {})
+    for meta in (store.path(key) / "out").rglob("zarr.json"):  # every array's metadata gone
+        meta.unlink()
+    arrays = store.load(key)["out"].arrays
+    assert "a" in arrays and "b" in arrays and "c" not in arrays and sorted(arrays) == ["a", "b"]
+    try:
+        arrays["a"]
+    except Exception:  # opening it now reads the missing metadata
+        pass
+    else:
+        raise AssertionError("the array opened without its metadata")
+
+
 def test_entry_without_manifest_is_absent_and_swept(tmp_path):
     store = CacheStore(tmp_path)
     key = "cd" * 32

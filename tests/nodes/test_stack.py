@@ -15,9 +15,11 @@ PORTS = ("frames", "shifts", "aps", "quality")
 @pytest.fixture(autouse=True)
 def _tiny_recordings(monkeypatch):
     """The tests' recordings are tiny: lift the sums' cache budget, which they would not fit (its own
-    test puts it back), and cut them into several chunks, so the chunk sums' order is exercised."""
+    test puts it back), cut them into several chunks, so the chunk sums' order is exercised, and send
+    even their small passes to the workers."""
     monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", 1e9)
     monkeypatch.setattr(luckystack.nodes.stack, "CHUNK", 16)
+    monkeypatch.setattr(luckystack.nodes.stack, "PARALLEL_PATCHES", 0)  # every pass on the workers (jobs > 1)
 
 
 def _stack(syn, jobs=1, **params):
@@ -78,14 +80,15 @@ class _EarlierContext(LocalContext):
 
     def __init__(self, earlier, params, inputs, jobs=1):
         super().__init__(StackParams(**params), inputs, jobs=jobs)
-        self._offered, self.labels = earlier, []
+        self._offered, self.labels, self.parallel = earlier, [], []
 
     def earlier(self):
         return iter(self._offered)
 
-    def map(self, fn, items, *, total=None, label=""):
+    def map(self, fn, items, *, total=None, label="", parallel=True):
         self.labels.append(label)
-        return super().map(fn, items, total=total, label=label)
+        self.parallel.append(parallel)
+        return super().map(fn, items, total=total, label=label, parallel=parallel)
 
 
 def _stack_after(syn, earlier, jobs=1, **params):
@@ -333,3 +336,12 @@ def test_the_highest_sums_that_fit_the_cache_budget_are_kept(monkeypatch):
     built, labels = _stack_after(syn, [kept], percent=[10, 40])  # a rerun computes no state only to keep it
     assert labels == [] and [s["frames"] for s in built.meta["sums"]] == [24]
     _assert_same_stacks(built, _stack(syn, percent=[10, 40]))
+
+
+def test_a_small_pass_runs_in_this_process(monkeypatch):
+    syn = make(n=60, h=64, w=80, ap_size=24)
+    first = _stack(syn, percent=[10, 25, 50])
+    monkeypatch.setattr(luckystack.nodes.stack, "PARALLEL_PATCHES", 1500)  # the shipped threshold
+    ctx = _EarlierContext([{"stacks": first}], {"percent": [10, 25, 42]}, {k: syn.inputs[k] for k in PORTS}, jobs=2)
+    registry()["stack"].run(ctx)
+    assert ctx.labels == ["stack above 24 frames"] and ctx.parallel == [False]  # a rank per AP: no worker
