@@ -118,6 +118,24 @@ def test_a_stack_built_on_cached_sums_matches_one_from_scratch(recording, tmp_pa
     assert store.info(built_entry).size < store.info(first).size / 2
 
 
+def test_a_stack_built_from_two_earlier_runs_links_both_and_matches_one_from_scratch(recording, tmp_path,
+                                                                                       monkeypatch):
+    import luckystack.nodes.stack
+
+    monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", 1e9)
+    _run(recording, tmp_path, {"stack.percent": [10]}, name="a")
+    _run(recording, tmp_path, {"stack.percent": [50, 5]}, name="b")
+    built = _run(recording, tmp_path, {"stack.percent": [5, 10, 45]}, name="built")
+    fresh = _run(recording, tmp_path / "fresh", {"stack.percent": [5, 10, 45]}, name="fresh")
+    for a, b in zip(sorted(built.exports()), sorted(fresh.exports()), strict=True):
+        assert Path(a).read_bytes() == Path(b).read_bytes(), a
+    store = CacheStore(tmp_path / "cache")
+    stacks = [k for k in store.keys() if store.read_json(k, "provenance.json")["node_type"] == "stack"]
+    refs = {k: {spec["ref"] for spec in store.manifest(k)["ports"]["stacks"]["arrays"].values() if spec.get("ref")}
+            for k in stacks}
+    assert sorted(len(r) for r in refs.values()) == [0, 1, 2]  # P10 alone; [50, 5] on it; the last on both
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "luckystack", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300)
