@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
-from typing import Any
 
 from luckystack.graph.allocator import release_free_memory
 from luckystack.graph.context import CacheContext

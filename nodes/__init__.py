@@ -36,17 +36,17 @@ stack -> ``stacks``
     (z = drizzle factor), ``count_{label}`` (A,) int32 frames stacked per AP; shared arrays
     ``origin`` (A, 2) int32 top-left of each patch and ``extent`` (A,) int32 blending window width,
     both in output (drizzled) pixels of the crop. p = ceil(1.5 × largest AP size × z), even.
-    Without sigma clipping also the cumulative sums, float32, at the boundaries (the sizes, and the
-    anchors 5, 10, 25, 50 % below the largest) from the lowest up while they take at most 2.5 % of the
-    recording's size, for incremental reruns: ``sum_num_{frames}`` and
+    Without sigma clipping also cumulative sums, float32, for incremental reruns: states of the chain
+    at 5, 10, 20, 25, 30, 40 … 100 % of the valid frames up to the largest size, the highest first while
+    they take at most 3 % of the recording's size (a rerun keeps those it took or made): ``sum_num_{frames}`` and
     ``sum_den_{frames}`` (per AP, as accumulated: weighted spectra and weights, or weighted patches and
     weights); the background's state is ``background_{label}`` where a size has that count (and no
     ``normalize``), else ``sum_bg_{frames}``; meta ``sums`` lists them: [{"frames", "background"}].
     meta: ``sizes`` [{"label": "P25", "frames": 123}, ...] in request order, ``labels``,
     ``drizzle``, ``patch_size``, ``ap_size`` (most common AP size, for file names), ``method``,
     ``channels``, ``crop``, ``bit_depth``, ``layout``, ``level`` (the common brightness of
-    ``match_brightness``, else null). A result built on an earlier one links that one's arrays for
-    the sizes and sums they share (the cache stores a reference, not a copy).
+    ``match_brightness``, else null). A result built on earlier ones links their arrays for the sizes
+    and sums it takes (the cache stores a reference, not a copy).
 merge (input ``stacks`` only: the geometry travels with it) -> ``images``
     arrays ``image_{label}`` (H, W, C) float32, one per stack size. meta: ``labels``, ``sizes``,
     ``drizzle``, ``ap_size``, ``bit_depth``, ``layout``, ``channels``.
