@@ -6,27 +6,23 @@ Many APs (a Moon or Sun surface) go in groups whose chunk sums stay within :data
 over the recording per group and each group through to its outputs, so memory does not grow with the
 AP count; an AP's sums are the same in any group.
 
-The sums are cumulative, in float32 "states": a *chain* of them at each :data:`GRID` point (a share of
-the valid frames) up to the largest size, each the one below plus the band of ranks between them. A size
-on the grid is its chain state; any other size is a *side* state, the chain state below it plus its own
-band (whose frames also enter the chain's band: each patch is still transformed once). The grid does not
-depend on the sizes asked for, so a state at a given frame count is the same in every run.
-
+The sums are cumulative float32 "states" on a fixed chain whatever the sizes asked for (see
+:mod:`luckystack.nodes.stack_sums`), so a state at a given frame count is the same in every run.
 Incremental: the result stores chain states, the highest first while they take at most
 :data:`SUMS_SHARE` of the recording's size (or :data:`SUMS_FLOOR`); a rerun stores those of them it
-took or made, and never computes a state only to store it. When only the stack sizes change,
-the chain states and size outputs that earlier results hold are taken from them, and only the bands
-from the nearest state below up to each new state or size are read (at most 10 % of the frames per new
-size when the states are there), with the very same arithmetic, so the bits do not depend on what the
-cache held. What is taken, with the common brightness level, is taken as it is (the cache then stores
-links to the earlier arrays, not copies).
+took or made, and never computes a state only to store it. When only the stack sizes change, the chain
+states and size outputs that earlier results hold are taken from them, and only the bands from the
+nearest state below up to each new state or size are read (at most 10 % of the frames per new size
+when the states are there), with the very same arithmetic, so the bits do not depend on what the cache
+held. What is taken, with the common brightness level, is taken as it is (the cache then stores links
+to the earlier arrays, not copies).
 The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -39,6 +35,9 @@ from luckystack.imaging.stacking import (
     accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
 )
 from luckystack.nodes.frames import open_frames
+from luckystack.nodes.stack_sums import (
+    Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_sums, kept_states,
+)
 
 CHUNK = 128  # frames per work item; fixed so results never depend on the number of workers. An item returns
 #             its partial sums (MB, whatever its length), which the caller adds: 128 frames rather than 64
@@ -54,9 +53,6 @@ GROUP_BYTES = 32 << 20  # a chunk's sums cover at most this much: more APs (a Mo
 #                         stacked in several passes over the recording, so memory does not grow with them
 SUMS_SHARE = 0.03  # the sums kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
-GRID = (5, 10, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100)  # % of the valid frames: the cumulative sums run
-#   through each of these, whatever the sizes (every 10 %, and the much-used 5 and 25 %), so a rerun with other
-#   sizes starts at most 10 % of the frames below each of them
 
 
 class StackParams(Params):
@@ -196,7 +192,7 @@ def stack(ctx: Context) -> Result:
     order = sorted(range(len(sizes)), key=lambda k: sizes[k][1])  # ascending counts
     asc = np.array([sizes[k][1] for k in order])
     incremental = p.sigma_clip is None
-    chain = _chain(asc, n_valid, incremental)  # (K,) frame counts, ascending, distinct
+    chain = chain_counts(asc, n_valid, incremental)  # (K,) frame counts, ascending, distinct
     ap_counts = np.minimum(asc[None, :], ap_valid.sum(0)[:, None])  # (A, S)
     weight = quality_weights(score2, rank, p.weight_power)
     global_rank = rank_frames(global_q, valid)
@@ -205,7 +201,7 @@ def stack(ctx: Context) -> Result:
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
     bg_shape = out_shape + (channels if not bayer else 3,)
     origins, side = patch_geometry(centers, ap_sizes, zoom)
-    pool = _earlier_pool(ctx, chain) if incremental else _Pool({}, {}, None)
+    pool = earlier_pool(ctx, chain) if incremental else Pool({}, {}, None)
     linked = {k: pool.outputs[int(sizes[k][1])] for k in order if int(sizes[k][1]) in pool.outputs}
     level = None  # the common brightness (match_brightness), the same for every stack size
     if p.match_brightness:
@@ -215,8 +211,8 @@ def stack(ctx: Context) -> Result:
                      crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
                      level=level if level is not None else 1.0, spectral_power=p.spectral_power())
     own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
-    work = _Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
-    keep = [k for k in _kept(chain, own_background, n_ap * accumulator_bytes_per_ap(replace(plan, squares=False)),
+    work = Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
+    keep = [k for k in kept_states(chain, own_background, n_ap * accumulator_bytes_per_ap(replace(plan, squares=False)),
                              int(np.prod(bg_shape)) * 4, max(SUMS_SHARE * _recording_bytes(stream), SUMS_FLOOR))
             if k in pool.states or k in work.new] if incremental else []  # never computed only to be kept
     if work.bands:
@@ -224,7 +220,7 @@ def stack(ctx: Context) -> Result:
         ap_n = ap_valid.sum(0)[:, None]
         plan = replace(plan, bands=len(work.bands), band_lo=np.minimum(lo[None, :], ap_n),
                        band_hi=np.minimum(hi[None, :], ap_n), bg_lo=lo, bg_hi=hi)
-    held: dict[int, _State] = {}  # the new chain states whose sums are kept, for all APs
+    held: dict[int, State] = {}  # the new chain states whose sums are kept, for all APs
     outputs = _Filled(n_ap)
     groups = _ap_groups(plan, n_ap) if work.bands else [slice(0, n_ap)]
     means: dict[int, np.ndarray] = {}  # background means by frame count: the first group's, for all
@@ -259,7 +255,7 @@ def stack(ctx: Context) -> Result:
             for kind in ("patch", "coverage", "background"):
                 arrays[f"{kind}_{label}"] = theirs.arrays[f"{kind}_{their_label}"]
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
-    meta_sums = _keep_sums(arrays, chain, {k: held[k] if k in held else pool.states[k] for k in keep},
+    meta_sums = keep_sums(arrays, chain, {k: held[k] if k in held else pool.states[k] for k in keep},
                            own_background)
     arrays["origin"] = origins
     arrays["extent"] = np.round(ap_sizes * 1.5 * zoom).astype(np.int32)
@@ -283,7 +279,7 @@ def _mean_patches(num: np.ndarray, den: np.ndarray, side: int, spectral: bool
     return patch, den / np.where(peak > 0, peak, 1)[:, None, None, None]
 
 
-def _size_outputs(label: str, state: _State, clipped: ChunkSums | None, k_sorted: int, side: int,
+def _size_outputs(label: str, state: State, clipped: ChunkSums | None, k_sorted: int, side: int,
                   p: StackParams) -> dict[str, np.ndarray]:
     """``patch_``, ``coverage_`` and ``background_{label}`` of one stack size: from its state, or from the
     sigma-clipped sums (``clipped``, size ``k_sorted`` in ascending order) with the state's background."""
@@ -293,12 +289,12 @@ def _size_outputs(label: str, state: _State, clipped: ChunkSums | None, k_sorted
     elif p.spectral_power() > 0:
         knum, kden = state.num, state.den  # from_spectrum works in double precision, a few APs at a time
     else:
-        knum = _in_memory(state.num).astype(np.float64)
-        kden = np.broadcast_to(_in_memory(state.den).astype(np.float64), knum.shape)
+        knum = in_memory(state.num).astype(np.float64)
+        kden = np.broadcast_to(in_memory(state.den).astype(np.float64), knum.shape)
     patch, coverage = _mean_patches(knum, kden, side, spectral=p.spectral_power() > 0)
     background = state.bg  # float32; an earlier result's array stays a link to it
     if p.normalize is not None:
-        background = _in_memory(background)
+        background = in_memory(background)
         scale, offset = normalization(background, p.normalize,
                                       background_percentile=5.0 if p.normalize_background else None)
         patch, background = patch * scale + offset, (background * scale + offset).astype(np.float32)
@@ -369,31 +365,17 @@ class _Filled:
                 for name, a in self._arrays.items()}
 
 
-def _into(states: dict[int, _State], group: dict[int, _State], aps: slice, n_ap: int) -> dict[int, _State]:
+def _into(states: dict[int, State], group: dict[int, State], aps: slice, n_ap: int) -> dict[int, State]:
     """Put one AP group's states into those of all APs (allocated with the first group, whose
     background they keep); the group's own when it is every AP."""
     if aps.start == 0 and aps.stop == n_ap:
         return group
     if not states:
-        states = {k: _State(np.empty((n_ap,) + s.num.shape[1:], s.num.dtype),
+        states = {k: State(np.empty((n_ap,) + s.num.shape[1:], s.num.dtype),
                             np.empty((n_ap,) + s.den.shape[1:], s.den.dtype), s.bg) for k, s in group.items()}
     for k, part in group.items():
         states[k].num[aps], states[k].den[aps] = part.num, part.den
     return states
-
-
-def _kept(chain: np.ndarray, own_background: dict[int, str], state_bytes: int, bg_bytes: int,
-          budget: float) -> list[int]:
-    """The chain states (indices) whose sums the result may store: the highest first, as each saves a
-    rerun the most frames, while they fit in ``budget`` bytes (a state at a size's frame count shares
-    that size's background). A run from scratch has them all; a rerun stores those it has."""
-    keep = []
-    for k in range(len(chain) - 1, -1, -1):
-        cost = state_bytes + (0 if int(chain[k]) in own_background else bg_bytes)
-        if cost <= budget:
-            keep.append(k)
-            budget -= cost
-    return sorted(keep)
 
 
 def _chunk_work(plan: StackPlan, shift: np.ndarray, local: np.ndarray, weight: np.ndarray, rank: np.ndarray,
@@ -409,7 +391,7 @@ def _chunk_count(n: int) -> int:
     return (n + CHUNK - 1) // CHUNK
 
 
-def _clip_plan(plan: StackPlan, states: list[_State], sq: np.ndarray, at: np.ndarray, ap_counts: np.ndarray,
+def _clip_plan(plan: StackPlan, states: list[State], sq: np.ndarray, at: np.ndarray, ap_counts: np.ndarray,
                kappa: float) -> StackPlan:
     """The plan of the sigma-clipping pass for the APs of ``plan`` (and of ``states``, ``sq``,
     ``ap_counts``): the first pass's per-size mean and spread per pixel."""
@@ -420,24 +402,6 @@ def _clip_plan(plan: StackPlan, states: list[_State], sq: np.ndarray, at: np.nda
     #                                             the sizes its rank is within
     return replace(plan, bands=len(at), squares=False, clip=stats, spectral_power=0.0,
                    band_lo=np.zeros_like(selected), band_hi=selected, bg_lo=None, bg_hi=None)
-
-
-def _keep_sums(arrays: dict[str, np.ndarray], chain: np.ndarray, states: dict[int, _State],
-               own_background: dict[int, str]) -> list[dict]:
-    """Add the sums of the chain ``states`` kept (by index, see :func:`_kept`) to ``arrays`` (see
-    ``luckystack.nodes``); returns meta ``sums``. A state whose background output is its size's
-    (``own_background``) does not store it twice."""
-    meta = []
-    for k in sorted(states):
-        count, state = int(chain[k]), states[k]
-        arrays[f"sum_num_{count}"] = state.num
-        arrays[f"sum_den_{count}"] = state.den
-        bg_name = own_background.get(count)
-        if bg_name is None:  # not a size, or a normalized output
-            bg_name = f"sum_bg_{count}"
-            arrays[bg_name] = state.bg
-        meta.append({"frames": count, "background": bg_name})
-    return meta
 
 
 def _recording_bytes(stream) -> int:
@@ -466,148 +430,3 @@ def _reduce(parts) -> ChunkSums:
         else:
             total.add(part)
     return total
-
-
-@dataclass
-class _State:
-    """Cumulative sums at one band boundary, rounded to float32: ``num``/``den`` per AP (as in ChunkSums,
-    without the band axis) and ``bg``, the mean of the background frames (float32 as well)."""
-
-    num: np.ndarray
-    den: np.ndarray
-    bg: np.ndarray
-
-    def sliced(self, aps: slice) -> _State:
-        """The state of APs ``aps`` (the background is shared), in memory."""
-        return _State(np.asarray(self.num[aps]), np.asarray(self.den[aps]), self.bg)
-
-
-def _in_memory(array) -> np.ndarray:
-    return array if isinstance(array, np.ndarray) else np.asarray(array[...])
-
-
-@dataclass
-class _Pool:
-    """What earlier results offer: chain states (by index into this run's chain; arrays read only where
-    needed, and stored again as links), stack sizes' outputs by frame count (→ the result and its label),
-    and the brightness level."""
-
-    states: dict[int, _State]
-    outputs: dict[int, tuple[Any, str]]
-    level: float | None
-
-
-def _chain(asc: np.ndarray, n_valid: int, incremental: bool) -> np.ndarray:
-    """Frame counts of the chain of cumulative sums: the :data:`GRID` up to the largest size
-    (``incremental``), or the sizes themselves; ascending and distinct."""
-    if not incremental:
-        return np.unique(asc)
-    grid = {int(min(n_valid, max(1, round(g / 100.0 * n_valid)))) for g in GRID}
-    return np.array(sorted(c for c in grid if c <= asc.max()), dtype=np.int64)
-
-
-class _Work:
-    """What a run sums, given the chain, the chain states earlier results offer (``have``, by index) and
-    the sizes it makes.
-
-    A size on the grid is its chain state; any other is a *side* state on the chain state below it. The
-    new chain states are those needed (by a size or a side) and not offered, with every state between
-    them and the nearest one offered below (or the empty start). Bands: the new chain states' in order,
-    then the sides'.
-    """
-
-    def __init__(self, chain: np.ndarray, have: set[int], made: list[int]) -> None:
-        self.chain = chain
-        self.index = {c: i for i, c in enumerate(chain.tolist())}
-        self.sides = [c for c in made if c not in self.index]
-        self.base = {c: int(np.searchsorted(chain, c)) - 1 for c in self.sides}  # -1: on the empty start
-        wanted = {self.index[c] for c in made if c in self.index} | set(self.base.values())
-        new: set[int] = set()
-        for k in sorted(wanted, reverse=True):
-            while k >= 0 and k not in have and k not in new:
-                new.add(k)
-                k -= 1
-        self.new = sorted(new)
-        self.bands = [(self.count(k - 1), self.count(k)) for k in self.new]
-        self.bands += [(self.count(self.base[c]), c) for c in self.sides]
-
-    def count(self, k: int) -> int:
-        """Frame count of chain state ``k`` (-1: the empty start)."""
-        return int(self.chain[k]) if k >= 0 else 0
-
-    def states_of(self, offered: dict[int, _State], sums: ChunkSums | None, aps: slice,
-                  means: dict[int, np.ndarray], bg_shape: tuple[int, ...]
-                  ) -> tuple[dict[int, _State], dict[int, _State]]:
-        """The new chain states (by index) and the side states (by frame count) of the APs ``aps``, from
-        the pass's ``sums`` (their bands as in :attr:`bands`); see :func:`_advance`."""
-        fresh: dict[int, _State] = {}
-
-        def below(k: int) -> _State | None:  # chain state k of these APs (-1: none, the empty start)
-            return None if k < 0 else (fresh[k] if k in fresh else offered[k].sliced(aps))
-
-        for band, k in enumerate(self.new):
-            fresh[k] = _advance(below(k - 1), self.count(k - 1), sums, band, self.count(k), means, bg_shape)
-        sides = {}
-        for band, c in enumerate(self.sides, start=len(self.new)):
-            sides[c] = _advance(below(self.base[c]), self.count(self.base[c]), sums, band, c, means, bg_shape)
-        return fresh, sides
-
-    def state_of(self, count: int, offered: dict[int, _State], fresh: dict[int, _State],
-                 sides: dict[int, _State], aps: slice) -> _State:
-        """The state of the size of ``count`` frames, for the APs ``aps``."""
-        if count in sides:
-            return sides[count]
-        k = self.index[count]
-        return fresh[k] if k in fresh else offered[k].sliced(aps)
-
-
-def _advance(prior: _State | None, prior_count: int, sums: ChunkSums, band: int, count: int,
-             means: dict[int, np.ndarray], bg_shape: tuple[int, ...]) -> _State:
-    """The state at ``count`` frames: the float64 sum of ``prior`` (at ``prior_count`` frames; None: zeros)
-    and band ``band`` of ``sums``, rounded to float32. Its background is the mean from the prior's mean ×
-    its count plus the band's frames, computed once (the first AP group) and kept in ``means``.
-
-    Always the same operations, whether ``prior`` was computed in this run or read from an earlier
-    result, so both give the same bits.
-    """
-    num_dtype = np.complex64 if np.iscomplexobj(sums.num) else np.float32
-    if prior is None:
-        prior = _State(np.zeros(sums.num.shape[:1] + sums.num.shape[2:], num_dtype),
-                       np.zeros(sums.den.shape[:1] + sums.den.shape[2:], np.float32), np.zeros(bg_shape, np.float32))
-    if count not in means:
-        bg = _in_memory(prior.bg).astype(np.float64) * prior_count
-        band_bg = sums.bg.get(band)
-        if band_bg is not None:
-            bg = bg + band_bg
-        means[count] = (bg / max(count, 1)).astype(np.float32)
-    num, den = sums.num[:, band] + _in_memory(prior.num), sums.den[:, band] + _in_memory(prior.den)
-    return _State(num.astype(num_dtype), den.astype(np.float32), means[count])
-
-
-def _earlier_pool(ctx: Context, chain: np.ndarray) -> _Pool:
-    """The chain states and outputs every earlier result offers (the most recently used first).
-
-    Earlier results differ only in their stack sizes (``ctx.earlier``) and the chain's grid does not
-    depend on them, so a chain state at a frame count is the one this run would compute, and so is a
-    size's output at a frame count, whichever result holds it.
-    """
-    index = {c: k for k, c in enumerate(chain.tolist())}
-    states: dict[int, _State] = {}
-    outputs: dict[int, tuple[Any, str]] = {}
-    level = None
-    for earlier in ctx.earlier():
-        try:
-            res = earlier["stacks"]
-            for kept in res.meta["sums"]:
-                k, count = index.get(kept["frames"]), kept["frames"]
-                names = (f"sum_num_{count}", f"sum_den_{count}", kept["background"])
-                if k is not None and k not in states and all(name in res.arrays for name in names):
-                    states[k] = _State(*(res.arrays[name] for name in names))
-            for size in res.meta["sizes"]:
-                if all(f"{kind}_{size['label']}" in res.arrays for kind in ("patch", "coverage", "background")):
-                    outputs.setdefault(int(size["frames"]), (res, size["label"]))
-            if level is None and res.meta.get("level") is not None:
-                level = float(res.meta["level"])
-        except (OSError, KeyError, ValueError, TypeError):
-            continue  # not readable: compute instead
-    return _Pool(states, outputs, level)
