@@ -101,31 +101,35 @@ class Work:
         """The new chain states (by index) and the side states (by frame count) of the APs ``aps``, from
         the pass's ``sums`` (their bands as in :attr:`bands`); see :func:`advance`."""
         fresh: dict[int, State] = {}
-
-        def below(k: int) -> State | None:  # chain state k of these APs (-1: none, the empty start)
-            return None if k < 0 else (fresh[k] if k in fresh else offered[k].sliced(aps))
-
         for band, k in enumerate(self.new):
-            fresh[k] = advance(below(k - 1), self.count(k - 1), sums, band, self.count(k), means, bg_shape)
+            below = self.chain_state(k - 1, offered, fresh, aps)
+            fresh[k] = advance(below, self.count(k - 1), sums, band, self.count(k), means, bg_shape)
         sides = {}
         for band, c in enumerate(self.sides, start=len(self.new)):
-            sides[c] = advance(below(self.base[c]), self.count(self.base[c]), sums, band, c, means, bg_shape)
+            below = self.chain_state(self.base[c], offered, fresh, aps)
+            sides[c] = advance(below, self.count(self.base[c]), sums, band, c, means, bg_shape)
         return fresh, sides
 
     def state_of(self, count: int, offered: dict[int, State], fresh: dict[int, State],
                  sides: dict[int, State], aps: slice) -> State:
         """The state of the size of ``count`` frames, for the APs ``aps``."""
-        if count in sides:
-            return sides[count]
-        k = self.index[count]
+        return sides[count] if count in sides else self.chain_state(self.index[count], offered, fresh, aps)
+
+    @staticmethod
+    def chain_state(k: int, offered: dict[int, State], fresh: dict[int, State], aps: slice) -> State | None:
+        """Chain state ``k`` of the APs ``aps``, new or offered, in memory but for its background (-1:
+        None, the empty start)."""
+        if k < 0:
+            return None
         return fresh[k] if k in fresh else offered[k].sliced(aps)
 
 
 def advance(prior: State | None, prior_count: int, sums: ChunkSums, band: int, count: int,
-             means: dict[int, np.ndarray], bg_shape: tuple[int, ...]) -> State:
-    """The state at ``count`` frames: the float64 sum of ``prior`` (at ``prior_count`` frames; None: zeros)
-    and band ``band`` of ``sums``, rounded to float32. Its background is the mean from the prior's mean ×
-    its count plus the band's frames, computed once (the first AP group) and kept in ``means``.
+            means: dict[int, np.ndarray], bg_shape: tuple[int, ...]) -> State:
+    """The state at ``count`` frames: the float64 sum of ``prior`` (at ``prior_count`` frames, in memory
+    but for its background; None: zeros) and band ``band`` of ``sums``, rounded to float32. Its
+    background is the mean from the prior's mean × its count plus the band's frames, computed once (the
+    first AP group) and kept in ``means``.
 
     Always the same operations, whether ``prior`` was computed in this run or read from an earlier
     result, so both give the same bits.
@@ -133,14 +137,14 @@ def advance(prior: State | None, prior_count: int, sums: ChunkSums, band: int, c
     num_dtype = np.complex64 if np.iscomplexobj(sums.num) else np.float32
     if prior is None:
         prior = State(np.zeros(sums.num.shape[:1] + sums.num.shape[2:], num_dtype),
-                       np.zeros(sums.den.shape[:1] + sums.den.shape[2:], np.float32), np.zeros(bg_shape, np.float32))
+                      np.zeros(sums.den.shape[:1] + sums.den.shape[2:], np.float32), np.zeros(bg_shape, np.float32))
     if count not in means:
         bg = in_memory(prior.bg).astype(np.float64) * prior_count
         band_bg = sums.bg.get(band)
         if band_bg is not None:
             bg = bg + band_bg
         means[count] = (bg / max(count, 1)).astype(np.float32)
-    num, den = sums.num[:, band] + in_memory(prior.num), sums.den[:, band] + in_memory(prior.den)
+    num, den = sums.num[:, band] + prior.num, sums.den[:, band] + prior.den
     return State(num.astype(num_dtype), den.astype(np.float32), means[count])
 
 
@@ -159,7 +163,8 @@ def earlier_pool(ctx: Context, chain: np.ndarray) -> Pool:
         try:
             res = earlier["stacks"]
             for kept in res.meta["sums"]:
-                k, count = index.get(kept["frames"]), kept["frames"]
+                count = kept["frames"]
+                k = index.get(count)
                 names = (f"sum_num_{count}", f"sum_den_{count}", kept["background"])
                 if k is not None and k not in states and all(name in res.arrays for name in names):
                     states[k] = State(*(res.arrays[name] for name in names))
@@ -174,7 +179,7 @@ def earlier_pool(ctx: Context, chain: np.ndarray) -> Pool:
 
 
 def kept_states(chain: np.ndarray, own_background: dict[int, str], state_bytes: int, bg_bytes: int,
-          budget: float) -> list[int]:
+                budget: float) -> list[int]:
     """The chain states (indices) whose sums the result may store: the highest first, as each saves a
     rerun the most frames, while they fit in ``budget`` bytes (a state at a size's frame count shares
     that size's background). A run from scratch has them all; a rerun stores those it has."""
@@ -188,7 +193,7 @@ def kept_states(chain: np.ndarray, own_background: dict[int, str], state_bytes: 
 
 
 def keep_sums(arrays: dict[str, np.ndarray], chain: np.ndarray, states: dict[int, State],
-               own_background: dict[int, str]) -> list[dict]:
+              own_background: dict[int, str]) -> list[dict]:
     """Add the sums of the chain ``states`` kept (by index, see :func:`kept_states`) to ``arrays`` (see
     ``luckystack.nodes``); returns meta ``sums``. A state whose background output is its size's
     (``own_background``) does not store it twice."""
