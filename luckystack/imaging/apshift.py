@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from luckystack.imaging.drizzle import interpolate_patch
 from luckystack.imaging.registration import extract, half, match_shift
 
 AFFINE = True
@@ -99,19 +100,29 @@ def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
                      [_lk_group(full, g, COARSE_STEP, window) for g in groups])
 
 
-def extract_many(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int, step: int = 1) -> np.ndarray:
+def extract_many(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int, step: int = 1,
+                 interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
     """(A, n, n) float32 patches of ``img`` centred at sub-pixel (cy[a], cx[a]), sampled every ``step``
-    px of a ``size`` box (n = ceil(size / step)); bicubic, borders replicated. All patches come from one
-    ``cv2.remap`` call over a stacked map (fast, no Python loop)."""
+    px of a ``size`` box (n = ceil(size / step)); ``interpolation`` an OpenCV flag, borders replicated.
+    All patches come from one ``cv2.remap`` call over a stacked map (fast, no Python loop)."""
     r = (np.arange(size, dtype=np.float32) - np.float32((size - 1) / 2))[::step]
     n, m = len(cy), len(r)
     my = np.empty((n, m, m), np.float32)
     mx = np.empty((n, m, m), np.float32)
     np.add(np.asarray(cy, np.float32)[:, None, None], r[None, :, None], out=my)
     np.add(np.asarray(cx, np.float32)[:, None, None], r[None, None, :], out=mx)
-    out = cv2.remap(img, mx.reshape(n * m, m), my.reshape(n * m, m), cv2.INTER_CUBIC,
+    out = cv2.remap(img, mx.reshape(n * m, m), my.reshape(n * m, m), interpolation,
                     borderMode=cv2.BORDER_REPLICATE)
     return out.reshape(n, m, m)
+
+
+def extract_shifted(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int) -> np.ndarray:
+    """What :func:`extract_many` gives at ``step`` 1, bicubic, by a separable filter of each patch's block
+    (exact kernel weights rather than ``remap``'s 1/32 px table): for whole 64 px windows 20 % faster
+    than one remap over all of them, which has to interpolate its map per pixel."""
+    h = (size - 1) / 2
+    return np.stack([interpolate_patch(img, (0, 0), (size, size), (y - h, x - h), 1.0, "cubic")[..., 0]
+                     for y, x in zip(cy, cx)])
 
 
 def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarray, iterations: int,
@@ -124,7 +135,10 @@ def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarr
     active = np.arange(len(idx))  # APs still moving
     for _ in range(iterations):
         a = idx[active]
-        f = extract_many(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s, step)
+        if step == 1:
+            f = extract_shifted(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s)
+        else:  # the strided first iterations only approach the match: bilinear is enough, and 2× cheaper
+            f = extract_many(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s, step, cv2.INTER_LINEAR)
         last[active] = f
         f2 = f.reshape(len(a), -1)
         if len(active) == len(idx):
@@ -148,11 +162,14 @@ def lk_refine(frame_blur: np.ndarray, tpl: Templates, shift: np.ndarray,
     """Gauss–Newton (Lucas–Kanade) refinement of total shifts (A, 2) with a Gaussian window per AP.
 
     Each window is fitted as template + offset + shift + blur difference (see :func:`_lk_group`),
-    the frame patch resampled bicubically at the current estimate every iteration, all APs of a size at
-    once. Up to ``iterations`` (default COARSE_ITERATIONS) run on every COARSE_STEP-th pixel, each AP
-    until its update is below ``tol`` px (default COARSE_TOL); then one step on every pixel removes
-    the strided grid's bias. Further full-resolution steps cost a remap of every box each and did not
-    help on the simulator (640×480, 80 frames: rms 0.31/0.47/0.48 px on jupiter/moon/sun with one step,
+    the frame patch resampled at the current estimate every iteration, all APs of a size at once. Up to
+    ``iterations`` (default COARSE_ITERATIONS) run on every COARSE_STEP-th pixel, each AP
+    until its update is below ``tol`` px (default COARSE_TOL), sampled bilinearly; then one step on
+    every pixel, sampled bicubically, removes the strided grid's bias. (Bilinear strided steps: 20 %
+    faster AP alignment with the bicubic last step by separable filters, and no loss of accuracy on the
+    simulator: fair rms over the 5 cases of test_alignment_accuracy × 2 seeds 0.117 px against 0.119
+    with bicubic strided steps; Jupiter and Moon 0.001 px worse, the Sun 0.013 better.) Further
+    full-resolution steps cost a resampling of every box each and did not help on the simulator (640×480, 80 frames: rms 0.31/0.47/0.48 px on jupiter/moon/sun with one step,
     0.31/0.48/0.52 px iterating to 0.01 px). The Gaussian weight keeps the box edges, where content
     enters and leaves, from biasing the shift. Returns the refined shifts and each AP's
     Gaussian-weighted correlation on its full-resolution patch (before that last step).
