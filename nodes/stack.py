@@ -193,7 +193,8 @@ def stack(ctx: Context) -> Result:
     asc = np.array([sizes[k][1] for k in order])
     incremental = p.sigma_clip is None
     chain = chain_counts(asc, n_valid, incremental)  # (K,) frame counts, ascending, distinct
-    ap_counts = np.minimum(asc[None, :], ap_valid.sum(0)[:, None])  # (A, S)
+    ap_frames = ap_valid.sum(0)  # (A,) valid frames per AP
+    ap_counts = np.minimum(asc[None, :], ap_frames[:, None])  # (A, S)
     weight = quality_weights(score2, rank, p.weight_power)
     global_rank = rank_frames(global_q, valid)
 
@@ -212,14 +213,16 @@ def stack(ctx: Context) -> Result:
                      level=level if level is not None else 1.0, spectral_power=p.spectral_power())
     own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
     work = Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
-    keep = [k for k in kept_states(chain, own_background, n_ap * accumulator_bytes_per_ap(replace(plan, squares=False)),
-                             int(np.prod(bg_shape)) * 4, max(SUMS_SHARE * _recording_bytes(stream), SUMS_FLOOR))
-            if k in pool.states or k in work.new] if incremental else []  # never computed only to be kept
+    keep = []
+    if incremental:
+        state_bytes = n_ap * accumulator_bytes_per_ap(replace(plan, squares=False))
+        budget = max(SUMS_SHARE * _recording_bytes(stream), SUMS_FLOOR)
+        keep = [k for k in kept_states(chain, own_background, state_bytes, int(np.prod(bg_shape)) * 4, budget)
+                if k in pool.states or k in work.new]  # never computed only to be kept
     if work.bands:
         lo, hi = (np.array(v, np.int64) for v in zip(*work.bands))
-        ap_n = ap_valid.sum(0)[:, None]
-        plan = replace(plan, bands=len(work.bands), band_lo=np.minimum(lo[None, :], ap_n),
-                       band_hi=np.minimum(hi[None, :], ap_n), bg_lo=lo, bg_hi=hi)
+        plan = replace(plan, bands=len(work.bands), band_lo=np.minimum(lo[None, :], ap_frames[:, None]),
+                       band_hi=np.minimum(hi[None, :], ap_frames[:, None]), bg_lo=lo, bg_hi=hi)
     held: dict[int, State] = {}  # the new chain states whose sums are kept, for all APs
     outputs = _Filled(n_ap)
     groups = _ap_groups(plan, n_ap) if work.bands else [slice(0, n_ap)]
@@ -256,7 +259,7 @@ def stack(ctx: Context) -> Result:
                 arrays[f"{kind}_{label}"] = theirs.arrays[f"{kind}_{their_label}"]
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
     meta_sums = keep_sums(arrays, chain, {k: held[k] if k in held else pool.states[k] for k in keep},
-                           own_background)
+                          own_background)
     arrays["origin"] = origins
     arrays["extent"] = np.round(ap_sizes * 1.5 * zoom).astype(np.int32)
     values, freq = np.unique(ap_sizes, return_counts=True)
