@@ -1,9 +1,10 @@
 """Local (per-AP) shifts of a frame against the reference, and replacement of lost measurements.
 
-Coarse-to-fine: a ZNCC search at half resolution over the search radius finds the match, then
-Gauss–Newton (Lucas–Kanade) iterations with a Gaussian window (on every 2nd pixel, then one step on
-every pixel) give the sub-pixel shift. Measured on synthetic discs this beats a parabolic ZNCC peak fit, which pulls toward whole
-pixels, and is cheaper than repeated template searches.
+Gauss–Newton (Lucas–Kanade) iterations with a Gaussian window, on every 2nd pixel and then one step on
+every pixel, give the sub-pixel shift; a ZNCC search at half resolution over the search radius finds the
+match first where those iterations, started at the frame's global shift, do not settle. Measured on
+synthetic discs this beats a parabolic ZNCC peak fit, which pulls toward whole pixels, and is cheaper
+than repeated template searches.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ MATCH_SIGMA = 1.0  # both images are smoothed by this before matching (noise rob
 COARSE_STEP = 2  # Lucas–Kanade first converges on every 2nd pixel (4× cheaper), then one step on all
 COARSE_ITERATIONS = 3
 COARSE_TOL = 0.05  # px: an AP leaves the strided iterations once its update is below this
+START_ITERATIONS = 6  # strided iterations from the global shift before an AP that has not settled is searched
+SETTLED_CORRELATION = 0.8  # an AP settled below this correlation (a wrong local optimum) is searched too
 
 
 def match_blur(mono: np.ndarray) -> np.ndarray:
@@ -126,13 +129,15 @@ def extract_shifted(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int) 
 
 
 def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarray, iterations: int,
-                  tol: float) -> np.ndarray:
-    """Gauss–Newton iterations of one size group, updating ``shift`` (A, 2) in place; each AP stops
-    once its update is below ``tol`` px. Returns each AP's patch from its last iteration (g, n, n)."""
+                  tol: float, active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Newton iterations of one size group (of its members ``active``, default all), updating
+    ``shift`` (A, 2) in place; each AP stops once its update is below ``tol`` px. Returns each AP's
+    patch from its last iteration (g, n, n) and its last update (g,), px along the larger axis."""
     idx, tc, _, _, _, proj, step = group
     last = np.empty((len(idx),) + tc.shape[1:], np.float32)
+    moved = np.full(len(idx), np.inf)
     s = int(tpl.sizes[idx[0]])
-    active = np.arange(len(idx))  # APs still moving
+    active = np.arange(len(idx)) if active is None else active  # APs still moving
     for _ in range(iterations):
         a = idx[active]
         if step == 1:
@@ -150,73 +155,81 @@ def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarr
         delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
         delta = np.clip(delta, -1.0, 1.0)
         shift[a] += delta
-        moving = np.abs(delta).max(axis=1) >= tol
+        moved[active] = np.abs(delta).max(axis=1)
+        moving = moved[active] >= tol
         if not moving.any():
             break
         active = active[moving]
-    return last
+    return last, moved
 
 
-def lk_refine(frame_blur: np.ndarray, tpl: Templates, shift: np.ndarray,
-              iterations: int | None = None, tol: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss–Newton (Lucas–Kanade) refinement of total shifts (A, 2) with a Gaussian window per AP.
+def _correlation(f: np.ndarray, group: tuple) -> np.ndarray:
+    """Gaussian-weighted ZNCC (g,) of the group's templates with the frame patches ``f`` (g, n, n)."""
+    _, tc, w, var = group[:4]
+    fc = f - np.einsum("ij,gij->g", w, f)[:, None, None]
+    cov = np.einsum("ij,gij,gij->g", w, tc, fc).astype(np.float64)
+    varf = np.einsum("ij,gij,gij->g", w, fc, fc).astype(np.float64)
+    return cov / np.sqrt(np.maximum(var * varf, 1e-24))
 
-    Each window is fitted as template + offset + shift + blur difference (see :func:`_lk_group`),
-    the frame patch resampled at the current estimate every iteration, all APs of a size at once. Up to
-    ``iterations`` (default COARSE_ITERATIONS) run on every COARSE_STEP-th pixel, each AP
-    until its update is below ``tol`` px (default COARSE_TOL), sampled bilinearly (0.09 against 0.21 ms
-    bicubic for 23 windows); then one step on every pixel, sampled bicubically, removes the strided
-    grid's bias. Bilinear strided steps lose no accuracy on the simulator: fair rms over the 5 cases of
-    test_alignment_accuracy × 2 seeds 0.117 px against 0.119 with bicubic ones (Jupiter and Moon 0.001 px
-    worse, the Sun 0.013 better). Further full-resolution steps cost a resampling of every box each and
-    did not help on the simulator (640×480, 80 frames: rms 0.31/0.47/0.48 px on jupiter/moon/sun with one
-    step, 0.31/0.48/0.52 px iterating to 0.01 px). The Gaussian weight keeps the box edges, where content
-    enters and leaves, from biasing the shift. Returns the refined shifts and each AP's
-    Gaussian-weighted correlation on its full-resolution patch (before that last step).
-    """
-    img = np.ascontiguousarray(frame_blur, np.float32)
-    iterations = COARSE_ITERATIONS if iterations is None else iterations
-    tol = COARSE_TOL if tol is None else tol
-    shift = shift.astype(np.float64).copy()
-    score = np.zeros(len(shift))
-    for coarse, group in zip(tpl.lk_coarse, tpl.lk):
-        idx, tc, w, var = group[:4]
-        _gauss_newton(img, tpl, coarse, shift, iterations, tol)
-        f = _gauss_newton(img, tpl, group, shift, 1, 0.0)
-        fc = f - np.einsum("ij,gij->g", w, f)[:, None, None]
-        cov = np.einsum("ij,gij,gij->g", w, tc, fc).astype(np.float64)
-        varf = np.einsum("ij,gij,gij->g", w, fc, fc).astype(np.float64)
-        score[idx] = cov / np.sqrt(np.maximum(var * varf, 1e-24))
-    return shift, score
+
+def _search(frame_half: np.ndarray, tpl: Templates, a: int, gdy: float, gdx: float, radius: int
+            ) -> tuple[float, float, bool]:
+    """AP ``a``'s whole-frame shift (dy, dx) from a ZNCC search at half resolution over ``radius`` px
+    around the global shift, and whether the peak lies strictly inside the search range."""
+    rc = max(1, (radius + 1) // 2)
+    cs = int(tpl.sizes[a]) // 2
+    fy, fx = tpl.cy[a] + gdy, tpl.cx[a] + gdx
+    win = extract(frame_half, (fy - 0.5) / 2, (fx - 0.5) / 2, cs + 2 * rc, cs + 2 * rc)
+    oy, ox, _, inside = match_shift(tpl.coarse[a], win)
+    return gdy + 2 * (oy - rc), gdx + 2 * (ox - rc), inside
 
 
 def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float,
             radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local shifts (A, 2) of one frame beyond its global shift, match correlation (A,), found (A,).
 
-    ``found`` is False where the coarse peak sat on its search border or the refined shift left the
-    search radius (the match may lie outside it). The correlation is Gaussian-weighted ZNCC.
+    Each window is fitted as template + offset + shift + blur difference (see :func:`_lk_group`), the
+    frame patch resampled at the current estimate every iteration, all APs of a size at once:
+    - up to START_ITERATIONS Gauss–Newton steps on every COARSE_STEP-th pixel from the global shift,
+      each AP until its update is below COARSE_TOL px, sampled bilinearly (0.09 against 0.21 ms bicubic
+      for 23 windows);
+    - an AP that has not settled by then, has left the search radius or has settled below
+      SETTLED_CORRELATION is searched (ZNCC at half resolution over ``radius``) and gets up to
+      COARSE_ITERATIONS strided steps from the match. Searching every AP first cost 24 % more time
+      (3.4 against 2.8 ms a frame for 23 APs) and was no more accurate: fair rms over the 5 cases of
+      test_alignment_accuracy × 2 seeds 0.1172 px against 0.1170 (each case within 0.0022 px), 0.2331
+      against 0.2382 px on 1280×960 Jupiter, within 0.005 px with local fields of 2.5 and 4 px rms. On
+      the bench recording 5 % of the APs are searched;
+    - one step on every pixel, sampled bicubically, removes the strided grid's bias. Further
+      full-resolution steps cost a resampling of every box each and did not help on the simulator
+      (640×480, 80 frames: rms 0.31/0.47/0.48 px on jupiter/moon/sun with one step, 0.31/0.48/0.52 px
+      iterating to 0.01 px).
+    The Gaussian weight keeps the box edges, where content enters and leaves, from biasing the shift.
+    The correlation is the Gaussian-weighted ZNCC on the full-resolution patch (before that last step).
+    ``found`` is False where a search's peak sat on its border or the refined shift left the search
+    radius (the match may lie outside it).
     """
-    frame_half = half(frame_blur)
-    rc = max(1, (radius + 1) // 2)
-    a_count = len(tpl.full)
-    shift = np.zeros((a_count, 2), np.float64)
-    score = np.zeros(a_count, np.float64)
-    found = np.zeros(a_count, bool)
-    for a in range(a_count):
-        s = int(tpl.sizes[a])
-        fy, fx = tpl.cy[a] + gdy, tpl.cx[a] + gdx
-        cs = s // 2
-        win = extract(frame_half, (fy - 0.5) / 2, (fx - 0.5) / 2, cs + 2 * rc, cs + 2 * rc)
-        oy, ox, _, inside = match_shift(tpl.coarse[a], win)
-        dy, dx = gdy + 2 * (oy - rc), gdx + 2 * (ox - rc)
-        shift[a] = dy, dx
-        found[a] = inside
-    shift, score = lk_refine(frame_blur, tpl, shift)
-    found &= np.all(np.abs(shift - [gdy, gdx]) <= radius, axis=1)
-    shift[:, 0] -= gdy
-    shift[:, 1] -= gdx
-    return shift, score, found
+    img = np.ascontiguousarray(frame_blur, np.float32)
+    start = np.array([gdy, gdx])
+    shift = np.tile(start, (len(tpl.full), 1))
+    score = np.zeros(len(shift))
+    found = np.ones(len(shift), bool)
+    frame_half = None
+    for coarse, group in zip(tpl.lk_coarse, tpl.lk):
+        idx = group[0]
+        f, moved = _gauss_newton(img, tpl, coarse, shift, START_ITERATIONS, COARSE_TOL)
+        lost = np.flatnonzero((moved >= COARSE_TOL) | (np.abs(shift[idx] - start).max(axis=1) > radius)
+                              | (_correlation(f, coarse) < SETTLED_CORRELATION))
+        if lost.size:
+            frame_half = half(img) if frame_half is None else frame_half
+            for j in lost:
+                a = int(idx[j])
+                dy, dx, found[a] = _search(frame_half, tpl, a, gdy, gdx, radius)
+                shift[a] = dy, dx
+            _gauss_newton(img, tpl, coarse, shift, COARSE_ITERATIONS, COARSE_TOL, active=lost)
+        score[idx] = _correlation(_gauss_newton(img, tpl, group, shift, 1, 0.0)[0], group)
+    found &= np.all(np.abs(shift - start) <= radius, axis=1)
+    return shift - start, score, found
 
 
 def replace_lost(shift: np.ndarray, score: np.ndarray, found: np.ndarray, nbrs: list[np.ndarray],
