@@ -2,10 +2,13 @@
 
 A node waiting on ``joblib.Parallel`` leaves its own core idle while ``jobs`` workers compute, and the
 first node that maps waits for every worker's start-up (imports: about 0.7 s each) before any result.
-Here the caller computes items itself: alone until a worker has started (a no-op task tells), then
-whenever the next result in order is not ready. With ``jobs`` = 2 one worker process does about half
+Here the caller computes items itself: alone until a worker has started (a no-op task tells; a worker
+left running by an earlier map answers within :data:`WARM_WORKER_WAIT_S`, so it gets the first items),
+then whenever the next result in order is not ready. With ``jobs`` = 2 one worker process does about half
 of the work, its start-up overlaps the caller's computing, and the run holds one process less in
-memory. Results come in input order, so they never depend on who computed them.
+memory. Results come in input order, so they never depend on who computed them. The last item is
+never queued on a worker but computed here, so the caller does not sit idle at the end while a worker
+still holds a queued item (the stack node's 16 items of about 0.4 s: 3.68 → 3.44 s with 2 jobs, median of 4).
 
 Workers come from loky's reusable executor (the one joblib uses) and stay alive between nodes. Like
 joblib's workers they start with the native thread pools (OpenMP, BLAS, OpenCV) limited to
@@ -17,11 +20,13 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, wait
 from typing import Any
 
 IDLE_WORKER_TIMEOUT_S = 300  # as joblib's loky backend: workers survive between the nodes of a run
 AHEAD_PER_WORKER = 2  # items queued per worker, so a worker never waits for the caller to submit
 WAITING_PER_JOB = 2  # results computed here that may wait for an earlier worker item (bounds memory)
+WARM_WORKER_WAIT_S = 0.05  # a running worker answers a no-op in about 1 ms; a starting one takes ~0.7 s
 _END = object()
 # Thread-pool sizes native libraries read at start-up (joblib's list, plus OpenCV's).
 THREAD_LIMIT_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -53,40 +58,46 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
 
     pool = get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs))
     started = pool.submit(_ready)
+    wait([started], timeout=WARM_WORKER_WAIT_S)
     source = iter(items)
-    slots: deque[tuple[bool, Any]] = deque()  # in input order: (is a future, the future or the result)
+    upcoming = next(source, _END)  # one item of lookahead: the last one is kept for this thread
+    slots: deque[tuple[bool, Future]] = deque()  # in input order: (on a worker, its outcome)
     in_flight = 0
     max_in_flight = AHEAD_PER_WORKER * (jobs - 1)
     max_waiting = WAITING_PER_JOB * jobs
-    exhausted = False
     try:
         while True:
-            while not exhausted and in_flight < max_in_flight and started.done():
-                item = next(source, _END)
-                if item is _END:
-                    exhausted = True
+            while upcoming is not _END and in_flight < max_in_flight and started.done():
+                following = next(source, _END)
+                if following is _END:
                     break
-                slots.append((True, pool.submit(fn, item)))
+                slots.append((True, pool.submit(fn, upcoming)))
                 in_flight += 1
+                upcoming = following
+            exhausted = upcoming is _END
             if slots:
-                is_future, head = slots[0]
-                if not is_future or head.done() or exhausted or len(slots) - in_flight >= max_waiting:
+                on_worker, head = slots[0]
+                if head.done() or exhausted or len(slots) - in_flight >= max_waiting:
                     slots.popleft()
-                    if is_future:
-                        in_flight -= 1
-                        yield head.result()
-                    else:
-                        yield head
+                    in_flight -= on_worker
+                    yield head.result()  # a failed item raises here, at its place in the order
                     continue
             if exhausted:
                 return
-            item = next(source, _END)  # no result is ready in order: compute the next item here
-            if item is _END:
-                exhausted = True
-                continue
-            slots.append((False, fn(item)))
+            item, upcoming = upcoming, next(source, _END)  # no result is ready in order: compute one here
+            slots.append((False, _computed_here(fn, item)))
     finally:
         started.cancel()
-        for is_future, slot in slots:
-            if is_future:
+        for on_worker, slot in slots:
+            if on_worker:
                 slot.cancel()
+
+
+def _computed_here(fn: Callable[[Any], Any], item: Any) -> Future:
+    """``fn(item)`` computed in this thread, as a finished future (its result or its exception)."""
+    outcome: Future = Future()
+    try:
+        outcome.set_result(fn(item))
+    except Exception as exc:
+        outcome.set_exception(exc)
+    return outcome

@@ -56,7 +56,24 @@ def test_one_job_runs_everything_here():
     assert {pid for _, pid in out} == {os.getpid()}
 
 
+def _warm_worker() -> None:
+    """Leave a started worker behind (it starts while the caller computes the first items alone)."""
+    pids = {pid for _, pid in ordered_map(_slow_square_with_pid, range(150), jobs=2)}
+    assert len(pids) == 2
+
+
+def test_a_running_worker_gets_the_first_items_and_the_caller_the_last():
+    _warm_worker()
+    for _ in range(3):  # a worker answers in about 1 ms; allow for a busy machine
+        out = list(ordered_map(_slow_square_with_pid, range(6), jobs=2))
+        if out[0][1] != os.getpid():
+            break
+    assert out[0][1] != os.getpid()
+    assert out[-1][1] == os.getpid()  # the last item is never left queued on a worker
+
+
 def test_an_error_is_raised_at_its_place_in_the_order():
+    _warm_worker()  # the caller then computes items after the worker's, item five among them
     seen = []
     with pytest.raises(ValueError, match="item five"):
         for value in ordered_map(_fails_on_five, range(40), jobs=2):
