@@ -192,7 +192,8 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float,
     frame patch resampled at the current estimate every iteration, all APs of a size at once:
     - up to START_ITERATIONS Gauss–Newton steps on every COARSE_STEP-th pixel from the global shift,
       each AP until its update is below COARSE_TOL px, sampled bilinearly (0.09 against 0.21 ms bicubic
-      for 23 windows);
+      for 23 windows, and no less accurate: fair rms over the 5 cases of test_alignment_accuracy × 2
+      seeds 0.117 px against 0.119 with bicubic steps);
     - an AP that has not settled by then, has left the search radius or has settled below
       SETTLED_CORRELATION is searched (ZNCC at half resolution over ``radius``) and gets up to
       COARSE_ITERATIONS strided steps from the match. Searching every AP first cost 24 % more time
