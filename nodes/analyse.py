@@ -1,4 +1,5 @@
-"""analyse: one sharpness score per frame, measured on the aligned crop, with artifact checks and ranking."""
+"""analyse: one sharpness score per frame, measured on the aligned crop, with artifact checks and ranking,
+and each frame's brightness (its transparency, which the stack node evens out)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 from pydantic import Field
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
-from luckystack.imaging.quality import ARTIFACT_REASONS, detect_artifacts, frame_score
+from luckystack.imaging.quality import ARTIFACT_REASONS, crop_brightness, detect_artifacts, frame_score
+from luckystack.imaging.registration import aligned_region
 from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
@@ -32,7 +34,7 @@ class AnalyseParams(Params):
 
 @node_type("analyse", params=AnalyseParams,
            inputs={"frames": Port(), "shifts": Port(doc="stabilize result")},
-           outputs=("quality",), version="4", reads_input=True)
+           outputs=("quality",), version="5", reads_input=True)
 def analyse(ctx: Context) -> Result:
     """Score, rank and validity of every frame."""
     p: AnalyseParams = ctx.params
@@ -52,6 +54,7 @@ def analyse(ctx: Context) -> Result:
     parts = list(ctx.map(fn, chunks, total=len(chunks), label="analyse"))
     score = np.concatenate([q[0] for q in parts])
     reason = np.concatenate([q[1] for q in parts]).astype(np.int8)
+    brightness = np.concatenate([q[2] for q in parts])
     stab_reason = shifts.array("reason").astype(np.int8)
     reason = np.where(valid_in, reason, STABILIZE_OFFSET + stab_reason).astype(np.int8)
     valid = reason == 0
@@ -67,23 +70,19 @@ def analyse(ctx: Context) -> Result:
     bad = int((~valid & valid_in).sum())
     if bad:
         ctx.log(f"{bad} frames disabled for artifacts")
-    return Result(arrays={"score": score, "rank": rank, "valid": valid, "reason": reason},
+    brightness[~valid] = np.nan
+    return Result(arrays={"score": score, "rank": rank, "valid": valid, "reason": reason, "brightness": brightness},
                   meta={"method": p.method, "scale": p.scale, "normalize": p.normalize, "reasons": reasons})
 
 
-def aligned_region(mono: np.ndarray, crop: list[int], dy: float, dx: float) -> np.ndarray:
-    """The crop of a frame at its whole-pixel global shift (sub-pixel does not matter for scoring)."""
-    y0, x0, h, w = crop
-    y = int(np.clip(round(y0 + dy), 0, max(0, mono.shape[0] - h)))
-    x = int(np.clip(round(x0 + dx), 0, max(0, mono.shape[1] - w)))
-    return mono[y:y + h, x:x + w]
-
-
 def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop: list[int], method: str,
-                scale: float, margin: int, normalize: bool, artifacts: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and artifact reason codes for frames ``chunk`` (frames stabilize disabled are skipped)."""
+                scale: float, margin: int, normalize: bool, artifacts: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores, artifact reason codes and brightness (:func:`crop_brightness`) for frames ``chunk``
+    (frames stabilize disabled are skipped)."""
     score = np.full(len(chunk), np.nan)
     reason = np.zeros(len(chunk), np.int8)
+    brightness = np.full(len(chunk), np.nan)
     for k, i in enumerate(chunk):
         if not valid[i]:
             continue
@@ -92,5 +91,6 @@ def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop
         if code:
             reason[k] = code
             continue
-        score[k] = frame_score(region, method, scale, margin, normalize)
-    return score, reason
+        brightness[k] = crop_brightness(region, margin)
+        score[k] = frame_score(region, method, scale, margin, normalize, brightness[k])
+    return score, reason, brightness

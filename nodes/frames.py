@@ -9,7 +9,8 @@ Conventions for every stream:
 
 * ``read(i)`` returns frame ``i`` of the *selection* (0 … count-1) as float32 of shape (H, W, C),
   C = 1 (mono) or 3 (RGB after debayering), calibrated, scaled so 1.0 is the largest value the
-  detected bit depth can hold.
+  detected bit depth can hold; ``read(i, box)`` only rows ``top:bottom`` and columns ``left:right``
+  of it (``box`` = (top, bottom, left, right) inside the frame), which a stream may read faster.
 * ``read_mono(i)`` returns the (H, W) float32 luminance used for measuring (quality, alignment).
 * ``read_cfa(i)`` returns the calibrated raw (H, W) colour-filter-array frame of a Bayer recording
   (for Bayer drizzle); for other layouts it equals ``read_mono``.
@@ -37,7 +38,7 @@ class FrameStream(Protocol):
     layout: str  # "mono", "RGGB", "GRBG", "GBRG", "BGGR", "RGB"
     bit_depth: int
 
-    def read(self, i: int) -> np.ndarray: ...
+    def read(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray: ...
 
     def read_mono(self, i: int) -> np.ndarray: ...
 
@@ -61,8 +62,11 @@ class ArrayFrameStream:
         self.layout = layout or ("mono" if self.channels == 1 else "RGB")
         self.bit_depth = bit_depth
 
-    def read(self, i: int) -> np.ndarray:
-        return self._frames[i]
+    def read(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        if box is None:
+            return self._frames[i]
+        top, bottom, left, right = box
+        return self._frames[i, top:bottom, left:right]
 
     def read_mono(self, i: int) -> np.ndarray:
         return grey(self._frames[i])

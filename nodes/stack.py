@@ -14,14 +14,14 @@ took or made, and never computes a state only to store it. When only the stack s
 states and size outputs that earlier results hold are taken from them, and only the bands from the
 nearest state below up to each new state or size are read (at most 10 % of the frames per new size
 when the states are there), with the very same arithmetic, so the bits do not depend on what the cache
-held. What is taken, with the common brightness level, is taken as it is (the cache then stores links
-to the earlier arrays, not copies).
+held. What is taken is taken as it is (the cache then stores links to the earlier arrays, not copies).
 The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -29,12 +29,14 @@ from pydantic import Field, field_validator, model_validator
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.normalize import normalization
+from luckystack.imaging.quality import crop_brightness
+from luckystack.imaging.registration import aligned_region
 from luckystack.imaging.spectral import from_spectrum
 from luckystack.imaging.stacking import (
     ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, in_bands, patch_geometry,
     accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
 )
-from luckystack.nodes.frames import open_frames
+from luckystack.nodes.frames import chunked, open_frames
 from luckystack.nodes.stack_sums import (
     Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_sums, kept_states,
 )
@@ -86,10 +88,10 @@ class StackParams(Params):
         False, description="For Bayer recordings: drizzle the raw CFA samples into their colour planes "
         "(no demosaicing).")
     match_brightness: bool = Field(
-        True, description="Scale every frame to the same brightness (mean over the crop) before "
-        "stacking, so transparency changes do not dim or blotch the stack; the common level is the "
-        "90th percentile of the brightness of 64 frames spread over the recording (clouds only ever "
-        "dim), the same whatever stack sizes are asked for.")
+        True, description="Scale every frame to the same brightness (analyse's mean over the crop) "
+        "before stacking, so transparency changes do not dim or blotch the stack; the common level is "
+        "the 90th percentile of the valid frames' brightness (clouds only ever dim), the same whatever "
+        "stack sizes are asked for.")
     normalize: float | None = Field(
         None, gt=0, le=1, description="Scale so the brightest part (99.9th percentile) sits at this level.")
     normalize_background: bool = Field(
@@ -135,6 +137,7 @@ def _inputs(ctx: Context):
     local = aps.array("shift").astype(np.float64)
     local_q = aps.array("quality").astype(np.float64)
     quality = ctx.inputs.get("quality")
+    brightness = quality.array("brightness") if quality is not None and "brightness" in quality.arrays else None
     lengths = {shift.shape[0], valid.shape[0], local.shape[0], local_q.shape[0]}
     if quality is not None:
         lengths.add(quality.array("valid").shape[0])
@@ -146,10 +149,10 @@ def _inputs(ctx: Context):
     else:
         with np.errstate(all="ignore"):
             global_q = np.nanmean(np.where(np.isfinite(local_q), local_q, np.nan), axis=1)
-    return shifts, aps, shift, valid, local, local_q, global_q
+    return shifts, aps, shift, valid, local, local_q, global_q, brightness
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="11", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="12", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
@@ -157,7 +160,7 @@ def stack(ctx: Context) -> Result:
     """Stack the best frames per AP at every requested size, and a globally aligned background."""
     p: StackParams = ctx.params
     stream = open_frames(ctx.inputs["frames"], ctx.input_file)
-    shifts, aps, shift, valid, local, local_q, global_q = _inputs(ctx)
+    shifts, aps, shift, valid, local, local_q, global_q, brightness = _inputs(ctx)
     n = stream.count
     if shift.shape[0] != n or local.shape[0] != n:
         raise NodeError(f"shifts/aps cover {shift.shape[0]}/{local.shape[0]} frames but the recording has {n}")
@@ -203,15 +206,14 @@ def stack(ctx: Context) -> Result:
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
     bg_shape = out_shape + (channels if not bayer else 3,)
     origins, side = patch_geometry(centers, ap_sizes, zoom)
-    pool = earlier_pool(ctx, chain) if incremental else Pool({}, {}, None)
+    pool = earlier_pool(ctx, chain) if incremental else Pool({}, {})
     linked = {k: pool.outputs[int(sizes[k][1])] for k in order if int(sizes[k][1]) in pool.outputs}
-    level = None  # the common brightness (match_brightness), the same for every stack size
+    gain, level = np.ones(n), None  # level: the common brightness, the same for every stack size
     if p.match_brightness:
-        level = pool.level if pool.level is not None else _brightness_level(stream, shift, valid, crop, bayer)
+        gain, level = _frame_gains(ctx, stream, shift, valid, crop, brightness)
     plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, 1,
                      (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
-                     crop_size=(int(crop[2]), int(crop[3])), match_brightness=p.match_brightness,
-                     level=level if level is not None else 1.0, spectral_power=p.spectral_power())
+                     spectral_power=p.spectral_power())
     own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
     work = Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
     keep = []
@@ -233,7 +235,7 @@ def stack(ctx: Context) -> Result:
         if work.bands:
             above = min(lo for lo, _ in work.bands)
             what = f"stack above {above} frames" if above else "stack"
-            sums = _pass(ctx, _for_group(plan, g), g, shift, local, weight, rank,
+            sums = _pass(ctx, _for_group(plan, g), g, shift, gain, local, weight, rank,
                          global_rank if g.start == 0 else None, what)
         fresh, sides = work.states_of(pool.states, sums, g, means, bg_shape)
         held = _into(held, {k: fresh[k] for k in keep if k in fresh}, g, n_ap)
@@ -241,7 +243,7 @@ def stack(ctx: Context) -> Result:
             at = np.searchsorted(chain, asc)
             clip_plan = _clip_plan(_for_group(plan, g), [fresh[k] for k in range(len(chain))], sums.sq, at,
                                    ap_counts[g], p.sigma_clip)
-            clipped = _pass(ctx, clip_plan, g, shift, local, weight, rank, None, "sigma clip")
+            clipped = _pass(ctx, clip_plan, g, shift, gain, local, weight, rank, None, "sigma clip")
         sums = None
         for k_sorted, k in enumerate(order):
             if k not in linked:
@@ -316,8 +318,8 @@ def _ap_groups(plan: StackPlan, n_ap: int) -> list[slice]:
     return [slice(s, min(n_ap, s + step)) for s in range(0, n_ap, step)]
 
 
-def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, local: np.ndarray, weight: np.ndarray,
-          rank: np.ndarray, global_rank: np.ndarray | None, label: str) -> ChunkSums:
+def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np.ndarray, local: np.ndarray,
+          weight: np.ndarray, rank: np.ndarray, global_rank: np.ndarray | None, label: str) -> ChunkSums:
     """One pass over the recording for the APs ``aps`` (``plan`` holds theirs alone, see
     :func:`_for_group`), with the background if ``global_rank`` is given; the float64 sums. An AP's
     sums do not depend on its group."""
@@ -330,7 +332,7 @@ def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, local: n
     patches = int(in_bands(rank[:, aps], plan.band_lo, plan.band_hi).any(axis=-1).sum())
     if plan.bg_lo is not None:
         patches += BACKGROUND_FRAME_PATCHES * int(in_bands(global_rank, plan.bg_lo, plan.bg_hi).any(axis=-1).sum())
-    work = _chunk_work(plan, shift, local[:, aps], weight[:, aps], rank[:, aps], global_rank)
+    work = _chunk_work(plan, shift, gain, local[:, aps], weight[:, aps], rank[:, aps], global_rank)
     return _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(n), label=what,
                            parallel=patches >= PARALLEL_PATCHES))
 
@@ -382,13 +384,14 @@ def _into(states: dict[int, State], group: dict[int, State], aps: slice, n_ap: i
     return states
 
 
-def _chunk_work(plan: StackPlan, shift: np.ndarray, local: np.ndarray, weight: np.ndarray, rank: np.ndarray,
-                global_rank: np.ndarray):
+def _chunk_work(plan: StackPlan, shift: np.ndarray, gain: np.ndarray, local: np.ndarray, weight: np.ndarray,
+                rank: np.ndarray, global_rank: np.ndarray):
     """The work items of one pass over the recording: :data:`CHUNK` frames each."""
     n = shift.shape[0]
     for s in range(0, n, CHUNK):
         e = min(n, s + CHUNK)
-        yield ChunkWork(plan, np.arange(s, e), shift[s:e], local[s:e], rank[s:e], weight[s:e], global_rank[s:e])
+        yield ChunkWork(plan, np.arange(s, e), shift[s:e], local[s:e], rank[s:e], weight[s:e], global_rank[s:e],
+                        gain[s:e])
 
 
 def _chunk_count(n: int) -> int:
@@ -412,18 +415,29 @@ def _recording_bytes(stream) -> int:
     return stream.count * stream.height * stream.width * stream.channels * (1 if stream.bit_depth <= 8 else 2)
 
 
-def _brightness_level(stream, shift: np.ndarray, valid: np.ndarray, crop, cfa: bool) -> float:
-    """Common brightness level: 90th percentile of the crop mean of up to 64 evenly spread valid frames."""
-    from luckystack.imaging.stacking import frame_brightness
+def _frame_gains(ctx: Context, stream, shift: np.ndarray, valid: np.ndarray, crop,
+                 brightness: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """Each frame's factor to the common brightness level, and that level: the 90th percentile of the
+    valid frames' brightness (clouds only ever dim). The brightness is analyse's, or measured here when
+    the quality input is not connected."""
+    if brightness is None:
+        chunks = chunked(range(len(valid)), CHUNK)
+        fn = partial(brightness_chunk, stream, shift=shift, valid=valid, crop=[int(c) for c in crop])
+        brightness = np.concatenate(list(ctx.map(fn, chunks, total=len(chunks), label="brightness")))
+    ok = valid & np.isfinite(brightness) & (brightness > 0)
+    if not ok.any():
+        return np.ones(len(valid)), 1.0
+    level = float(np.percentile(brightness[ok], 90))
+    return np.where(ok, level / np.where(ok, brightness, 1.0), 1.0), level
 
-    ok = np.nonzero(valid)[0]
-    pick = ok[np.unique(np.linspace(0, len(ok) - 1, min(len(ok), 64)).round().astype(int))]
-    probe = StackPlan(stream, np.zeros((0, 2)), 0, 1.0, "interpolate", 1.0, "linear", 1,
-                      (int(crop[0]), int(crop[1])), (0, 0), 1, crop_size=(int(crop[2]), int(crop[3])))
-    read = stream.read_cfa if cfa else stream.read  # measured as the stacking pass measures it
-    levels = [frame_brightness(read(int(i)), probe, shift[i]) for i in pick]
-    level = float(np.percentile(levels, 90))
-    return level if level > 0 else 1.0
+
+def brightness_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop: list[int]) -> np.ndarray:
+    """The mean of the crop (at the whole-pixel global shift) of the valid frames ``chunk``, NaN for others."""
+    out = np.full(len(chunk), np.nan)
+    for k, i in enumerate(chunk):
+        if valid[i]:
+            out[k] = crop_brightness(aligned_region(stream.read_mono(i), crop, *shift[i]), 0)
+    return out
 
 
 def _reduce(parts) -> ChunkSums:

@@ -49,12 +49,11 @@ def in_memory(array) -> np.ndarray:
 @dataclass
 class Pool:
     """What earlier results offer: chain states (by index into this run's chain; arrays read only where
-    needed, and stored again as links), stack sizes' outputs by frame count (→ the result and its label),
-    and the brightness level."""
+    needed, and stored again as links) and stack sizes' outputs by frame count (→ the result and its
+    label)."""
 
     states: dict[int, State]
     outputs: dict[int, tuple[Any, str]]
-    level: float | None
 
 
 def chain_counts(asc: np.ndarray, n_valid: int, incremental: bool) -> np.ndarray:
@@ -158,7 +157,6 @@ def earlier_pool(ctx: Context, chain: np.ndarray) -> Pool:
     index = {c: k for k, c in enumerate(chain.tolist())}
     states: dict[int, State] = {}
     outputs: dict[int, tuple[Any, str]] = {}
-    level = None
     for earlier in ctx.earlier():
         try:
             res = earlier["stacks"]
@@ -171,11 +169,9 @@ def earlier_pool(ctx: Context, chain: np.ndarray) -> Pool:
             for size in res.meta["sizes"]:
                 if all(f"{kind}_{size['label']}" in res.arrays for kind in ("patch", "coverage", "background")):
                     outputs.setdefault(int(size["frames"]), (res, size["label"]))
-            if level is None and res.meta.get("level") is not None:
-                level = float(res.meta["level"])
         except (OSError, KeyError, ValueError, TypeError):
             continue  # not readable: compute instead
-    return Pool(states, outputs, level)
+    return Pool(states, outputs)
 
 
 def kept_states(chain: np.ndarray, own_background: dict[int, str], state_bytes: int, bg_bytes: int,

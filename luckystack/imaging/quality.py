@@ -48,14 +48,22 @@ def _squared_half_difference(b: np.ndarray) -> np.ndarray:
     return np.square(d, out=d)
 
 
+def crop_brightness(region: np.ndarray, margin: int) -> float:
+    """Mean of ``region`` more than ``margin`` px inside its border: a frame's brightness (its
+    transparency), what :func:`frame_score` divides by with ``normalize``."""
+    h, w = region.shape[:2]
+    return float(cv2.mean(np.asarray(region[margin:h - margin, margin:w - margin], np.float32))[0])
+
+
 def frame_score(region: np.ndarray, method: str = "gradient", scale: float = 4.0,
-                margin: int | None = None, normalize: bool = False) -> float:
+                margin: int | None = None, normalize: bool = False, brightness: float | None = None) -> float:
     """Sharpness of one (aligned, cropped) frame region; higher is sharper.
 
     gradient: RMS gradient magnitude. laplacian: RMS Laplacian. edge: mean of the strongest 2 % of
     gradient magnitudes (the limb steepness of small bright planets). ``margin`` pixels at the region
     border are ignored (default: ``2 * scale``) so a cut edge never counts as detail. ``normalize``
-    divides by the mean brightness so transparency changes do not look like sharpness changes.
+    divides by the mean brightness (:func:`crop_brightness`, or ``brightness`` when the caller has it)
+    so transparency changes do not look like sharpness changes.
     """
     margin = int(round(2 * scale)) if margin is None else int(margin)
     if method not in METHODS:
@@ -85,7 +93,7 @@ def frame_score(region: np.ndarray, method: str = "gradient", scale: float = 4.0
                             + cv2.norm(box[2:, 1:-1], box[:-2, 1:-1], cv2.NORM_L2SQR))
         score = float(np.sqrt(total / ((bh - 2) * (bw - 2))))
     if normalize:
-        mean = float(cv2.mean(np.asarray(region[margin:h - margin, margin:w - margin], np.float32))[0])
+        mean = crop_brightness(region, margin) if brightness is None else brightness
         score = score / mean if mean > 1e-6 else 0.0
     return score
 

@@ -93,6 +93,15 @@ def match_shift(template: np.ndarray, window: np.ndarray) -> tuple[float, float,
     return oy, ox, float(score), inside
 
 
+def aligned_region(img: np.ndarray, crop: list[int], dy: float, dx: float) -> np.ndarray:
+    """The crop (y0, x0, h, w) of a frame at its whole-pixel global shift (dy, dx), kept inside the frame:
+    for measures over the whole crop, where the sub-pixel part does not matter."""
+    y0, x0, h, w = crop
+    y = int(np.clip(round(y0 + dy), 0, max(0, img.shape[0] - h)))
+    x = int(np.clip(round(x0 + dx), 0, max(0, img.shape[1] - w)))
+    return img[y:y + h, x:x + w]
+
+
 def extract(img: np.ndarray, cy: float, cx: float, h: int, w: int) -> np.ndarray:
     """The (h, w) patch of ``img`` centred at sub-pixel (cy, cx); bilinear, borders replicated."""
     return cv2.getRectSubPix(img, (int(w), int(h)), (float(cx), float(cy)))

@@ -10,8 +10,11 @@ position (global + local shift) and added, weighted, into the band accumulators.
 the same bands of the global ranks. Chunks of frames are summed independently and the caller adds
 the chunk sums in chunk order, so the bits do not depend on how many workers ran.
 
-With ``match_brightness`` every frame is divided by its mean over the crop (its transparency) before
-it is added; the caller multiplies the sums by a common level afterwards (the sums are linear).
+Every frame is multiplied by its ``gain`` before it is added: the caller's factor that brings its
+brightness (its transparency) to a common level, 1 when brightness is not matched.
+
+A frame whose patches are all it gives (no background band) is read only where they lie
+(:func:`patch_box`), with the very same values.
 
 With ``spectral_power`` the patches are summed as spectra, each frequency weighted by how much of the
 object the frame kept there (:mod:`luckystack.imaging.spectral`); the sums stay linear, so bands and
@@ -33,6 +36,8 @@ from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, inter
 from luckystack.imaging.spectral import weighted_spectra
 
 PATCH_OVERLAP = 1.5  # patch side = AP box × 1.5, so neighbouring patches (step ≈ box/2) overlap
+READ_BOXES = True  # read a frame only where its patches lie when it gives no background (see patch_box)
+READ_MARGIN = 6  # px around the patches' footprint: interpolation taps (≤ 4 px) and drizzle drops
 
 
 def stack_sizes(n_valid: int, percent: list[float] | None = None,
@@ -125,9 +130,6 @@ class StackPlan:
     channels: int
     squares: bool = False  # also accumulate Σw·v² (first pass of sigma clipping)
     clip: ClipStats | None = None
-    crop_size: tuple[int, int] = (0, 0)  # (height, width) of the crop, for frame brightness
-    match_brightness: bool = False  # divide every frame by its mean brightness over the crop
-    level: float = 1.0  # … and multiply by this common level
     spectral_power: float = 0.0  # > 0: weight every patch per spatial frequency (imaging.spectral)
     band_lo: np.ndarray | None = None  # (A, B) ranks [lo, hi) of each AP's bands (see in_bands)
     band_hi: np.ndarray | None = None
@@ -144,6 +146,7 @@ class ChunkWork:
     ap_rank: np.ndarray  # (n, A) rank of the frame for each AP, -1 = not ranked
     ap_weight: np.ndarray  # (n, A)
     bg_rank: np.ndarray  # (n,) global rank for the background, -1 = not used
+    gain: np.ndarray  # (n,) factor of each frame's samples (brightness matching)
 
 
 @dataclass
@@ -154,7 +157,6 @@ class ChunkSums:
     sq: np.ndarray | None = None  # (A, B, p, p, C) Σ w·num²/den (sigma clipping statistics)
     bg: dict[int, np.ndarray] = field(default_factory=dict)  # band → Σ aligned frames
     bg_count: np.ndarray | None = None  # (B,) frames per background band
-    brightness: dict[int, float] = field(default_factory=dict)  # frame → mean over the crop
 
     def promote(self) -> ChunkSums:
         """This chunk's sums in float64 (the running total across chunks)."""
@@ -176,7 +178,6 @@ class ChunkSums:
             else:
                 self.bg[b] = img.copy()
         self.bg_count += other.bg_count
-        self.brightness.update(other.brightness)
 
 
 def sample_patch(plan: StackPlan, frame: np.ndarray, a: int, offset: np.ndarray
@@ -221,7 +222,6 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
     spectral = plan.spectral_power > 0
     bg: dict[int, np.ndarray] = {}
     bg_count = np.zeros(plan.bands, dtype=np.int64)
-    brightness: dict[int, float] = {}
     crop = np.asarray(plan.crop_offset, dtype=np.float64)
     inside = in_bands(work.ap_rank, plan.band_lo, plan.band_hi)  # (n, A, B)
     bg_inside = in_bands(work.bg_rank, plan.bg_lo, plan.bg_hi) if plan.bg_lo is not None else None
@@ -230,17 +230,18 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
         bg_bands = np.flatnonzero(bg_inside[j]).tolist() if bg_inside is not None else []
         if not aps and not bg_bands:
             continue
-        full = plan.stream.read(int(i)) if (bg_bands or plan.method != "bayer") else None
-        frame = plan.stream.read_cfa(int(i)) if plan.method == "bayer" else full
-        gain = 1.0
-        if plan.match_brightness:
-            level = frame_brightness(frame, plan, work.shift[j])
-            brightness[int(i)] = level
-            gain = plan.level / level if level > 0 else 1.0
+        offsets = crop + work.shift[j] + work.local[j]  # (A, 2) frame offsets
+        box = None if bg_bands or plan.method == "bayer" or not READ_BOXES else patch_box(plan, aps, offsets)
+        if box is None:
+            full = plan.stream.read(int(i)) if (bg_bands or plan.method != "bayer") else None
+            frame = plan.stream.read_cfa(int(i)) if plan.method == "bayer" else full
+        else:  # only the patches' part of the frame, and the offsets relative to it
+            frame = plan.stream.read(int(i), box)
+            offsets = offsets - (box[0], box[2])
+        gain = float(work.gain[j])
         members = [np.flatnonzero(inside[j, a]).tolist() for a in aps]
-        offsets = (crop + work.shift[j] + work.local[j]).tolist()  # (A, 2) frame offsets
         add = _add_spectra if spectral else _add_patches
-        add(num, den, sq, plan, frame, aps, offsets, members, work.ap_rank[j], work.ap_weight[j], gain)
+        add(num, den, sq, plan, frame, aps, offsets.tolist(), members, work.ap_rank[j], work.ap_weight[j], gain)
         if bg_bands:
             img = interpolate_patch(full, (0, 0), plan.out_shape, crop + work.shift[j], plan.zoom,
                                     "linear")
@@ -250,7 +251,22 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
                 else:
                     bg[b] = img * np.float32(gain) if gain != 1.0 else img.copy()
                 bg_count[b] += 1
-    return ChunkSums(num, den, sq, bg, bg_count, brightness)
+    return ChunkSums(num, den, sq, bg, bg_count)
+
+
+def patch_box(plan: StackPlan, aps: list[int], offsets: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the frame region the patches of ``aps`` read at ``offsets`` (A, 2),
+    kept inside the frame; None when they lie outside it. A patch's output pixel u sits at frame
+    position (origin + u + 0.5) / zoom − 0.5 + offset; :data:`READ_MARGIN` px more cover the
+    interpolation taps and drizzle drops, and a region edge inside the frame is never reached."""
+    origin = plan.origins[aps].astype(np.float64)
+    first = (origin + 0.5) / plan.zoom - 0.5 + offsets[aps]
+    last = (origin + plan.patch - 0.5) / plan.zoom - 0.5 + offsets[aps]
+    top, left = (int(v) - READ_MARGIN for v in np.floor(first.min(axis=0)))
+    bottom, right = (int(v) + READ_MARGIN + 1 for v in np.ceil(last.max(axis=0)))
+    top, left = max(0, top), max(0, left)
+    bottom, right = min(plan.stream.height, bottom), min(plan.stream.width, right)
+    return (top, bottom, left, right) if bottom > top and right > left else None
 
 
 def _add_patches(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets,
@@ -283,18 +299,6 @@ def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
         for b in bands:
             num[a, b] += spec[k]
             den[a, b] += fw[k]
-
-
-def frame_brightness(frame: np.ndarray, plan: StackPlan, shift: np.ndarray) -> float:
-    """Mean of the frame over the crop at its global shift (integer-rounded): its transparency."""
-    y0 = int(round(plan.crop_offset[0] + shift[0]))
-    x0 = int(round(plan.crop_offset[1] + shift[1]))
-    h, w = plan.crop_size
-    view = frame[max(0, y0):max(0, y0 + h), max(0, x0):max(0, x0 + w)]
-    if not view.size:
-        return 0.0
-    return float(sum(cv2.sumElems(np.ascontiguousarray(view) if view.ndim == 3 and view.shape[2] > 4
-                                  else view)[:view.shape[2] if view.ndim == 3 else 1])) / view.size
 
 
 def _scale_add(acc: np.ndarray, value: np.ndarray, scale: float) -> None:

@@ -87,8 +87,20 @@ class RecordingStream:
         return x
 
     # -- the FrameStream interface ------------------------------------------------------------------
-    def read(self, i: int) -> np.ndarray:
-        """Frame ``i`` of the selection, (H, W, C) float32, debayered for Bayer recordings."""
+    def read(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Frame ``i`` of the selection, (H, W, C) float32, debayered for Bayer recordings; with ``box``
+        (top, bottom, left, right) only those rows and columns, the same values as the whole frame's.
+        Uncalibrated mono and RGB frames then read and convert only the box; others are done whole."""
+        if box is not None:
+            top, bottom, left, right = box
+            if not (self._plain and self._pattern is None):
+                return self.read(i)[top:bottom, left:right]
+            if not 0 <= i < self.count:
+                raise IndexError(f"frame {i} is outside the selection of {self.count} frames")
+            x0, y0 = (self._roi[0], self._roi[1]) if self._roi else (0, 0)
+            raw = self._reader.frame(int(self.frame_index[i]), (x0 + left, y0 + top, right - left, bottom - top))
+            x = np.multiply(raw, self._scale, dtype=np.float32)
+            return x[..., None] if x.ndim == 2 else x
         x = self._calibrated(i)
         if self._pattern:
             if self._masks is None:

@@ -14,6 +14,9 @@ import cv2
 import numpy as np
 
 from luckystack.graph.node import Result
+from luckystack.imaging.colour import grey
+from luckystack.imaging.quality import crop_brightness
+from luckystack.imaging.registration import aligned_region
 from luckystack.nodes.frames import ArrayFrameStream, memory_frames
 
 
@@ -88,6 +91,8 @@ def make(n: int = 40, h: int = 96, w: int = 128, seed: int = 0, noise: float = 0
     score = 1.0 / sigma + rng.normal(0, 0.01, n)
     local_q = (score[:, None] + rng.normal(0, 0.01, (n, len(centers)))).astype(np.float32)
     rank = np.argsort(np.argsort(-score)).astype(np.int32)
+    mono = [grey(f if f.ndim == 3 else f[..., None]) for f in frames]
+    brightness = np.array([crop_brightness(aligned_region(m, crop, *s), 0) for m, s in zip(mono, shift)])
     inputs = {
         "frames": memory_frames(ArrayFrameStream(frames, bit_depth=8)),
         "shifts": Result(arrays={"shift": shift, "valid": np.ones(n, bool), "reason": np.zeros(n, np.int8)},
@@ -96,7 +101,8 @@ def make(n: int = 40, h: int = 96, w: int = 128, seed: int = 0, noise: float = 0
                               "shift": ap_shift, "quality": local_q, "ok": np.ones((n, len(centers)), bool)},
                       meta={"replaced": 0, "ap_sizes": [ap_size]}),
         "quality": Result(arrays={"score": score, "rank": rank, "valid": np.ones(n, bool),
-                                  "reason": np.zeros(n, np.int8)}, meta={"method": "true", "scale": 0}),
+                                  "reason": np.zeros(n, np.int8), "brightness": brightness},
+                          meta={"method": "true", "scale": 0}),
     }
     return Synthetic(truth, frames, shift, sigma, crop, inputs)
 

@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+import luckystack.imaging.stacking
 import luckystack.nodes.merge  # noqa: F401
 import luckystack.nodes.stack  # noqa: F401
 from luckystack.graph.context import LocalContext, run_node
 from luckystack.graph.node import NodeError, Result, registry
+from luckystack.nodes.frames import ArrayFrameStream, memory_frames
 from luckystack.nodes.stack import StackParams
 from tests.nodes.stack_data import make, mid_power, psnr
 
@@ -313,6 +315,43 @@ def test_many_aps_are_stacked_in_groups_with_the_same_bits(monkeypatch, mode):
         built, labels = _stack_after(syn, [first], percent=[10, 40], **mode)
         assert labels[0].startswith("stack above") and len(labels) == n_ap
         assert np.array_equal(built.array("patch_P40"), whole40.array("patch_P40"))
+
+
+@pytest.mark.parametrize("mode", [{}, {"spectral_weight": 0, "interpolation": "lanczos"}, {"drizzle": 2},
+                                  {"drizzle": 1.5, "drizzle_method": "resample", "interpolation": "lanczos"},
+                                  {"sigma_clip": 2.5}])
+def test_frames_read_only_where_their_patches_lie_give_the_same_bits(monkeypatch, mode):
+    syn = make(n=40, h=64, w=80, ap_size=24)  # patches reach past the frame edges in many frames
+    monkeypatch.setattr(luckystack.nodes.stack, "GROUP_BYTES", 1)  # groups after the first read no background
+    boxes = []
+    whole_frame = ArrayFrameStream.read
+
+    def read(stream, i, box=None):
+        boxes.append(box)
+        return whole_frame(stream, i, box)
+
+    monkeypatch.setattr(ArrayFrameStream, "read", read)
+    boxed = _stack(syn, percent=[10, 25], **mode)
+    parts = [b for b in boxes if b is not None]
+    assert len(parts) > len(boxes) // 2 and all((b[1] - b[0]) * (b[3] - b[2]) < 64 * 80 for b in parts)
+    monkeypatch.setattr(luckystack.imaging.stacking, "READ_BOXES", False)
+    whole = _stack(syn, percent=[10, 25], **mode)
+    for name in whole.arrays:
+        assert np.array_equal(boxed.array(name), whole.array(name)), name
+
+
+def test_without_a_quality_input_the_stack_measures_the_brightness_it_evens_out():
+    syn = make(n=40, h=64, w=80, ap_size=24)
+    dim = np.arange(40) % 2 == 1  # every other frame under thin cloud
+    frames = syn.frames.copy()
+    frames[dim] *= np.float32(0.6)
+    inputs = {**{k: syn.inputs[k] for k in PORTS[:3]}, "frames": memory_frames(ArrayFrameStream(frames, bit_depth=8))}
+    matched = run_node("stack", {"percent": [100]}, inputs)["stacks"]
+    plain = run_node("stack", {"percent": [100], "match_brightness": False}, inputs)["stacks"]
+    bright = syn.inputs["quality"].array("brightness")[~dim]  # the crop means of the clear frames
+    assert matched.meta["level"] == pytest.approx(float(np.percentile(bright, 90)), rel=0.02)
+    assert abs(matched.array("background_P100").mean() - bright.mean()) < 0.02 * bright.mean()
+    assert plain.array("background_P100").mean() < 0.85 * bright.mean()
 
 
 def test_the_highest_sums_that_fit_the_cache_budget_are_kept(monkeypatch):

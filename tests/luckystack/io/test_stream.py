@@ -78,3 +78,17 @@ def test_read_speed_8bit_mono_640x480(tmp_path):
         s.read_mono(k % 8)
     per_frame = (time.perf_counter() - t) / 200
     assert per_frame < 2e-3  # typically ~0.1 ms; loose bound for a shared, busy machine
+
+
+@pytest.mark.parametrize("layout, depth", [("mono", np.uint8), ("mono", np.uint16), ("RGB", np.uint8),
+                                           ("RGGB", np.uint8)])
+def test_a_box_reads_the_same_values_as_the_whole_frame(tmp_path, layout, depth):
+    rng = np.random.default_rng(1)
+    shape = (3, 24, 36, 3) if layout == "RGB" else (3, 24, 36)
+    frames = rng.integers(0, np.iinfo(depth).max, shape, dtype=depth)
+    s, _, _ = stream(ser(tmp_path, frames, layout), roi=(2, 3, 30, 18))
+    for box in ((0, 18, 0, 30), (5, 11, 7, 20), (17, 18, 29, 30)):
+        top, bottom, left, right = box
+        np.testing.assert_array_equal(s.read(2, box), s.read(2)[top:bottom, left:right])
+    with pytest.raises(IndexError):
+        s.read(3, (0, 1, 0, 1))
