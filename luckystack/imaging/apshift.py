@@ -53,7 +53,9 @@ def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: fl
     biases every AP whose content is lopsided in its window (a limb, a crater rim) by a large fraction
     of a pixel. ``step`` > 1 fits on every ``step``-th pixel of the box only (a cheap first pass).
     ``window``: the Gaussian weight's sigma as a fraction of the box size.
-    Returns (idx, centred template, weight, template variance, solve matrix, weighted basis, step).
+    Returns (idx, centred template, weight, template variance, solve matrix, projection, step); the
+    projection (g, 3, s'²) gives a patch's fitted gain and shift·gain, all an iteration uses (the other
+    terms are fitted so that they do not bias those, and are not needed themselves).
     """
     t = np.stack([full[a] for a in idx]).astype(np.float64)  # (g, s, s)
     s = t.shape[1]
@@ -77,10 +79,10 @@ def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: fl
     solve = np.linalg.pinv(normal)
     tc = basis[:, 0]
     var = (w * tc * tc).sum((1, 2))
-    proj = np.einsum("gkl,glij->gkij", solve, wb).astype(np.float32)
+    proj = np.einsum("gkl,glij->gkij", solve[:, :3], wb).astype(np.float32)  # gain, gain·dy, gain·dx
     n = basis.shape[2]
     return (idx, tc.astype(np.float32), w.astype(np.float32), var, solve,
-            np.ascontiguousarray(proj.reshape(len(idx), len(terms), n * n)), step)
+            np.ascontiguousarray(proj.reshape(len(idx), 3, n * n)), step)
 
 
 def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
