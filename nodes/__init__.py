@@ -19,8 +19,9 @@ stabilize -> ``shifts``
     ``frame[y0+dy : y0+dy+height, x0+dx : x0+dx+width]`` (sub-pixel: interpolated).
 analyse -> ``quality``
     arrays: ``score`` (N,) float64 (higher is sharper, NaN for disabled frames), ``rank`` (N,) int32
-    (0 = best; disabled frames last), ``valid`` (N,) bool, ``reason`` (N,) int8. meta: ``method``,
-    ``scale``, ``reasons``.
+    (0 = best; disabled frames last), ``valid`` (N,) bool, ``reason`` (N,) int8, ``brightness`` (N,)
+    float64 (mean of the crop inside the scoring margin: the frame's transparency; NaN for disabled
+    frames). meta: ``method``, ``scale``, ``reasons``.
 reference -> ``reference``
     arrays: ``image`` (height, width, C) float32 over the stabilize crop. meta: ``frames_used``.
 align-aps -> ``aps``
