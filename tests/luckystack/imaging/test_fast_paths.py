@@ -93,27 +93,33 @@ def test_patches_by_separable_filter_match_one_remap_of_all():
     np.testing.assert_allclose(extract_shifted(img, cy, cx, 24), extract_many(img, cy, cx, 24), atol=0.01)
 
 
-def test_measure_recovers_known_subpixel_local_shifts():
-    """Strided LK iterations plus one full-resolution step find a known sub-pixel shift per AP."""
+def _measured_local_shifts(seed: int, shape: tuple[int, int], blur: float, centres: np.ndarray, size: int,
+                           true: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``measure`` on a frame that is a random scene moved by a global shift plus each AP's own shift
+    ``true`` (applied in a box of 1.5 × ``size`` around each AP)."""
     import cv2
 
     from luckystack.imaging.apshift import make_templates, match_blur, measure
 
-    rng = np.random.default_rng(3)
-    scene = cv2.GaussianBlur(rng.random((160, 200)).astype(np.float32), (0, 0), 2.5)
-    centres = np.array([[50, 60], [50, 140], [110, 60], [110, 140]])
-    sizes = np.full(4, 40)
-    tpl = make_templates(match_blur(scene), centres, sizes, 0, 0)
-    true = np.array([[0.3, -1.7], [2.45, 0.8], [-3.2, 1.15], [0.0, 0.6]])
+    rng = np.random.default_rng(seed)
+    scene = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), blur)
+    tpl = make_templates(match_blur(scene), centres, np.full(len(centres), size), 0, 0)
     gdy, gdx = 1.0, -2.0
-    # Frame = scene moved by the global shift plus each AP's own shift (applied locally per AP box).
     frame = scene.copy()
-    yy, xx = np.mgrid[0:160, 0:200].astype(np.float32)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    reach = 3 * size // 4
     for (cy, cx), (dy, dx) in zip(centres, true):
-        box = (slice(cy - 30, cy + 30), slice(cx - 30, cx + 30))
+        box = (slice(cy - reach, cy + reach), slice(cx - reach, cx + reach))
         frame[box] = cv2.remap(scene, xx[box] - np.float32(gdx + dx), yy[box] - np.float32(gdy + dy),
                                cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    shift, score, found = measure(match_blur(frame), tpl, gdy, gdx, radius=6)
+    return measure(match_blur(frame), tpl, gdy, gdx, radius)
+
+
+def test_measure_recovers_known_subpixel_local_shifts():
+    """Strided LK iterations plus one full-resolution step find a known sub-pixel shift per AP."""
+    true = np.array([[0.3, -1.7], [2.45, 0.8], [-3.2, 1.15], [0.0, 0.6]])
+    shift, score, found = _measured_local_shifts(3, (160, 200), 2.5, np.array([[50, 60], [50, 140], [110, 60],
+                                                                                [110, 140]]), 40, true, 6)
     assert found.all() and (score > 0.95).all(), score
     np.testing.assert_allclose(shift, true, atol=0.03)
 
@@ -121,23 +127,8 @@ def test_measure_recovers_known_subpixel_local_shifts():
 def test_measure_finds_local_shifts_far_from_the_global_shift():
     """Shifts of 6–7 px, more than the Gauss–Newton steps from the global shift can follow on a
     fine-grained scene, are still found by the search the unsettled APs fall back to."""
-    import cv2
-
-    from luckystack.imaging.apshift import make_templates, match_blur, measure
-
-    rng = np.random.default_rng(5)
-    scene = cv2.GaussianBlur(rng.random((200, 240)).astype(np.float32), (0, 0), 1.5)
-    centres = np.array([[60, 70], [60, 170], [140, 70], [140, 170]])
-    sizes = np.full(4, 48)
-    tpl = make_templates(match_blur(scene), centres, sizes, 0, 0)
     true = np.array([[6.3, -5.6], [-6.8, 2.2], [0.4, 6.6], [-0.2, 0.3]])
-    gdy, gdx = -1.5, 0.5
-    frame = scene.copy()
-    yy, xx = np.mgrid[0:200, 0:240].astype(np.float32)
-    for (cy, cx), (dy, dx) in zip(centres, true):
-        box = (slice(cy - 36, cy + 36), slice(cx - 36, cx + 36))
-        frame[box] = cv2.remap(scene, xx[box] - np.float32(gdx + dx), yy[box] - np.float32(gdy + dy),
-                               cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    shift, score, found = measure(match_blur(frame), tpl, gdy, gdx, radius=8)
+    shift, score, found = _measured_local_shifts(5, (200, 240), 1.5, np.array([[60, 70], [60, 170], [140, 70],
+                                                                                [140, 170]]), 48, true, 8)
     assert found.all() and (score > 0.95).all(), score
     np.testing.assert_allclose(shift, true, atol=0.03)
