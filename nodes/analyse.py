@@ -70,7 +70,6 @@ def analyse(ctx: Context) -> Result:
     bad = int((~valid & valid_in).sum())
     if bad:
         ctx.log(f"{bad} frames disabled for artifacts")
-    brightness[~valid] = np.nan
     return Result(arrays={"score": score, "rank": rank, "valid": valid, "reason": reason, "brightness": brightness},
                   meta={"method": p.method, "scale": p.scale, "normalize": p.normalize, "reasons": reasons})
 

@@ -63,10 +63,17 @@ class RecordingStream:
         self._masks: dict[str, np.ndarray] | None = None
 
     # -- raw → calibrated 0..1 (H, W) or (H, W, 3) -------------------------------------------------
-    def _calibrated(self, i: int) -> np.ndarray:
+    def _calibrated(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Frame ``i`` calibrated and scaled; ``box`` (top, bottom, left, right) only for plain streams,
+        which then read and convert only those rows and columns."""
         if not 0 <= i < self.count:
             raise IndexError(f"frame {i} is outside the selection of {self.count} frames")
-        raw = self._reader.frame(int(self.frame_index[i]), self._roi)
+        roi = self._roi
+        if box is not None:
+            top, bottom, left, right = box
+            x0, y0 = (roi[0], roi[1]) if roi else (0, 0)
+            roi = (x0 + left, y0 + top, right - left, bottom - top)
+        raw = self._reader.frame(int(self.frame_index[i]), roi)
         if self._plain:
             return np.multiply(raw, self._scale, dtype=np.float32)
         x = raw.astype(np.float32)
@@ -91,17 +98,10 @@ class RecordingStream:
         """Frame ``i`` of the selection, (H, W, C) float32, debayered for Bayer recordings; with ``box``
         (top, bottom, left, right) only those rows and columns, the same values as the whole frame's.
         Uncalibrated mono and RGB frames then read and convert only the box; others are done whole."""
-        if box is not None:
+        if box is not None and not (self._plain and self._pattern is None):
             top, bottom, left, right = box
-            if not (self._plain and self._pattern is None):
-                return self.read(i)[top:bottom, left:right]
-            if not 0 <= i < self.count:
-                raise IndexError(f"frame {i} is outside the selection of {self.count} frames")
-            x0, y0 = (self._roi[0], self._roi[1]) if self._roi else (0, 0)
-            raw = self._reader.frame(int(self.frame_index[i]), (x0 + left, y0 + top, right - left, bottom - top))
-            x = np.multiply(raw, self._scale, dtype=np.float32)
-            return x[..., None] if x.ndim == 2 else x
-        x = self._calibrated(i)
+            return self.read(i)[top:bottom, left:right]
+        x = self._calibrated(i, box)
         if self._pattern:
             if self._masks is None:
                 self._masks = colour_masks(self._pattern, self.height, self.width)
