@@ -164,14 +164,13 @@ def align_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop
     for k, i in enumerate(chunk):
         if not valid[i]:
             continue
-        mono = stream.read_mono(i)
-        h, w = mono.shape
+        h, w = stream.height, stream.width
         ry, rx = int(round(shift[i, 0])), int(round(shift[i, 1]))
-        # Smooth and measure only the APs' part of the frame (a planet's disc is a third of it).
+        # Read, smooth and measure only the APs' part of the frame (a planet's disc is a third of it).
         ra, rb, rc, rd = _work_region(extent, y0 + ry, x0 + rx, search + REGION_MARGIN, (h, w))
         if rb - ra < 2 or rd - rc < 2:  # the APs lie outside this frame: measure on all of it
             ra, rb, rc, rd = 0, h, 0, w
-        region = mono[ra:rb, rc:rd]
+        region = stream.read_mono(i, (ra, rb, rc, rd))
         blurred = match_blur(region)
         loc[k], score[k], found[k] = measure(blurred, tpl, shift[i, 0] - ra, shift[i, 1] - rc, search)
         q_img = blurred if abs(scale / 4.0 - MATCH_SIGMA) < 1e-9 else smooth(region, scale)

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.quality import ARTIFACT_REASONS, crop_brightness, detect_artifacts, frame_score
-from luckystack.imaging.registration import aligned_region
+from luckystack.imaging.registration import aligned_box
 from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
@@ -85,7 +85,8 @@ def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop
     for k, i in enumerate(chunk):
         if not valid[i]:
             continue
-        region = np.ascontiguousarray(aligned_region(stream.read_mono(i), crop, *shift[i]))  # copied once
+        box = aligned_box((stream.height, stream.width), crop, *shift[i])
+        region = np.ascontiguousarray(stream.read_mono(i, box))  # a copy only if the stream gives a view
         code = detect_artifacts(region) if artifacts else 0
         if code:
             reason[k] = code

@@ -11,7 +11,8 @@ Conventions for every stream:
   C = 1 (mono) or 3 (RGB after debayering), calibrated, scaled so 1.0 is the largest value the
   detected bit depth can hold; ``read(i, box)`` only rows ``top:bottom`` and columns ``left:right``
   of it (``box`` = (top, bottom, left, right) inside the frame), which a stream may read faster.
-* ``read_mono(i)`` returns the (H, W) float32 luminance used for measuring (quality, alignment).
+* ``read_mono(i)`` returns the (H, W) float32 luminance used for measuring (quality, alignment);
+  ``read_mono(i, box)`` only a box of it, as ``read``.
 * ``read_cfa(i)`` returns the calibrated raw (H, W) colour-filter-array frame of a Bayer recording
   (for Bayer drizzle); for other layouts it equals ``read_mono``.
 * Streams are picklable and cheap to send to worker processes: they reopen their file there.
@@ -40,7 +41,7 @@ class FrameStream(Protocol):
 
     def read(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray: ...
 
-    def read_mono(self, i: int) -> np.ndarray: ...
+    def read_mono(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray: ...
 
     def read_cfa(self, i: int) -> np.ndarray: ...
 
@@ -68,8 +69,8 @@ class ArrayFrameStream:
         top, bottom, left, right = box
         return self._frames[i, top:bottom, left:right]
 
-    def read_mono(self, i: int) -> np.ndarray:
-        return grey(self._frames[i])
+    def read_mono(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        return grey(self.read(i, box))
 
     def read_cfa(self, i: int) -> np.ndarray:
         return self.read_mono(i)

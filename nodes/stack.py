@@ -30,7 +30,7 @@ from pydantic import Field, field_validator, model_validator
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.normalize import normalization
 from luckystack.imaging.quality import crop_brightness
-from luckystack.imaging.registration import aligned_region
+from luckystack.imaging.registration import aligned_box
 from luckystack.imaging.spectral import from_spectrum
 from luckystack.imaging.stacking import (
     ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, in_bands, patch_geometry,
@@ -436,7 +436,7 @@ def brightness_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray,
     out = np.full(len(chunk), np.nan)
     for k, i in enumerate(chunk):
         if valid[i]:
-            out[k] = crop_brightness(aligned_region(stream.read_mono(i), crop, *shift[i]), 0)
+            out[k] = crop_brightness(stream.read_mono(i, aligned_box((stream.height, stream.width), crop, *shift[i])), 0)
     return out
 
 

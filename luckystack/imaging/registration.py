@@ -93,13 +93,14 @@ def match_shift(template: np.ndarray, window: np.ndarray) -> tuple[float, float,
     return oy, ox, float(score), inside
 
 
-def aligned_region(img: np.ndarray, crop: list[int], dy: float, dx: float) -> np.ndarray:
-    """The crop (y0, x0, h, w) of a frame at its whole-pixel global shift (dy, dx), kept inside the frame:
-    for measures over the whole crop, where the sub-pixel part does not matter."""
+def aligned_box(shape: tuple[int, ...], crop: list[int], dy: float, dx: float) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the crop (y0, x0, h, w) of a frame of ``shape`` at its whole-pixel
+    global shift (dy, dx), kept inside the frame: for measures over the whole crop, where the sub-pixel
+    part does not matter."""
     y0, x0, h, w = crop
-    y = int(np.clip(round(y0 + dy), 0, max(0, img.shape[0] - h)))
-    x = int(np.clip(round(x0 + dx), 0, max(0, img.shape[1] - w)))
-    return img[y:y + h, x:x + w]
+    y = int(np.clip(round(y0 + dy), 0, max(0, shape[0] - h)))
+    x = int(np.clip(round(x0 + dx), 0, max(0, shape[1] - w)))
+    return y, min(y + h, shape[0]), x, min(x + w, shape[1])
 
 
 def extract(img: np.ndarray, cy: float, cx: float, h: int, w: int) -> np.ndarray:

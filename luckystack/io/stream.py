@@ -93,12 +93,17 @@ class RecordingStream:
         x *= self._gain if self._gain is not None else self._scale
         return x
 
+    def _reads_boxes(self) -> bool:
+        """Whether a box of a frame can be read and converted alone: uncalibrated mono or RGB data (a
+        Bayer frame's debayering and grey, and calibration, look beyond the box)."""
+        return self._plain and self._pattern is None
+
     # -- the FrameStream interface ------------------------------------------------------------------
     def read(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Frame ``i`` of the selection, (H, W, C) float32, debayered for Bayer recordings; with ``box``
         (top, bottom, left, right) only those rows and columns, the same values as the whole frame's.
         Uncalibrated mono and RGB frames then read and convert only the box; others are done whole."""
-        if box is not None and not (self._plain and self._pattern is None):
+        if box is not None and not self._reads_boxes():
             top, bottom, left, right = box
             return self.read(i)[top:bottom, left:right]
         x = self._calibrated(i, box)
@@ -108,10 +113,14 @@ class RecordingStream:
             return debayer(x, self._pattern, self._method, self._masks)
         return x[..., None] if x.ndim == 2 else x
 
-    def read_mono(self, i: int) -> np.ndarray:
+    def read_mono(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """(H, W) float32 grey for measuring: the frame (mono), Rec. 709 luminance (RGB), or
-        (R + 2G + B) / 4 from a 3×3 filter of the CFA (Bayer, no full debayer needed)."""
-        x = self._calibrated(i)
+        (R + 2G + B) / 4 from a 3×3 filter of the CFA (Bayer, no full debayer needed); ``box`` as
+        for :meth:`read`."""
+        if box is not None and not self._reads_boxes():
+            top, bottom, left, right = box
+            return self.read_mono(i)[top:bottom, left:right]
+        x = self._calibrated(i, box)
         if self._pattern:
             return cfa_luminance(x)
         return x if x.ndim == 2 else luminance(x)

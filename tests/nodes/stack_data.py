@@ -16,7 +16,7 @@ import numpy as np
 from luckystack.graph.node import Result
 from luckystack.imaging.colour import grey
 from luckystack.imaging.quality import crop_brightness
-from luckystack.imaging.registration import aligned_region
+from luckystack.imaging.registration import aligned_box
 from luckystack.nodes.frames import ArrayFrameStream, memory_frames
 
 
@@ -92,7 +92,8 @@ def make(n: int = 40, h: int = 96, w: int = 128, seed: int = 0, noise: float = 0
     local_q = (score[:, None] + rng.normal(0, 0.01, (n, len(centers)))).astype(np.float32)
     rank = np.argsort(np.argsort(-score)).astype(np.int32)
     mono = [grey(f if f.ndim == 3 else f[..., None]) for f in frames]
-    brightness = np.array([crop_brightness(aligned_region(m, crop, *s), 0) for m, s in zip(mono, shift)])
+    boxes = [aligned_box(m.shape, crop, *s) for m, s in zip(mono, shift)]
+    brightness = np.array([crop_brightness(m[t:b, l:r], 0) for m, (t, b, l, r) in zip(mono, boxes)])
     inputs = {
         "frames": memory_frames(ArrayFrameStream(frames, bit_depth=8)),
         "shifts": Result(arrays={"shift": shift, "valid": np.ones(n, bool), "reason": np.zeros(n, np.int8)},

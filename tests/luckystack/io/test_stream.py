@@ -90,5 +90,6 @@ def test_a_box_reads_the_same_values_as_the_whole_frame(tmp_path, layout, depth)
     for box in ((0, 18, 0, 30), (5, 11, 7, 20), (17, 18, 29, 30)):
         top, bottom, left, right = box
         np.testing.assert_array_equal(s.read(2, box), s.read(2)[top:bottom, left:right])
+        np.testing.assert_array_equal(s.read_mono(2, box), s.read_mono(2)[top:bottom, left:right])
     with pytest.raises(IndexError):
         s.read(3, (0, 1, 0, 1))
