@@ -152,8 +152,8 @@ def detect_artifacts(mono: np.ndarray) -> int:
     frames (consecutive rows that match far better after a sideways shift of several pixels).
     """
     img = np.ascontiguousarray(mono, dtype=np.float32)
-    lo, hi, _, _ = cv2.minMaxLoc(img)
-    if hi - lo < 1e-5:
+    row_max, row_min = img.max(axis=1), img.min(axis=1)  # (numpy: 6× faster than cv2.reduce per row)
+    if float(row_max.max()) - float(row_min.min()) < 1e-5:
         return 1
     # A line's standard deviation is at least its range / sqrt(2 n); when every line's range clears
     # 1e-6·sqrt(2 n) no line is constant and the (3× dearer) standard deviations are not needed.
@@ -168,7 +168,7 @@ def detect_artifacts(mono: np.ndarray) -> int:
 
     for axis in (1, 0):
         n = img.shape[axis]
-        rng = img.max(axis=axis) - img.min(axis=axis)  # (numpy: 6× faster than cv2.reduce per row)
+        rng = row_max - row_min if axis == 1 else img.max(axis=0) - img.min(axis=0)
         if float(rng.min()) < 1e-6 * np.sqrt(2.0 * n) * 1.001:
             dropped, missing = _constant_lines(line_std(axis), float(line_std(axis).max()))
             if dropped:
@@ -179,10 +179,10 @@ def detect_artifacts(mono: np.ndarray) -> int:
     # two rows match far better after a sideways shift of a few pixels.
     d = cv2.reduce(cv2.absdiff(img[1:], img[:-1]), 1, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
     if d.size >= 7:
-        pad = np.pad(d, 3, mode="edge")
-        around = np.stack([pad[k:k + d.size] for k in (0, 1, 2, 4, 5, 6)]).max(axis=0)
+        pad = np.concatenate((np.full(3, d[0]), d, np.full(3, d[-1])))  # edges repeated
+        around = np.maximum.reduce([pad[k:k + d.size] for k in (0, 1, 2, 4, 5, 6)])
         spike = d / (around + 1e-6)
-        for y in np.argsort(-spike, kind="stable")[:4]:
+        for y in np.argsort(-spike, kind="stable")[:4] if spike.max() >= 1.5 else ():
             if spike[y] < 1.5:
                 continue
             a, b = img[y], img[y + 1]
