@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from luckystack.imaging.drizzle import interpolate_patch
+from luckystack.imaging.drizzle import shifted_patches
 from luckystack.imaging.registration import extract, half, match_shift
 
 AFFINE = True
@@ -126,8 +126,7 @@ def extract_shifted(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int) 
     (exact kernel weights rather than ``remap``'s 1/32 px table): for 23 windows of 64 px 0.39 ms against
     0.76 ms for one remap of all, which interpolates its map per pixel."""
     h = (size - 1) / 2
-    return np.stack([interpolate_patch(img, (0, 0), (size, size), (y - h, x - h), 1.0, "cubic")[..., 0]
-                     for y, x in zip(cy, cx)])
+    return shifted_patches(img, np.stack([cy, cx], axis=1) - h, (size, size), "cubic")[..., 0]
 
 
 def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarray, iterations: int,
@@ -155,7 +154,7 @@ def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarr
         gain = coef[:, 0]
         safe = np.abs(gain) > 1e-6
         delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
-        delta = np.clip(delta, -1.0, 1.0)
+        delta = np.minimum(np.maximum(delta, -1.0), 1.0)  # np.clip's values; its wrapper costs 10 µs
         shift[a] += delta
         moved[active] = np.abs(delta).max(axis=1)
         moving = moved[active] >= tol

@@ -19,6 +19,8 @@ its own colour plane only (no demosaicing): four matrix products per patch, one 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
@@ -61,10 +63,45 @@ def _tap_table(interpolation: str) -> tuple[int, np.ndarray]:
 _TAP_TABLES = {name: _tap_table(name) for name in _KERNELS}
 
 
-def shift_taps(fraction: float, interpolation: str) -> tuple[int, np.ndarray]:
-    """``(first, weights)``: sample ``i + fraction`` = Σ weights[k] · sample[i + first + k]."""
+def shifted_patches(frame: np.ndarray, positions: np.ndarray, shape: tuple[int, int],
+                    interpolation: str = "cubic") -> np.ndarray:
+    """(A, ny, nx, C) float32: ``frame`` (H, W, C) sampled at ``positions[a] + (u, v)`` (A, 2), for
+    ``u`` < ny and ``v`` < nx; edges replicated.
+
+    A sub-pixel translation is a separable FIR filter of the frame block (exact kernel weights, tabulated
+    at 1/:data:`TAP_STEPS` px; no 1/32-pixel quantisation, ~4× faster than ``warpAffine``). The taps of
+    all patches are looked up at once; each patch is one filter call.
+    """
+    positions = np.asarray(positions, np.float64).reshape(-1, 2)
+    out = np.empty((len(positions), shape[0], shape[1], frame.shape[2] if frame.ndim == 3 else 1), np.float32)
+    for a, patch in enumerate(_shifted(frame, positions, shape, interpolation)):
+        out[a] = patch
+    return out
+
+
+def _shifted(frame: np.ndarray, positions: np.ndarray, shape: tuple[int, int],
+             interpolation: str) -> Iterator[np.ndarray]:
+    """Each patch of :func:`shifted_patches`, (ny, nx, C), a view of its filtered block."""
+    whole = np.floor(positions)
     first, table = _TAP_TABLES[interpolation]
-    return first, table[int(round(fraction * TAP_STEPS))]
+    taps = table[np.rint((positions - whole) * TAP_STEPS).astype(np.intp)]  # (A, 2, k): rows', columns'
+    ny, nx = shape
+    reach = table.shape[1] - 1
+    for a, (iy, ix) in enumerate((whole + first).astype(np.intp).tolist()):
+        block = frame_block(frame, iy, iy + ny + reach, ix, ix + nx + reach)
+        filtered = cv2.sepFilter2D(block, cv2.CV_32F, taps[a, 1], taps[a, 0], anchor=(0, 0),
+                                   borderType=cv2.BORDER_REPLICATE)
+        yield filtered[:ny, :nx].reshape(ny, nx, -1)
+
+
+def frame_block(frame: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """Rows ``[y0, y1)`` and columns ``[x0, x1)`` of ``frame``, edges replicated where they lie outside
+    it (a view when they do not)."""
+    h, w = frame.shape[:2]
+    if y0 >= 0 and x0 >= 0 and y1 <= h and x1 <= w:
+        return frame[y0:y1, x0:x1]
+    return cv2.copyMakeBorder(frame[max(0, y0):min(h, y1), max(0, x0):min(w, x1)],
+                              max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w), cv2.BORDER_REPLICATE)
 
 
 def interpolate_patch(frame: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
@@ -72,28 +109,13 @@ def interpolate_patch(frame: np.ndarray, origin: tuple[int, int], shape: tuple[i
                       interpolation: str = "cubic") -> np.ndarray:
     """Resample ``frame`` (H, W, C) float32 onto the patch grid; returns (ny, nx, C) float32.
 
-    At zoom 1 a translation is a separable FIR filter of the frame block (exact kernel weights, no
-    1/32-pixel quantisation, ~4× faster than ``warpAffine``); otherwise ``warpAffine``. Edges are
-    replicated, so a patch that pokes out of the frame is still filled.
+    At zoom 1 a translation: :func:`shifted_patches`; otherwise ``warpAffine``. Edges are replicated,
+    so a patch that pokes out of the frame is still filled.
     """
     oy, ox = origin
     c = frame.shape[2] if frame.ndim == 3 else 1
     if zoom == 1:
-        py, px = oy + offset[0], ox + offset[1]
-        iy, ix = int(np.floor(py)), int(np.floor(px))
-        ty, wy = shift_taps(py - iy, interpolation)
-        tx, wx = shift_taps(px - ix, interpolation)
-        y0, x0 = iy + ty, ix + tx
-        y1, x1 = y0 + shape[0] + len(wy) - 1, x0 + shape[1] + len(wx) - 1
-        h, w = frame.shape[:2]
-        if y0 >= 0 and x0 >= 0 and y1 <= h and x1 <= w:
-            block = frame[y0:y1, x0:x1]
-        else:
-            block = cv2.copyMakeBorder(frame[max(0, y0):min(h, y1), max(0, x0):min(w, x1)],
-                                       max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w),
-                                       cv2.BORDER_REPLICATE)
-        out = cv2.sepFilter2D(block, cv2.CV_32F, wx, wy, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
-        return out[:shape[0], :shape[1]].reshape(shape[0], shape[1], c)
+        return next(_shifted(frame, np.array([[oy + offset[0], ox + offset[1]]]), shape, interpolation))
     s = 1.0 / zoom
     m = np.array([[s, 0.0, (ox + 0.5) * s - 0.5 + offset[1]],
                   [0.0, s, (oy + 0.5) * s - 0.5 + offset[0]]], dtype=np.float64)

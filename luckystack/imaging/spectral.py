@@ -104,8 +104,8 @@ def rfft2(patches: np.ndarray) -> np.ndarray:
         for ch in range(channels):
             cv2.dft(np.ascontiguousarray(patches[j, :, :, ch]), dst=ccs[j, ch])
     out = np.empty((k, channels, side, m2 + 1), np.complex64)
+    out[..., 1:m2] = ccs[..., 1:side - 1].view(np.complex64)  # columns 1 … p/2 − 1: (re, im) pairs
     re, im = out.real, out.imag  # views
-    re[..., 1:m2], im[..., 1:m2] = ccs[..., 1:side - 1:2], ccs[..., 2:side - 1:2]
     for col, src in ((0, 0), (m2, side - 1)):  # columns 0 and p/2: packed spectra of real columns
         v = ccs[..., src]
         re[..., 0, col], im[..., 0, col] = v[..., 0], 0

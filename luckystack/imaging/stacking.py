@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch
+from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch, shifted_patches
 from luckystack.imaging.spectral import weighted_spectra
 
 PATCH_OVERLAP = 1.5  # patch side = AP box × 1.5, so neighbouring patches (step ≈ box/2) overlap
@@ -289,7 +289,8 @@ def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
     (spectral stacking; no ``sq``)."""
     if not aps:
         return
-    patches = np.stack([sample_patch(plan, frame, a, offsets[a])[0] for a in aps])
+    origins = plan.origins[aps].astype(np.float64)
+    patches = shifted_patches(frame, origins + np.asarray(offsets)[aps], (plan.patch, plan.patch), plan.interpolation)
     if gain != 1.0:
         patches *= np.float32(gain)
     spec, fw = weighted_spectra(patches, plan.spectral_power)

@@ -1,7 +1,11 @@
 import cv2
 import numpy as np
 
-from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch, overlap_matrix
+import pytest
+
+from luckystack.imaging.drizzle import (
+    bayer_drizzle_patch, drizzle_patch, interpolate_patch, overlap_matrix, shifted_patches,
+)
 
 
 def test_overlap_rows_cover_each_drop_exactly():
@@ -17,6 +21,19 @@ def test_interpolate_patch_recovers_a_known_shift():
     shifted = interpolate_patch(img, (10, 10), (40, 40), (0.0, 0.0))
     back = interpolate_patch(img, (0, 0), (40, 40), (10.0, 10.0))
     np.testing.assert_allclose(shifted, back, atol=1e-6)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic", "lanczos"])
+def test_shifted_patches_are_the_interpolated_patches_at_each_position(interpolation):
+    rng = np.random.default_rng(2)
+    img = rng.random((60, 70, 3)).astype(np.float32)
+    positions = np.array([[10.3, 20.7], [0.5, 0.5], [-4.2, 50.9], [45.01, -3.5]])  # the last two poke out
+    patches = shifted_patches(img, positions, (20, 24), interpolation)
+    assert patches.shape == (4, 20, 24, 3)
+    for patch, (y, x) in zip(patches, positions):
+        assert np.array_equal(patch, interpolate_patch(img, (0, 0), (20, 24), (y, x), 1.0, interpolation))
+    back = interpolate_patch(img, (0, 0), (20, 24), (10.0, 20.0), 1.0, interpolation)
+    assert np.array_equal(back, img[10:30, 20:44])  # a whole-pixel shift is a copy
 
 
 def _undersampled(seed: int, n: int):

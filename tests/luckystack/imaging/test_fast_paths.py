@@ -64,6 +64,20 @@ def test_frame_score_equals_the_rms_of_the_inner_detail_energy(method):
     assert frame_score(region, method, 4.0, margin) == pytest.approx(want, rel=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(70, 90), (70, 2), (70, 1), (2, 9)])
+def test_detail_energy_is_the_squared_half_central_difference_on_views_and_copies(shape):
+    import cv2
+
+    img = np.random.default_rng(3).random(shape).astype(np.float32)
+    half = lambda dx, dy: cv2.Sobel(img, cv2.CV_32F, dx, dy, ksize=1, scale=0.5,  # noqa: E731
+                                    borderType=cv2.BORDER_REPLICATE)
+    want = half(1, 0) ** 2 + half(0, 1) ** 2
+    view = np.pad(img, 5)[5:-5, 5:-5]  # not contiguous
+    for given in (img, view, np.asfortranarray(img)):
+        np.testing.assert_allclose(detail_energy(given), want, rtol=1e-6, atol=1e-7)
+    assert np.array_equal(detail_energy(view), detail_energy(img))
+
+
 def test_a_row_with_a_tiny_variation_still_counts_as_dropped():
     rng = np.random.default_rng(2)
     img = rng.random((60, 80)).astype(np.float32)
