@@ -33,7 +33,7 @@ from luckystack.imaging.quality import crop_brightness
 from luckystack.imaging.registration import aligned_box
 from luckystack.imaging.spectral import from_spectrum
 from luckystack.imaging.stacking import (
-    ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, in_bands, patch_geometry,
+    PATCH_OVERLAP, ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, in_bands, patch_geometry,
     accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
 )
 from luckystack.nodes.frames import chunked, open_frames
@@ -264,7 +264,7 @@ def stack(ctx: Context) -> Result:
     meta_sums = keep_sums(arrays, chain, {k: held[k] if k in held else pool.states[k] for k in keep},
                           own_background)
     arrays["origin"] = origins
-    arrays["extent"] = np.round(ap_sizes * 1.5 * zoom).astype(np.int32)
+    arrays["extent"] = np.round(ap_sizes * PATCH_OVERLAP * zoom).astype(np.int32)
     values, freq = np.unique(ap_sizes, return_counts=True)
     meta = {"sizes": meta_sizes, "labels": [s["label"] for s in meta_sizes], "drizzle": zoom,
             "patch_size": side, "ap_size": int(values[np.argmax(freq)]), "method": method,
