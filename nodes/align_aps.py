@@ -59,7 +59,7 @@ class AlignApsParams(Params):
 
 @node_type("align-aps", params=AlignApsParams,
            inputs={"frames": Port(), "shifts": Port(), "reference": Port(), "quality": Port(required=False)},
-           outputs=("aps",), version="7", reads_input=True)
+           outputs=("aps",), version="8", reads_input=True)
 def align_aps(ctx: Context) -> Result:
     """Place APs and measure each AP's local shift and local quality in every frame."""
     p: AlignApsParams = ctx.params

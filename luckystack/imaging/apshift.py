@@ -21,7 +21,10 @@ AFFINE = True
 MATCH_SIGMA = 1.0  # both images are smoothed by this before matching (noise robustness)
 COARSE_STEP = 2  # Lucas–Kanade first converges on every 2nd pixel (4× cheaper), then one step on all
 COARSE_ITERATIONS = 3
-COARSE_TOL = 0.05  # px: an AP leaves the strided iterations once its update is below this
+COARSE_TOL = 0.1  # px: an AP leaves the strided iterations once its update is below this; the full-resolution
+#                   step refines it. 0.05 took 18 % more strided samplings (72 against 61 per frame of 23 APs)
+#                   for the same accuracy: fair rms over 19 simulated recordings 0.3903 against 0.3895 px,
+#                   each within 0.0033 px but one (sun, 4 px field: 0.014 px better); 0.2 cost 0.0013 px
 START_ITERATIONS = 6  # strided iterations from the global shift before an AP that has not settled is searched
 SETTLED_CORRELATION = 0.8  # an AP settled below this correlation (a wrong local optimum) is searched too
 
