@@ -289,8 +289,8 @@ def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
     (spectral stacking; no ``sq``)."""
     if not aps:
         return
-    origins = plan.origins[aps].astype(np.float64)
-    patches = shifted_patches(frame, origins + np.asarray(offsets)[aps], (plan.patch, plan.patch), plan.interpolation)
+    positions = plan.origins[aps].astype(np.float64) + np.asarray(offsets)[aps]  # zoom 1 (spectral stacks)
+    patches = shifted_patches(frame, positions, (plan.patch, plan.patch), plan.interpolation)
     if gain != 1.0:
         patches *= np.float32(gain)
     spec, fw = weighted_spectra(patches, plan.spectral_power)
