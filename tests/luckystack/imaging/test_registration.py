@@ -32,6 +32,21 @@ def test_disc_centroid_is_subpixel_and_ignores_a_moon():
     assert abs(d.cy - 60.3) < 0.1 and abs(d.cx - 70.6) < 0.1
 
 
+@pytest.mark.parametrize("cy, cx, touches", [(60, 80, False), (29, 80, True), (91, 80, True), (60, 29, True),
+                                             (60, 131, True), (60, 42, False)])
+def test_disc_centroid_flags_each_edge_and_moves_with_the_disc(cy, cx, touches):
+    """Only the bright part of a frame is labelled: padding the frame with more dark sky (whole binned
+    pixels) moves the centroid by the padding and changes nothing else."""
+    img = cv2.GaussianBlur(_disc(120, 160, cy + 0.3, cx - 0.4, 30) + _disc(120, 160, cy + 2, cx + 48, 3), (0, 0), 1.0)
+    d = disc_centroid(img)
+    assert d.touches_edge == touches
+    if not touches:
+        assert abs(d.cy - cy - 0.3) < 0.1 and abs(d.cx - cx + 0.4) < 0.1  # without the moon 15 px off the limb
+        padded = disc_centroid(np.pad(img, ((12, 20), (16, 8))))
+        assert not padded.touches_edge and padded.area == d.area
+        assert padded.cy == pytest.approx(d.cy + 12, abs=1e-9) and padded.cx == pytest.approx(d.cx + 16, abs=1e-9)
+
+
 def test_disc_touching_the_edge_is_flagged():
     d = disc_centroid(cv2.GaussianBlur(_disc(120, 160, 60, 10, 30), (0, 0), 1.0))
     assert d.touches_edge
