@@ -210,19 +210,40 @@ def _spec(rec: Path, cache: Path, out: Path, jobs: int | None, sets: dict | None
             "jobs": jobs, "sets": sets or {}}
 
 
-def cold(name: str, rec: Path, frames: int, size: str, runs: int, work: Path, jobs: int | None,
-         keep: Path | None = None, pipeline: Path = PIPELINE) -> Row:
-    """Cold runs (empty cache each time); the last run's cache is kept at ``keep`` if given."""
-    row = Row(name, frames, size, rec_bytes=rec.stat().st_size)
+@dataclass
+class Cold:
+    """A cold-run scenario: its row, recording, jobs and pipeline, and where to keep its last cache."""
+
+    row: Row
+    rec: Path
+    jobs: int | None
+    pipeline: Path = PIPELINE
+    keep: Path | None = None
+
+
+def cold(name: str, rec: Path, frames: int, size: str, jobs: int | None, keep: Path | None = None,
+         pipeline: Path = PIPELINE) -> Cold:
+    return Cold(Row(name, frames, size, rec_bytes=rec.stat().st_size), rec, jobs, pipeline, keep)
+
+
+def cold_runs(scenarios: list[Cold], runs: int, work: Path) -> list[Row]:
+    """Cold runs (empty cache each time) of every scenario, in ``runs`` rounds of one run each: this
+    machine's speed drifts by 10–15 % over the minutes of a bench, and a drift then falls on every
+    scenario alike, so their ratios (2 jobs against 1, 16-bit and 4× pixels against 8-bit) stay fair.
+    Each scenario's last cache is kept at its ``keep`` if given."""
     for k in range(runs):
-        cache = work / "cache_cold"
-        shutil.rmtree(cache, ignore_errors=True)
-        row.runs.append(timed_run(_spec(rec, cache, work / "out", jobs, pipeline=pipeline)))
-        row.cache = dir_bytes(cache)
-        if keep is not None and k == runs - 1:
-            shutil.rmtree(keep, ignore_errors=True)
-            cache.rename(keep)
-    return row
+        for s in scenarios:
+            cache = work / "cache_cold"
+            shutil.rmtree(cache, ignore_errors=True)
+            s.row.runs.append(timed_run(_spec(s.rec, cache, work / "out", s.jobs, pipeline=s.pipeline)))
+            s.row.cache = dir_bytes(cache)
+            if s.keep is not None and k == runs - 1:
+                shutil.rmtree(s.keep, ignore_errors=True)
+                cache.rename(s.keep)
+        if runs > 1:
+            print(f"  round {k + 1} of {runs}: " + ", ".join(f"{s.row.scenario} {s.row.runs[-1]['wall']:.2f} s"
+                                                           for s in scenarios), file=sys.stderr, flush=True)
+    return [s.row for s in scenarios]
 
 
 def rerun(name: str, rec: Path, frames: int, size: str, cache: Path, variants: list[dict], work: Path,
@@ -292,11 +313,16 @@ def run_suite(args: argparse.Namespace) -> int:
         return row
 
     warm = work / "cache_warm"
-    base = add(cold("cold, 8-bit", rec8, n, "640x480", runs, work, jobs, keep=warm))
-    deep = add(cold("cold, 16-bit", rec16, n, "640x480", runs, work, jobs))
-    big = add(cold("cold, 8-bit, 4x pixels", rec_big, big_n, "1280x960", runs, work, jobs))
-    add(cold("cold, Moon surface (surface.json, ~200 APs)", moon, big_n, "1280x960", runs, work, jobs,
-             pipeline=REPO / "pipelines" / "surface.json"))
+    base, deep, big, surface, one = cold_runs([
+        cold("cold, 8-bit", rec8, n, "640x480", jobs, keep=warm),
+        cold("cold, 16-bit", rec16, n, "640x480", jobs),
+        cold("cold, 8-bit, 4x pixels", rec_big, big_n, "1280x960", jobs),
+        cold("cold, Moon surface (surface.json, ~200 APs)", moon, big_n, "1280x960", jobs,
+             pipeline=REPO / "pipelines" / "surface.json"),
+        cold("cold, 8-bit, --jobs 1", rec8, n, "640x480", 1),
+    ], runs, work)
+    for row in (base, deep, big, surface):
+        add(row)
     changed = add(rerun("rerun: stack size changed", rec8, n, "640x480", warm,
               [{"stack.percent": [10, 25, 40 + k]} for k in range(runs)], work, jobs))
     added = add(rerun("rerun: a larger stack size added", rec8, n, "640x480", warm,
@@ -305,9 +331,9 @@ def run_suite(args: argparse.Namespace) -> int:
                      [{"merge.full_weight": 0.9 - 0.05 * k} for k in range(runs)], work, jobs))
     ap = add(rerun("rerun: AP size changed", rec8, n, "640x480", warm,
                    [{"align.ap_size": 80 - 8 * k} for k in range(runs)], work, jobs))
-    one = add(cold("cold, 8-bit, --jobs 1", rec8, n, "640x480", runs, work, 1))
-    mem = [add(cold(f"memory, {m} frames", recording(work, m, 640, 480, 8, args.base), m, "640x480", 1,
-                    work, jobs)) for m in mem_n]
+    add(one)
+    mem = [add(cold_runs([cold(f"memory, {m} frames", recording(work, m, 640, 480, 8, args.base), m, "640x480",
+                               jobs)], 1, work)[0]) for m in mem_n]
     overhead, _ = engine_overhead()
     print()
     print(table(rows))
