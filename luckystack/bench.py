@@ -223,6 +223,7 @@ class Cold:
 
 def cold(name: str, rec: Path, frames: int, size: str, jobs: int | None, keep: Path | None = None,
          pipeline: Path = PIPELINE) -> Cold:
+    """The cold-run scenario ``name`` of recording ``rec`` (its row still empty)."""
     return Cold(Row(name, frames, size, rec_bytes=rec.stat().st_size), rec, jobs, pipeline, keep)
 
 

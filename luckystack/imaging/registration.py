@@ -52,12 +52,12 @@ def binned_disc_centroid(binned: np.ndarray, threshold: float = 0.2) -> Disc | N
     mask = (small > thr).astype(np.uint8)
     # Only the box around the bright pixels, 4 px more (the closing's reach, there and back), is labelled:
     # the same components as over the whole frame, which on a planet is mostly dark sky.
-    bx, by, bw, bh = cv2.boundingRect(mask)
-    if bw == 0:
+    rx, ry, rw, rh = cv2.boundingRect(mask)
+    if rw == 0:
         return None
     sh, sw = small.shape
-    ox, oy = max(0, bx - 4), max(0, by - 4)
-    box = mask[oy:min(sh, by + bh + 4), ox:min(sw, bx + bw + 4)]
+    ox, oy = max(0, rx - 4), max(0, ry - 4)
+    box = mask[oy:min(sh, ry + rh + 4), ox:min(sw, rx + rw + 4)]
     # Close small gaps (dark belts) so a banded disc stays one object; moons further away stay apart.
     box = cv2.morphologyEx(box, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     # Grana's algorithm: the same labels as the default, 2.5× faster with statistics
