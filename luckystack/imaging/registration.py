@@ -107,8 +107,8 @@ def aligned_box(shape: tuple[int, ...], crop: list[int], dy: float, dx: float) -
     global shift (dy, dx), kept inside the frame: for measures over the whole crop, where the sub-pixel
     part does not matter."""
     y0, x0, h, w = crop
-    y = int(np.clip(round(y0 + dy), 0, max(0, shape[0] - h)))
-    x = int(np.clip(round(x0 + dx), 0, max(0, shape[1] - w)))
+    y = min(max(int(round(y0 + dy)), 0), max(0, shape[0] - h))  # (np.clip on scalars costs 6 µs)
+    x = min(max(int(round(x0 + dx)), 0), max(0, shape[1] - w))
     return y, min(y + h, shape[0]), x, min(x + w, shape[1])
 
 
