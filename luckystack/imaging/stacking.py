@@ -241,7 +241,7 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
         gain = float(work.gain[j])
         members = [np.flatnonzero(inside[j, a]).tolist() for a in aps]
         add = _add_spectra if spectral else _add_patches
-        add(num, den, sq, plan, frame, aps, offsets.tolist(), members, work.ap_rank[j], work.ap_weight[j], gain)
+        add(num, den, sq, plan, frame, aps, offsets, members, work.ap_rank[j], work.ap_weight[j], gain)
         if bg_bands:
             img = interpolate_patch(full, (0, 0), plan.out_shape, crop + work.shift[j], plan.zoom,
                                     "linear")
@@ -289,7 +289,7 @@ def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
     (spectral stacking; no ``sq``)."""
     if not aps:
         return
-    positions = plan.origins[aps].astype(np.float64) + np.asarray(offsets)[aps]  # zoom 1 (spectral stacks)
+    positions = plan.origins[aps].astype(np.float64) + offsets[aps]  # zoom 1 (spectral stacks)
     patches = shifted_patches(frame, positions, (plan.patch, plan.patch), plan.interpolation)
     if gain != 1.0:
         patches *= np.float32(gain)
