@@ -10,6 +10,7 @@ than repeated template searches.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -34,6 +35,19 @@ def match_blur(mono: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(np.ascontiguousarray(mono, np.float32), (0, 0), MATCH_SIGMA)
 
 
+class LkGroup(NamedTuple):
+    """Precomputed Gauss–Newton and correlation terms of the APs ``idx`` (all one size), sampled on
+    every ``step``-th pixel: ``side`` samples per row, arrays flattened over the ``side``² samples."""
+
+    idx: np.ndarray  # (g,) the APs
+    side: int
+    weighted_template: np.ndarray  # (g, side²) Gaussian weight × weighted-centred template
+    weight: np.ndarray  # (side²,) the Gaussian weight, summing to 1
+    var: np.ndarray  # (g,) the centred template's weighted variance (float64)
+    proj: np.ndarray  # (g, 3, side²) a patch's fitted gain, gain·dy and gain·dx
+    step: int
+
+
 @dataclass(frozen=True)
 class Templates:
     """Reference AP boxes at full and half resolution, and their centres in reference coordinates."""
@@ -43,11 +57,11 @@ class Templates:
     cy: np.ndarray  # continuous box centre, reference (frame) coordinates
     cx: np.ndarray
     sizes: np.ndarray
-    lk: list[tuple]  # per size group, see _lk_group
-    lk_coarse: list[tuple]  # the same on every COARSE_STEP-th pixel, for the first iterations
+    lk: list[LkGroup]  # per size group
+    lk_coarse: list[LkGroup]  # the same on every COARSE_STEP-th pixel, for the first iterations
 
 
-def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: float = 0.25) -> tuple:
+def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: float = 0.25) -> LkGroup:
     """Precomputed Gaussian-weighted least-squares terms for the APs ``idx`` (all one size).
 
     A frame patch F is modelled as ``a·T + b − a·δ·∇T + c·∇²T``: the template, an offset, a small shift δ
@@ -56,9 +70,8 @@ def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: fl
     biases every AP whose content is lopsided in its window (a limb, a crater rim) by a large fraction
     of a pixel. ``step`` > 1 fits on every ``step``-th pixel of the box only (a cheap first pass).
     ``window``: the Gaussian weight's sigma as a fraction of the box size.
-    Returns (idx, centred template, weight, template variance, solve matrix, projection, step); the
-    projection (g, 3, s'²) gives a patch's fitted gain and shift·gain, all an iteration uses (the other
-    terms are fitted so that they do not bias those, and are not needed themselves).
+    The projection gives a patch's fitted gain and shift·gain, all an iteration uses (the other terms
+    are fitted so that they do not bias those, and are not needed themselves).
     """
     t = np.stack([full[a] for a in idx]).astype(np.float64)  # (g, s, s)
     s = t.shape[1]
@@ -84,8 +97,9 @@ def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: fl
     var = (w * tc * tc).sum((1, 2))
     proj = np.einsum("gkl,glij->gkij", solve[:, :3], wb).astype(np.float32)  # gain, gain·dy, gain·dx
     n = basis.shape[2]
-    return (idx, tc.astype(np.float32), w.astype(np.float32), var, solve,
-            np.ascontiguousarray(proj.reshape(len(idx), 3, n * n)), step)
+    return LkGroup(idx, n, (w * tc).reshape(len(idx), n * n).astype(np.float32),
+                   w.reshape(n * n).astype(np.float32), var,
+                   np.ascontiguousarray(proj.reshape(len(idx), 3, n * n)), step)
 
 
 def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
@@ -117,8 +131,9 @@ def extract_many(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int, ste
     n, m = len(cy), len(r)
     my = np.empty((n, m, m), np.float32)
     mx = np.empty((n, m, m), np.float32)
-    np.add(np.asarray(cy, np.float32)[:, None, None], r[None, :, None], out=my)
-    np.add(np.asarray(cx, np.float32)[:, None, None], r[None, None, :], out=mx)
+    # Rows and columns first, then broadcast copies: 2.5× faster than adding into the (n, m, m) maps.
+    my[...] = np.add.outer(np.asarray(cy, np.float32), r)[:, :, None]
+    mx[...] = np.add.outer(np.asarray(cx, np.float32), r)[:, None, :]
     out = cv2.remap(img, mx.reshape(n * m, m), my.reshape(n * m, m), interpolation,
                     borderMode=cv2.BORDER_REPLICATE)
     return out.reshape(n, m, m)
@@ -132,15 +147,16 @@ def extract_shifted(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int) 
     return shifted_patches(img, np.stack([cy, cx], axis=1) - h, (size, size), "cubic")[..., 0]
 
 
-def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarray, iterations: int,
+def _gauss_newton(img: np.ndarray, tpl: Templates, group: LkGroup, shift: np.ndarray, iterations: int,
                   tol: float, active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Gauss–Newton iterations of one size group (of its members ``active``, default all), updating
     ``shift`` (A, 2) in place; each AP stops once its update is below ``tol`` px. Returns each AP's
     patch from its last iteration (g, n, n) and its last update (g,), px along the larger axis."""
-    idx, tc, _, _, _, proj, step = group
-    last = np.empty((len(idx),) + tc.shape[1:], np.float32)
+    idx, proj, step = group.idx, group.proj, group.step
+    last = np.empty((len(idx), group.side, group.side), np.float32)
     moved = np.full(len(idx), np.inf)
     s = int(tpl.sizes[idx[0]])
+    filled = active is None  # whether every row of ``last`` holds a patch
     active = np.arange(len(idx)) if active is None else active  # APs still moving
     for _ in range(iterations):
         a = idx[active]
@@ -149,11 +165,10 @@ def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarr
         else:  # the strided first iterations only approach the match: bilinear is enough, and 2× cheaper
             f = extract_many(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s, step, cv2.INTER_LINEAR)
         last[active] = f
-        f2 = f.reshape(len(a), -1)
-        if len(active) == len(idx):
-            coef = np.matmul(proj, f2[..., None])[..., 0].astype(np.float64)
+        if filled and 2 * len(active) >= len(idx):  # one product over all rows (the same values per row)
+            coef = np.matmul(proj, last.reshape(len(idx), -1, 1))[active, :, 0].astype(np.float64)
         else:  # proj[active] would copy megabytes; a few small products are cheaper
-            coef = np.stack([proj[j] @ fj for j, fj in zip(active, f2)]).astype(np.float64)
+            coef = np.stack([proj[j] @ fj for j, fj in zip(active, f.reshape(len(a), -1))]).astype(np.float64)
         gain = coef[:, 0]
         safe = np.abs(gain) > 1e-6
         delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
@@ -167,13 +182,14 @@ def _gauss_newton(img: np.ndarray, tpl: Templates, group: tuple, shift: np.ndarr
     return last, moved
 
 
-def _correlation(f: np.ndarray, group: tuple) -> np.ndarray:
+def _correlation(f: np.ndarray, group: LkGroup) -> np.ndarray:
     """Gaussian-weighted ZNCC (g,) of the group's templates with the frame patches ``f`` (g, n, n)."""
-    _, tc, w, var = group[:4]
-    fc = f - np.einsum("ij,gij->g", w, f)[:, None, None]
-    cov = np.einsum("ij,gij,gij->g", w, tc, fc).astype(np.float64)
-    varf = np.einsum("ij,gij,gij->g", w, fc, fc).astype(np.float64)
-    return cov / np.sqrt(np.maximum(var * varf, 1e-24))
+    w = group.weight
+    f2 = f.reshape(len(f), -1)
+    fc = f2 - (f2 @ w)[:, None]
+    cov = np.einsum("gi,gi->g", group.weighted_template, fc).astype(np.float64)
+    varf = np.einsum("gi,gi->g", fc * w, fc).astype(np.float64)
+    return cov / np.sqrt(np.maximum(group.var * varf, 1e-24))
 
 
 def _search(frame_half: np.ndarray, tpl: Templates, a: int, gdy: float, gdx: float, radius: int
@@ -221,7 +237,7 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float,
     found = np.ones(len(shift), bool)
     frame_half = None
     for coarse, group in zip(tpl.lk_coarse, tpl.lk):
-        idx = group[0]
+        idx = group.idx
         f, moved = _gauss_newton(img, tpl, coarse, shift, START_ITERATIONS, COARSE_TOL)
         lost = np.flatnonzero((moved >= COARSE_TOL) | (np.abs(shift[idx] - start).max(axis=1) > radius)
                               | (_correlation(f, coarse) < SETTLED_CORRELATION))
