@@ -66,11 +66,12 @@ def hann_windowed(spec: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _noise_bins(side: int) -> np.ndarray:
-    """Mask (uint8, for OpenCV) of the rfft2 bins above NOISE_FREQUENCY cycles/px (where a patch holds
-    almost only noise)."""
+    """The rfft2 bins above NOISE_FREQUENCY cycles/px (where a patch holds almost only noise), flat,
+    each 1 / their count (float32): a patch's mean power there is one dot product."""
     fy = np.fft.fftfreq(side)[:, None]
     fx = np.fft.rfftfreq(side)[None, :]
-    return (np.hypot(fy, fx) > NOISE_FREQUENCY).astype(np.uint8)
+    above = (np.hypot(fy, fx) > NOISE_FREQUENCY).ravel()
+    return (above / above.sum()).astype(np.float32)
 
 
 def _smoothed(psd: np.ndarray) -> np.ndarray:
@@ -131,17 +132,17 @@ def weighted_spectra(patches: np.ndarray, power: float) -> tuple[np.ndarray, np.
     interleaved = np.square(hann_windowed(lum).view(np.float32))
     psd = interleaved[..., 0::2] + interleaved[..., 1::2]
     above = _noise_bins(patches.shape[1])  # the mean power there, per patch (each on its own)
-    noise = np.array([cv2.mean(q, above)[0] for q in psd], np.float32)
+    noise = np.array([row @ above for row in psd.reshape(len(psd), -1)], np.float32)
     ratio = _smoothed(psd)
     ratio /= noise[:, None, None] + np.float32(1e-20)
     np.maximum(ratio, np.float32(1), out=ratio)  # expected power over the noise floor, ≥ 1
-    weight = np.divide(np.float32(-NOISE_MARGIN), ratio)
-    weight += np.float32(1)
+    half_power = np.float32(power / 2.0)
+    weight = np.divide(-half_power * np.float32(NOISE_MARGIN), ratio)
+    weight += half_power
     np.maximum(weight, np.float32(0), out=weight)  # the signal's share: 0 within the noise's scatter
-    weight *= np.log(ratio, out=ratio)
-    weight *= np.float32(power / 2.0)
+    weight *= cv2.log(ratio, dst=ratio)  # OpenCV's log and exp: twice as fast as numpy's here
     np.minimum(weight, np.float32(MAX_LOG_WEIGHT), out=weight)
-    return spec, np.exp(weight, out=weight)[..., None]
+    return spec, cv2.exp(weight, dst=weight)[..., None]
 
 
 def from_spectrum(num: np.ndarray, den: np.ndarray, side: int) -> np.ndarray:
