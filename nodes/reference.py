@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 from pydantic import Field
 
@@ -88,8 +89,9 @@ def sum_chunk(stream, chunk: np.ndarray, shift: np.ndarray, crop: list[int]) -> 
     acc = np.zeros((h, w, stream.channels), np.float64)
     for i in chunk:
         # Separable cubic FIR at zoom 1: the same resampling as the stack node, ~4× cheaper than warpAffine.
-        np.add(acc, interpolate_patch(stream.read(int(i)), (y0, x0), (h, w), (shift[i, 0], shift[i, 1])),
-               out=acc)
+        # cv2.accumulate adds float32 into float64 as np.add does (the same bits), in 2/3 of the time.
+        cv2.accumulate(interpolate_patch(stream.read(int(i)), (y0, x0), (h, w), (shift[i, 0], shift[i, 1])),
+                       acc)
     return acc, len(chunk)
 
 
@@ -106,7 +108,7 @@ def local_sum_chunk(stream, chunk: np.ndarray, shift: np.ndarray, crop: list[int
         loc, score, found = measure(match_blur(stream.read_mono(i)), tpl, gdy, gdx, search)
         loc, _ = replace_lost(loc[None], score[None], found[None], nbrs, 0.5, 3.0)
         field = dense_field(centres, loc[0], h, w, sigma)
-        acc += warp_field(stream.read(i), y0 + gdy, x0 + gdx, field).reshape(h, w, -1)
+        cv2.accumulate(warp_field(stream.read(i), y0 + gdy, x0 + gdx, field).reshape(h, w, -1), acc)
     return acc, len(chunk)
 
 
