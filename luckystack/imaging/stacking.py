@@ -38,6 +38,8 @@ from luckystack.imaging.spectral import weighted_spectra
 PATCH_OVERLAP = 1.5  # patch side = AP box × 1.5, so neighbouring patches (step ≈ box/2) overlap
 READ_BOXES = True  # read a frame only where its patches lie when it gives no background (see patch_box)
 READ_MARGIN = 6  # px around the patches' footprint: interpolation taps (≤ 4 px) and drizzle drops
+SPECTRA_BATCH = 8  # patches transformed and weighted together: per patch, 64–132 px, batches of 8 took
+#                    0.9–1.0× the time of 12 and half that of 24 (a frame's 200 Moon APs, one batch before)
 
 
 def stack_sizes(n_valid: int, percent: list[float] | None = None,
@@ -286,20 +288,20 @@ def _add_patches(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
 def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets,
                  members: list[list[int]], ranks, weights, gain: float) -> None:
     """Add the weighted spectra of one frame's patches for ``aps`` into their bands ``members``
-    (spectral stacking; no ``sq``)."""
-    if not aps:
-        return
-    positions = plan.origins[aps].astype(np.float64) + offsets[aps]  # zoom 1 (spectral stacks)
-    patches = shifted_patches(frame, positions, (plan.patch, plan.patch), plan.interpolation)
-    if gain != 1.0:
-        patches *= np.float32(gain)
-    spec, fw = weighted_spectra(patches, plan.spectral_power)
-    fw *= np.array([weights[a] for a in aps], np.float32)[:, None, None, None]
-    spec *= fw  # in place, as one batch: the same products as patch by patch
-    for k, (a, bands) in enumerate(zip(aps, members)):
-        for b in bands:
-            num[a, b] += spec[k]
-            den[a, b] += fw[k]
+    (spectral stacking; no ``sq``), :data:`SPECTRA_BATCH` patches at a time."""
+    for start in range(0, len(aps), SPECTRA_BATCH):
+        batch = aps[start:start + SPECTRA_BATCH]
+        positions = plan.origins[batch].astype(np.float64) + offsets[batch]  # zoom 1 (spectral stacks)
+        patches = shifted_patches(frame, positions, (plan.patch, plan.patch), plan.interpolation)
+        if gain != 1.0:
+            patches *= np.float32(gain)
+        spec, fw = weighted_spectra(patches, plan.spectral_power)
+        fw *= np.array([weights[a] for a in batch], np.float32)[:, None, None, None]
+        spec *= fw  # in place, as one batch: the same products as patch by patch
+        for k, (a, bands) in enumerate(zip(batch, members[start:start + SPECTRA_BATCH])):
+            for b in bands:
+                num[a, b] += spec[k]
+                den[a, b] += fw[k]
 
 
 def _scale_add(acc: np.ndarray, value: np.ndarray, scale: float) -> None:
