@@ -79,15 +79,23 @@ def shifted_patches(frame: np.ndarray, positions: np.ndarray, shape: tuple[int, 
     return out
 
 
-def _shifted(frame: np.ndarray, positions: np.ndarray, shape: tuple[int, int],
-             interpolation: str) -> Iterator[np.ndarray]:
-    """Each patch of :func:`shifted_patches`, (ny, nx, C), a view of its filtered block."""
+def tap_weights(positions: np.ndarray, interpolation: str) -> tuple[np.ndarray, int, np.ndarray]:
+    """The whole-pixel part of ``positions`` (A, 2) as (A, 2) ints, the offset of the first tap from it,
+    and each position's (A, 2, k) kernel taps along rows and columns: the sample at ``whole + t`` is
+    ``Σ_n taps[n] · frame[whole + first + n]`` along each axis."""
     whole = np.floor(positions)
     first, table = _TAP_TABLES[interpolation]
     taps = table[np.rint((positions - whole) * TAP_STEPS).astype(np.intp)]  # (A, 2, k): rows', columns'
+    return whole.astype(np.intp), first, taps
+
+
+def _shifted(frame: np.ndarray, positions: np.ndarray, shape: tuple[int, int],
+             interpolation: str) -> Iterator[np.ndarray]:
+    """Each patch of :func:`shifted_patches`, (ny, nx, C), a view of its filtered block."""
+    whole, first, taps = tap_weights(positions, interpolation)
     ny, nx = shape
-    reach = table.shape[1] - 1
-    for a, (iy, ix) in enumerate((whole + first).astype(np.intp).tolist()):
+    reach = taps.shape[2] - 1
+    for a, (iy, ix) in enumerate((whole + first).tolist()):
         block = frame_block(frame, iy, iy + ny + reach, ix, ix + nx + reach)
         filtered = cv2.sepFilter2D(block, cv2.CV_32F, taps[a, 1], taps[a, 0], anchor=(0, 0),
                                    borderType=cv2.BORDER_REPLICATE)

@@ -22,12 +22,14 @@ splits into chunks like any other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from luckystack.imaging.colour import LUMA
+from luckystack.imaging.drizzle import frame_block, tap_weights
 
 SMOOTH_SIGMA = 1.0  # frequency bins (σ 2 selected less sharply: Moon P10 −0.2 dB, transfer −0.02)
 NOISE_FREQUENCY = 0.45  # cycles/px: above this a patch holds (almost) only noise
@@ -91,19 +93,21 @@ def _smoothed(psd: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out.reshape(k, -1, cols)[:, reach:-reach])
 
 
-def rfft2(patches: np.ndarray) -> np.ndarray:
-    """``numpy.fft.rfft2`` of (k, p, p, C) float32 patches over axes 1 and 2 (p even), complex64.
+def rfft2(patches: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """``numpy.fft.rfft2`` of (k, p, p, C) float32 patches over axes 1 and 2 (p even), complex64;
+    ``patches`` may also be a sequence of k (p, p, C) arrays (views of a frame, say).
 
     OpenCV's real DFT, one patch plane at a time (38 µs against 130 µs for numpy at p = 132), unpacked
     from its CCS layout for the whole batch at once; each patch's spectrum is independent of the others
     in the batch.
     """
-    k, side, _, channels = patches.shape
+    k, (side, _, channels) = len(patches), patches[0].shape
     m2 = side // 2
     ccs = np.empty((k, channels, side, side), np.float32)
-    for j in range(k):
+    for j, patch in enumerate(patches):
         for ch in range(channels):
-            cv2.dft(np.ascontiguousarray(patches[j, :, :, ch]), dst=ccs[j, ch])
+            plane = patch[:, :, ch]  # OpenCV takes strided rows, not strided pixels
+            cv2.dft(plane if channels == 1 else np.ascontiguousarray(plane), dst=ccs[j, ch])
     out = np.empty((k, channels, side, m2 + 1), np.complex64)
     out[..., 1:m2] = ccs[..., 1:side - 1].view(np.complex64)  # columns 1 … p/2 − 1: (re, im) pairs
     re, im = out.real, out.imag  # views
@@ -117,21 +121,69 @@ def rfft2(patches: np.ndarray) -> np.ndarray:
     return out.transpose(0, 2, 3, 1)
 
 
+@lru_cache(maxsize=16)
+def _tap_phases(side: int, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``exp(2πi·f·(first + n)/side)`` (f, n) for the full and the half (rfft) frequency axis: a kernel
+    with taps at offsets ``first + n`` has the frequency response ``phases @ taps``."""
+    offsets = first + np.arange(count)
+    full = np.exp(2j * np.pi * np.outer(np.arange(side), offsets) / side)
+    return full.astype(np.complex64), np.ascontiguousarray(full[:side // 2 + 1]).astype(np.complex64)
+
+
+def _response(taps: np.ndarray, phases: np.ndarray) -> np.ndarray:
+    """``taps`` (A, k) against ``phases`` (f, k): (A, f) complex64, summed tap by tap so a patch's values
+    do not depend on the others in the batch (a matrix product's rounding may)."""
+    out = taps[:, :1] * phases[:, 0]
+    for n in range(1, taps.shape[1]):
+        out += taps[:, n:n + 1] * phases[:, n]
+    return out
+
+
+def shifted_spectra(frame: np.ndarray, positions: np.ndarray, side: int, interpolation: str = "cubic",
+                    gain: float = 1.0) -> np.ndarray:
+    """rfft2 (A, p, p//2+1, C) complex64 of the patches ``gain · shifted_patches(frame, positions,
+    (side, side), interpolation)`` (``frame`` (H, W, C) float32, ``positions`` (A, 2), p = ``side`` even).
+
+    Each patch's whole-pixel block is transformed as it lies in the frame, and the sub-pixel shift is
+    applied as the product with the interpolation kernel's frequency response (separable: one factor per
+    axis). That is the same interpolation taken circularly over the block: every sample more than the
+    kernel's reach (2 px for cubic) inside the patch is the same, up to rounding; the samples at the rim
+    take their taps from the opposite edge rather than from beyond the block. The stack's blend window is
+    ~1e-4 there. It spares the spatial filter of every patch (34 µs of ~200 per 132 px patch).
+    """
+    positions = np.asarray(positions, np.float64).reshape(-1, 2)
+    whole, first, taps = tap_weights(positions, interpolation)
+    blocks = [frame_block(frame, iy, iy + side, ix, ix + side).reshape(side, side, -1) for iy, ix in whole.tolist()]
+    spec = rfft2(blocks)
+    rows, cols = _tap_phases(side, first, taps.shape[2])
+    response_y, response_x = _response(taps[:, 0], rows), _response(taps[:, 1], cols)  # (A, p), (A, p//2+1)
+    if gain != 1.0:
+        response_y *= np.float32(gain)
+    spec *= (response_y[:, :, None] * response_x[:, None, :])[..., None]
+    return spec
+
+
 def weighted_spectra(patches: np.ndarray, power: float) -> tuple[np.ndarray, np.ndarray]:
     """Spectra (k, p, p//2+1, C) complex64 of (k, p, p, C) patches (p even) and their weights
     (k, p, p//2+1, 1) float32 for spectral stacking with exponent ``power`` (see the module docstring).
     """
-    patches = np.asarray(patches, np.float32)
-    spec = rfft2(patches)
+    spec = rfft2(np.asarray(patches, np.float32))
+    return spec, spectral_weights(spec, power)
+
+
+def spectral_weights(spec: np.ndarray, power: float) -> np.ndarray:
+    """The weights (k, p, p//2+1, 1) float32 of patches whose rfft2 is ``spec`` (k, p, p//2+1, C), for
+    spectral stacking with exponent ``power`` (see the module docstring). A patch's brightness does not
+    change them: its power and its noise floor scale alike."""
     # Every step works patch by patch (elementwise, or one call per patch), so a patch's weights do not
     # depend on which other patches share the batch: the stack node relies on that (incremental reruns).
-    if patches.shape[3] == 1:
+    if spec.shape[3] == 1:
         lum = spec[..., 0]
     else:
         lum = sum(spec[..., c] * np.float32(LUMA[c]) for c in range(3))
     interleaved = np.square(hann_windowed(lum).view(np.float32))
     psd = interleaved[..., 0::2] + interleaved[..., 1::2]
-    above = _noise_bins(patches.shape[1])  # the mean power there, per patch (each on its own)
+    above = _noise_bins(spec.shape[1])  # the mean power there, per patch (each on its own)
     noise = np.array([row @ above for row in psd.reshape(len(psd), -1)], np.float32)
     ratio = _smoothed(psd)
     ratio /= noise[:, None, None] + np.float32(1e-20)
@@ -142,7 +194,7 @@ def weighted_spectra(patches: np.ndarray, power: float) -> tuple[np.ndarray, np.
     np.maximum(weight, np.float32(0), out=weight)  # the signal's share: 0 within the noise's scatter
     weight *= cv2.log(ratio, dst=ratio)  # OpenCV's log and exp: twice as fast as numpy's here
     np.minimum(weight, np.float32(MAX_LOG_WEIGHT), out=weight)
-    return spec, cv2.exp(weight, dst=weight)[..., None]
+    return cv2.exp(weight, dst=weight)[..., None]
 
 
 def from_spectrum(num: np.ndarray, den: np.ndarray, side: int) -> np.ndarray:

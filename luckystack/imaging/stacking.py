@@ -32,8 +32,8 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch, shifted_patches
-from luckystack.imaging.spectral import weighted_spectra
+from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch
+from luckystack.imaging.spectral import shifted_spectra, spectral_weights
 
 PATCH_OVERLAP = 1.5  # patch side = AP box × 1.5, so neighbouring patches (step ≈ box/2) overlap
 READ_BOXES = True  # read a frame only where its patches lie when it gives no background (see patch_box)
@@ -292,10 +292,8 @@ def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
     for start in range(0, len(aps), SPECTRA_BATCH):
         batch = aps[start:start + SPECTRA_BATCH]
         positions = plan.origins[batch].astype(np.float64) + offsets[batch]  # zoom 1 (spectral stacks)
-        patches = shifted_patches(frame, positions, (plan.patch, plan.patch), plan.interpolation)
-        if gain != 1.0:
-            patches *= np.float32(gain)
-        spec, fw = weighted_spectra(patches, plan.spectral_power)
+        spec = shifted_spectra(frame, positions, plan.patch, plan.interpolation, gain)
+        fw = spectral_weights(spec, plan.spectral_power)
         fw *= np.array([weights[a] for a in batch], np.float32)[:, None, None, None]
         spec *= fw  # in place, as one batch: the same products as patch by patch
         for k, (a, bands) in enumerate(zip(batch, members[start:start + SPECTRA_BATCH])):

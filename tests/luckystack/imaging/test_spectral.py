@@ -113,3 +113,40 @@ def test_from_spectrum_in_batches_equals_one_transform_of_all_patches():
     whole = np.fft.irfft2(np.divide(n, d, out=np.zeros(n.shape, n.dtype), where=d > 0), s=(32, 32),
                           axes=(-3, -2)).astype(np.float32)
     assert np.array_equal(from_spectrum(num, den, 32), whole)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic", "lanczos"])
+def test_shifted_spectra_are_the_spectra_of_the_shifted_patches_inside_the_rim(interpolation):
+    from luckystack.imaging.drizzle import shifted_patches
+    from luckystack.imaging.spectral import shifted_spectra
+
+    frame = np.stack([_scene(96, seed=s) for s in range(2)], axis=-1)
+    # inside the frame, across its top-left corner and its bottom-right corner (replicated edges)
+    positions = np.array([[20.3, 11.7], [-5.5, -2.25], [70.99, 60.01]])
+    spec = shifted_spectra(frame, positions, 40, interpolation, gain=1.5)
+    patches = np.fft.irfft2(spec, s=(40, 40), axes=(1, 2))
+    want = 1.5 * shifted_patches(frame, positions, (40, 40), interpolation)
+    rim = {"linear": 1, "cubic": 2, "lanczos": 4}[interpolation]  # the kernel's reach
+    inner = (slice(None), slice(rim, 40 - rim), slice(rim, 40 - rim))
+    np.testing.assert_allclose(patches[inner], want[inner], atol=2e-6)
+    assert np.abs(patches - want).max() > 1e-3  # the rim wraps around the block: not the same there
+
+
+def test_spectral_weights_do_not_depend_on_the_patch_brightness():
+    from luckystack.imaging.spectral import rfft2, spectral_weights
+
+    patches = np.stack([_scene(seed=s) for s in range(3)])[..., None]
+    rng = np.random.default_rng(6)
+    patches = (patches + rng.normal(0, 0.01, patches.shape)).astype(np.float32)
+    w = spectral_weights(rfft2(patches), 2.0)
+    np.testing.assert_allclose(spectral_weights(rfft2(patches * np.float32(2.5)), 2.0), w, rtol=1e-4)
+
+
+def test_a_shifted_spectrum_does_not_depend_on_its_batch():
+    from luckystack.imaging.spectral import shifted_spectra
+
+    frame = _scene(96)[..., None]
+    positions = np.random.default_rng(7).uniform(0, 50, (9, 2))
+    spec = shifted_spectra(frame, positions, 36, "cubic", gain=1.3)
+    for k in range(9):
+        assert np.array_equal(shifted_spectra(frame, positions[k:k + 1], 36, "cubic", gain=1.3)[0], spec[k])

@@ -93,3 +93,21 @@ def test_a_box_reads_the_same_values_as_the_whole_frame(tmp_path, layout, depth)
         np.testing.assert_array_equal(s.read_mono(2, box), s.read_mono(2)[top:bottom, left:right])
     with pytest.raises(IndexError):
         s.read(3, (0, 1, 0, 1))
+
+
+@pytest.mark.parametrize("layout", ["mono", "RGB", "BGR"])
+def test_8bit_frames_scale_to_the_product_of_sample_and_scale(tmp_path, layout):
+    """8-bit frames convert through a table; the values are the float32 products of a plain multiply."""
+    rng = np.random.default_rng(2)
+    shape = (2, 20, 30) if layout == "mono" else (2, 20, 30, 3)
+    frames = rng.integers(0, 256, shape, dtype=np.uint8)
+    frames[0, 0, :2] = np.array([0, 255]).reshape((2,) + (1,) * (frames.ndim - 3))  # both ends of the range
+    s, meta, _ = stream(ser(tmp_path, frames, layout), roi=(1, 2, 25, 16))
+    scale = np.float32(meta["scale"])
+    for i in range(2):
+        raw = frames[i, 2:18, 1:26]
+        want = np.multiply(raw[..., ::-1] if layout == "BGR" else raw, scale, dtype=np.float32)  # as RGB
+        got = s.read(i)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want if layout != "mono" else want[..., None])
+        np.testing.assert_array_equal(s.read(i, (3, 9, 4, 20)), got[3:9, 4:20])
