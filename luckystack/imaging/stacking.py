@@ -18,7 +18,8 @@ A frame whose patches are all it gives (no background band) is read only where t
 
 With ``spectral_power`` the patches are summed as spectra, each frequency weighted by how much of the
 object the frame kept there (:mod:`luckystack.imaging.spectral`); the sums stay linear, so bands and
-chunks work as above.
+chunks work as above. A patch's spectrum is then taken from its whole-pixel block, the sub-pixel shift
+applied as the interpolation kernel's frequency response (:func:`~luckystack.imaging.spectral.shifted_spectra`).
 
 Sigma clipping needs the per-pixel mean and spread first, so it is a second pass over the selected
 frames (:class:`ClipStats`), in which each sample enters a size only if it lies within ``kappa``
