@@ -155,7 +155,8 @@ def shifted_spectra(frame: np.ndarray, positions: np.ndarray, side: int, interpo
     """
     positions = np.asarray(positions, np.float64).reshape(-1, 2)
     whole, first, taps = tap_weights(positions, interpolation)
-    blocks = [frame_block(frame, iy, iy + side, ix, ix + side).reshape(side, side, -1) for iy, ix in whole.tolist()]
+    blocks = [frame_block(frame, iy, iy + side, ix, ix + side).reshape(side, side, -1)
+              for iy, ix in whole.tolist()]
     spec = rfft2(blocks)
     rows, cols = _tap_phases(side, first, taps.shape[2])
     response_y, response_x = _response(taps[:, 0], rows), _response(taps[:, 1], cols)  # (A, p), (A, p//2+1)
