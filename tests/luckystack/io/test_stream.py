@@ -97,7 +97,7 @@ def test_a_box_reads_the_same_values_as_the_whole_frame(tmp_path, layout, depth)
 
 @pytest.mark.parametrize("layout", ["mono", "RGB", "BGR"])
 def test_8bit_frames_scale_to_the_product_of_sample_and_scale(tmp_path, layout):
-    """8-bit frames convert through a table; the values are the float32 products of a plain multiply."""
+    """8-bit frames, whole or a box, are the float32 products of sample and scale (in RGB order)."""
     rng = np.random.default_rng(2)
     shape = (2, 20, 30) if layout == "mono" else (2, 20, 30, 3)
     frames = rng.integers(0, 256, shape, dtype=np.uint8)
