@@ -166,14 +166,6 @@ def shifted_spectra(frame: np.ndarray, positions: np.ndarray, side: int, interpo
     return spec
 
 
-def weighted_spectra(patches: np.ndarray, power: float) -> tuple[np.ndarray, np.ndarray]:
-    """Spectra (k, p, p//2+1, C) complex64 of (k, p, p, C) patches (p even) and their weights
-    (k, p, p//2+1, 1) float32 for spectral stacking with exponent ``power`` (see the module docstring).
-    """
-    spec = rfft2(np.asarray(patches, np.float32))
-    return spec, spectral_weights(spec, power)
-
-
 def spectral_weights(spec: np.ndarray, power: float) -> np.ndarray:
     """The weights (k, p, p//2+1, 1) float32 of patches whose rfft2 is ``spec`` (k, p, p//2+1, C), for
     spectral stacking with exponent ``power`` (see the module docstring). A patch's brightness does not

@@ -2,7 +2,13 @@ import cv2
 import numpy as np
 import pytest
 
-from luckystack.imaging.spectral import from_spectrum, weighted_spectra
+from luckystack.imaging.spectral import from_spectrum, rfft2, spectral_weights
+
+
+def weighted_spectra(patches: np.ndarray, power: float) -> tuple[np.ndarray, np.ndarray]:
+    """The spectra of (k, p, p, C) patches and their spectral weights, as the stack node takes them."""
+    spec = rfft2(np.asarray(patches, np.float32))
+    return spec, spectral_weights(spec, power)
 
 
 def _scene(side: int = 64, seed: int = 0) -> np.ndarray:
@@ -96,8 +102,6 @@ def test_a_patch_weights_do_not_depend_on_its_batch(channels):
 def test_rfft2_matches_scipy(channels):
     import scipy.fft
 
-    from luckystack.imaging.spectral import rfft2
-
     patches = np.random.default_rng(5).random((3, 36, 36, channels), dtype=np.float32)
     want = scipy.fft.rfft2(patches, axes=(1, 2))
     np.testing.assert_allclose(rfft2(patches), want, atol=2e-6 * np.abs(want).max())
@@ -133,8 +137,6 @@ def test_shifted_spectra_are_the_spectra_of_the_shifted_patches_inside_the_rim(i
 
 
 def test_spectral_weights_do_not_depend_on_the_patch_brightness():
-    from luckystack.imaging.spectral import rfft2, spectral_weights
-
     patches = np.stack([_scene(seed=s) for s in range(3)])[..., None]
     rng = np.random.default_rng(6)
     patches = (patches + rng.normal(0, 0.01, patches.shape)).astype(np.float32)
