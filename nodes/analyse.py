@@ -1,5 +1,5 @@
-"""analyse: one sharpness score per frame, measured on the aligned crop, with artifact checks and ranking,
-and each frame's brightness (its transparency, which the stack node evens out)."""
+"""analyse: one sharpness score per frame, measured on the aligned crop (or the object's box in it), with
+artifact checks and ranking, and each frame's brightness (its transparency, which the stack node evens out)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
 STABILIZE_OFFSET = 10  # reason code 10 + k: disabled by stabilize with its reason k
+OBJECT_MARGIN = 16  # px around the object's box (the limb blurred by seeing, moved by local distortion)
 
 
 class AnalyseParams(Params):
@@ -30,13 +31,19 @@ class AnalyseParams(Params):
     artifacts: bool = Field(True, description="disable frames with dropped/torn lines or missing data")
     margin: int | None = Field(None, ge=0, le=256, description="crop-edge margin ignored when scoring "
                                                                 "(default 2 × scale)")
+    region: Literal["object", "crop"] = Field(
+        "object", description="object: score and check only the object's box where stabilize found one "
+                              f"(a planet's disc, plus {OBJECT_MARGIN} px and the edge margin), where the "
+                              "detail is: on simulated Jupiter a third of the crop, the same ranking; "
+                              "crop: the whole crop (always so without an object box, e.g. Moon and Sun)")
 
 
 @node_type("analyse", params=AnalyseParams,
            inputs={"frames": Port(), "shifts": Port(doc="stabilize result")},
-           outputs=("quality",), version="5", reads_input=True)
+           outputs=("quality",), version="6", reads_input=True)
 def analyse(ctx: Context) -> Result:
-    """Score, rank and validity of every frame."""
+    """Score, rank and validity of every frame, measured on the scored region (the object's box or the
+    crop)."""
     p: AnalyseParams = ctx.params
     stream = open_frames(ctx.inputs["frames"], ctx.input_file)
     shifts = ctx.inputs["shifts"]
@@ -48,8 +55,10 @@ def analyse(ctx: Context) -> Result:
     margin = int(round(2 * p.scale)) if p.margin is None else p.margin
     if min(crop[2], crop[3]) <= 2 * margin + 4:
         raise NodeError(f"analyse: the crop {crop[3]}×{crop[2]} is too small for an edge margin of {margin} px")
+    obj = shifts.meta.get("object") if p.region == "object" else None
+    region = crop if obj is None else object_region(crop, obj, OBJECT_MARGIN + margin, 2 * margin + 4)
     chunks = chunked(range(n), CHUNK)
-    fn = partial(score_chunk, stream, shift=shift, valid=valid_in, crop=crop, method=p.method,
+    fn = partial(score_chunk, stream, shift=shift, valid=valid_in, region=region, method=p.method,
                  scale=p.scale, margin=margin, normalize=p.normalize, artifacts=p.artifacts)
     parts = list(ctx.map(fn, chunks, total=len(chunks), label="analyse"))
     score = np.concatenate([q[0] for q in parts])
@@ -71,26 +80,38 @@ def analyse(ctx: Context) -> Result:
     if bad:
         ctx.log(f"{bad} frames disabled for artifacts")
     return Result(arrays={"score": score, "rank": rank, "valid": valid, "reason": reason, "brightness": brightness},
-                  meta={"method": p.method, "scale": p.scale, "normalize": p.normalize, "reasons": reasons})
+                  meta={"method": p.method, "scale": p.scale, "normalize": p.normalize, "reasons": reasons,
+                        "region": region})
 
 
-def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop: list[int], method: str,
+def object_region(crop: list[int], obj: list[int], pad: int, smallest: int) -> list[int]:
+    """The object's box (y, x, h, w) grown by ``pad`` px on every side and kept inside ``crop``; the crop
+    itself where that leaves a side of ``smallest`` px or less."""
+    y0, x0 = max(crop[0], obj[0] - pad), max(crop[1], obj[1] - pad)
+    y1 = min(crop[0] + crop[2], obj[0] + obj[2] + pad)
+    x1 = min(crop[1] + crop[3], obj[1] + obj[3] + pad)
+    if min(y1 - y0, x1 - x0) <= smallest:
+        return crop
+    return [y0, x0, y1 - y0, x1 - x0]
+
+
+def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, region: list[int], method: str,
                 scale: float, margin: int, normalize: bool, artifacts: bool
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scores, artifact reason codes and brightness (:func:`crop_brightness`) for frames ``chunk``
-    (frames stabilize disabled are skipped)."""
+    """Scores, artifact reason codes and brightness (:func:`crop_brightness`) of the aligned ``region``
+    (y, x, h, w in reference coordinates) of frames ``chunk`` (frames stabilize disabled are skipped)."""
     score = np.full(len(chunk), np.nan)
     reason = np.zeros(len(chunk), np.int8)
     brightness = np.full(len(chunk), np.nan)
     for k, i in enumerate(chunk):
         if not valid[i]:
             continue
-        box = aligned_box((stream.height, stream.width), crop, *shift[i])
-        region = np.ascontiguousarray(stream.read_mono(i, box))  # a copy only if the stream gives a view
-        code = detect_artifacts(region) if artifacts else 0
+        box = aligned_box((stream.height, stream.width), region, *shift[i])
+        pixels = np.ascontiguousarray(stream.read_mono(i, box))  # a copy only if the stream gives a view
+        code = detect_artifacts(pixels) if artifacts else 0
         if code:
             reason[k] = code
             continue
-        brightness[k] = crop_brightness(region, margin)
-        score[k] = frame_score(region, method, scale, margin, normalize, brightness[k])
+        brightness[k] = crop_brightness(pixels, margin)
+        score[k] = frame_score(pixels, method, scale, margin, normalize, brightness[k])
     return score, reason, brightness

@@ -41,9 +41,9 @@ class StabilizeParams(Params):
 
 
 @node_type("stabilize", params=StabilizeParams, inputs={"frames": Port(doc="reader or calibrate result")},
-           outputs=("shifts",), version="3", reads_input=True)
+           outputs=("shifts",), version="4", reads_input=True)
 def stabilize(ctx: Context) -> Result:
-    """Global sub-pixel shift and validity of every frame, and the common crop."""
+    """Global sub-pixel shift and validity of every frame, the common crop and (planet) the object's box."""
     p: StabilizeParams = ctx.params
     stream = open_frames(ctx.inputs["frames"], ctx.input_file)
     n = stream.count
@@ -71,7 +71,8 @@ def stabilize(ctx: Context) -> Result:
     if not valid.any():
         raise NodeError(f"stabilize ({mode}): no frame could be aligned ({REASONS[int(np.bincount(reason).argmax())]})")
     # Put the reference origin at the median valid shift so the crop sits in the middle of the drift.
-    shift = shift - np.round(np.median(shift[valid], axis=0))
+    origin = np.round(np.median(shift[valid], axis=0))
+    shift = shift - origin
     try:
         crop = _output_crop(common_crop(shift, valid, stream.height, stream.width), p, ctx)
     except ValueError as exc:
@@ -79,8 +80,12 @@ def stabilize(ctx: Context) -> Result:
     bad = int((~valid).sum())
     if bad:
         ctx.log(f"{bad} of {n} frames disabled")
-    return Result(arrays={"shift": shift, "valid": valid, "reason": reason},
-                  meta={"crop": crop, "reasons": {str(k): v for k, v in REASONS.items()}, "mode": mode})
+    meta = {"crop": crop, "reasons": {str(k): v for k, v in REASONS.items()}, "mode": mode}
+    if mode == "planet":  # the object's box, moved with the origin (a point p of the old is p + origin)
+        top, left, bottom, right = ref.box
+        oy, ox = int(origin[0]), int(origin[1])
+        meta["object"] = [top + oy, left + ox, bottom - top, right - left]
+    return Result(arrays={"shift": shift, "valid": valid, "reason": reason}, meta=meta)
 
 
 def _output_crop(common: list[int], p: StabilizeParams, ctx: Context) -> list[int]:

@@ -88,7 +88,7 @@ class StackParams(Params):
         False, description="For Bayer recordings: drizzle the raw CFA samples into their colour planes "
         "(no demosaicing).")
     match_brightness: bool = Field(
-        True, description="Scale every frame to the same brightness (analyse's mean over the crop) "
+        True, description="Scale every frame to the same brightness (analyse's mean over its region) "
         "before stacking, so transparency changes do not dim or blotch the stack; the common level is "
         "the 90th percentile of the valid frames' brightness (clouds only ever dim), the same whatever "
         "stack sizes are asked for.")

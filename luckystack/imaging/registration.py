@@ -14,12 +14,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Disc:
-    """The thresholded object in a frame: intensity centroid, area and whether it touches the edge."""
+    """The thresholded object in a frame: intensity centroid, area, whether it touches the edge, and the
+    bounding box of all that stands out (the object and its moons; top, left, bottom, right in
+    full-resolution px, ends exclusive)."""
 
     cy: float
     cx: float
     area: int
     touches_edge: bool
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 def disc_centroid(mono: np.ndarray, threshold: float = 0.2) -> Disc | None:
@@ -75,7 +78,8 @@ def binned_disc_centroid(binned: np.ndarray, threshold: float = 0.2) -> Disc | N
         return None
     cy_s, cx_s = oy + y + m["m01"] / m["m00"], ox + x + m["m10"] / m["m00"]
     # Bin centre (i) covers full-resolution pixels 2i and 2i+1.
-    return Disc(cy=2 * cy_s + 0.5, cx=2 * cx_s + 0.5, area=int(area) * 4, touches_edge=touches)
+    box = (2 * ry, 2 * rx, 2 * (ry + rh), 2 * (rx + rw))
+    return Disc(cy=2 * cy_s + 0.5, cx=2 * cx_s + 0.5, area=int(area) * 4, touches_edge=touches, box=box)
 
 
 def _parabolic(m: float, c: float, p: float) -> float:

@@ -53,7 +53,8 @@ def _refine(template: np.ndarray, img: np.ndarray, cy: float, cx: float, dy: flo
 
 @dataclass(frozen=True)
 class PlanetReference:
-    """The disc template (half resolution, smoothed) and its centroid in reference coordinates."""
+    """The disc template (half resolution, smoothed), its centroid and the object's bounding box in
+    reference coordinates."""
 
     template: np.ndarray
     cy: float  # template centre, full-resolution reference coordinates
@@ -61,6 +62,7 @@ class PlanetReference:
     disc_cy: float
     disc_cx: float
     threshold: float
+    box: tuple[int, int, int, int]  # (top, left, bottom, right) of the thresholded object in their mean
 
 
 def planet_reference(frames: list[np.ndarray], threshold: float) -> PlanetReference:
@@ -80,6 +82,7 @@ def planet_reference(frames: list[np.ndarray], threshold: float) -> PlanetRefere
     for f, d in usable:
         acc += warp_crop(f, d.cy - d0.cy, d.cx - d0.cx, h, w, interpolation=1)
     mean = acc / len(usable)
+    box = (disc_centroid(mean, threshold) or d0).box
     r = int(math.sqrt(d0.area / math.pi) * 1.25) + 4  # disc radius plus limb margin
     y0, y1 = max(0, int(d0.cy) - r), min(h, int(d0.cy) + r)
     x0, x1 = max(0, int(d0.cx) - r), min(w, int(d0.cx) + r)
@@ -87,7 +90,7 @@ def planet_reference(frames: list[np.ndarray], threshold: float) -> PlanetRefere
     y1, x1 = y1 - (y1 - y0) % 2, x1 - (x1 - x0) % 2
     tpl = np.ascontiguousarray(_planet_match_image(half(np.ascontiguousarray(mean[y0:y1, x0:x1]))))
     th, tw = tpl.shape
-    return PlanetReference(tpl, y0 + (2 * th - 1) / 2, x0 + (2 * tw - 1) / 2, d0.cy, d0.cx, threshold)
+    return PlanetReference(tpl, y0 + (2 * th - 1) / 2, x0 + (2 * tw - 1) / 2, d0.cy, d0.cx, threshold, box)
 
 
 def planet_chunk(stream, indices: range, ref: PlanetReference, refine: bool

@@ -41,3 +41,28 @@ def test_methods_normalize_and_jobs_give_identical_results(data):
     b = run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=2)["quality"]
     for k in ("score", "rank", "valid", "reason"):
         assert np.array_equal(a.array(k), b.array(k), equal_nan=True)
+
+
+def test_a_planet_is_scored_on_its_box_with_the_same_ranking_as_on_the_crop(data):
+    sim, fr, shifts = data
+    q = run_node("analyse", {}, {"frames": fr, "shifts": shifts})["quality"]
+    whole = run_node("analyse", {"region": "crop"}, {"frames": fr, "shifts": shifts})["quality"]
+    crop, region = shifts.meta["crop"], q.meta["region"]
+    assert whole.meta["region"] == crop
+    y, x, h, w = shifts.meta["object"]
+    pad = 16 + 8  # OBJECT_MARGIN and the default edge margin (2 × scale)
+    assert region == [max(crop[0], y - pad), max(crop[1], x - pad),
+                      min(crop[0] + crop[2], y + h + pad) - max(crop[0], y - pad),
+                      min(crop[1] + crop[3], x + w + pad) - max(crop[1], x - pad)]
+    assert region[2] * region[3] < crop[2] * crop[3]
+    assert np.array_equal(q.array("valid"), whole.array("valid"))
+    good = q.array("valid").nonzero()[0]
+    assert np.corrcoef(q.array("score")[good], -sim.blur[good])[0, 1] > 0.95
+    assert np.corrcoef(q.array("score")[good], whole.array("score")[good])[0, 1] > 0.99
+
+
+def test_object_region_stays_inside_the_crop_and_falls_back_to_it():
+    from luckystack.nodes.analyse import object_region
+    assert object_region([0, 0, 100, 200], [40, 50, 20, 30], 10, 12) == [30, 40, 40, 50]
+    assert object_region([0, 0, 100, 200], [5, 180, 50, 30], 10, 12) == [0, 170, 65, 30]
+    assert object_region([0, 0, 100, 200], [98, 50, 20, 30], 0, 12) == [0, 0, 100, 200]  # 2 rows left

@@ -27,6 +27,20 @@ def test_planet_shifts_are_subpixel_accurate(sim):
     assert (x0 + shift[:, 1] >= -1e-9).all() and (x0 + w - 1 + shift[:, 1] <= 199 + 1e-9).all()
 
 
+def test_planet_mode_gives_the_object_box_in_reference_coordinates(sim):
+    frames = sim.frames.copy()
+    frames[:8] = np.roll(frames[:8], 12, axis=2)  # the reference frames lie 12 px right of the median
+    out = run_node("stabilize", {}, {"frames": memory_frames(ArrayFrameStream(frames))})["shifts"]
+    y, x, h, w = out.meta["object"]
+    shift = out.array("shift")
+    assert abs(np.median(shift[:, 1])) < 1 and shift[0, 1] > 8
+    for i in (0, 17, 39):  # the box moved by a frame's shift holds that frame's disc and moon, snugly
+        ys, xs = np.nonzero(frames[i] > 0.2 * frames[i].max())
+        dy, dx = shift[i]
+        assert abs(ys.min() - (y + dy)) < 3 and abs(ys.max() + 1 - (y + h + dy)) < 3
+        assert abs(xs.min() - (x + dx)) < 3 and abs(xs.max() + 1 - (x + w + dx)) < 3
+
+
 def test_frames_with_the_disc_at_the_edge_are_flagged_and_results_do_not_depend_on_jobs(sim):
     frames = sim.frames.copy()
     frames[5] = np.roll(frames[5], 90, axis=1)  # disc cut by the right edge
@@ -49,7 +63,7 @@ def test_surface_mode_tracks_a_textured_field():
     frames = np.stack([cv2.warpAffine(big, np.float32([[1, 0, 40 + dx], [0, 1, 40 + dy]]), (200, 160),
                                       flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP) for dy, dx in true])
     out = run_node("stabilize", {}, {"frames": memory_frames(ArrayFrameStream(frames))})["shifts"]
-    assert out.meta["mode"] == "surface" and out.array("valid").all()
+    assert out.meta["mode"] == "surface" and out.array("valid").all() and "object" not in out.meta
     err = out.array("shift") + true  # the view moves by +true, so features move by -true
     err -= err.mean(axis=0)
     assert float(np.sqrt((err ** 2).sum(axis=1).mean())) < 0.1
