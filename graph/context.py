@@ -18,16 +18,12 @@ from luckystack.graph.node import Result, registry
 from luckystack.graph.parallel import ordered_map
 
 
-PROCESS_BACKENDS = ("processes", "loky")
-
-
 def map_backend() -> str:
-    """The backend of ``Context.map``: $LUCKYSTACK_BACKEND, "processes" (the default: this thread and
-    ``jobs − 1`` worker processes, forked on Linux, see :mod:`luckystack.graph.parallel`), "loky" (the
-    same with loky's freshly started workers everywhere) or another joblib backend such as "threading"
-    (no worker start-up or pickling; fine for node code that spends its time in numpy/OpenCV, which
-    release the GIL)."""
-    return os.environ.get("LUCKYSTACK_BACKEND", "processes")
+    """The backend of ``Context.map``: $LUCKYSTACK_BACKEND, "loky" (the default: this thread and
+    ``jobs − 1`` loky worker processes, see :mod:`luckystack.graph.parallel`) or another joblib backend
+    such as "threading" (no worker start-up or pickling; fine for node code that spends its time in
+    numpy/OpenCV, which release the GIL)."""
+    return os.environ.get("LUCKYSTACK_BACKEND", "loky")
 
 
 class _Counter:
@@ -55,7 +51,7 @@ class LocalContext:
             label: str = "", parallel: bool = True) -> Iterator:
         if self.jobs == 1 or not parallel:
             return (fn(item) for item in items)
-        if map_backend() in PROCESS_BACKENDS:
+        if map_backend() == "loky":
             return ordered_map(fn, items, self.jobs)
         return iter(Parallel(n_jobs=self.jobs, backend=map_backend(), return_as="generator")(
             delayed(fn)(i) for i in items))

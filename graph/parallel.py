@@ -10,27 +10,17 @@ memory. Results come in input order, so they never depend on who computed them. 
 never queued on a worker but computed here, so the caller does not sit idle at the end while a worker
 still holds a queued item (the stack node's 16 items of about 0.4 s: 3.68 → 3.44 s with 2 jobs, median of 4).
 
-Where the platform forks (Linux), the workers are forked from this process by :func:`workers`, which
-the scheduler opens before any node runs: a forked worker has every module already imported and starts
-in milliseconds, where a fresh interpreter (loky's) takes 0.3 s of a core to start and import numpy,
-OpenCV and the node code (the cold bench run with 2 jobs 0.15 s faster, its stabilize node 0.2 s). Forking before the nodes'
-threads start, with this process's cache leases dropped in the child (see ``graph.store``), keeps the
-classic hazards of fork (locks held by other threads, inherited file locks) away; the workers only ever
-run the mapped functions. Elsewhere, or with $LUCKYSTACK_BACKEND=loky, workers come from loky's
-reusable executor (the one joblib uses) and stay alive between nodes. Either way the native thread pools
-(OpenMP, BLAS, OpenCV) of a worker are limited to cores // jobs threads, so ``jobs`` processes never
-run cores × jobs threads between them.
+Workers come from loky's reusable executor (the one joblib uses) and stay alive between nodes. Like
+joblib's workers they start with the native thread pools (OpenMP, BLAS, OpenCV) limited to
+cores // jobs threads each, so ``jobs`` processes never run cores × jobs threads between them.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from concurrent.futures import Future, wait
 from typing import Any
 
 IDLE_WORKER_TIMEOUT_S = 300  # as joblib's loky backend: workers survive between the nodes of a run
@@ -55,52 +45,6 @@ def _ready() -> bool:
     return True
 
 
-def forks() -> bool:
-    """Whether workers are forked from this process (Linux, unless $LUCKYSTACK_BACKEND is "loky")."""
-    return sys.platform.startswith("linux") and os.environ.get("LUCKYSTACK_BACKEND", "processes") != "loky"
-
-
-def _limit_threads(env: dict[str, str]) -> None:
-    """A forked worker's start: its native thread pools (already loaded, so the environment alone would
-    not do) to the share of the cores in ``env``."""
-    import cv2
-    from threadpoolctl import threadpool_limits
-
-    os.environ.update(env)
-    threadpool_limits(limits={"openmp": int(env["OMP_NUM_THREADS"]), "blas": int(env["OPENBLAS_NUM_THREADS"])})
-    cv2.setNumThreads(int(env["OPENCV_FOR_THREADS_NUM"]))
-
-
-_forked: dict[int, ProcessPoolExecutor] = {}  # jobs → the pool of the innermost open :func:`workers`
-
-
-@contextmanager
-def workers(jobs: int) -> Iterator[None]:
-    """Worker processes for the maps with ``jobs`` inside this block, forked now (where :func:`forks`)
-    and stopped at its end; elsewhere nothing (loky's workers start at the first map). Open it before
-    starting threads that may hold locks: a forked child gets copies of them as they are."""
-    if jobs <= 1 or not forks() or jobs in _forked:
-        yield
-        return
-    pool = ProcessPoolExecutor(jobs - 1, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_limit_threads, initargs=(worker_env(jobs),))
-    pool.submit(_ready)  # the fork happens here, not at the first map
-    _forked[jobs] = pool
-    try:
-        yield
-    finally:
-        del _forked[jobs]
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _pool(jobs: int) -> Executor:
-    if forks():
-        return _forked[jobs]
-    from joblib.externals.loky import get_reusable_executor
-
-    return get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs))
-
-
 def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterator:
     """Yield ``fn(item)`` for every item, in order, computed by this thread and ``jobs − 1`` processes.
 
@@ -110,11 +54,9 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
     if jobs <= 1:
         yield from map(fn, items)
         return
-    if forks() and jobs not in _forked:  # outside the scheduler (tests, notebooks): workers for this map
-        with workers(jobs):
-            yield from ordered_map(fn, items, jobs)
-        return
-    pool = _pool(jobs)
+    from joblib.externals.loky import get_reusable_executor
+
+    pool = get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs))
     started = pool.submit(_ready)
     wait([started], timeout=WARM_WORKER_WAIT_S)
     source = iter(items)

@@ -25,7 +25,6 @@ from luckystack.graph.executor import Executor, LocalExecutor
 from luckystack.graph.explain import NodeStatus, explain, slot_name, write_index
 from luckystack.graph.hashing import family_of
 from luckystack.graph.node import NodeError, Result
-from luckystack.graph.parallel import workers
 from luckystack.graph.progress import Reporter
 from luckystack.graph.runrecord import NodeRecord, RunRecord
 from luckystack.graph.spec import Pipeline
@@ -140,46 +139,42 @@ class _Run:
         consumers = {nid: sum(nid in srcs for srcs in upstream.values()) for nid in order}
         done: set[str] = set()
         running: dict[Future, tuple[str, float]] = {}
-        to_run = any(not self.store.has(st.key) for st in self.statuses.values())
-        # Worker processes fork before any node thread starts (see graph.parallel), and only if some
-        # node is to be computed.
-        with workers(self.jobs if to_run else 1):
-            try:
-                while len(done) < len(order):
-                    for nid in order:
-                        if nid in done or any(nid == r for r, _ in running.values()):
-                            continue
-                        if not upstream[nid] <= done:
-                            continue
-                        rec = record.nodes[nid]
-                        if self.store.has(self.statuses[nid].key):
-                            rec.status, rec.reasons = "cached", []
-                            self.reporter.finish(nid, "cached", 0.0)
-                            done.add(nid)
-                            self._release(nid, upstream, consumers)
-                            continue
-                        self.reporter.start(nid, "running: " + "; ".join(rec.reasons))
-                        fut = executor.submit(self.compute, nid, self.inputs_of(nid), rec)
-                        running[fut] = (nid, time.perf_counter())
-                    if not running:
+        try:
+            while len(done) < len(order):
+                for nid in order:
+                    if nid in done or any(nid == r for r, _ in running.values()):
                         continue
-                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        nid, t0 = running.pop(fut)
-                        fut.result()  # re-raises the node's exception
-                        rec = record.nodes[nid]
-                        rec.status, rec.seconds = "ran", time.perf_counter() - t0
-                        self.reporter.finish(nid, "ran", rec.seconds)
+                    if not upstream[nid] <= done:
+                        continue
+                    rec = record.nodes[nid]
+                    if self.store.has(self.statuses[nid].key):
+                        rec.status, rec.reasons = "cached", []
+                        self.reporter.finish(nid, "cached", 0.0)
                         done.add(nid)
                         self._release(nid, upstream, consumers)
-            finally:
-                for fut in running:
-                    fut.cancel()
-                if running:
-                    wait(list(running))
-                completed = {n: s for n, s in self.statuses.items() if n in done}
-                if completed:
-                    write_index(self.store.root, self.p.name, slot_name(self.input_file, self.variant), completed)
+                        continue
+                    self.reporter.start(nid, "running: " + "; ".join(rec.reasons))
+                    fut = executor.submit(self.compute, nid, self.inputs_of(nid), rec)
+                    running[fut] = (nid, time.perf_counter())
+                if not running:
+                    continue
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    nid, t0 = running.pop(fut)
+                    fut.result()  # re-raises the node's exception
+                    rec = record.nodes[nid]
+                    rec.status, rec.seconds = "ran", time.perf_counter() - t0
+                    self.reporter.finish(nid, "ran", rec.seconds)
+                    done.add(nid)
+                    self._release(nid, upstream, consumers)
+        finally:
+            for fut in running:
+                fut.cancel()
+            if running:
+                wait(list(running))
+            completed = {n: s for n, s in self.statuses.items() if n in done}
+            if completed:
+                write_index(self.store.root, self.p.name, slot_name(self.input_file, self.variant), completed)
 
     def _release(self, nid: str, upstream: dict[str, set[str]], consumers: dict[str, int]) -> None:
         for src in upstream[nid]:

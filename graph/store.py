@@ -33,7 +33,6 @@ import shutil
 import socket
 import time
 import uuid
-import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,24 +199,6 @@ class EntryInUse(Exception):
     """An entry cannot be removed: a process is reading it."""
 
 
-_STORES: weakref.WeakSet[CacheStore] = weakref.WeakSet()  # this process's stores, for _drop_leases_in_child
-
-
-def _drop_leases_in_child() -> None:
-    """In a process forked from this one (a worker): close its copies of the leases' descriptors. The
-    locks stay with the parent (an flock belongs to the open file, which the parent still holds) and end
-    when the parent releases them, rather than when the worker exits."""
-    for store in list(_STORES):
-        for fds, _ in store._leases.values():
-            for fd in fds:
-                os.close(fd)
-        store._leases.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_drop_leases_in_child)
-
-
 class CacheStore:
     """Committed entries by key; see the module docstring for layout and guarantees."""
 
@@ -225,7 +206,6 @@ class CacheStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._leases: dict[str, list] = {}  # key → [fds holding shared locks, times leased]
-        _STORES.add(self)
 
     def __getstate__(self) -> dict:
         return {"root": self.root, "_leases": {}}  # a lease belongs to the process that took it

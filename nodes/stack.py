@@ -48,9 +48,8 @@ CHUNK = 256  # frames per work item; fixed so results never depend on the number
 
 
 PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) runs in this process: a rerun's
-#                          fresh loky worker would take longer to start (measured: a 0.9 % band 0.43 s here, 0.73 s
-#                          with a worker; even at 3.4 %); with workers forked at the run's start (Linux) 300
-#                          made no difference (a 1 % band 0.42 against 0.40 s, a 10 % band 0.80 against 0.82 s)
+#                          fresh worker would take longer to start (measured: a 0.9 % band 0.43 s here, 0.73 s
+#                          with a worker; even at 3.4 %)
 BACKGROUND_FRAME_PATCHES = 3  # a background frame costs about as much as this many patches
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
 GROUP_BYTES = 32 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are

@@ -43,24 +43,6 @@ def test_workers_limit_native_thread_pools_to_their_share_of_the_cores(monkeypat
     assert worker == {(str(max(1, cores // 2)), "3")}
 
 
-def _thread_pool_sizes(_: int) -> tuple[list[int], int]:
-    from threadpoolctl import threadpool_info
-
-    time.sleep(0.01)
-    return [pool["num_threads"] for pool in threadpool_info()], os.getpid()
-
-
-def test_forked_workers_limit_the_thread_pools_they_inherited():
-    from luckystack.graph.parallel import forks
-
-    cores = len(os.sched_getaffinity(0))
-    out = list(ordered_map(_thread_pool_sizes, range(100), jobs=2))
-    worker = [sizes for sizes, pid in out if pid != os.getpid()]
-    assert worker and all(size == max(1, cores // 2) for sizes in worker for size in sizes)
-    if forks():
-        assert worker[0]  # numpy's BLAS at least: already loaded when the worker forked
-
-
 def test_a_map_asked_not_to_go_parallel_runs_everything_here():
     from luckystack.graph.context import LocalContext
 

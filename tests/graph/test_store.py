@@ -194,26 +194,3 @@ def test_a_lease_lasts_as_long_as_the_results_loaded(tmp_path, recording):
     del result
     CacheStore(cache).gc(0)
     assert not list(CacheStore(cache).keys())
-
-
-def test_a_worker_forked_while_a_lease_is_held_does_not_keep_it(tmp_path, recording):
-    from luckystack.graph.parallel import forks, ordered_map, workers
-    from tests.graph.conftest import PIPELINE
-    if not forks():
-        return  # workers are fresh processes there: they inherit no descriptors
-    cache = tmp_path / "cache"
-    pipeline = api.pipeline_from_dict(PIPELINE)
-    api.run(pipeline, [recording], cache=cache, out=tmp_path / "o", jobs=1)
-    store = CacheStore(cache)
-    stack = next(e for e in store.entries() if e.node == "stack")
-    store.load(stack.key)  # leased
-    with workers(2):  # forked now, with the lease's descriptor
-        assert len({pid for pid in ordered_map(_pid_after_a_while, range(60), 2)}) == 2
-        store.release()
-        store.remove(stack.key)  # the worker, still running, held no lock on it
-    assert not store.has(stack.key)
-
-
-def _pid_after_a_while(_: int) -> int:
-    time.sleep(0.01)
-    return os.getpid()
