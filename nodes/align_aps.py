@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from functools import partial
 from typing import Literal
 
 import numpy as np
+import xxhash
 from pydantic import Field, field_validator
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
@@ -134,8 +134,10 @@ _TEMPLATES: dict[bytes, Templates] = {}
 def _templates(ref_mono: np.ndarray, centres: np.ndarray, sizes: np.ndarray, y0: int, x0: int) -> Templates:
     """make_templates, memoised per process for the last reference/AP set (every chunk of a run needs
     the same; building them costs as much as aligning a few frames)."""
-    key = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (ref_mono, centres, sizes))
-                       + f"{y0},{x0}".encode()).digest()
+    digest = xxhash.xxh3_128(f"{y0},{x0}".encode())  # 1.2 MB: 0.02 ms, where SHA-1 took 0.6 ms a chunk
+    for a in (ref_mono, centres, sizes):
+        digest.update(np.ascontiguousarray(a))
+    key = digest.digest()
     tpl = _TEMPLATES.get(key)
     if tpl is None:
         tpl = make_templates(match_blur(ref_mono), centres, sizes, y0, x0, MATCH_WINDOW)
