@@ -33,9 +33,10 @@ class AnalyseParams(Params):
                                                                 "(default 2 × scale)")
     region: Literal["object", "crop"] = Field(
         "object", description="object: score and check only the object's box where stabilize found one "
-                              f"(a planet's disc, plus {OBJECT_MARGIN} px and the edge margin), where the "
-                              "detail is: on simulated Jupiter a third of the crop, the same ranking; "
-                              "crop: the whole crop (always so without an object box, e.g. Moon and Sun)")
+                              f"(a planet's disc and moons, plus {OBJECT_MARGIN} px and the edge margin), "
+                              "where the detail is: on simulated Jupiter 38 % of the crop, the same "
+                              "ranking; crop: the whole crop (always so without an object box, e.g. Moon "
+                              "and Sun)")
 
 
 @node_type("analyse", params=AnalyseParams,

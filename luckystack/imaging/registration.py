@@ -22,7 +22,7 @@ class Disc:
     cx: float
     area: int
     touches_edge: bool
-    box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    box: tuple[int, int, int, int]
 
 
 def disc_centroid(mono: np.ndarray, threshold: float = 0.2) -> Disc | None:
