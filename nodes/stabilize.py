@@ -82,7 +82,7 @@ def stabilize(ctx: Context) -> Result:
         ctx.log(f"{bad} of {n} frames disabled")
     meta = {"crop": crop, "reasons": {str(k): v for k, v in REASONS.items()}, "mode": mode}
     if mode == "planet":  # the object's box, moved with the origin (a point p of the old is p + origin)
-        top, left, bottom, right = ref.box
+        top, bottom, left, right = ref.box
         oy, ox = int(origin[0]), int(origin[1])
         meta["object"] = [top + oy, left + ox, bottom - top, right - left]
     return Result(arrays={"shift": shift, "valid": valid, "reason": reason}, meta=meta)

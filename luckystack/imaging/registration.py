@@ -15,8 +15,8 @@ import numpy as np
 @dataclass(frozen=True)
 class Disc:
     """The thresholded object in a frame: intensity centroid, area, whether it touches the edge, and the
-    bounding box of all that stands out (the object and its moons; top, left, bottom, right in
-    full-resolution px, ends exclusive)."""
+    bounding box of all that stands out (the object and its moons; top, bottom, left, right in
+    full-resolution px, ends exclusive, as the boxes frame streams read)."""
 
     cy: float
     cx: float
@@ -78,7 +78,7 @@ def binned_disc_centroid(binned: np.ndarray, threshold: float = 0.2) -> Disc | N
         return None
     cy_s, cx_s = oy + y + m["m01"] / m["m00"], ox + x + m["m10"] / m["m00"]
     # Bin centre (i) covers full-resolution pixels 2i and 2i+1.
-    box = (2 * ry, 2 * rx, 2 * (ry + rh), 2 * (rx + rw))
+    box = (2 * ry, 2 * (ry + rh), 2 * rx, 2 * (rx + rw))
     return Disc(cy=2 * cy_s + 0.5, cx=2 * cx_s + 0.5, area=int(area) * 4, touches_edge=touches, box=box)
 
 

@@ -62,7 +62,7 @@ class PlanetReference:
     disc_cy: float
     disc_cx: float
     threshold: float
-    box: tuple[int, int, int, int]  # (top, left, bottom, right) of the thresholded object in their mean
+    box: tuple[int, int, int, int]  # (top, bottom, left, right) of the thresholded object in their mean
 
 
 def planet_reference(frames: list[np.ndarray], threshold: float) -> PlanetReference:

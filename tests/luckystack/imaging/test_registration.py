@@ -49,11 +49,11 @@ def test_disc_centroid_flags_each_edge_and_moves_with_the_disc(cy, cx, touches):
 
 def test_disc_box_bounds_the_disc_and_its_moon():
     img = cv2.GaussianBlur(_disc(120, 160, 60, 70, 30) + _disc(120, 160, 20, 140, 4), (0, 0), 1.0)
-    top, left, bottom, right = disc_centroid(img).box
+    top, bottom, left, right = disc_centroid(img).box
     # The disc (radius 30) spans rows 30…90 and columns 40…100, the moon (radius 4) rows 16…24 and
     # columns 136…144: the binned threshold mask within 2 px.
     assert abs(top - 17) <= 2 and abs(bottom - 90) <= 2 and abs(left - 41) <= 2 and abs(right - 144) <= 2
-    assert disc_centroid(cv2.GaussianBlur(_disc(120, 160, 60, 70, 30), (0, 0), 1.0)).box[3] <= 102
+    assert disc_centroid(cv2.GaussianBlur(_disc(120, 160, 60, 70, 30), (0, 0), 1.0)).box[3] <= 102  # right
 
 
 def test_disc_touching_the_edge_is_flagged():
