@@ -1,7 +1,7 @@
 """Reading SER recordings: header checks, frame count repair, trailer timestamps (read-only).
 
-The frames themselves are memory-mapped by :mod:`luckystack.io.sources`; this module only decides where
-they are and what they mean. Quirks handled are listed in the design notes (stacking-anchors §2).
+The frames themselves are read by :mod:`luckystack.io.sources`; this module only decides where they are
+and what they mean. Quirks handled are listed in the design notes (stacking-anchors §2).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Frame streams over a described recording: select, crop, scale, calibrate and debayer on the fly.
 
 Per frame, in this order (all in raw sample units until the scaling step):
-ROI crop (a memory-map view) → float32 → NaN replacement (float sources) → − master dark →
+ROI crop (read alone) → float32 → NaN replacement (float sources) → − master dark →
 row/column pattern-noise removal (its background mask ignores hot pixels) → bad-pixel repair from
 same-colour neighbours (already free of banding) → × gain (1 / normalised flat) × scale to 0..1 →
 debayer (``read`` only). Scale is 1 / ((2**bit_depth − 1) · 2**bit_shift): MSB-aligned data (the low

@@ -197,3 +197,16 @@ def test_a_folder_named_like_a_recording_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError) as info:
         describe(tmp_path / "fake.ser")
     assert "\n" not in str(info.value) and "fake.ser" in str(info.value)
+
+
+def test_a_file_cut_short_under_a_run_is_an_error_not_a_crash(tmp_path):
+    """A memory map would die of SIGBUS reading past the new end; a positioned read comes up short."""
+    frames = smooth_frames(3, 24, 32, 255).astype(np.uint8)
+    path = tmp_path / "rec.ser"
+    write_ser(path, frames, SerHeader(width=32, height=24, pixel_depth=8))
+    s, _, _ = stream_of(path)
+    np.testing.assert_array_equal(s.read_mono(2), np.multiply(frames[2], np.float32(1 / 255), dtype=np.float32))
+    with open(path, "r+b") as f:
+        f.truncate(HEADER_SIZE + int(1.5 * 24 * 32))
+    with pytest.raises(OSError, match="cut short"):
+        s.read_mono(2)
