@@ -143,7 +143,10 @@ class RawReader:
 
     def __del__(self) -> None:
         if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
+            try:
+                os.close(self._fd)
+            except (OSError, TypeError, AttributeError):  # at interpreter exit ``os`` may be gone
+                pass
             self._fd = None
 
     def _ser_rows(self, k: int, top: int, bottom: int) -> np.ndarray:
