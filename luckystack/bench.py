@@ -79,13 +79,21 @@ def _status_kb(pid: int | str, field: str, name: str = "status") -> int:
 
 
 def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``. A child belongs to the *thread* that started it (the node thread
+    starts the workers), so each thread's list of children is read, not only the main thread's."""
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        kids = []
         try:
-            kids = [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+            threads = os.listdir(f"/proc/{p}/task")
         except OSError:
-            kids = []
+            threads = []
+        for tid in threads:
+            try:
+                kids += [int(c) for c in Path(f"/proc/{p}/task/{tid}/children").read_text().split()]
+            except OSError:
+                pass
         out += kids
         todo += kids
     return out
