@@ -40,6 +40,7 @@ def test_a_process_started_by_another_thread_is_counted():
         watch = MemoryWatch()
         watch.sample()
         assert watch.peak_workers >= 60 << 10  # kB
+        assert watch.worker_hwm[proc.pid] >= 64 << 10  # its exact peak RSS
     finally:
         checked.set()
         thread.join()
