@@ -7,7 +7,8 @@ times, each timed run in a fresh subprocess so its memory belongs to that run al
 recording read once just before (in the page cache, as a recording just captured), and prints one
 table: scenario, frames, size, median wall time of ``api.run`` (input fingerprint included), frames/s,
 peak memory (the main process's peak RSS; the sampled peak PSS of the main process and its joblib
-workers together; and the sum of their exact peak RSS, an upper bound), cache bytes, and the nodes that ran with their seconds (the per-node breakdown of
+workers together, in the memory scenarios, as sampling it slows a run; and the sum of every process's
+exact peak RSS, an upper bound), cache bytes, and the nodes that ran with their seconds (the per-node breakdown of
 the cold run), then the targets met or missed.
 
 Recordings longer than the simulated base (``--base`` frames) repeat its frames: speed and memory do
@@ -100,19 +101,25 @@ def _descendants(pid: int) -> list[int]:
 
 
 class MemoryWatch:
-    """Samples, every ``interval`` s, the proportional set size (PSS: shared pages split between the
-    processes sharing them) of this process plus all its descendants (joblib workers); keeps the peak.
-    A sample can miss a short peak, so it also keeps every descendant's exact peak RSS (VmHWM, a
-    high-water mark, so the last reading holds it): with this process's own, their sum bounds the
-    memory of the run from above (pages shared between processes count in each).
+    """Every ``interval`` s, reads the exact peak RSS (VmHWM, a high-water mark, so the last reading
+    holds it) of every descendant of this process (the joblib workers): with this process's own, their
+    sum bounds the run's memory from above (pages shared between processes count in each). With
+    ``pss`` it also samples the proportional set size (PSS: shared pages split between the processes
+    sharing them) of this process and its descendants together, and keeps the peak; a sample can miss
+    a short peak.
+
+    PSS costs: reading smaps_rollup walks a process's page tables, ~3 ms for a run's four processes,
+    which at 20 samples a second made a 2-job cold run 0.4 s (6 %) slower (median of 5, alternating).
+    So only the memory scenarios sample it; the peak RSS readings cost ~0.2 ms.
 
     ``ru_maxrss`` cannot be used here: Linux carries a process's peak RSS across fork and exec, so a
     child started by a big parent reports the parent's peak (VmHWM starts afresh with the new program).
     """
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, pss: bool = True, interval: float = 0.05) -> None:
         import threading
 
+        self.pss = pss
         self.peak_total = 0
         self.peak_workers = 0
         self.worker_hwm: dict[int, int] = {}  # pid → peak RSS (kB) last read
@@ -132,12 +139,13 @@ class MemoryWatch:
     def sample(self) -> None:
         me = os.getpid()
         kids = _descendants(me)
-        workers = [_status_kb(p, "Pss", "smaps_rollup") for p in kids]
         for p in kids:
             self.worker_hwm[p] = max(self.worker_hwm.get(p, 0), _status_kb(p, "VmHWM"))
-        total = _status_kb(me, "Pss", "smaps_rollup") + sum(workers)
-        self.peak_total = max(self.peak_total, total)
-        self.peak_workers = max([self.peak_workers, *workers])
+        if self.pss:
+            workers = [_status_kb(p, "Pss", "smaps_rollup") for p in kids]
+            total = _status_kb(me, "Pss", "smaps_rollup") + sum(workers)
+            self.peak_total = max(self.peak_total, total)
+            self.peak_workers = max([self.peak_workers, *workers])
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
@@ -146,23 +154,25 @@ class MemoryWatch:
 
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the pipeline once as ``spec`` says; return times, per-node seconds and peak memory (MB):
-    ``rss_main`` this process's peak RSS (VmHWM, exact), ``pss_total`` the sampled peak of all its
-    processes together (main + joblib workers), ``pss_worker`` the largest worker's sampled peak,
-    ``rss_bound`` the sum of every process's exact peak RSS (an upper bound of the run's memory)."""
+    ``rss_main`` this process's peak RSS (VmHWM, exact), ``rss_bound`` the sum of every process's
+    exact peak RSS (an upper bound of the run's memory) and, where ``spec["pss"]`` asks for them (they
+    slow the run), ``pss_total`` the sampled peak PSS of all its processes together (main + joblib
+    workers) and ``pss_worker`` the largest worker's (else None)."""
     import luckystack.nodes  # noqa: F401  (registers the node types)
     from luckystack.graph import api
     from luckystack.graph.progress import Reporter
 
     pipeline = api.load_pipeline(spec["pipeline"], spec.get("sets") or {})
-    with MemoryWatch() as mem:
+    with MemoryWatch(pss=bool(spec.get("pss"))) as mem:
         t = time.perf_counter()
         [run] = api.run(pipeline, [spec["input"]], cache=spec["cache"], out=spec["out"], jobs=spec["jobs"],
                         reporter=Reporter())
         wall = time.perf_counter() - t
     rec = run.record
     return {"wall": wall, "ran": {n.id: n.seconds for n in rec.nodes.values() if n.status == "ran"},
-            "rss_main": _status_kb("self", "VmHWM") / 1024, "pss_total": mem.peak_total / 1024,
-            "pss_worker": mem.peak_workers / 1024,
+            "rss_main": _status_kb("self", "VmHWM") / 1024,
+            "pss_total": mem.peak_total / 1024 if mem.pss else None,
+            "pss_worker": mem.peak_workers / 1024 if mem.pss else None,
             "rss_bound": (_status_kb("self", "VmHWM") + sum(mem.worker_hwm.values())) / 1024}
 
 
@@ -218,37 +228,40 @@ class Row:
         walls = [r["wall"] for r in self.runs]
         spread = f" ({min(walls):.2f}–{max(walls):.2f})" if len(walls) > 1 else ""
         main = max(r["rss_main"] for r in self.runs)
-        total = max(r["pss_total"] for r in self.runs)
+        pss = [r["pss_total"] for r in self.runs if r["pss_total"] is not None]
+        total = f"{max(pss):.0f}" if pss else "-"
         bound = max(r["rss_bound"] for r in self.runs)
         ran = sorted(self.runs, key=lambda r: r["wall"])[len(self.runs) // 2]["ran"]
         nodes = " ".join(f"{k} {v:.2f}" for k, v in ran.items() if v >= 0.005) or "-"
         cache = "-" if self.cache is None else \
             f"{self.cache / 1e6:.1f} MB ({100 * self.cache / max(self.rec_bytes, 1):.1f} %)"
         return [self.scenario, str(self.frames), self.size, f"{self.wall:.2f}{spread}",
-                f"{self.frames / self.wall:.0f}", f"{main:.0f} / {total:.0f} / {bound:.0f}", cache, nodes]
+                f"{self.frames / self.wall:.0f}", f"{main:.0f} / {total} / {bound:.0f}", cache, nodes]
 
 
 def _spec(rec: Path, cache: Path, out: Path, jobs: int | None, sets: dict | None = None,
-          pipeline: Path = PIPELINE) -> dict[str, Any]:
+          pipeline: Path = PIPELINE, pss: bool = False) -> dict[str, Any]:
     return {"pipeline": str(pipeline), "input": str(rec), "cache": str(cache), "out": str(out),
-            "jobs": jobs, "sets": sets or {}}
+            "jobs": jobs, "sets": sets or {}, "pss": pss}
 
 
 @dataclass
 class Cold:
-    """A cold-run scenario: its row, recording, jobs and pipeline, and where to keep its last cache."""
+    """A cold-run scenario: its row, recording, jobs and pipeline, where to keep its last cache, and
+    whether to sample PSS (see :class:`MemoryWatch`)."""
 
     row: Row
     rec: Path
     jobs: int | None
     pipeline: Path = PIPELINE
     keep: Path | None = None
+    pss: bool = False
 
 
 def cold(name: str, rec: Path, frames: int, size: str, jobs: int | None, keep: Path | None = None,
-         pipeline: Path = PIPELINE) -> Cold:
+         pipeline: Path = PIPELINE, pss: bool = False) -> Cold:
     """The cold-run scenario ``name`` of recording ``rec`` (its row still empty)."""
-    return Cold(Row(name, frames, size, rec_bytes=rec.stat().st_size), rec, jobs, pipeline, keep)
+    return Cold(Row(name, frames, size, rec_bytes=rec.stat().st_size), rec, jobs, pipeline, keep, pss)
 
 
 def cold_runs(scenarios: list[Cold], runs: int, work: Path) -> list[Row]:
@@ -260,7 +273,7 @@ def cold_runs(scenarios: list[Cold], runs: int, work: Path) -> list[Row]:
         for s in scenarios:
             cache = work / "cache_cold"
             shutil.rmtree(cache, ignore_errors=True)
-            s.row.runs.append(timed_run(_spec(s.rec, cache, work / "out", s.jobs, pipeline=s.pipeline)))
+            s.row.runs.append(timed_run(_spec(s.rec, cache, work / "out", s.jobs, pipeline=s.pipeline, pss=s.pss)))
             s.row.cache = dir_bytes(cache)
             if s.keep is not None and k == runs - 1:
                 shutil.rmtree(s.keep, ignore_errors=True)
@@ -359,7 +372,7 @@ def run_suite(args: argparse.Namespace) -> int:
                    [{"align.ap_size": 80 - 8 * k} for k in range(runs)], work, jobs))
     add(one)
     mem = [add(cold_runs([cold(f"memory, {m} frames", recording(work, m, 640, 480, 8, args.base), m, "640x480",
-                               jobs)], 1, work)[0]) for m in mem_n]
+                               jobs, pss=True)], 1, work)[0]) for m in mem_n]
     overhead, _ = engine_overhead()
     print()
     print(table(rows))
