@@ -61,7 +61,22 @@ class Templates:
     lk_coarse: list[LkGroup]  # the same on every COARSE_STEP-th pixel, for the first iterations
 
 
+LK_BATCH = 32  # APs whose terms are computed together: ~1 MB of float64 temporaries per AP of 64 px, so
+#                a Moon's 198 APs at once took 191 MB (in every process that aligns) against 31 MB
+
+
 def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: float = 0.25) -> LkGroup:
+    """:func:`_lk_group_terms` of the APs ``idx`` (all one size), :data:`LK_BATCH` APs at a time (each
+    AP's terms are its own: the same values in any batch)."""
+    parts = [_lk_group_terms(full, idx[s:s + LK_BATCH], step, window) for s in range(0, len(idx), LK_BATCH)]
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return LkGroup(idx, first.side, np.concatenate([q.weighted_template for q in parts]), first.weight,
+                   np.concatenate([q.var for q in parts]), np.concatenate([q.proj for q in parts]), step)
+
+
+def _lk_group_terms(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: float = 0.25) -> LkGroup:
     """Precomputed Gaussian-weighted least-squares terms for the APs ``idx`` (all one size).
 
     A frame patch F is modelled as ``a·T + b − a·δ·∇T + c·∇²T``: the template, an offset, a small shift δ

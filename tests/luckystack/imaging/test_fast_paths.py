@@ -146,3 +146,23 @@ def test_measure_finds_local_shifts_far_from_the_global_shift():
                                                                                 [140, 170]]), 48, true, 8)
     assert found.all() and (score > 0.95).all(), score
     np.testing.assert_allclose(shift, true, atol=0.03)
+
+
+def test_template_terms_computed_in_batches_equal_those_computed_at_once(monkeypatch):
+    """make_templates builds the Gauss–Newton terms LK_BATCH APs at a time (bounded memory): every AP's
+    terms are the very same as with all APs in one batch."""
+    import cv2
+
+    from luckystack.imaging import apshift
+
+    rng = np.random.default_rng(3)
+    ref = cv2.GaussianBlur(rng.random((300, 400)).astype(np.float32), (0, 0), 2)
+    centres = np.stack([rng.integers(40, 260, 90), rng.integers(40, 360, 90)], axis=1)
+    sizes = np.where(np.arange(90) % 2 == 0, 48, 64)  # two size groups of 45 APs
+    batched = apshift.make_templates(ref, centres, sizes, 5, 7, 0.3)
+    assert all(len(g.idx) > apshift.LK_BATCH for g in batched.lk)  # each group took several batches
+    monkeypatch.setattr(apshift, "LK_BATCH", 1000)
+    at_once = apshift.make_templates(ref, centres, sizes, 5, 7, 0.3)
+    for got, want in zip(batched.lk + batched.lk_coarse, at_once.lk + at_once.lk_coarse):
+        for name in ("idx", "weighted_template", "weight", "var", "proj"):
+            assert np.array_equal(getattr(got, name), getattr(want, name)), name
