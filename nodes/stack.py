@@ -152,7 +152,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q, brightness
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="14", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="15", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
@@ -205,7 +205,7 @@ def stack(ctx: Context) -> Result:
     crop = shifts.meta.get("crop") or [0, 0, stream.height, stream.width]
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
     bg_shape = out_shape + (channels if not bayer else 3,)
-    origins, side = patch_geometry(centers, ap_sizes, zoom)
+    origins, side = patch_geometry(centers, ap_sizes, zoom, fft=p.spectral_power() > 0)
     pool = earlier_pool(ctx, chain) if incremental else Pool({}, {})
     linked = {k: pool.outputs[int(sizes[k][1])] for k in order if int(sizes[k][1]) in pool.outputs}
     gain, level = np.ones(n), None  # level: the common brightness, the same for every stack size

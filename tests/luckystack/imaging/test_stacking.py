@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from luckystack.imaging.stacking import in_bands, patch_geometry, quality_weights, rank_frames, stack_sizes
+from luckystack.imaging.stacking import (
+    FFT_PRIMES, fft_side, in_bands, patch_geometry, quality_weights, rank_frames, stack_sizes,
+)
 
 
 def test_stack_sizes_labels_and_clamping():
@@ -34,6 +36,34 @@ def test_patch_geometry_is_centred_and_scaled():
     origins, side = patch_geometry(np.array([[50, 60]]), np.array([32]), 2.0)
     assert side == 96
     assert tuple(origins[0] + side // 2) == (101, 121) or tuple(origins[0] + side // 2) == (100, 120)
+
+
+def _largest_prime(n: int) -> int:
+    p, largest = 2, 1
+    while n > 1:
+        while n % p == 0:
+            n, largest = n // p, p
+        p += 1
+    return largest
+
+
+def test_fft_side_is_the_smallest_even_side_with_small_prime_factors():
+    for n in range(8, 400):
+        side = fft_side(n)
+        assert side >= n and side % 2 == 0 and _largest_prime(side) <= max(FFT_PRIMES)
+        assert all(m % 2 or _largest_prime(m) > max(FFT_PRIMES) for m in range(n, side))
+    assert [fft_side(n) for n in (132, 136, 76, 166)] == [132, 140, 78, 168]
+
+
+def test_spectral_patches_take_an_fft_friendly_side_and_others_keep_theirs():
+    """90 px APs: 1.5 × 90 = 135 → 136 px = 8 × 17, whose transform costs a third more than 140's."""
+    centres, sizes = np.array([[100, 120], [150, 160]]), np.array([90, 60])
+    origins, side = patch_geometry(centres, sizes, 1.0)
+    assert side == 136
+    fft_origins, fft_side_ = patch_geometry(centres, sizes, 1.0, fft=True)
+    assert fft_side_ == 140
+    np.testing.assert_array_equal(fft_origins + fft_side_ // 2, origins + side // 2)  # the same centres
+    assert patch_geometry(centres, np.array([88, 88]), 1.0, fft=True)[1] == 132  # default sizes: unchanged
 
 
 @pytest.mark.parametrize("channels", [1, 3])
