@@ -8,8 +8,8 @@ recording read once just before (in the page cache, as a recording just captured
 table: scenario, frames, size, median wall time of ``api.run`` (input fingerprint included), frames/s,
 peak memory (the main process's peak RSS; the sampled peak PSS of the main process and its joblib
 workers together, in the memory scenarios, as sampling it slows a run; and the sum of every process's
-exact peak RSS, an upper bound), cache bytes, and the nodes that ran with their seconds (the per-node breakdown of
-the cold run), then the targets met or missed.
+exact peak RSS, an upper bound), cache bytes, and the nodes that ran with their seconds (the per-node
+breakdown of the cold run), then the targets met or missed.
 
 Recordings longer than the simulated base (``--base`` frames) repeat its frames: speed and memory do
 not depend on the frames being unique, and the simulator takes ~20 ms a frame.
@@ -109,7 +109,7 @@ class MemoryWatch:
     a short peak.
 
     PSS costs: reading smaps_rollup walks a process's page tables, ~3 ms for a run's four processes,
-    which at 20 samples a second made a 2-job cold run 0.4 s (6 %) slower (median of 5, alternating).
+    which at 20 samples a second made a 2-job cold run 0.27–0.4 s slower (medians of 4–5, alternating).
     So only the memory scenarios sample it; the peak RSS readings cost ~0.2 ms.
 
     ``ru_maxrss`` cannot be used here: Linux carries a process's peak RSS across fork and exec, so a
@@ -169,11 +169,11 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
                         reporter=Reporter())
         wall = time.perf_counter() - t
     rec = run.record
+    main_kb = _status_kb("self", "VmHWM")
     return {"wall": wall, "ran": {n.id: n.seconds for n in rec.nodes.values() if n.status == "ran"},
-            "rss_main": _status_kb("self", "VmHWM") / 1024,
+            "rss_main": main_kb / 1024, "rss_bound": (main_kb + sum(mem.worker_hwm.values())) / 1024,
             "pss_total": mem.peak_total / 1024 if mem.pss else None,
-            "pss_worker": mem.peak_workers / 1024 if mem.pss else None,
-            "rss_bound": (_status_kb("self", "VmHWM") + sum(mem.worker_hwm.values())) / 1024}
+            "pss_worker": mem.peak_workers / 1024 if mem.pss else None}
 
 
 def page_in(path: Path) -> None:

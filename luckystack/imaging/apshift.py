@@ -62,7 +62,7 @@ class Templates:
 
 
 LK_BATCH = 32  # APs whose terms are computed together: ~1 MB of float64 temporaries per AP of 64 px, so
-#                a Moon's 198 APs at once took 191 MB (in every process that aligns) against 31 MB
+#                a Moon's 198 APs at once took 191 MB (in every process that aligns), in batches 47 MB
 
 
 def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: float = 0.25) -> LkGroup:

@@ -60,9 +60,9 @@ def test_spectral_patches_take_an_fft_friendly_side_and_others_keep_theirs():
     centres, sizes = np.array([[100, 120], [150, 160]]), np.array([90, 60])
     origins, side = patch_geometry(centres, sizes, 1.0)
     assert side == 136
-    fft_origins, fft_side_ = patch_geometry(centres, sizes, 1.0, fft=True)
-    assert fft_side_ == 140
-    np.testing.assert_array_equal(fft_origins + fft_side_ // 2, origins + side // 2)  # the same centres
+    grown_origins, grown = patch_geometry(centres, sizes, 1.0, fft=True)
+    assert grown == 140
+    np.testing.assert_array_equal(grown_origins + grown // 2, origins + side // 2)  # the same centres
     assert patch_geometry(centres, np.array([88, 88]), 1.0, fft=True)[1] == 132  # default sizes: unchanged
 
 
