@@ -24,7 +24,7 @@ from luckystack.graph.explain import explain as _explain
 from luckystack.graph.node import Result
 from luckystack.graph.progress import Reporter
 from luckystack.graph.runrecord import RunRecord, executions
-from luckystack.graph.scheduler import run_one
+from luckystack.graph.scheduler import damage_in, run_one
 from luckystack.graph.spec import Pipeline, PipelineError, load_pipeline, pipeline_from_dict  # noqa: F401
 from luckystack.graph.store import CacheStore
 from luckystack.graph.sweep import Variant, variants
@@ -129,14 +129,31 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
         stem = inp.stem if inp is not None else pipeline.name
         for v in vs:
             out_dir = Path(out) / stem / v.label if v.label else Path(out) / stem
-            record = run_one(v.pipeline, inp, store, out_dir, jobs=jobs, reporter=reporter,
-                             variant=v.label or None)
-            if after_run is not None:
-                after_run(record, out_dir)
+            record = _run_with_after(v.pipeline, inp, store, out_dir, jobs, reporter, v.label or None, after_run)
             done.append(VariantRun(v.label, v.overrides, inp, record, v.pipeline))
     if after_sweep is not None and len(done) >= 2:
         after_sweep(done, Path(out))
     return done
+
+
+def _run_with_after(pipeline: Pipeline, inp: Path | None, store: CacheStore, out_dir: Path, jobs: int,
+                    reporter: Reporter | None, variant: str | None,
+                    after_run: Callable[[RunRecord, Path], None] | None) -> RunRecord:
+    """``run_one`` then ``after_run``; a damaged cache entry that ``after_run`` meets (a report reads
+    results no export needed) is moved aside and the run done again, which computes it again."""
+    for attempt in range(len(pipeline.nodes) + 1):
+        record = run_one(pipeline, inp, store, out_dir, jobs=jobs, reporter=reporter, variant=variant)
+        if after_run is None:
+            return record
+        try:
+            after_run(record, out_dir)
+            return record
+        except Exception as e:
+            damage = damage_in(e)
+            if damage is None or attempt == len(pipeline.nodes):
+                raise
+            store.quarantine(damage.key, damage.what, damage.seal)
+    return record
 
 
 def sweep_executions(runs: Sequence[VariantRun]) -> dict[str, int]:

@@ -1,7 +1,9 @@
 """The ``luckystack`` command line: run, explain, schema, cache — plus commands the app adds.
 
-Exit status: 0 success, 1 a node failed on the data (NodeError) or an internal error, 2 a bad
-pipeline file, override or usage. Errors print as one line on stderr; ``--debug`` shows tracebacks.
+Exit status: 0 success, 1 a node failed on the data (NodeError), a result file could not be written
+(WriteFailed), damage found by ``cache verify``, or an internal error; 2 a bad pipeline file, override
+or usage; 130 interrupted (Ctrl-C, or SIGTERM, which is handled the same way). Errors print as one line
+on stderr; ``--debug`` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from luckystack.graph import api
+from luckystack.graph.files import WriteFailed
 from luckystack.graph.node import NodeError
 from luckystack.graph.progress import auto_reporter
 from luckystack.graph.runrecord import executions, summary_table
 from luckystack.graph.spec import PipelineError, json_schema, parse_sets
+from luckystack.graph.parallel import stop_workers
 from luckystack.graph.store import CacheStore, EntryInUse
 from luckystack.graph.sweep import parse_sweep_args
 
@@ -72,7 +78,21 @@ def _load(args: argparse.Namespace):
     return p, sweep, mode
 
 
+def _check_folder(option: str, path: Path) -> None:
+    """A folder option must name a folder (or nothing yet): a file there is a usage error."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: is a file, not a folder")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    _check_folder("--out", Path(args.out))
+    for inp in args.input:
+        _check_folder("--out", Path(args.out) / Path(inp).stem)
     p, sweep, mode = _load(args)
     reporter = auto_reporter(sys.stderr)
     runs = api.run(p, args.input or None, cache=args.cache, out=args.out, jobs=args.jobs, sweep=sweep,
@@ -150,8 +170,33 @@ def _age(t: float) -> str:
     return f"{s:.0f}s ago"
 
 
+def _cmd_verify(store: CacheStore, repair: bool) -> int:
+    """Check every file of every entry against its checksums; ``repair``: move damaged ones aside."""
+    keys = [p.name for p in sorted(store.root.iterdir()) if len(p.name) == 64 and p.is_dir()]
+    damaged = 0
+    for key in keys:
+        problem = store.verify(key)
+        if problem is None or problem == "not in the cache":
+            continue
+        damaged += 1
+        try:
+            node = json.loads((store.path(key) / "provenance.json").read_text()).get("node_id", "?")
+        except (OSError, ValueError, AttributeError):
+            node = "?"
+        print(f"damaged {key[:12]} (node {node}): {problem}"
+              + (" — moved aside" if repair and store.repair(key, problem) else ""))
+    quarantined = len(store.quarantined())
+    print(f"checked {len(keys)} entries in {store.root}: {damaged} damaged"
+          + (", repaired (they will be computed again)" if repair and damaged else "")
+          + (f"; {quarantined} damaged entries in {store.root / 'quarantine'} (`cache gc` deletes them)"
+             if quarantined else ""))
+    return 1 if damaged and not repair else 0
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     store = CacheStore(args.cache or api.default_cache())
+    if args.action == "verify":
+        return _cmd_verify(store, args.repair)
     if args.action == "ls":
         entries = store.entries()
         print(f"{'key':<14}{'node':<16}{'type':<12}{'size':>10}  {'age':<10}last use")
@@ -176,10 +221,13 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         if args.max_size is None:
             raise UsageError("cache gc: give --max-size, e.g. --max-size 20GB")
         removed = store.sweep_orphans()
+        broken, quarantined = store.clean_damaged()
         in_use: list[str] = []
         evicted = store.gc(parse_size(args.max_size), in_use=in_use)
         print(f"evicted {len(evicted)} entries ({_human(sum(e.size for e in evicted))}), "
               f"removed {len(removed)} orphaned partial entries"
+              + (f", {len(broken) + len(quarantined)} damaged or incomplete entries" if broken or quarantined
+                 else "")
               + (f", kept {len(in_use)} in use by a running process" if in_use else ""))
     return 0
 
@@ -195,9 +243,12 @@ def _builtin_commands() -> list[Command]:
         p.add_argument("--json", action="store_true", help="print the statuses as JSON")
 
     def cache_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("action", choices=("ls", "gc", "rm"), help="ls: list; gc: evict LRU; rm: delete")
+        p.add_argument("action", choices=("ls", "gc", "rm", "verify"),
+                       help="ls: list; gc: evict LRU; rm: delete; verify: check every entry's checksums")
         p.add_argument("keys", nargs="*", metavar="KEY", help="keys or unique key prefixes (rm)")
         p.add_argument("--max-size", metavar="SIZE", help="gc: evict least recently used down to SIZE (20GB)")
+        p.add_argument("--repair", action="store_true",
+                       help="verify: move damaged entries aside (into quarantine/) so they are computed again")
 
     def schema_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
@@ -214,10 +265,11 @@ def _builtin_commands() -> list[Command]:
         Command("schema", "print the JSON Schema of pipeline files (all node types)", _cmd_schema,
                 schema_args, "Point an editor at it to validate and complete pipeline files.",
                 "example:\n  luckystack schema -o pipelines/schema.json"),
-        Command("cache", "list, evict or remove cached results", _cmd_cache, cache_args,
-                "Entries are zarr groups under the cache directory, one per node result.",
+        Command("cache", "list, evict, remove or verify cached results", _cmd_cache, cache_args,
+                "Entries are zarr groups under the cache directory, one per node result, every file\n"
+                "checksummed. verify reads them all and exits 1 when it finds damage (0 with --repair).",
                 "examples:\n  luckystack cache ls\n  luckystack cache gc --max-size 20GB\n"
-                "  luckystack cache rm 3fa9c1"),
+                "  luckystack cache rm 3fa9c1\n  luckystack cache verify --repair"),
     ]
 
 
@@ -253,7 +305,12 @@ def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
     if args.jobs is not None and args.jobs < 1:
         print("luckystack: error: --jobs must be at least 1", file=sys.stderr)
         return 2
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)
     try:
+        if args.cache is not None or args.command in ("run", "explain", "cache"):
+            _check_folder("--cache", Path(args.cache or api.default_cache()))
         return int(args._run(args) or 0)
     except (PipelineError, UsageError) as e:
         if args.debug:
@@ -267,8 +324,15 @@ def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
         node = getattr(e, "node_id", None)
         print(f"error: {node + ': ' if node else ''}{e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except WriteFailed as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:
+        stop_workers()
+        print("interrupted" + (" by SIGTERM" if isinstance(e, Terminated) else "")
+              + "; results computed so far are cached", file=sys.stderr)
         return 130
     except Exception as e:  # an engine or node bug: still one line unless --debug
         if args.debug:
@@ -276,6 +340,17 @@ def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
         print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the run stops cleanly and records "interrupted"."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 if __name__ == "__main__":

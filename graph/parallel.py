@@ -13,11 +13,20 @@ still holds a queued item (the stack node's 16 items of about 0.4 s: 3.68 → 3.
 Workers come from loky's reusable executor (the one joblib uses) and stay alive between nodes. Like
 joblib's workers they start with the native thread pools (OpenMP, BLAS, OpenCV) limited to
 cores // jobs threads each, so ``jobs`` processes never run cores × jobs threads between them.
+
+Workers never outlive the process that started them: every task a worker runs first makes sure a
+watchdog thread is running in it, which ends the worker within :data:`PARENT_POLL_S` once its parent is
+gone (SIGKILL, a crash); loky's resource trackers then see their last client go and exit too.
+(``prctl(PR_SET_PDEATHSIG)`` would fire when the parent *thread* that started the worker ends, and
+workers are started from node threads that end with each run.) :func:`stop_workers` ends them at once
+when a run is interrupted.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
@@ -26,6 +35,7 @@ from typing import Any
 IDLE_WORKER_TIMEOUT_S = 300  # as joblib's loky backend: workers survive between the nodes of a run
 AHEAD_PER_WORKER = 2  # items queued per worker, so a worker never waits for the caller to submit
 WAITING_PER_JOB = 2  # results computed here that may wait for an earlier worker item (bounds memory)
+PARENT_POLL_S = 0.25  # how often a worker checks that the process that started it is still there
 WARM_WORKER_WAIT_S = 0.05  # a running worker answers a no-op in about 1 ms; a starting one takes ~0.7 s
 _END = object()
 # Thread-pool sizes native libraries read at start-up (joblib's list, plus OpenCV's).
@@ -41,8 +51,42 @@ def worker_env(jobs: int) -> dict[str, str]:
     return {name: os.environ.get(name, per_job) for name in THREAD_LIMIT_VARS}
 
 
+_watchdog: threading.Thread | None = None
+
+
+def _watch_parent() -> None:
+    """In a worker: start (once) a daemon thread that exits this process when its parent is gone."""
+    global _watchdog
+    if _watchdog is not None:
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:  # a dead parent's children are handed to init (or a subreaper)
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    _watchdog = threading.Thread(target=watch, name="lsk-parent-watchdog", daemon=True)
+    _watchdog.start()
+
+
+def _in_worker(fn: Callable[[Any], Any], item: Any) -> Any:
+    _watch_parent()
+    return fn(item)
+
+
 def _ready() -> bool:
+    _watch_parent()
     return True
+
+
+def stop_workers() -> None:
+    """Kill the worker processes now (an interrupted run must not wait for their items)."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)  # loky's singleton; None: never started
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)
 
 
 def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterator:
@@ -71,7 +115,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
                 following = next(source, _END)
                 if following is _END:
                     break
-                slots.append((True, pool.submit(fn, upcoming)))
+                slots.append((True, pool.submit(_in_worker, fn, upcoming)))
                 in_flight += 1
                 upcoming = following
             exhausted = upcoming is _END

@@ -5,31 +5,44 @@ A node that is ready is re-checked against the store just before it runs, so a r
 another process meanwhile is reused. Results are always handed downstream from the committed zarr
 entry (never from memory), so a fresh run and a cached run feed nodes the very same bits; results are
 released when their last consumer has finished.
+
+Faults: a cache entry found damaged while it is read (:class:`EntryDamaged`, anywhere: loading, a node,
+an export) is moved aside and the run starts over, so the node that made it is computed again; each
+such entry is named in a warning. An input file that changed while it was read fails the run (see
+:mod:`inputwatch`) and the entries this run computed are removed again. An interrupted run (Ctrl-C,
+SIGTERM) stops its running nodes at their next item and records "interrupted".
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import json
 import importlib.metadata
 import resource
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
 from luckystack.graph.allocator import release_free_memory
+from luckystack.graph.checksum import EntryDamaged
 from luckystack.graph.context import CacheContext
 from luckystack.graph.executor import Executor, LocalExecutor
 from luckystack.graph.explain import NodeStatus, explain, slot_name, write_index
+from luckystack.graph.files import WriteFailed, free_space, human_size
 from luckystack.graph.hashing import family_of
+from luckystack.graph.inputwatch import InputChanged, Watched, check_unchanged, watched_files
 from luckystack.graph.node import NodeError, Result
 from luckystack.graph.progress import Reporter
 from luckystack.graph.runrecord import NodeRecord, RunRecord
 from luckystack.graph.spec import Pipeline
-from luckystack.graph.store import CacheStore
+from luckystack.graph.store import CacheStore, EntryInUse
 
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 _LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
 
 
@@ -56,13 +69,52 @@ def _peak_rss_mb() -> dict[str, float]:
             "workers": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale}
 
 
+class RunCancelled(KeyboardInterrupt):
+    """Raised in a running node when the run was interrupted: it stops at its next item."""
+
+
+class _CancellableReporter:
+    """Passes progress on, and stops the node reporting it once the run is cancelled."""
+
+    def __init__(self, inner: Reporter, cancelled: threading.Event) -> None:
+        self._inner, self._cancelled = inner, cancelled
+
+    def total(self, node_id: str, total: int, label: str) -> None:
+        if self._cancelled.is_set():
+            raise RunCancelled()
+        self._inner.total(node_id, total, label)
+
+    def advance(self, node_id: str, n: int = 1) -> None:
+        if self._cancelled.is_set():
+            raise RunCancelled()
+        self._inner.advance(node_id, n)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+def damage_in(exc: BaseException | None) -> EntryDamaged | None:
+    """The EntryDamaged that caused ``exc`` (itself, or in its cause/context chain), if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, EntryDamaged):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 class _Run:
     def __init__(self, pipeline: Pipeline, input_file: Path | None, store: CacheStore, jobs: int,
                  reporter: Reporter, variant: str | None) -> None:
         self.p, self.input_file, self.store, self.jobs = pipeline, input_file, store, jobs
-        self.reporter, self.variant = reporter, variant
+        self.cancelled = threading.Event()
+        self.reporter, self.variant = _CancellableReporter(reporter, self.cancelled), variant
         self.loaded: dict[str, dict[str, Result]] = {}
         self.leased: list[str] = []  # entries loaded (and leased) by this run, released when it ends
+        self.watched: list[Watched] = []  # input files whose content the keys of this run hold
+        self.committed: list[str] = []  # entries this run computed
+        self.input_changed = False
 
     def load(self, key: str, touch: bool = True) -> dict[str, Result]:
         result = self.store.load(key, touch)
@@ -96,6 +148,11 @@ class _Run:
                 pending = self.store.begin(st.key)
                 ctx = CacheContext(node.params, inputs, self.input_file, self.jobs, nid, pending, self.reporter)
                 results = node.type.run(ctx)
+            try:
+                check_unchanged(self.watched, self.store.root)  # before anything is stored
+            except InputChanged:
+                self.input_changed = True
+                raise
             rec.warnings = list(ctx.messages)
             prov = {"pipeline": self.p.name, "node_id": nid, "node_type": node.type.name,
                     "version": node.type.version, "params": node.params.model_dump(mode="json"),
@@ -106,12 +163,18 @@ class _Run:
                     "peak_rss_mb": _peak_rss_mb(), "created": time.time(), "host": socket.gethostname(),
                     "warnings": rec.warnings}
             pending.write(results, st.preimage, prov)
+            self.committed.append(st.key)
             if family:
                 self.store.remember(family, st.key)
             del results, ctx
             release_free_memory()
         except BaseException as e:
             pending.abort()
+            if isinstance(e, OSError) and e.errno in _FULL:
+                free = free_space(self.store.root)
+                raise WriteFailed(f"cannot write the result of node {nid!r} into the cache {self.store.root}: "
+                                  "the disk is full" + (f" ({human_size(free)} free)" if free is not None else "")
+                                  ) from None
             if isinstance(e, NodeError) and not hasattr(e, "node_id"):
                 e.node_id = nid  # type: ignore[attr-defined]
             raise
@@ -124,6 +187,9 @@ class _Run:
                 continue
             try:
                 result = self.load(other, touch=False)  # the node may not use it; what it links is touched
+            except EntryDamaged as e:
+                self.store.quarantine(e.key, e.what, e.seal)
+                continue
             except (OSError, ValueError, KeyError):
                 continue  # evicted or being evicted by another process: not there
             read.append(other)
@@ -131,6 +197,7 @@ class _Run:
 
     def run(self, executor: Executor, record: RunRecord) -> None:
         self.statuses: dict[str, NodeStatus] = explain(self.p, self.input_file, self.store, self.variant)
+        self.watched = watched_files(self.p, self.statuses, self.input_file)
         order = list(self.statuses)
         for nid in order:
             st = self.statuses[nid]
@@ -168,13 +235,25 @@ class _Run:
                     done.add(nid)
                     self._release(nid, upstream, consumers)
         finally:
+            self.cancelled.set()  # nodes still running stop at their next item
             for fut in running:
                 fut.cancel()
             if running:
                 wait(list(running))
             completed = {n: s for n, s in self.statuses.items() if n in done}
-            if completed:
-                write_index(self.store.root, self.p.name, slot_name(self.input_file, self.variant), completed)
+            if completed and not self.input_changed:
+                try:
+                    write_index(self.store.root, self.p.name, slot_name(self.input_file, self.variant), completed)
+                except OSError:
+                    pass  # a read-only cache: the index only explains the next run's reasons
+
+    def forget_computed(self) -> None:
+        """Remove the entries this run committed (its input changed while it read it)."""
+        for key in self.committed:
+            try:
+                self.store.remove(key)
+            except (EntryInUse, OSError):
+                pass  # another process reads it: it committed the same recipe from a whole file
 
     def _release(self, nid: str, upstream: dict[str, set[str]], consumers: dict[str, int]) -> None:
         for src in upstream[nid]:
@@ -198,6 +277,8 @@ def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_
     """Run ``pipeline`` on ``input_file``; export files into ``out_dir``; return the run record.
 
     Raises NodeError (and PipelineError) unchanged; the record so far is attached as ``.record``.
+    A damaged cache entry met on the way is moved aside and the run starts over (see the module
+    docstring); an interrupted run saves its record with error "interrupted" and re-raises.
     """
     reporter = reporter or Reporter()
     record = RunRecord(pipeline=pipeline.name, input=str(input_file) if input_file else None,
@@ -206,32 +287,79 @@ def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_
     t0 = time.perf_counter()
     own = executor is None
     executor = executor or LocalExecutor()
-    run = _Run(pipeline, input_file, store, jobs, reporter, variant)
+    ran: dict[str, float] = {}  # nodes computed by earlier attempts (their results are committed)
+    run = None
     try:
-        run.run(executor, record)
-        stem = Path(input_file).stem if input_file else pipeline.name
-        earlier = _earlier_exports(out_dir / "run.json")
-        for nid, node in pipeline.nodes.items():
-            if node.type.export is None:
-                continue
-            results = run.load(run.statuses[nid].key)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            paths = node.type.export(results, node.params, out_dir, stem) or []
-            record.nodes[nid].exports = [str(p) for p in paths]
-            replaced = [str(p) for p in paths if earlier.get(str(p), record.nodes[nid].key) != record.nodes[nid].key]
-            if replaced:
-                note = (f"replaced {len(replaced)} file(s) written earlier with other settings, e.g. {replaced[0]} "
-                        "(use --out, or a sweep, to keep both)")
-                record.nodes[nid].warnings.append(note)
+        for attempt in range(2 * len(pipeline.nodes) + 2):
+            run = _Run(pipeline, input_file, store, jobs, reporter, variant)
+            try:
+                _run_and_export(run, executor, record, pipeline, input_file, out_dir)
+                break
+            except Exception as e:
+                damage = damage_in(e)
+                if damage is None or attempt == 2 * len(pipeline.nodes) + 1:
+                    raise
+                ran.update({n.id: n.seconds for n in record.nodes.values() if n.status == "ran"})
+                store.quarantine(damage.key, damage.what, damage.seal)
+                reporter.log(f"cache entry {damage.key[:12]} is damaged ({damage.what}): moved aside, "
+                             "computing it again")
+            finally:
+                store.release(run.leased)
+        for nid, seconds in ran.items():
+            if record.nodes[nid].status == "cached":
+                record.nodes[nid].status, record.nodes[nid].seconds = "ran", seconds
+        _note_damage(store, record, run.statuses if run else {})
+    except KeyboardInterrupt:
+        record.error = "interrupted"
+        raise
     except Exception as e:
         record.error = f"{type(e).__name__}: {e}"
+        if isinstance(e, InputChanged) and run is not None:
+            run.forget_computed()
         e.record = record  # type: ignore[attr-defined]
         raise
     finally:
         if own:
             executor.shutdown()
-        store.release(run.leased)
         record.seconds = time.perf_counter() - t0
-        if record.error is None:
+        if record.error is None or record.error == "interrupted":
             record.save(out_dir / "run.json")
     return record
+
+
+def _run_and_export(run: _Run, executor: Executor, record: RunRecord, pipeline: Pipeline,
+                    input_file: Path | None, out_dir: Path) -> None:
+    run.run(executor, record)
+    stem = Path(input_file).stem if input_file else pipeline.name
+    earlier = _earlier_exports(out_dir / "run.json")
+    for nid, node in pipeline.nodes.items():
+        if node.type.export is None:
+            continue
+        results = run.load(run.statuses[nid].key)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = node.type.export(results, node.params, out_dir, stem) or []
+        record.nodes[nid].exports = [str(p) for p in paths]
+        replaced = [str(p) for p in paths if earlier.get(str(p), record.nodes[nid].key) != record.nodes[nid].key]
+        if replaced:
+            note = (f"replaced {len(replaced)} file(s) written earlier with other settings, e.g. {replaced[0]} "
+                    "(use --out, or a sweep, to keep both)")
+            record.nodes[nid].warnings.append(note)
+
+
+def _note_damage(store: CacheStore, record: RunRecord, statuses: dict[str, NodeStatus]) -> None:
+    """A warning per damaged entry this store moved aside, on the node whose result it was."""
+    by_key = {st.key: nid for nid, st in statuses.items()}
+    while store.damaged:
+        key, problem, dest = store.damaged.pop(0)
+        nid = by_key.get(key)
+        if nid is None:
+            try:
+                nid = json.loads((dest / "provenance.json").read_text()).get("node_id")
+            except (OSError, ValueError, AttributeError):
+                nid = None
+        text = (f"cache entry {key[:12]}{'' if nid in record.nodes else f' (node {nid})' if nid else ''} "
+                f"was damaged ({problem}): moved to {dest}, computed again")
+        target = record.nodes.get(nid) if nid else None
+        target = target or next(iter(record.nodes.values()), None)
+        if target is not None:
+            target.warnings.append(text)

@@ -6,10 +6,12 @@ Layout of ``<root>/``::
         <port>/<array>      one zarr array per result array, chunked
         key.json            the "lsk-node/1" preimage the key hashes
         provenance.json     pipeline, node, params, upstream keys, file fingerprints, versions, time, memory
-        manifest.json       written LAST: ports → meta and array list. No manifest → entry is absent.
+        manifest.json       written LAST: ports → meta and array list, every file's size and XXH3-128,
+                            and a checksum of itself. No valid manifest → entry is absent.
         last-use            touched on every read, for LRU eviction
     <key>.partial-<uuid>/   an entry being written (owner.json names pid, host, start time)
     <key>.deleting-<uuid>/  an entry being removed (renamed away first)
+    quarantine/<key>-<uuid>/ a damaged entry moved aside (damage.txt says why); `cache gc` deletes them
     fingerprints/  index/   input-file fingerprints and last keys per pipeline node (see fingerprint, explain)
     families/<family>/<key> empty markers: entries whose recipes differ only in a node's incremental params
 
@@ -17,6 +19,12 @@ Atomicity: an entry is written into its ``.partial-`` directory, every file fsyn
 last, and the directory renamed into place. A killed process leaves only a partial directory, which no
 reader looks at and which :meth:`CacheStore.sweep_orphans` deletes once its owner pid is gone. If two
 processes compute the same key, the first rename wins; the loser deletes its copy and reads the winner's.
+
+Checksums (see :mod:`checksum`): loading an entry checks its manifest's own checksum, the digests of
+its small files and the sizes of its chunks (and of the arrays it links to); every chunk is hashed as
+zarr reads it. Any mismatch raises :class:`EntryDamaged`: the caller moves the entry aside
+(:meth:`CacheStore.quarantine`) and computes it again. A key folder without a valid manifest is moved
+aside by the next writer of that key, or by ``cache gc``/``cache rm``/``cache verify --repair``.
 
 Leases: a process that loads an entry holds a shared ``flock`` on its manifest (and on the manifests of
 the entries it links to) until it releases it, or exits. Removal (``cache rm``, ``cache gc``) takes the
@@ -26,6 +34,7 @@ another process deletes under it (a missing zarr chunk would read as zeros, sile
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -47,10 +56,15 @@ try:
 except ImportError:  # Windows: no leases, so `cache rm`/`gc` do not know which entries a run is reading
     fcntl = None  # type: ignore[assignment]
 
+from luckystack.graph.checksum import CheckedStore, EntryDamaged, check_file, digest_tree, seal, unseal
 from luckystack.graph.node import Result
+
+__all__ = ["CacheStore", "EntryDamaged", "EntryInUse", "EntryInfo", "PendingEntry"]
 
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _PARTIAL_RE = re.compile(r"^([0-9a-f]{64})\.(partial|deleting)-([0-9a-f]{32})$")
+FORMAT = "lsk-entry/2"  # /1 had no checksums: such an entry counts as damaged, so it is computed again
+_NOT_DIGESTED = frozenset({"owner.json", "manifest.json", "last-use"})
 _CHUNK_BYTES = 8 << 20
 # Byte-shuffled LZ4: on float32 images 0.75 of their size in 2 ms per 5 MB, against 0.84 in 9 ms for
 # zarr's default zstd (the bytes of a float differ in how well they compress; shuffling groups them).
@@ -130,7 +144,7 @@ class PendingEntry:
 
     def write(self, results: Mapping[str, Result], key_json: dict, provenance: dict) -> Path:
         """Store the arrays and meta of every port, then commit; returns the committed path."""
-        manifest: dict[str, Any] = {"format": "lsk-entry/1", "key": self.key, "ports": {}}
+        manifest: dict[str, Any] = {"format": FORMAT, "key": self.key, "ports": {}}
         for port, result in results.items():
             arrays: dict[str, Any] = {}
             for name, value in result.arrays.items():
@@ -153,8 +167,9 @@ class PendingEntry:
                                        "meta": json.loads(json.dumps(result.meta, default=_json_default))}
         _write_json(self.path / "key.json", key_json)
         _write_json(self.path / "provenance.json", provenance)
+        manifest["files"] = digest_tree(self.path, _NOT_DIGESTED)
         _fsync_tree(self.path)
-        _write_json(self.path / "manifest.json", manifest)
+        _write_json(self.path / "manifest.json", seal(manifest))
         return self.store._commit(self)
 
     def abort(self) -> None:
@@ -175,14 +190,23 @@ class _LazyArrays(Mapping):
     """An entry's arrays by name, each opened (its zarr metadata read) on first access: a node often
     needs a few of an upstream result's many arrays."""
 
-    def __init__(self, store: "CacheStore", places: dict[str, tuple[str, str]]) -> None:
+    def __init__(self, store: "CacheStore", places: dict[str, tuple[str, str]],
+                 digests: dict[str, dict[str, list]]) -> None:
         self._store = store  # keeps the store, and so its leases, alive as long as these arrays
-        self._root, self._places, self._open = store.root, places, {}
+        self._root, self._places, self._digests, self._open = store.root, places, digests, {}
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._open:
             key, path = self._places[name]
-            self._open[name] = zarr.open_array(str(self._root / key), path=path, mode="r", zarr_format=3)
+            checked = CheckedStore(self._root / key, key, self._digests[key]["files"],
+                                   self._digests[key]["checksum"])
+            try:
+                self._open[name] = zarr.open_array(checked, path=path, mode="r", zarr_format=3)
+            except EntryDamaged:
+                raise
+            except (OSError, ValueError, KeyError, TypeError) as e:  # zarr.json that parses but is wrong
+                raise EntryDamaged(key, f"array {path} cannot be opened ({type(e).__name__}: {e})",
+                                   self._digests[key]["checksum"]) from None
         return self._open[name]
 
     def __contains__(self, name: object) -> bool:
@@ -206,9 +230,10 @@ class CacheStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._leases: dict[str, list] = {}  # key → [fds holding shared locks, times leased]
+        self.damaged: list[tuple[str, str, Path]] = []  # (key, problem, where it went) moved aside here
 
     def __getstate__(self) -> dict:
-        return {"root": self.root, "_leases": {}}  # a lease belongs to the process that took it
+        return {"root": self.root, "_leases": {}, "damaged": []}  # a lease belongs to the process that took it
 
     def __del__(self) -> None:
         try:
@@ -221,12 +246,31 @@ class CacheStore:
         return self.root / key
 
     def has(self, key: str) -> bool:
-        """Committed, and every entry it links to is still there."""
-        path = self.root / key / "manifest.json"
-        if not path.is_file():
+        """Committed with a valid manifest, and so is every entry it links to (files are checked on
+        loading, see :meth:`load`)."""
+        try:
+            for ref in self.manifest(key).get("refs", []):
+                self.manifest(ref)
+        except (OSError, EntryDamaged):
             return False
-        refs = self.manifest(key).get("refs", [])
-        return all((self.root / ref / "manifest.json").is_file() for ref in refs)
+        return True
+
+    def problem(self, key: str) -> str | None:
+        """Why the folder ``key`` is not a usable entry (None: it is one, as far as its manifests say)."""
+        try:
+            refs = self.manifest(key).get("refs", [])
+        except FileNotFoundError:
+            return "no manifest.json" if (self.root / key).exists() else "not in the cache"
+        except OSError as e:
+            return f"manifest.json unreadable ({e.strerror or e})"
+        except EntryDamaged as e:
+            return e.what
+        for ref in refs:
+            try:
+                self.manifest(ref)
+            except (OSError, EntryDamaged):
+                return f"links to entry {ref[:12]}, which is gone or damaged"
+        return None
 
     def reference_of(self, value: Any) -> tuple[str, str] | None:
         """(key, array path) when ``value`` is an array of a committed entry of this store, else None."""
@@ -241,7 +285,17 @@ class CacheStore:
         return root.name, value.path
 
     def manifest(self, key: str) -> dict:
-        return json.loads((self.root / key / "manifest.json").read_text())
+        """The entry's manifest, its checksum checked: FileNotFoundError when there is none,
+        EntryDamaged when it is damaged or written by a luckystack without checksums."""
+        text = (self.root / key / "manifest.json").read_bytes()
+        try:
+            manifest = unseal(text)
+        except ValueError as e:
+            raise EntryDamaged(key, f"manifest.json: {'empty' if not text else e}") from None
+        if manifest.get("format") != FORMAT or manifest.get("key") != key:
+            raise EntryDamaged(key, f"manifest.json of format {manifest.get('format')!r} for key "
+                                    f"{str(manifest.get('key'))[:12]} (expected {FORMAT} for this key)")
+        return manifest
 
     def load(self, key: str, touch: bool = True) -> dict[str, Result]:
         """The entry's results by port; arrays are read-only zarr arrays (read lazily).
@@ -251,15 +305,36 @@ class CacheStore:
         eviction; off for a look that may not use it.
         """
         manifest = self._lease(key)
+        try:
+            digests = {key: manifest}
+            for ref in manifest.get("refs", []):
+                digests.setdefault(ref, self.manifest(ref))
+            places = {port: {name: (spec["ref"], spec["path"]) if "ref" in spec else (key, f"{port}/{name}")
+                             for name, spec in info["arrays"].items()}
+                      for port, info in manifest["ports"].items()}
+            self._check_files(key, digests[key], prefixes=None)
+            for ref in digests.keys() - {key}:
+                linked = [path for arrays in places.values() for k, path in arrays.values() if k == ref]
+                self._check_files(ref, digests[ref], prefixes=linked)
+        except BaseException:
+            self.release([key])
+            raise
         if touch:
             for ref in [key] + manifest.get("refs", []):
                 self.touch(ref)  # what it links to is as recently used as it is
-        out = {}
-        for port, info in manifest["ports"].items():
-            places = {name: (spec["ref"], spec["path"]) if "ref" in spec else (key, f"{port}/{name}")
-                      for name, spec in info["arrays"].items()}
-            out[port] = Result(arrays=_LazyArrays(self, places), meta=info["meta"])
-        return out
+        return {port: Result(arrays=_LazyArrays(self, places[port], digests), meta=info["meta"])
+                for port, info in manifest["ports"].items()}
+
+    def _check_files(self, key: str, manifest: dict, prefixes: list[str] | None) -> None:
+        """Raise EntryDamaged unless every file of ``key`` (or those under ``prefixes``) is there with
+        its size: one ``stat`` each; their digests are checked as zarr reads them (:class:`CheckedStore`)."""
+        folder = self.root / key
+        for rel, expected in manifest["files"].items():
+            if prefixes is not None and not any(rel.startswith(p + "/") for p in prefixes):
+                continue
+            problem = check_file(folder / rel, expected, full=False)
+            if problem is not None:
+                raise EntryDamaged(key, f"{rel}: {problem}", manifest["checksum"])
 
     def _lease(self, key: str) -> dict:
         """Hold shared locks on ``key``'s manifest and those of the entries it links to; returns the
@@ -304,6 +379,62 @@ class CacheStore:
                 for fd in held[0]:
                     os.close(fd)
                 del self._leases[key]
+
+    def verify(self, key: str) -> str | None:
+        """Check every file of entry ``key`` against its manifest (reads it all); None when sound."""
+        problem = self.problem(key)
+        if problem is not None:
+            return problem
+        manifest = self.manifest(key)
+        for rel, expected in manifest["files"].items():
+            bad = check_file(self.root / key / rel, expected, full=True)
+            if bad is not None:
+                return f"{rel}: {bad}"
+        return None
+
+    def quarantine(self, key: str, reason: str, seal: str | None = None) -> Path | None:
+        """Move the folder of a damaged entry aside into ``quarantine/`` (with ``damage.txt``); returns
+        where it went, or None when it had gone already or was meanwhile replaced by a sound entry.
+        ``seal``: the checksum of the manifest whose files were found damaged (None: the manifest was)."""
+        try:
+            current = self.manifest(key)["checksum"]
+        except (OSError, EntryDamaged):
+            current = None
+        if current is not None and current != seal:
+            return None  # a sound entry committed since the damage was seen (or the damage is elsewhere)
+        dest = self.root / "quarantine" / f"{key}-{uuid.uuid4().hex[:8]}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(self.root / key, dest)
+        except FileNotFoundError:
+            return None
+        try:
+            (dest / "damage.txt").write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {reason}\n")
+        except OSError:
+            pass
+        self.damaged.append((key, reason, dest))
+        return dest
+
+    def repair(self, key: str, problem: str) -> bool:
+        """Move the unusable entry ``key`` out of the way (see :meth:`_clear`); whether it went."""
+        before = (self.root / key).exists()
+        try:
+            seal = self.manifest(key)["checksum"]  # sound manifest, damaged files
+        except (OSError, EntryDamaged):
+            seal = None
+        self._clear(key, problem, seal)
+        return before and not (self.root / key).exists()
+
+    def quarantined(self) -> list[Path]:
+        try:
+            return sorted(p for p in (self.root / "quarantine").iterdir() if p.is_dir())
+        except OSError:
+            return []
+
+    def broken(self) -> list[str]:
+        """Key folders that are not usable entries: no valid manifest, or links to a missing entry."""
+        return [p.name for p in sorted(self.root.iterdir()) if _KEY_RE.match(p.name) and p.is_dir()
+                and self.problem(p.name) is not None]
 
     def read_json(self, key: str, name: str) -> dict:
         return json.loads((self.root / key / name).read_text())
@@ -353,14 +484,34 @@ class CacheStore:
 
     def _commit(self, pending: PendingEntry) -> Path:
         target = self.root / pending.key
-        try:
-            os.rename(pending.path, target)
-        except OSError:
-            if not self.has(pending.key):
-                raise
-            pending.abort()  # another process committed the same key first: theirs wins
+        for _attempt in range(5):
+            try:
+                os.rename(pending.path, target)
+                break
+            except OSError as e:
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                problem = self.problem(pending.key)
+                if problem is None:
+                    pending.abort()  # another process committed the same key first: theirs wins
+                    break
+                self._clear(pending.key, problem)  # a damaged or dangling folder: the writer moves it aside
+        else:
+            raise OSError(errno.ENOTEMPTY, f"cannot commit cache entry {pending.key[:12]}: {target} "
+                                           "keeps being replaced")
         self.touch(pending.key)
         return target
+
+    def _clear(self, key: str, problem: str, seal: str | None = None) -> None:
+        """Move the unusable folder ``key`` out of the way: into quarantine when its own files are
+        damaged, deleted when it only links to an entry that is gone."""
+        if problem.startswith("links to "):
+            try:
+                self.remove(key)
+            except EntryInUse:
+                pass
+            return
+        self.quarantine(key, problem, seal)
 
     # -- housekeeping -----------------------------------------------------------------------
     def sweep_orphans(self, max_age_s: float = 7 * 86400) -> list[Path]:
@@ -409,7 +560,8 @@ class CacheStore:
     def resolve(self, prefix: str) -> str:
         """The one committed key starting with ``prefix``; KeyError with a clear message otherwise."""
         prefix = prefix.removeprefix("sha256:")
-        found = [k for k in self.keys() if k.startswith(prefix)]
+        found = [p.name for p in self.root.iterdir()
+                 if _KEY_RE.match(p.name) and p.is_dir() and p.name.startswith(prefix)]
         if len(found) != 1:
             what = "no entry" if not found else f"{len(found)} entries"
             raise KeyError(f"{what} in {self.root} match key {prefix!r}")
@@ -469,3 +621,18 @@ class CacheStore:
                     continue
                 evicted.append(e)
         return evicted
+
+    def clean_damaged(self) -> tuple[list[str], list[Path]]:
+        """Remove key folders that are no usable entries and everything in ``quarantine/``; returns
+        (keys removed, quarantined folders deleted)."""
+        removed = []
+        for key in self.broken():
+            try:
+                self.remove(key)
+            except (EntryInUse, OSError):
+                continue
+            removed.append(key)
+        gone = self.quarantined()
+        for p in gone:
+            shutil.rmtree(p, ignore_errors=True)
+        return removed, gone

@@ -8,12 +8,15 @@ is for reports only.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from luckystack.graph.files import WriteFailed, write_file
 
 FORMATS = {"tiff": ".tif", "png": ".png", "fits": ".fits"}
 
@@ -46,7 +49,9 @@ def write_tiff(path: Path, image: np.ndarray) -> None:
     import tifffile
 
     data = _squeeze(to_uint16(image))
-    tifffile.imwrite(path, data, photometric="rgb" if data.ndim == 3 else "minisblack")
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, data, photometric="rgb" if data.ndim == 3 else "minisblack")
+    write_file(path, buf.getvalue())
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -54,8 +59,15 @@ def write_png(path: Path, image: np.ndarray) -> None:
     data = _squeeze(to_uint16(image))
     if data.ndim == 3:
         data = np.ascontiguousarray(data[..., ::-1])
-    if not cv2.imwrite(str(path), data):
-        raise OSError(f"could not write {path}")
+    write_file(path, encode_png(path, data))
+
+
+def encode_png(path: Path, data: np.ndarray) -> bytes:
+    """PNG bytes of an image in OpenCV's channel order (``path`` names the file in an error)."""
+    ok, encoded = cv2.imencode(".png", data)
+    if not ok:
+        raise WriteFailed(f"cannot write {path}: OpenCV cannot encode a {data.dtype} image of shape {data.shape}")
+    return encoded.tobytes()
 
 
 def fits_header_cards(meta: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
@@ -80,7 +92,9 @@ def write_fits(path: Path, image: np.ndarray, meta: Mapping[str, Any] | None = N
     for name, value, comment in fits_header_cards(meta or {}):
         hdu.header[name] = (value, comment)
     hdu.header["ROWORDER"] = ("BOTTOM-UP", "first row is the image bottom")
-    hdu.writeto(path, overwrite=True)
+    buf = io.BytesIO()
+    hdu.writeto(buf)
+    write_file(path, buf.getvalue())
 
 
 def write_image(path: Path, image: np.ndarray, fmt: str = "tiff",
@@ -107,7 +121,5 @@ def write_preview(path: Path, image: np.ndarray, low: float = 0.1, high: float =
     if data.ndim == 3:
         data = np.ascontiguousarray(data[..., ::-1])
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), data):
-        raise OSError(f"could not write {path}")
+    write_file(path, encode_png(path, data))
     return path

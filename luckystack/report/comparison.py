@@ -22,6 +22,7 @@ Layout of a sweep/batch comparison under the output root ``OUT``::
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from luckystack.graph.files import WriteFailed, write_file
 from luckystack.imaging import image_metrics
 from luckystack.report.build import IMAGE_SUFFIXES, read_image, result_files
 from luckystack.report.contact import LABEL_HEIGHT, fit_common, common_stretch, contact_sheet, to_display, write_png
@@ -159,15 +161,14 @@ def rows(results: Sequence[Measured]) -> list[list[str]]:
 def write_csv(path: Path, results: Sequence[Measured]) -> Path:
     """The table as CSV (full precision, plus setting, stack and file columns)."""
     cols = columns(results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["setting", "stack", *cols[1:], "file"])
-        for r in results:
-            vals = [r.figures.get(c, "") if c not in ("rank", "psnr_rank") else
-                    (r.rank if c == "rank" else r.truth_rank) for c in cols[1:]]
-            w.writerow([r.setting, r.stack, *vals, str(r.path)])
-    return path
+    fh = io.StringIO(newline="")
+    w = csv.writer(fh)
+    w.writerow(["setting", "stack", *cols[1:], "file"])
+    for r in results:
+        vals = [r.figures.get(c, "") if c not in ("rank", "psnr_rank") else
+                (r.rank if c == "rank" else r.truth_rank) for c in cols[1:]]
+        w.writerow([r.setting, r.stack, *vals, str(r.path)])
+    return write_file(path, fh.getvalue())
 
 
 def format_table(results: Sequence[Measured]) -> str:
@@ -207,9 +208,10 @@ def write_blink(path: Path, images: Sequence[np.ndarray], labels: Sequence[str],
         frames.append(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     anim = cv2.Animation()
     anim.frames, anim.durations, anim.loop_count = frames, [ms] * len(frames), 0
-    if not cv2.imwriteanimation(str(path), anim):
-        raise OSError(f"cannot write {path}")
-    return path
+    ok, encoded = cv2.imencodeanimation(".gif", anim)
+    if not ok:
+        raise WriteFailed(f"cannot write {path}: OpenCV cannot encode the animation")
+    return write_file(path, encoded.tobytes())
 
 
 def write_pictures(folder: Path, results: Sequence[Measured], sheet_columns: int | None = None
@@ -286,11 +288,11 @@ def write_summary(out_root: Path, per_input: dict[str, list[Measured]]) -> Path:
             row.append(float(np.nanmean(s["psnr"])) if s["psnr"] else math.nan)
         table.append(row)
     path = out_root / "comparison-summary.csv"
-    out_root.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        w.writerows(table)
+    fh = io.StringIO(newline="")
+    w = csv.writer(fh)
+    w.writerow(cols)
+    w.writerows(table)
+    write_file(path, fh.getvalue())
     from luckystack.report.html import render
 
     data = ReportData(
@@ -300,7 +302,7 @@ def write_summary(out_root: Path, per_input: dict[str, list[Measured]]) -> Path:
         comparison_columns=[f"{c}" for c in ["setting · stack", *cols[2:]]],
         comparison_rows=[[" ".join(x for x in row[:2] if x), *(
             _fmt(v) if isinstance(v, float) else str(v) for v in row[2:])] for row in table])
-    (out_root / "comparison-summary.html").write_text(render(data), encoding="utf-8")
+    write_file(out_root / "comparison-summary.html", render(data))
     return path
 
 

@@ -73,5 +73,7 @@ def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[str], columns: 
 
 def write_png(path, rgb: np.ndarray) -> None:
     """Write an RGB uint8 image as PNG (OpenCV wants BGR)."""
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"cannot write {path}")
+    from luckystack.export import encode_png
+    from luckystack.graph.files import write_file
+
+    write_file(path, encode_png(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)))

@@ -151,8 +151,6 @@ def write_report(folder: Path, data: ReportData) -> Path:
                if not (folder / p.file).is_file()]
     if missing:
         raise FileNotFoundError(f"report pictures missing in {folder}: {', '.join(missing)}")
-    path = folder / "report.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(render(data), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from luckystack.graph.files import write_file
+
+    return write_file(folder / "report.html", render(data))
