@@ -214,7 +214,7 @@ class _Run:
                     if not upstream[nid] <= done:
                         continue
                     rec = record.nodes[nid]
-                    if self.store.has(self.statuses[nid].key):
+                    if self._sound(self.statuses[nid].key):
                         rec.status, rec.reasons = "cached", []
                         self.reporter.finish(nid, "cached", 0.0)
                         done.add(nid)
@@ -254,6 +254,22 @@ class _Run:
                 self.store.remove(key)
             except (EntryInUse, OSError):
                 pass  # another process reads it: it committed the same recipe from a whole file
+
+    def _sound(self, key: str) -> bool:
+        """Committed and every file it holds or links to matches its checksum (the whole entry is read:
+        a fully cached run reads every result it stands on once, tens of MB at GB/s). A damaged entry is
+        moved aside, so the node that made it runs again."""
+        for _attempt in range(3):
+            if not self.store.has(key):
+                return False
+            try:
+                self.store.check(key, full=True)
+                return True
+            except FileNotFoundError:
+                return False
+            except EntryDamaged as e:
+                self.store.quarantine(e.key, e.what, e.seal)  # it, or an entry it links to
+        return False
 
     def _release(self, nid: str, upstream: dict[str, set[str]], consumers: dict[str, int]) -> None:
         for src in upstream[nid]:

@@ -306,16 +306,7 @@ class CacheStore:
         """
         manifest = self._lease(key)
         try:
-            digests = {key: manifest}
-            for ref in manifest.get("refs", []):
-                digests.setdefault(ref, self.manifest(ref))
-            places = {port: {name: (spec["ref"], spec["path"]) if "ref" in spec else (key, f"{port}/{name}")
-                             for name, spec in info["arrays"].items()}
-                      for port, info in manifest["ports"].items()}
-            self._check_files(key, digests[key], prefixes=None)
-            for ref in digests.keys() - {key}:
-                linked = [path for arrays in places.values() for k, path in arrays.values() if k == ref]
-                self._check_files(ref, digests[ref], prefixes=linked)
+            digests, places = self._checked(key, manifest, full=False)
         except BaseException:
             self.release([key])
             raise
@@ -325,14 +316,34 @@ class CacheStore:
         return {port: Result(arrays=_LazyArrays(self, places[port], digests), meta=info["meta"])
                 for port, info in manifest["ports"].items()}
 
-    def _check_files(self, key: str, manifest: dict, prefixes: list[str] | None) -> None:
-        """Raise EntryDamaged unless every file of ``key`` (or those under ``prefixes``) is there with
-        its size: one ``stat`` each; their digests are checked as zarr reads them (:class:`CheckedStore`)."""
+    def check(self, key: str, full: bool = True) -> None:
+        """Raise EntryDamaged (naming the damaged entry: ``key``, or one it links to) unless every file
+        of ``key`` and of the arrays it links to is there with its size and, ``full``, its digest;
+        FileNotFoundError when it or an entry it links to is not in the cache."""
+        self._checked(key, self.manifest(key), full)
+
+    def _checked(self, key: str, manifest: dict, full: bool) -> tuple[dict[str, dict], dict[str, dict]]:
+        """(manifests by key of the entry and those it links to, array places by port and name) of a
+        checked entry; without ``full`` each file costs one ``stat`` (digests are then checked as zarr
+        reads the files, see :class:`CheckedStore`)."""
+        digests = {key: manifest}
+        for ref in manifest.get("refs", []):
+            digests.setdefault(ref, self.manifest(ref))
+        places = {port: {name: (spec["ref"], spec["path"]) if "ref" in spec else (key, f"{port}/{name}")
+                         for name, spec in info["arrays"].items()}
+                  for port, info in manifest["ports"].items()}
+        self._check_files(key, digests[key], None, full)
+        for ref in digests.keys() - {key}:
+            linked = [path for arrays in places.values() for k, path in arrays.values() if k == ref]
+            self._check_files(ref, digests[ref], linked, full)
+        return digests, places
+
+    def _check_files(self, key: str, manifest: dict, prefixes: list[str] | None, full: bool) -> None:
         folder = self.root / key
         for rel, expected in manifest["files"].items():
             if prefixes is not None and not any(rel.startswith(p + "/") for p in prefixes):
                 continue
-            problem = check_file(folder / rel, expected, full=False)
+            problem = check_file(folder / rel, expected, full=full)
             if problem is not None:
                 raise EntryDamaged(key, f"{rel}: {problem}", manifest["checksum"])
 
@@ -385,11 +396,13 @@ class CacheStore:
         problem = self.problem(key)
         if problem is not None:
             return problem
-        manifest = self.manifest(key)
-        for rel, expected in manifest["files"].items():
-            bad = check_file(self.root / key / rel, expected, full=True)
-            if bad is not None:
-                return f"{rel}: {bad}"
+        try:
+            manifest = self.manifest(key)
+            self._check_files(key, manifest, None, full=True)
+        except FileNotFoundError:
+            return "not in the cache"
+        except EntryDamaged as e:
+            return e.what
         return None
 
     def quarantine(self, key: str, reason: str, seal: str | None = None) -> Path | None:

@@ -177,3 +177,14 @@ def prefix(ctx) -> Result:
         total += v
     return Result(arrays={"partial": np.array([total]), "value": np.array([total * ctx.params.scale])},
                   meta={"upto": ctx.params.upto})
+
+
+class LinkParams(Params):
+    pass
+
+
+@node_type("t-link", params=LinkParams, inputs={"frames": Port()}, outputs=("frames",), version="1")
+def link(ctx) -> Result:
+    """Passes the upstream frames on (the cache links to them) and adds their mean frame."""
+    frames = ctx.inputs["frames"].arrays["frames"]
+    return Result(arrays={"frames": frames, "mean": np.asarray(frames[...]).mean(axis=0)})
