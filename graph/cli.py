@@ -27,7 +27,7 @@ from luckystack.graph.progress import auto_reporter
 from luckystack.graph.runrecord import executions, summary_table
 from luckystack.graph.spec import PipelineError, json_schema, parse_sets
 from luckystack.graph.parallel import stop_workers
-from luckystack.graph.store import CacheStore, EntryInUse
+from luckystack.graph.store import CacheStore, EntryDamaged, EntryInUse
 from luckystack.graph.sweep import parse_sweep_args
 
 
@@ -324,7 +324,7 @@ def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
         node = getattr(e, "node_id", None)
         print(f"error: {node + ': ' if node else ''}{e}", file=sys.stderr)
         return 1
-    except WriteFailed as e:
+    except (WriteFailed, EntryDamaged) as e:
         if args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)

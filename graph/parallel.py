@@ -14,9 +14,10 @@ Workers come from loky's reusable executor (the one joblib uses) and stay alive 
 joblib's workers they start with the native thread pools (OpenMP, BLAS, OpenCV) limited to
 cores // jobs threads each, so ``jobs`` processes never run cores × jobs threads between them.
 
-Workers never outlive the process that started them: every task a worker runs first makes sure a
-watchdog thread is running in it, which ends the worker within :data:`PARENT_POLL_S` once its parent is
-gone (SIGKILL, a crash); loky's resource trackers then see their last client go and exit too.
+Workers never outlive the process that started them: a worker's initializer starts a watchdog thread
+that ends it within :data:`PARENT_POLL_S` once its parent is gone (SIGKILL, a crash); loky's resource
+trackers then see their last client go and exit too. The initializer is given the parent's pid, so a
+worker whose parent died while it was still starting exits at once.
 (``prctl(PR_SET_PDEATHSIG)`` would fire when the parent *thread* that started the worker ends, and
 workers are started from node threads that end with each run.) :func:`stop_workers` ends them at once
 when a run is interrupted.
@@ -54,12 +55,14 @@ def worker_env(jobs: int) -> dict[str, str]:
 _watchdog: threading.Thread | None = None
 
 
-def _watch_parent() -> None:
-    """In a worker: start (once) a daemon thread that exits this process when its parent is gone."""
+def _watch_parent(parent: int) -> None:
+    """In a worker: exit if ``parent`` is gone already, else start (once) a daemon thread that exits
+    this process when it is."""
     global _watchdog
+    if os.getppid() != parent:
+        os._exit(1)
     if _watchdog is not None:
         return
-    parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:  # a dead parent's children are handed to init (or a subreaper)
@@ -70,13 +73,7 @@ def _watch_parent() -> None:
     _watchdog.start()
 
 
-def _in_worker(fn: Callable[[Any], Any], item: Any) -> Any:
-    _watch_parent()
-    return fn(item)
-
-
 def _ready() -> bool:
-    _watch_parent()
     return True
 
 
@@ -100,7 +97,8 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
         return
     from joblib.externals.loky import get_reusable_executor
 
-    pool = get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs))
+    pool = get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs),
+                                 initializer=_watch_parent, initargs=(os.getpid(),))
     started = pool.submit(_ready)
     wait([started], timeout=WARM_WORKER_WAIT_S)
     source = iter(items)
@@ -115,7 +113,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
                 following = next(source, _END)
                 if following is _END:
                     break
-                slots.append((True, pool.submit(_in_worker, fn, upcoming)))
+                slots.append((True, pool.submit(fn, upcoming)))
                 in_flight += 1
                 upcoming = following
             exhausted = upcoming is _END

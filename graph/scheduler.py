@@ -135,7 +135,11 @@ class _Run:
         node, st = self.p.nodes[nid], self.statuses[nid]
         t0 = time.perf_counter()
         family = family_of(st.preimage, node.type.incremental) if node.type.incremental else None
-        pending = self.store.begin(st.key)
+        try:
+            pending = self.store.begin(st.key)
+        except OSError as e:
+            raise WriteFailed(f"cannot write the result of node {nid!r} into the cache {self.store.root}: "
+                              f"{e.strerror or e}") from None
         try:
             read: list[str] = []  # earlier results the node was handed
             ctx = CacheContext(node.params, inputs, self.input_file, self.jobs, nid, pending, self.reporter,

@@ -416,11 +416,13 @@ class CacheStore:
         if current is not None and current != seal:
             return None  # a sound entry committed since the damage was seen (or the damage is elsewhere)
         dest = self.root / "quarantine" / f"{key}-{uuid.uuid4().hex[:8]}"
-        dest.parent.mkdir(parents=True, exist_ok=True)
         try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
             os.rename(self.root / key, dest)
         except FileNotFoundError:
             return None
+        except OSError as e:  # a read-only cache: the damaged entry stays, and stays unused
+            raise EntryDamaged(key, f"{reason}; it cannot be moved aside ({e.strerror or e})", seal) from None
         try:
             (dest / "damage.txt").write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {reason}\n")
         except OSError:

@@ -6,6 +6,7 @@ through ``ctx.map`` and write frame-sized results chunk by chunk with ``ctx.crea
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
+from luckystack.graph.files import write_file
 from luckystack.graph.node import InputFile, NodeError, Params, Port, Result, node_type
 
 CHUNK = 4
@@ -86,7 +88,9 @@ def _sum_chunk(args):
 
 def _export_stack(results, params, out_dir: Path, stem: str) -> list[Path]:
     path = out_dir / f"{stem}_stack.npy"
-    np.save(path, results["image"].array("image"))
+    buf = io.BytesIO()
+    np.save(buf, results["image"].array("image"))
+    write_file(path, buf.getvalue())
     return [path]
 
 
@@ -120,11 +124,13 @@ def slow(ctx) -> Result:
     n = src.shape[0]
     out = ctx.create_array("frames", "frames", src.shape, np.float32, (CHUNK,) + src.shape[1:])
     marker = os.environ.get("LSK_TEST_MARKER")
+    progress = ctx.progress(-(-n // CHUNK), "slow")
     for i in range(0, n, CHUNK):
         out[i:i + CHUNK] = src[i:i + CHUNK] * np.float32(ctx.params.factor)
         if marker and i >= n // 2:
             Path(marker).touch()
         time.sleep(ctx.params.delay)
+        progress.update()
     return Result(arrays={"frames": out})
 
 
