@@ -504,7 +504,7 @@ class CacheStore:
                 os.rename(pending.path, target)
                 break
             except OSError as e:
-                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
                     raise
                 problem = self.problem(pending.key)
                 if problem is None:

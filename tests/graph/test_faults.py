@@ -308,3 +308,55 @@ def test_cache_or_out_naming_a_file_is_one_line_exit_2(tmp_path, capsys):
     assert capsys.readouterr().err == f"error: --out {tmp_path / 'o' / 'r'}: is a file, not a folder\n"
     assert main(["cache", "ls", "--cache", str(a_file)]) == 2
     assert main(["explain", str(pipe), "-i", str(rec), "--cache", str(a_file)]) == 2
+
+
+# -- a batch of many recordings -----------------------------------------------------------------
+
+def _tree_rss_mb(pid: int) -> float:
+    total = 0
+    for p in {pid} | _descendants(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / 1024
+
+
+@needs_proc_children
+def test_soak_twenty_recordings_in_one_batch_with_flat_peak_memory(tmp_path):
+    recs = [make_recording(tmp_path / f"r{i:02d}.npy", n=32, seed=i, shape=(64, 96)) for i in range(20)]
+    pipe = tmp_path / "pipe.json"
+    raw = json.loads(json.dumps(PIPE))
+    raw["nodes"]["slow"]["params"]["delay"] = 0.0
+    pipe.write_text(json.dumps(raw))
+    args = ["run", str(pipe), "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o"), "--jobs", "2"]
+    for r in recs:
+        args += ["-i", str(r)]
+    proc = subprocess.Popen(CLI + args, env=cli_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    current = [-1]  # the recording being processed: counted from the reader's progress lines
+
+    def follow() -> None:
+        for line in proc.stderr:
+            if line.startswith("[read] running"):
+                current[0] += 1
+
+    import threading
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    peaks: dict[int, float] = {}
+    while proc.poll() is None:
+        i, mb = current[0], _tree_rss_mb(proc.pid)
+        peaks[i] = max(peaks.get(i, 0.0), mb)
+        time.sleep(0.02)
+    out = proc.stdout.read()
+    reader.join(5)
+    assert proc.returncode == 0 and current[0] == 19, out
+    assert len(list((tmp_path / "o").glob("r*/r*_stack.npy"))) == 20
+    early = max(peaks.get(i, 0.0) for i in range(2, 6))  # after the worker started and imports settled
+    late = max(peaks.get(i, 0.0) for i in range(15, 20))
+    print(f"process-tree peak RSS: recordings 3-6 {early:.0f} MB, 16-20 {late:.0f} MB")
+    assert early > 0 and late <= early * 1.10 + 15, (early, late, peaks)
