@@ -143,11 +143,13 @@ def apply_overrides(raw: dict[str, Any], sets: Mapping[str, Any], source: str) -
     """A deep copy of ``raw`` with ``node.param[.sub...]`` set; the result is validated by ``build``."""
     raw = copy.deepcopy(raw)
     nodes = raw.get("nodes")
+    if not isinstance(nodes, dict):
+        return raw  # build reports the malformed 'nodes'
     for target, value in sets.items():
         node_id, _, path = target.partition(".")
-        if not isinstance(nodes, dict) or node_id not in nodes:
+        if node_id not in nodes:
             raise PipelineError(f"{source}: override {target!r}: no node {node_id!r}"
-                                f"{suggest(node_id, nodes or {})}")
+                                f"{suggest(node_id, nodes)}")
         if not path:
             raise PipelineError(f"{source}: override {target!r}: name a param, e.g. {node_id}.PARAM")
         entry = nodes[node_id]

@@ -36,7 +36,7 @@ class PostParams(Params):
     deconvolve_sigma: float = Field(1.5, gt=0, le=20, description="Gaussian PSF sigma for Richardson–Lucy.")
     deconvolve_iterations: int = Field(30, ge=1, le=500, description="Richardson–Lucy iterations.")
     formats: list[Literal["tiff", "png", "fits"]] = Field(
-        ["tiff"], max_length=3, description="Files to write: 16-bit TIFF, 16-bit PNG, 32-bit float FITS.")
+        ["tiff"], min_length=1, max_length=3, description="Files to write: 16-bit TIFF, 16-bit PNG, 32-bit float FITS.")
     preview: bool = Field(False, description="Also write an auto-stretched 8-bit PNG preview per image.")
 
     @model_validator(mode="after")
