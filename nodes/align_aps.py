@@ -16,7 +16,7 @@ from luckystack.imaging.colour import grey
 from luckystack.imaging.placement import NEAREST_REACH, default_ap_size, match_boxes, neighbours, place_aps
 from luckystack.imaging.quality import box_scores, detail_energy, smooth
 from luckystack.nodes.bounds import ApSize, Coordinate, ap_sizes_fit
-from luckystack.nodes.frames import chunked, open_frames
+from luckystack.nodes.frames import aps_over_gaps, chunked, open_frames
 
 CHUNK = 32
 # Measured on the simulator (alignment_eval, 320×240 and 640×480): a 64 px matching window with a
@@ -97,6 +97,7 @@ def align_aps(ctx: Context) -> Result:
     parts = list(ctx.map(fn, chunks, total=len(chunks), label="align-aps"))
     local = np.concatenate([q[0] for q in parts]).astype(np.float32)
     lq = np.concatenate([q[1] for q in parts]).astype(np.float32)
+    lq[aps_over_gaps(stream, shift, valid, crop, centres, sizes)] = np.nan  # no data there: left out of that AP's stack
     ok = np.concatenate([q[2] for q in parts])
     replaced = int((~ok[valid]).sum())
     if replaced:

@@ -47,6 +47,7 @@ class RecordingStream:
         self._roi = tuple(meta["roi"]) if meta["roi"] != [0, 0, meta["full_width"], meta["full_height"]] else None
         self._scale = np.float32(meta["scale"])
         self._float_source = meta["sample"] == "f4"
+        self._nonfinite = _small(arrays, "nonfinite")  # per selected frame, counted by the reader
         self._pattern = self.layout if self.layout in PATTERNS else None
         self._method = meta.get("debayer_method", "bilinear")
         cal = meta.get("calibration", {})
@@ -130,6 +131,14 @@ class RecordingStream:
     def read_cfa(self, i: int) -> np.ndarray:
         """The calibrated raw CFA frame (Bayer) for Bayer drizzle; ``read_mono`` otherwise."""
         return self._calibrated(i) if self._pattern else self.read_mono(i)
+
+    def nonfinite_mask(self, i: int) -> np.ndarray | None:
+        """(H, W) bool: the pixels of frame ``i`` that were NaN or infinite in the file (``read`` fills
+        them from their neighbours); None when the reader found none in that frame."""
+        if self._nonfinite is None or not self._nonfinite[i]:
+            return None
+        bad = ~np.isfinite(self._reader.frame(int(self.frame_index[i]), self._roi))
+        return bad if bad.ndim == 2 else bad.any(axis=2)
 
     def read_mono_many(self, indices: Any) -> np.ndarray:
         """(n, H, W) float32 ``read_mono`` of several frames."""
