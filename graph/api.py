@@ -28,6 +28,7 @@ from luckystack.graph.scheduler import damage_in, run_one
 from luckystack.graph.spec import Pipeline, PipelineError, load_pipeline, pipeline_from_dict  # noqa: F401
 from luckystack.graph.store import CacheStore
 from luckystack.graph.sweep import Variant, variants
+from luckystack.graph.validate import check_against_input
 
 PathLike = str | os.PathLike
 
@@ -124,6 +125,9 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
     store.sweep_orphans()
     jobs = jobs or default_jobs()
     vs: list[Variant] = variants(pipeline, sweep, mode)
+    for inp in _inputs(inputs):  # every input and variant, before any work
+        for v in vs:
+            check_against_input(v.pipeline, inp)
     done = []
     for inp in _inputs(inputs):
         stem = inp.stem if inp is not None else pipeline.name

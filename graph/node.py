@@ -35,10 +35,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypeVar, get_args, get_origin
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from luckystack.graph.allocator import tune_allocator
 
@@ -62,17 +63,62 @@ InputFile = Annotated[Path, InputFileMarker()]
 
 
 class Params(BaseModel):
-    """Base class of every node's params: unknown fields are errors, and models are immutable."""
+    """Base class of every node's params: unknown fields are errors, models are immutable, NaN and
+    infinity are refused, and true/false is never taken for a number (nor a number for true/false),
+    while numbers written as text ("25") still convert."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None:
+            return value
+        takes_bool = _mentions(field.annotation, bool)
+        if not takes_bool and _holds(value, bool):
+            raise PydanticCustomError("bool_not_number", "true/false is not a number")
+        if takes_bool and not _mentions(field.annotation, int, float) and _holds(value, int, float, exclude=bool):
+            raise PydanticCustomError("number_not_bool", "a number is not true/false")
+        if isinstance(value, str) and _mentions(field.annotation, int, float) and not _mentions(field.annotation, str):
+            try:  # a number written as text, e.g. --set 'stack.drizzle="1.5"': pydantic's Literal takes no text
+                number = float(value)
+            except ValueError:
+                return value
+            return int(number) if number.is_integer() and "." not in value else number
+        return value
+
+
+def _mentions(annotation: Any, *types: type) -> bool:
+    """Whether ``annotation`` (unions, lists, tuples, Annotated, Literal included) admits one of ``types``."""
+    if annotation in types:
+        return True
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return any(type(a) in types for a in args)
+    if origin is Annotated:
+        return _mentions(args[0], *types)
+    return any(_mentions(a, *types) for a in args if a is not Ellipsis)
+
+
+def _holds(value: Any, *types: type, exclude: type | None = None) -> bool:
+    """Whether ``value`` or any item of a list/tuple in it is an instance of ``types`` (not ``exclude``)."""
+    if isinstance(value, (list, tuple)):
+        return any(_holds(v, *types, exclude=exclude) for v in value)
+    return isinstance(value, types) and not (exclude is not None and isinstance(value, exclude))
 
 
 @dataclass(frozen=True)
 class Port:
-    """An input port. ``required=False`` ports may be left unconnected (``ctx.inputs`` lacks them)."""
+    """An input port. ``required=False`` ports may be left unconnected (``ctx.inputs`` lacks them).
+
+    ``kind`` names what the port accepts (a word the node types agree on, e.g. ``"shifts"``); the
+    engine checks at load time that the connected output was declared with that kind. Empty: anything.
+    """
 
     required: bool = True
     doc: str = ""
+    kind: str = ""
 
 
 @dataclass
@@ -152,6 +198,8 @@ class NodeType:
     version: str
     func: NodeFunc
     doc: str = ""
+    # What each output port carries (see Port.kind); ports missing here carry an undeclared kind.
+    output_kinds: Mapping[str, str] = field(default_factory=dict)
     reads_input: bool = False
     # Writes user-facing files (images) from the node's results into an output folder; runs on every
     # run, cached or not. Signature: export(results_by_port, params, out_dir, stem) -> written paths,
@@ -159,6 +207,9 @@ class NodeType:
     export: ExportFunc | None = None
     # Params whose change the node can absorb by building on an earlier result (see Context.earlier).
     incremental: tuple[str, ...] = ()
+    # Checks params against the run's input file before any node runs (headers only, cheap): raises
+    # ValueError with one sentence naming the param and its range, e.g. a box larger than the frame.
+    check_input: Callable[[Any, Path], None] | None = None
 
     def run(self, ctx: Context) -> dict[str, Result]:
         """Call the node function and normalise its return value to ``{port: Result}``."""
@@ -177,10 +228,14 @@ _REGISTRY: dict[str, NodeType] = {}
 
 
 def node_type(name: str, *, params: type[Params], inputs: Mapping[str, Port] | None = None,
-              outputs: tuple[str, ...] = ("out",), version: str, reads_input: bool = False,
-              export: ExportFunc | None = None, incremental: tuple[str, ...] = ()
-              ) -> Callable[[NodeFunc], NodeFunc]:
-    """Register the decorated function as node type ``name``."""
+              outputs: tuple[str, ...] | Mapping[str, str] = ("out",), version: str,
+              reads_input: bool = False, export: ExportFunc | None = None, incremental: tuple[str, ...] = (),
+              check_input: Callable[[Any, Path], None] | None = None) -> Callable[[NodeFunc], NodeFunc]:
+    """Register the decorated function as node type ``name``.
+
+    ``outputs`` lists the output ports, or maps each to the kind it carries (``{"shifts": "shifts"}``)
+    so that wiring it to an input port of another kind is a pipeline error.
+    """
 
     def register(func: NodeFunc) -> NodeFunc:
         if name in _REGISTRY and _REGISTRY[name].func is not func:
@@ -190,8 +245,9 @@ def node_type(name: str, *, params: type[Params], inputs: Mapping[str, Port] | N
             raise ValueError(f"node type {name!r}: incremental names unknown params {sorted(unknown)}")
         _REGISTRY[name] = NodeType(
             name=name, params=params, inputs=dict(inputs or {}), outputs=tuple(outputs),
-            version=version, func=func, doc=(func.__doc__ or "").strip(), reads_input=reads_input,
-            export=export, incremental=tuple(incremental),
+            output_kinds=dict(outputs) if isinstance(outputs, Mapping) else {}, version=version, func=func,
+            doc=(func.__doc__ or "").strip(), reads_input=reads_input,
+            export=export, incremental=tuple(incremental), check_input=check_input,
         )
         return func
 

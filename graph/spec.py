@@ -17,12 +17,15 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
 
 from luckystack.graph.node import NodeType, Params, registry
 
@@ -140,18 +143,22 @@ def apply_overrides(raw: dict[str, Any], sets: Mapping[str, Any], source: str) -
     """A deep copy of ``raw`` with ``node.param[.sub...]`` set; the result is validated by ``build``."""
     raw = copy.deepcopy(raw)
     nodes = raw.get("nodes")
+    if not isinstance(nodes, dict):
+        return raw  # build reports the malformed 'nodes'
     for target, value in sets.items():
         node_id, _, path = target.partition(".")
-        if not isinstance(nodes, dict) or node_id not in nodes:
+        if node_id not in nodes:
             raise PipelineError(f"{source}: override {target!r}: no node {node_id!r}"
-                                f"{suggest(node_id, nodes or {})}")
+                                f"{suggest(node_id, nodes)}")
         if not path:
             raise PipelineError(f"{source}: override {target!r}: name a param, e.g. {node_id}.PARAM")
         entry = nodes[node_id]
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or not isinstance(entry.setdefault("params", {}), dict):
             continue  # reported by build
-        here = entry.setdefault("params", {})
+        here = entry["params"]
         parts = path.split(".")
+        if not all(parts):
+            raise PipelineError(f"{source}: override {target!r}: empty name between dots")
         for part in parts[:-1]:
             nxt = here.get(part) if isinstance(here, dict) else None
             if not isinstance(nxt, dict):
@@ -184,22 +191,182 @@ def pipeline_from_dict(raw: dict[str, Any], source: str = "<pipeline>") -> Pipel
     return p
 
 
-def format_validation_error(err: ValidationError, prefix: str, fields: Iterable[str] = ()) -> list[str]:
-    """One line per pydantic error: '<prefix><loc>: <message>' with suggestions for unknown names."""
-    lines = []
+_PROBLEMS = {  # pydantic error type → what the user reads
+    "missing": "is required", "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number", "int_parsing_size": "is far too large",
+    "float_type": "must be a number", "float_parsing": "must be a number",
+    "finite_number": "must be a finite number (not NaN or infinity)",
+    "greater_than": "is too small", "greater_than_equal": "is too small",
+    "less_than": "is too large", "less_than_equal": "is too large",
+    "bool_type": "must be true or false", "bool_parsing": "must be true or false",
+    "literal_error": "is not one of the allowed values", "enum": "is not one of the allowed values",
+    "list_type": "must be a list", "tuple_type": "must be a list", "dict_type": "must be an object",
+    "too_short": "has too few items", "too_long": "has too many items",
+    "string_type": "must be a text", "string_too_short": "must not be empty",
+    "path_type": "must be a file path", "model_type": "must be an object", "model_attributes_type":
+    "must be an object", "bool_not_number": "is true/false, not a number",
+    "number_not_bool": "is a number, not true/false",
+}
+
+
+def format_validation_error(err: ValidationError, prefix: str, fields: Iterable[str] = (),
+                            model: type[BaseModel] | None = None) -> list[str]:
+    """One line per faulty field: '<prefix><field>: <problem> (got <value>); allowed: <range>'.
+
+    Pydantic's wording and type names are translated; with ``model`` the allowed values are described
+    from the field's type and bounds (e.g. "a whole number from 16 to 4096, a list of them, or null").
+    Unknown names get a suggestion. Several errors of one field (from a union) give its first line only.
+    """
+    lines, seen = [], set()
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        if e["type"] == "extra_forbidden":
-            name = str(e["loc"][-1])
+        parts = [x for x in e["loc"] if isinstance(x, int) or not _is_type_tag(x, model is not None)]
+        kind = e["type"]
+        if kind == "missing" and len(parts) > 1 and isinstance(parts[-1], int):
+            parts, kind = parts[:-1], "too_short"  # a tuple given too few items
+        name = str(parts[0]) if parts else ""
+        loc = name + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in parts[1:])
+        if kind == "extra_forbidden":
+            extra = str(e["loc"][-1])
             kind = "parameter" if prefix.endswith("params.") else "key"
-            lines.append(f"{prefix}{loc}: unknown {kind} {name!r}{suggest(name, fields)}")
-        else:
-            got = e.get("input")
+            lines.append(f"{prefix}{loc}: unknown {kind} {extra!r}{suggest(extra, fields)}")
+            continue
+        if not parts:  # a whole-model check (model_validator): its own sentence
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            lines.append(f"{prefix.removesuffix('params.').rstrip(': ')}: {msg}")
+            continue
+        if name in seen:
+            continue
+        seen.add(name)
+        problem = _PROBLEMS.get(kind) or str(e["msg"]).removeprefix("Value error, ")
+        got = e.get("input")
+        text = f"{prefix}{loc}: {problem}"
+        if kind != "missing":
             shown = json.dumps(got, default=str) if not isinstance(got, dict) else "{...}"
-            if len(shown) > 40:
-                shown = shown[:37] + "..."
-            lines.append(f"{prefix}{loc}: {e['msg']} (got {shown})")
+            text += f" (got {shown[:37] + '...' if len(shown) > 40 else shown})"
+        info = model.model_fields.get(name) if model is not None else None
+        if info is not None:
+            index = [x for x in parts[1:] if isinstance(x, int)]
+            inner = item_type(info.annotation, index) if index else None
+            allowed = describe(inner) if inner is not None else describe(info.annotation, info.metadata)
+            text += f"; allowed: {allowed}"
+        lines.append(text)
     return lines
+
+
+def _is_type_tag(part: Any, plain_words: bool) -> bool:
+    """Pydantic puts union members' type names in an error's location (``list[int]``, ``float``);
+    ``plain_words``: also single words like ``float`` (where no user-chosen key can follow the field)."""
+    if not isinstance(part, str):
+        return False
+    return "[" in part or part in _TAGS or (plain_words and part in _PLAIN_TAGS)
+
+
+_TAGS = {"lax-or-strict", "json-or-python", "function-after", "function-before", "function-wrap"}
+_PLAIN_TAGS = {"int", "float", "str", "bool", "list", "tuple", "dict", "none", "nullable", "union"}
+
+
+def describe(annotation: Any, metadata: Iterable[Any] = (), plural: bool = False) -> str:
+    """The values a type annotation with pydantic/annotated-types bounds allows, in words."""
+    meta = _flat(metadata)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return describe(args[0], [*meta, *_flat(args[1:])], plural)
+    if origin in (typing.Union, types.UnionType):
+        options = [describe(a, meta, plural) for a in args if a is not type(None)]
+        if type(None) in args:
+            options.append("null")
+        return ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
+    if origin is typing.Literal:
+        return ("values among " if plural else "one of ") + ", ".join(json.dumps(a) for a in args)
+    if origin in (list, tuple):
+        items = [a for a in args if a is not Ellipsis] or [Any]
+        if origin is tuple and Ellipsis not in args:
+            article = "lists" if plural else "a list"
+            if len({describe(a) for a in items}) == 1:
+                return f"{article} of {len(items)} {describe(items[0], (), plural=True)}"
+            return f"{article} of {len(items)} items ({'; '.join(describe(a) for a in items)})"
+        lo = next((m.min_length for m in meta if getattr(m, "min_length", None)), None)
+        hi = next((m.max_length for m in meta if getattr(m, "max_length", None) is not None), None)
+        count = (f"{lo} to {hi}" if lo and hi else f"at least {lo}" if lo else f"at most {hi}" if hi
+                 else "")
+        return f"a list of {describe(items[0], (), plural=True)}" + (f" ({count} of them)" if count else "")
+    if annotation is bool:
+        return "true or false"
+    if annotation in (int, float):
+        noun = ("whole numbers" if plural else "a whole number") if annotation is int else \
+            ("numbers" if plural else "a number")
+        rng = _bounds(meta, "ge", "le")
+        return f"{noun} {rng}".strip()
+    if annotation is str:
+        return "texts" if plural else "a text"
+    if isinstance(annotation, type) and issubclass(annotation, Path):
+        return "file paths" if plural else "a file path"
+    if annotation is type(None):
+        return "null"
+    return "values" if plural else "a value"
+
+
+def _flat(metadata: Iterable[Any]) -> list[Any]:
+    """Constraint objects, with those inside a pydantic ``Field(...)`` used in ``Annotated`` unpacked."""
+    out = []
+    for m in metadata:
+        out.extend(_flat(m.metadata) if isinstance(m, FieldInfo) else [m])
+    return out
+
+
+def item_type(annotation: Any, path: Iterable[Any]) -> Any:
+    """The type of the item at ``path`` (list indices) inside ``annotation``, or None if unknown."""
+    for index in path:
+        while True:
+            origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+            if origin is typing.Annotated:
+                annotation = args[0]
+            elif origin in (typing.Union, types.UnionType):
+                seqs = [a for a in args if typing.get_origin(_bare(a)) in (list, tuple)]
+                if len(seqs) != 1:
+                    return None
+                annotation = seqs[0]
+            else:
+                break
+        if origin is list:
+            annotation = args[0]
+        elif origin is tuple:
+            items = [a for a in args if a is not Ellipsis]
+            annotation = items[0] if Ellipsis in args else items[index] if 0 <= index < len(items) else None
+            if annotation is None:
+                return None
+        else:
+            return None
+    return annotation
+
+
+def _bare(annotation: Any) -> Any:
+    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
+
+
+def _bounds(meta: list[Any], low: str, high: str) -> str:
+    """'from 16 to 4096', 'above 0 up to 1', 'of at least 1'... from Ge/Gt/Le/Lt."""
+    def find(*names: str) -> tuple[str, Any] | None:
+        for m in meta:
+            for n in names:
+                v = getattr(m, n, None)
+                if v is not None:
+                    return n, v
+        return None
+    lo = find(low, "gt") if low == "ge" else find(low)
+    hi = find(high, "lt") if high == "le" else find(high)
+    fmt = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+    if lo and hi:
+        a = f"from {fmt(lo[1])}" if lo[0] != "gt" else f"above {fmt(lo[1])}"
+        b = f"to {fmt(hi[1])}" if hi[0] != "lt" else f"and below {fmt(hi[1])}"
+        if lo[0] == "gt" and hi[0] != "lt":
+            b = f"up to {fmt(hi[1])}"
+        return f"{a} {b}"
+    if lo:
+        return f"of at least {fmt(lo[1])}" if lo[0] != "gt" else f"above {fmt(lo[1])}"
+    if hi:
+        return f"of at most {fmt(hi[1])}" if hi[0] != "lt" else f"below {fmt(hi[1])}"
+    return ""
 
 
 def json_schema(types: Iterable[str] | None = None) -> dict[str, Any]:

@@ -2,18 +2,21 @@
 
 Finds every problem before any work starts, one line each: unknown keys, unknown node type, bad
 params (unknown name with a suggestion, wrong type, out of range), inputs naming a missing node or
-port or an unknown input port, unconnected required inputs, cycles, and bad sweep entries.
+port or an unknown input port, outputs wired to an input port of another kind (``Port.kind``),
+unconnected required inputs, cycles, a pipeline with no nodes, and bad sweep entries. A pipeline
+whose nodes export no file is valid: its results stay in the cache, readable with ``api.read_result``.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
 from pydantic import ValidationError
 
-from luckystack.graph.node import registry
+from luckystack.graph.node import NodeType, registry
 from luckystack.graph.spec import (Pipeline, PipelineError, PipelineFile, PipelineNode,
                                    format_validation_error, suggest)
 
@@ -29,6 +32,8 @@ def build(raw: dict[str, Any], source: str) -> Pipeline:
                                                     | {"$schema"})) from None
     errors: list[str] = []
     types = registry()
+    if not pf.nodes:
+        raise PipelineError(f"{source}: the pipeline has no nodes; 'nodes' must name at least one")
     nodes: dict[str, PipelineNode] = {}
     for nid, entry in pf.nodes.items():
         where = f"{source}: node {nid!r}"
@@ -44,7 +49,8 @@ def build(raw: dict[str, Any], source: str) -> Pipeline:
         try:
             params = nt.params.model_validate(entry.params)
         except ValidationError as e:
-            errors.extend(format_validation_error(e, f"{where}: params.", nt.params.model_fields))
+            errors.extend(format_validation_error(e, f"{where}: params.", nt.params.model_fields,
+                                                  nt.params))
             continue
         inputs: dict[str, tuple[str, str]] = {}
         for port, ref in entry.inputs.items():
@@ -69,6 +75,10 @@ def build(raw: dict[str, Any], source: str) -> Pipeline:
                 errors.append(f"{where}: inputs.{port}: node {src!r} has no output port {src_port!r}"
                               f"{suggest(src_port, src_type.outputs)}")
                 continue
+            wrong = _kind_mismatch(nt.inputs[port].kind, src, src_type, src_port)
+            if wrong:
+                errors.append(f"{where}: input {port!r} {wrong}")
+                continue
             inputs[port] = (src, src_port)
         missing = [p for p, spec in nt.inputs.items() if spec.required and p not in entry.inputs]
         for p in missing:
@@ -90,6 +100,41 @@ def build(raw: dict[str, Any], source: str) -> Pipeline:
         raise PipelineError(errors)
     return Pipeline(name=pf.name, description=pf.description, nodes=nodes, source=source, raw=raw,
                     sweep=pf.sweep)
+
+
+def check_against_input(pipeline: Pipeline, input_file: Path | None) -> None:
+    """Run every node type's ``check_input`` on ``input_file``; PipelineError listing what does not fit.
+
+    Called before any node runs, so a param the recording rules out (an AP larger than the frame)
+    fails at once rather than deep inside a node after minutes of work.
+    """
+    if input_file is None:
+        return
+    errors = []
+    for nid, node in pipeline.nodes.items():
+        if node.type.check_input is None:
+            continue
+        try:
+            node.type.check_input(node.params, Path(input_file))
+        except ValueError as e:
+            errors.append(f"{pipeline.source}: node {nid!r}: {e} (input {Path(input_file).name})")
+    if errors:
+        raise PipelineError(errors)
+
+
+def _kind_mismatch(kind: str, src: str, src_type: NodeType, src_port: str) -> str:
+    """Why output ``src.src_port`` cannot feed an input port of ``kind``, or '' if it can."""
+    given = src_type.output_kinds.get(src_port, "")
+    if not kind or given == kind:
+        return ""
+    makers = sorted(name for name, t in registry().items() if kind in t.output_kinds.values())
+    source = " or ".join(f"{_article(m)} {m} node" for m in makers) or "a node declaring it"
+    gives = f"{given}" if given else f"output {src_port!r} of no declared kind"
+    return f"expects {kind} from {source}, got {src!r} ({src_type.name}), which gives {gives}"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _check_sweep(pf: PipelineFile, source: str) -> list[str]:

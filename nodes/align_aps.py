@@ -15,7 +15,8 @@ from luckystack.imaging.apshift import (MATCH_SIGMA, Templates, make_templates, 
 from luckystack.imaging.colour import grey
 from luckystack.imaging.placement import NEAREST_REACH, default_ap_size, match_boxes, neighbours, place_aps
 from luckystack.imaging.quality import box_scores, detail_energy, smooth
-from luckystack.nodes.frames import chunked, open_frames
+from luckystack.nodes.bounds import ApSize, Coordinate, ap_sizes_fit
+from luckystack.nodes.frames import aps_over_gaps, chunked, open_frames
 
 CHUNK = 32
 # Measured on the simulator (alignment_eval, 320×240 and 640×480): a 64 px matching window with a
@@ -28,16 +29,17 @@ MATCH_WINDOW = 0.3
 
 
 class AlignApsParams(Params):
-    ap_size: list[int] | None = Field(None, description="AP box size in px, or a list of sizes (their grids "
-                                                        "are mixed); default: chosen so a planet disc gets "
-                                                        "about 25 APs")
+    ap_size: list[ApSize] | None = Field(None, min_length=1, max_length=16,
+                                         description="AP box size in px, or a list of sizes (their grids "
+                                                     "are mixed); default: chosen so a planet disc gets "
+                                                     "about 25 APs")
     min_brightness: float = Field(0.2, ge=0.0, le=1.0, description="drop APs whose mean is below this "
                                                                    "fraction of the reference's range")
     min_structure: float = Field(0.04, ge=0.0, le=1.0, description="drop APs whose structure (detail in both "
                                                                    "directions) is below this fraction of the best AP's")
     margin: int = Field(4, ge=0, le=512, description="distance of AP boxes from the crop edges (px)")
-    manual: list[tuple[int, int, int]] = Field(default_factory=list,
-                                               description="extra APs (x, y, size) in crop coordinates")
+    manual: list[tuple[Coordinate, Coordinate, ApSize]] = Field(
+        default_factory=list, max_length=10_000, description="extra APs (x, y, size) in crop coordinates")
     match_size: int | None = Field(MATCH_SIZE, ge=16, le=256, description="size (px) of the window over which "
                                    "each AP's shift is measured, whatever the AP box used for stacking (shrunk at "
                                    "the crop edges, never below the AP box); null: the AP box itself")
@@ -54,12 +56,13 @@ class AlignApsParams(Params):
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         """A single size (as sweeps pass it) is a list of one."""
-        return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        return [value] if isinstance(value, (int, float, str)) and not isinstance(value, bool) else value
 
 
 @node_type("align-aps", params=AlignApsParams,
-           inputs={"frames": Port(), "shifts": Port(), "reference": Port(), "quality": Port(required=False)},
-           outputs=("aps",), version="8", reads_input=True)
+           inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"),
+                   "reference": Port(kind="reference"), "quality": Port(required=False, kind="quality")},
+           outputs={"aps": "aps"}, version="8", reads_input=True, check_input=ap_sizes_fit)
 def align_aps(ctx: Context) -> Result:
     """Place APs and measure each AP's local shift and local quality in every frame."""
     p: AlignApsParams = ctx.params
@@ -94,6 +97,7 @@ def align_aps(ctx: Context) -> Result:
     parts = list(ctx.map(fn, chunks, total=len(chunks), label="align-aps"))
     local = np.concatenate([q[0] for q in parts]).astype(np.float32)
     lq = np.concatenate([q[1] for q in parts]).astype(np.float32)
+    lq[aps_over_gaps(stream, shift, valid, crop, centres, sizes)] = np.nan  # no data there: left out of that AP's stack
     ok = np.concatenate([q[2] for q in parts])
     replaced = int((~ok[valid]).sum())
     if replaced:

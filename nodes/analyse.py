@@ -40,8 +40,8 @@ class AnalyseParams(Params):
 
 
 @node_type("analyse", params=AnalyseParams,
-           inputs={"frames": Port(), "shifts": Port(doc="stabilize result")},
-           outputs=("quality",), version="6", reads_input=True)
+           inputs={"frames": Port(kind="frames"), "shifts": Port(doc="stabilize result", kind="shifts")},
+           outputs={"quality": "quality"}, version="6", reads_input=True)
 def analyse(ctx: Context) -> Result:
     """Score, rank and validity of every frame, measured on the scored region (the object's box or the
     crop)."""

@@ -30,11 +30,11 @@ class CalibrateParams(Params):
                                                               "treated as dead pixels, not divided by.")
 
 
-@node_type("calibrate", params=CalibrateParams, outputs=("frames",), version="1", inputs={
-    "frames": Port(doc="the reader's frames"),
-    "dark": Port(required=False, doc="a master dark"),
-    "flat": Port(required=False, doc="a master flat"),
-    "flat_dark": Port(required=False, doc="a master dark for the flat (bias correction)"),
+@node_type("calibrate", params=CalibrateParams, outputs={"frames": "frames"}, version="1", inputs={
+    "frames": Port(doc="the reader's frames", kind="frames"),
+    "dark": Port(required=False, doc="a master dark", kind="master"),
+    "flat": Port(required=False, doc="a master flat", kind="master"),
+    "flat_dark": Port(required=False, doc="a master dark for the flat (bias correction)", kind="master"),
 })
 def calibrate(ctx: Context) -> Result:
     """Attach master dark/flat, bad pixels and pattern-noise removal to the frames description."""

@@ -75,7 +75,8 @@ def _export(results: Mapping[str, Result], params: MasterParams, out_dir: Path, 
     return [write_master_fits(r, Path(out_dir) / f"{Path(params.path).stem}-master-{params.kind}.fits")]
 
 
-@node_type("master", params=MasterParams, outputs=("master",), version="1", export=_export)
+@node_type("master", params=MasterParams, outputs={"master": "master"}, version="1",
+           export=_export)
 def master(ctx: Context) -> Result:
     """Combine a calibration recording into one master frame (raw sample units)."""
     p: MasterParams = ctx.params

@@ -18,8 +18,8 @@ class MergeParams(Params):
         "alone; below it the AP image fades smoothly into the background stack.")
 
 
-@node_type("merge", params=MergeParams, inputs={"stacks": Port(doc="the stack node's result")},
-           outputs=("images",), version="1")
+@node_type("merge", params=MergeParams, inputs={"stacks": Port(doc="the stack node's result", kind="stacks")},
+           outputs={"images": "images"}, version="1")
 def merge(ctx: Context) -> Result:
     """Blend AP stacks with overlapping raised-cosine weights over the background, per stack size."""
     stacks = ctx.inputs["stacks"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -27,14 +27,16 @@ class PostParams(Params):
         "none", description="Sharpening for the extra `_sharp` output; none by default.")
     unsharp_sigma: float = Field(1.5, gt=0, le=20, description="Unsharp mask Gaussian sigma (px).")
     unsharp_amount: float = Field(1.0, ge=0, le=20, description="Unsharp mask strength.")
-    wavelet_amounts: list[float] = Field(
-        [2.0, 1.5, 1.0, 1.0], description="Gain per à trous layer, finest first (1 = unchanged).")
-    wavelet_denoise: list[float] = Field(
-        [0.0, 0.0, 0.0, 0.0], description="Soft threshold per layer in noise sigmas (0 = none).")
+    wavelet_amounts: list[Annotated[float, Field(ge=0, le=20)]] = Field(
+        [2.0, 1.5, 1.0, 1.0], min_length=1, max_length=8,
+        description="Gain per à trous layer, finest first (1 = unchanged).")
+    wavelet_denoise: list[Annotated[float, Field(ge=0, le=20)]] = Field(
+        [0.0, 0.0, 0.0, 0.0], min_length=1, max_length=8,
+        description="Soft threshold per layer in noise sigmas (0 = none).")
     deconvolve_sigma: float = Field(1.5, gt=0, le=20, description="Gaussian PSF sigma for Richardson–Lucy.")
     deconvolve_iterations: int = Field(30, ge=1, le=500, description="Richardson–Lucy iterations.")
     formats: list[Literal["tiff", "png", "fits"]] = Field(
-        ["tiff"], description="Files to write: 16-bit TIFF, 16-bit PNG, 32-bit float FITS.")
+        ["tiff"], min_length=1, max_length=3, description="Files to write: 16-bit TIFF, 16-bit PNG, 32-bit float FITS.")
     preview: bool = Field(False, description="Also write an auto-stretched 8-bit PNG preview per image.")
 
     @model_validator(mode="after")
@@ -93,9 +95,10 @@ def export_images(results: Mapping[str, Result], params: PostParams, out_dir: Pa
     return written
 
 
-@node_type("post", params=PostParams, outputs=("images",), version="1", export=export_images,
-           inputs={"images": Port(doc="the merge node's result"),
-                   "frames": Port(required=False, doc="reader/calibrate result, for file metadata")})
+@node_type("post", params=PostParams, outputs={"images": "final-images"}, version="1",
+           export=export_images,
+           inputs={"images": Port(doc="the merge node's result", kind="images"),
+                   "frames": Port(required=False, doc="reader/calibrate result, for file metadata", kind="frames")})
 def post(ctx: Context) -> Result:
     """RGB-align the merged stacks, add sharpened versions if asked, and carry metadata for export."""
     p: PostParams = ctx.params

@@ -12,16 +12,17 @@ from pydantic import Field
 
 from luckystack.graph.node import Context, NodeError, Params, Result, node_type
 from luckystack.io.recording import describe
+from luckystack.nodes.bounds import Coordinate, FrameCount, FrameNumber, Side
 
 Pattern = Literal["auto", "none", "RGGB", "GRBG", "GBRG", "BGGR"]
 
 
 class ReaderParams(Params):
-    first: int = Field(0, ge=0, description="First frame number to use (0-based, inclusive).")
-    last: int | None = Field(None, ge=0, description="Last frame number to use (inclusive); None = the end.")
-    step: int = Field(1, ge=1, description="Use every step-th frame.")
-    drop: list[int] = Field(default_factory=list, description="Frame numbers to leave out.")
-    roi: tuple[int, int, int, int] | None = Field(
+    first: FrameNumber = Field(0, description="First frame number to use (0-based, inclusive).")
+    last: FrameNumber | None = Field(None, description="Last frame number to use (inclusive); None = the end.")
+    step: FrameCount = Field(1, description="Use every step-th frame.")
+    drop: list[FrameNumber] = Field(default_factory=list, description="Frame numbers to leave out.")
+    roi: tuple[Coordinate, Coordinate, Side, Side] | None = Field(
         None, description="Crop (x, y, width, height) applied before anything else; None = whole frame.")
     byte_order: Literal["auto", "little", "big"] = Field(
         "auto", description="Byte order of 16-bit samples; auto compares the smoothness of both.")
@@ -33,7 +34,7 @@ class ReaderParams(Params):
         "malvar", description="Demosaicing: bilinear (fast) or Malvar-He-Cutler (sharper, fewer fringes).")
 
 
-@node_type("reader", params=ReaderParams, outputs=("frames",), version="1", reads_input=True)
+@node_type("reader", params=ReaderParams, outputs={"frames": "frames"}, version="2", reads_input=True)
 def reader(ctx: Context) -> Result:
     """Describe the recording's selected frames: format, layout, bit depth, timestamps, capture data."""
     p: ReaderParams = ctx.params

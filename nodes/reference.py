@@ -15,6 +15,7 @@ from luckystack.imaging.colour import grey, luminance
 from luckystack.imaging.drizzle import interpolate_patch
 from luckystack.imaging.placement import NEAREST_REACH, grid_aps, neighbours
 from luckystack.imaging.warp import dense_field, warp_field
+from luckystack.nodes.bounds import FrameCount
 from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
@@ -23,7 +24,7 @@ CHUNK = 32
 class ReferenceParams(Params):
     fraction: float = Field(0.5, gt=0.0, le=1.0, description="average the frames better than this quality "
                                                              "point (0.5: the better half of valid frames)")
-    max_frames: int | None = Field(None, ge=1, description="at most this many frames (the best ones)")
+    max_frames: FrameCount | None = Field(None, description="at most this many frames (the best ones)")
     local: bool = Field(False, description="re-align the chosen frames locally to the first mean and "
                                            "average again (sharper reference under bad seeing)")
     local_box: int = Field(48, ge=16, le=256, description="box size of the local re-alignment grid (px)")
@@ -33,8 +34,8 @@ class ReferenceParams(Params):
 
 
 @node_type("reference", params=ReferenceParams,
-           inputs={"frames": Port(), "shifts": Port(), "quality": Port()},
-           outputs=("reference",), version="7", reads_input=True)
+           inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"), "quality": Port(kind="quality")},
+           outputs={"reference": "reference"}, version="7", reads_input=True)
 def reference(ctx: Context) -> Result:
     """The reference image over the stabilize crop."""
     p: ReferenceParams = ctx.params

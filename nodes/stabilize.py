@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
@@ -12,6 +12,7 @@ from luckystack.graph.node import Context, NodeError, Params, Port, Result, node
 from luckystack.imaging.stabilization import (
     REASONS, common_crop, has_dark_sky, planet_chunk, planet_reference, surface_chunk, surface_reference,
 )
+from luckystack.nodes.bounds import MAX_SIDE, Coordinate, Side
 from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32  # frames per work item; fixed so results do not depend on the number of jobs
@@ -25,23 +26,23 @@ class StabilizeParams(Params):
                              description="planet: disc threshold as a fraction between background and peak")
     refine: bool = Field(True, description="planet: refine the centroid by sub-pixel correlation with a "
                                            "reference disc (much more precise than the centroid alone)")
-    anchor: tuple[int, int, int] | None = Field(
+    anchor: tuple[Coordinate, Coordinate, Annotated[int, Field(ge=16, le=MAX_SIDE)]] | None = Field(
         None, description="surface: anchor patch (x, y, size) in the first frame; default: chosen "
                           "automatically where the structure in both directions is highest")
     anchor_size: int | None = Field(None, ge=16, le=1024,
                                     description="surface: automatic anchor size in px (default: 2/5 of the "
                                                 "smaller frame side)")
     search: int = Field(24, ge=4, le=512, description="surface: largest frame-to-frame drift in px")
-    size: tuple[int, int] | None = Field(
+    size: tuple[Side, Side] | None = Field(
         None, description="output (width, height) centred in the common area, to speed up processing")
-    crop: tuple[int, int, int, int] | None = Field(
+    crop: tuple[Coordinate, Coordinate, Side, Side] | None = Field(
         None, description="output crop (x, y, width, height) in reference coordinates; overrides size")
     reference_frames: int = Field(8, ge=1, le=64,
                                   description="planet: frames averaged into the disc reference")
 
 
-@node_type("stabilize", params=StabilizeParams, inputs={"frames": Port(doc="reader or calibrate result")},
-           outputs=("shifts",), version="4", reads_input=True)
+@node_type("stabilize", params=StabilizeParams, inputs={"frames": Port(doc="reader or calibrate result", kind="frames")},
+           outputs={"shifts": "shifts"}, version="4", reads_input=True)
 def stabilize(ctx: Context) -> Result:
     """Global sub-pixel shift and validity of every frame, the common crop and (planet) the object's box."""
     p: StabilizeParams = ctx.params

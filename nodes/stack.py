@@ -36,6 +36,7 @@ from luckystack.imaging.stacking import (
     PATCH_OVERLAP, ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, in_bands, patch_geometry,
     accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
 )
+from luckystack.nodes.bounds import FrameCount, Percent
 from luckystack.nodes.frames import chunked, open_frames
 from luckystack.nodes.stack_sums import (
     Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_sums, kept_states,
@@ -59,11 +60,12 @@ SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short record
 
 
 class StackParams(Params):
-    percent: list[float] | None = Field(
-        None, description="Stack sizes as percentages of the valid frames, e.g. [10, 25, 50] "
-        "(a single number is accepted). Give this or `frames`; default [25].")
-    frames: list[int] | None = Field(
-        None, description="Stack sizes as frame counts, e.g. [200, 1000] (a single number is accepted).")
+    percent: list[Percent] | None = Field(
+        None, min_length=1, max_length=64, description="Stack sizes as percentages of the valid frames, "
+        "e.g. [10, 25, 50] (a single number is accepted). Give this or `frames`; default [25].")
+    frames: list[FrameCount] | None = Field(
+        None, min_length=1, max_length=64,
+        description="Stack sizes as frame counts, e.g. [200, 1000] (a single number is accepted).")
     selection: Literal["local", "global"] = Field(
         "local", description="Rank frames per AP by local quality, or by the global frame quality.")
     weight_power: float = Field(
@@ -101,7 +103,7 @@ class StackParams(Params):
     @field_validator("percent", "frames", mode="before")
     @classmethod
     def _as_list(cls, v):
-        return [v] if isinstance(v, (int, float)) else v
+        return [v] if isinstance(v, (int, float, str)) and not isinstance(v, bool) else v
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -152,10 +154,11 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q, brightness
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="15", reads_input=True,
+@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="15", reads_input=True,
            incremental=("percent", "frames"),
-           inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
-                   "quality": Port(required=False, doc="global quality; needed for selection=global")})
+           inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"), "aps": Port(kind="aps"),
+                   "quality": Port(required=False, doc="global quality; needed for selection=global",
+                                   kind="quality")})
 def stack(ctx: Context) -> Result:
     """Stack the best frames per AP at every requested size, and a globally aligned background."""
     p: StackParams = ctx.params

@@ -21,6 +21,41 @@ def replace_nonfinite(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def fill_nonfinite(plane: np.ndarray) -> int:
+    """Fill the NaN/inf pixels of a 2-D float plane in place from their finite neighbours; their count.
+
+    Rings grow inward: each pass gives every non-finite pixel that touches finite ones the mean of its
+    finite 3×3 neighbours, so a blob takes its surroundings' values (never outside their range) and
+    never the frame's median, which would stack as a dark smear on a bright disc. Works on the
+    bad pixels' bounding box only. A plane with no finite pixel becomes 0.
+    """
+    bad = ~np.isfinite(plane)
+    n = int(np.count_nonzero(bad))
+    if n == 0:
+        return 0
+    if n == plane.size:
+        plane[...] = 0.0
+        return n
+    rows, cols = np.flatnonzero(bad.any(axis=1)), np.flatnonzero(bad.any(axis=0))
+    top, bottom = max(rows[0] - 1, 0), min(rows[-1] + 2, plane.shape[0])
+    left, right = max(cols[0] - 1, 0), min(cols[-1] + 2, plane.shape[1])
+    box = np.ascontiguousarray(plane[top:bottom, left:right], dtype=np.float32)
+    hole = np.ascontiguousarray(bad[top:bottom, left:right])
+    while hole.any():
+        known = (~hole).astype(np.float32)
+        total = cv2.boxFilter(np.where(hole, 0.0, box).astype(np.float32), -1, (3, 3), normalize=False,
+                              borderType=cv2.BORDER_CONSTANT)
+        weight = cv2.boxFilter(known, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        ring = hole & (weight > 0)
+        if not ring.any():  # only when the box holds no finite pixel: cannot happen (it has a border)
+            box[hole] = 0.0
+            break
+        box[ring] = total[ring] / weight[ring]
+        hole &= ~ring
+    plane[top:bottom, left:right] = box
+    return n
+
+
 def robust_sigma(values: np.ndarray) -> float:
     """Standard deviation estimated from the median absolute deviation (Gaussian-consistent)."""
     v = np.asarray(values, np.float64).ravel()

@@ -102,7 +102,23 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
         "debayer_method": debayer_method, "recording_frames": count, "count": int(idx.size),
         "frame_rate": fps, "capture": p.capture, "notes": notes,
     }
+    if p.sample == "f4":
+        arrays["nonfinite"] = _count_nonfinite(reader, idx, roi_list if roi is not None else None)
+        bad = arrays["nonfinite"]
+        if bad.any():
+            notes.append(f"{int(bad.sum())} non-finite pixels (NaN or infinity) in {int(np.count_nonzero(bad))} "
+                         f"of {idx.size} frames were left out: each was filled from its finite neighbours")
     return meta, arrays, notes
+
+
+def _count_nonfinite(reader: RawReader, idx: np.ndarray, roi: Sequence[int] | None) -> np.ndarray:
+    """(N,) int64 NaN/inf samples per selected frame of a float recording (one pass, frame by frame)."""
+    box = tuple(roi) if roi is not None else None
+    counts = np.zeros(idx.size, np.int64)
+    for n, k in enumerate(idx):
+        frame = reader.frame(int(k), box)
+        counts[n] = frame.size - np.count_nonzero(np.isfinite(frame))
+    return counts
 
 
 def _byte_order(source: dict, little: np.ndarray, wanted: str, layout: str, notes: list[str]) -> str:

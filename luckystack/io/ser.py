@@ -80,6 +80,7 @@ def read_ser_info(path: Path | str) -> SerInfo:
         telescope=_text(telescope), date_time=date_time, date_time_utc=date_time_utc,
     )
     fb = header.frame_bytes
+    _check_geometry(path.name, header, size - HEADER_SIZE)
     available = (size - HEADER_SIZE) // fb
     warnings: list[str] = []
     if available == 0:
@@ -96,6 +97,32 @@ def read_ser_info(path: Path | str) -> SerInfo:
         n = count
     timestamps = _read_trailer(path, header, n, size, count, warnings)
     return SerInfo(header=header, frame_count=n, timestamps=timestamps, warnings=warnings)
+
+
+def _fits(data: int, count: int, frame_bytes: int) -> bool:
+    """Whether ``data`` bytes are exactly ``count`` frames, with or without the timestamp trailer."""
+    return data in (count * frame_bytes, count * (frame_bytes + 8))
+
+
+def _check_geometry(name: str, header: SerHeader, data: int) -> None:
+    """ValueError when the header's colour layout or bit depth cannot be what the file holds.
+
+    Only evidence counts: the header's frame count fails to match the data size while another layout
+    (mono/RGB) or sample size (8/16 bit) makes exactly that many frames. A file that is merely short
+    (a recording cut off) is left alone: its whole frames are read and the rest reported as truncated.
+    """
+    count = header.frame_count
+    if count <= 0 or _fits(data, count, header.frame_bytes):
+        return
+    for planes, size in ((1, 1), (1, 2), (3, 1), (3, 2)):
+        if (planes, size) == (header.planes, header.bytes_per_sample):
+            continue
+        if _fits(data, count, header.width * header.height * planes * size):
+            claim = f"{header.layout} {header.pixel_depth}-bit"
+            held = f"{'RGB' if planes == 3 else 'mono or Bayer'} {8 * size}-bit"
+            raise ValueError(f"{name}: the header claims {count} {claim} frames of {header.width}x{header.height} "
+                             f"({count * header.frame_bytes} bytes) but the file holds {data} bytes of frames: "
+                             f"exactly {count} {held} frames; its colour layout or bit depth is wrong")
 
 
 def _read_trailer(path: Path, header: SerHeader, n: int, size: int, count: int,

@@ -1,7 +1,8 @@
 """Frame streams over a described recording: select, crop, scale, calibrate and debayer on the fly.
 
 Per frame, in this order (all in raw sample units until the scaling step):
-ROI crop (read alone) → float32 → NaN replacement (float sources) → − master dark →
+ROI crop (read alone) → float32 → NaN/inf filled from finite neighbours (float sources; the reader
+counts them) → − master dark →
 row/column pattern-noise removal (its background mask ignores hot pixels) → bad-pixel repair from
 same-colour neighbours (already free of banding) → × gain (1 / normalised flat) × scale to 0..1 →
 debayer (``read`` only). Scale is 1 / ((2**bit_depth − 1) · 2**bit_shift): MSB-aligned data (the low
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from luckystack.graph.node import Result
-from luckystack.imaging.calibration import fix_pixels, neighbour_index, replace_nonfinite
+from luckystack.imaging.calibration import fill_nonfinite, fix_pixels, neighbour_index
 from luckystack.imaging.colour import luminance
 from luckystack.imaging.debayer import PATTERNS, cfa_luminance, colour_masks, debayer
 from luckystack.imaging.pattern_noise import remove_pattern
@@ -46,6 +47,7 @@ class RecordingStream:
         self._roi = tuple(meta["roi"]) if meta["roi"] != [0, 0, meta["full_width"], meta["full_height"]] else None
         self._scale = np.float32(meta["scale"])
         self._float_source = meta["sample"] == "f4"
+        self._nonfinite = _small(arrays, "nonfinite")  # per selected frame, counted by the reader
         self._pattern = self.layout if self.layout in PATTERNS else None
         self._method = meta.get("debayer_method", "bilinear")
         cal = meta.get("calibration", {})
@@ -78,7 +80,8 @@ class RecordingStream:
             return np.multiply(raw, self._scale, dtype=np.float32)
         x = raw.astype(np.float32)
         if self._float_source:
-            replace_nonfinite(x)
+            for c in range(1 if x.ndim == 2 else x.shape[2]):
+                fill_nonfinite(x if x.ndim == 2 else x[..., c])
         if self._dark is not None:
             x -= self._dark
         planes = [x] if x.ndim == 2 else [x[..., c] for c in range(x.shape[2])]
@@ -128,6 +131,14 @@ class RecordingStream:
     def read_cfa(self, i: int) -> np.ndarray:
         """The calibrated raw CFA frame (Bayer) for Bayer drizzle; ``read_mono`` otherwise."""
         return self._calibrated(i) if self._pattern else self.read_mono(i)
+
+    def nonfinite_mask(self, i: int) -> np.ndarray | None:
+        """(H, W) bool: the pixels of frame ``i`` that were NaN or infinite in the file (``read`` fills
+        them from their neighbours); None when the reader found none in that frame."""
+        if self._nonfinite is None or not self._nonfinite[i]:
+            return None
+        bad = ~np.isfinite(self._reader.frame(int(self.frame_index[i]), self._roi))
+        return bad if bad.ndim == 2 else bad.any(axis=2)
 
     def read_mono_many(self, indices: Any) -> np.ndarray:
         """(n, H, W) float32 ``read_mono`` of several frames."""

@@ -32,9 +32,9 @@ BAD = {
     "unknown param": (_mutate(lambda r: r["nodes"]["stack"]["params"].update(percnt=5)), None,
                       "node 'stack': params.percnt: unknown parameter 'percnt' (did you mean 'percent'?)"),
     "wrong type": (_mutate(lambda r: r["nodes"]["aps"]["params"].update(size="big")), None,
-                   "node 'aps': params.size: Input should be a valid integer"),
+                   "node 'aps': params.size: must be a whole number (got \"big\"); allowed: a whole number from 1 to 64"),
     "out of range": (_mutate(lambda r: r["nodes"]["stack"]["params"].update(percent=150)), None,
-                     "node 'stack': params.percent: Input should be less than or equal to 100 (got 150)"),
+                     "node 'stack': params.percent: is too large (got 150); allowed: a number above 0 up to 100"),
     "missing node": (_mutate(lambda r: r["nodes"]["stack"]["inputs"].update(aps="apz")), None,
                      "node 'stack': inputs.aps: no node 'apz' (did you mean 'aps'?)"),
     "missing port": (_mutate(lambda r: r["nodes"]["stack"]["inputs"].update(quality="score.qualty")), None,
@@ -62,7 +62,7 @@ def test_bad_pipeline_file_is_one_line_exit_2(case, tmp_path, capsys):
 def test_bad_set_override(pipeline_file, tmp_path, capsys):
     args = ["explain", str(pipeline_file), "--cache", str(tmp_path / "c")]
     assert main(args + ["--set", "stack.percent=0"]) == 2
-    assert "node 'stack': params.percent: Input should be greater than 0 (got 0)" in capsys.readouterr().err
+    assert "node 'stack': params.percent: is too small (got 0); allowed: a number above 0 up to 100" in capsys.readouterr().err
     assert main(args + ["--set", "stak.percent=5"]) == 2
     assert "override 'stak.percent': no node 'stak' (did you mean 'stack'?)" in capsys.readouterr().err
     assert main(args + ["--set", "nonsense"]) == 2

@@ -53,5 +53,5 @@ def test_sweep_cli_and_bad_sweep(tmp_path, pipeline_file, recording, capsys):
     assert main(["run", *base, "--sweep", "stack.percent=5,10", "--out", str(tmp_path / "o"), "--jobs", "1"]) == 0
     assert "node executions over all runs: read 1, aps 1, score 1, stack 2" in capsys.readouterr().out
     assert main(["explain", *base, "--sweep", "stack.percent=5,500"]) == 2
-    assert "params.percent: Input should be less than or equal to 100 (got 500) (sweep variant percent=500)" \
+    assert "params.percent: is too large (got 500); allowed: a number above 0 up to 100 (sweep variant percent=500)" \
         in capsys.readouterr().err
