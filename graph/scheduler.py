@@ -3,32 +3,32 @@
 State machine per node: waiting → ready (all upstream entries committed) → cached | running → done.
 A node that is ready is re-checked against the store just before it runs, so a result committed by
 another process meanwhile is reused. Results are always handed downstream from the committed zarr
-entry (never from memory), so a fresh run and a cached run feed nodes the very same bits; results are
-released when their last consumer has finished.
+entry (never from memory), so a fresh run and a cached run feed nodes the very same bits.
+
+A node runs as a :class:`~luckystack.graph.task.NodeTask` on the executor (threads of this process by
+default, or a Dask cluster): the task names its upstream entries by key and opens them itself, holding
+their leases only while it runs, so nothing but the task and its small outcome crosses processes.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.metadata
-import resource
-import socket
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
-from luckystack.graph.allocator import release_free_memory
-from luckystack.graph.context import CacheContext
 from luckystack.graph.executor import Executor, LocalExecutor
 from luckystack.graph.explain import NodeStatus, explain, slot_name, write_index
 from luckystack.graph.hashing import family_of
-from luckystack.graph.node import NodeError, Result
+from luckystack.graph.node import Result
 from luckystack.graph.progress import Reporter
 from luckystack.graph.runrecord import NodeRecord, RunRecord
 from luckystack.graph.spec import Pipeline
+from luckystack.graph.storage import location_of
 from luckystack.graph.store import CacheStore
+from luckystack.graph.task import NodeTask, TaskOutcome, run_task
 
 _LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
 
@@ -50,18 +50,11 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _peak_rss_mb() -> dict[str, float]:
-    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20
-    return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
-            "workers": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale}
-
-
 class _Run:
     def __init__(self, pipeline: Pipeline, input_file: Path | None, store: CacheStore, jobs: int,
                  reporter: Reporter, variant: str | None) -> None:
         self.p, self.input_file, self.store, self.jobs = pipeline, input_file, store, jobs
         self.reporter, self.variant = reporter, variant
-        self.loaded: dict[str, dict[str, Result]] = {}
         self.leased: list[str] = []  # entries loaded (and leased) by this run, released when it ends
 
     def load(self, key: str, touch: bool = True) -> dict[str, Result]:
@@ -69,65 +62,22 @@ class _Run:
         self.leased.append(key)
         return result
 
-    def inputs_of(self, nid: str) -> dict[str, Result]:
-        node = self.p.nodes[nid]
-        out = {}
-        for port, (src, sport) in node.inputs.items():
-            if src not in self.loaded:
-                self.loaded[src] = self.load(self.statuses[src].key)
-            out[port] = self.loaded[src][sport]
-        return out
-
-    def compute(self, nid: str, inputs: dict[str, Result], rec: NodeRecord) -> None:
-        """Run the node function into a partial entry and commit it (runs on an executor thread)."""
+    def task_of(self, nid: str) -> NodeTask:
+        """Node ``nid`` as a task that can run anywhere the store and the input file can be reached."""
         node, st = self.p.nodes[nid], self.statuses[nid]
-        t0 = time.perf_counter()
-        family = family_of(st.preimage, node.type.incremental) if node.type.incremental else None
-        pending = self.store.begin(st.key)
-        try:
-            read: list[str] = []  # earlier results the node was handed
-            ctx = CacheContext(node.params, inputs, self.input_file, self.jobs, nid, pending, self.reporter,
-                               earlier=functools.partial(self._earlier, family, st.key, read) if family else None)
-            results = node.type.run(ctx)
-            if not all(self.store.has(k) for k in read):
-                # One was evicted while the node read it (a missing zarr chunk reads as zeros): start over
-                # without earlier results rather than trust what was read.
-                pending.abort()
-                pending = self.store.begin(st.key)
-                ctx = CacheContext(node.params, inputs, self.input_file, self.jobs, nid, pending, self.reporter)
-                results = node.type.run(ctx)
-            rec.warnings = list(ctx.messages)
-            prov = {"pipeline": self.p.name, "node_id": nid, "node_type": node.type.name,
-                    "version": node.type.version, "params": node.params.model_dump(mode="json"),
-                    "upstream": {port: self.statuses[src].key for port, (src, _) in node.inputs.items()},
-                    "files": st.preimage["files"],
-                    "input_file": str(self.input_file) if self.input_file else None,
-                    "versions": versions(), "wall_s": time.perf_counter() - t0,
-                    "peak_rss_mb": _peak_rss_mb(), "created": time.time(), "host": socket.gethostname(),
-                    "warnings": rec.warnings}
-            pending.write(results, st.preimage, prov)
-            if family:
-                self.store.remember(family, st.key)
-            del results, ctx
-            release_free_memory()
-        except BaseException as e:
-            pending.abort()
-            if isinstance(e, NodeError) and not hasattr(e, "node_id"):
-                e.node_id = nid  # type: ignore[attr-defined]
-            raise
+        return NodeTask(
+            node_id=nid, node_type=node.type.name, node_module=node.type.func.__module__, params=node.params,
+            key=st.key, preimage=st.preimage,
+            upstream={port: (self.statuses[src].key, sport) for port, (src, sport) in node.inputs.items()},
+            store=location_of(self.store), input_file=str(self.input_file) if self.input_file else None,
+            jobs=self.jobs, pipeline=self.p.name,
+            family=family_of(st.preimage, node.type.incremental) if node.type.incremental else None,
+            versions=versions())
 
-    def _earlier(self, family: str, key: str, read: list[str]) -> Iterator[dict[str, Result]]:
-        """Committed results of ``family`` other than ``key``, most recently used first; notes in
-        ``read`` the key of each one handed out."""
-        for other in self.store.family(family):
-            if other == key:
-                continue
-            try:
-                result = self.load(other, touch=False)  # the node may not use it; what it links is touched
-            except (OSError, ValueError, KeyError):
-                continue  # evicted or being evicted by another process: not there
-            read.append(other)
-            yield result
+    def submit(self, executor: Executor, nid: str) -> Future:
+        task = self.task_of(nid)
+        # A task in this process may report its progress; one elsewhere reports when it is done.
+        return executor.submit(run_task, task, self.reporter if executor.in_process else None, executor.in_task())
 
     def run(self, executor: Executor, record: RunRecord) -> None:
         self.statuses: dict[str, NodeStatus] = explain(self.p, self.input_file, self.store, self.variant)
@@ -136,7 +86,6 @@ class _Run:
             st = self.statuses[nid]
             record.nodes[nid] = NodeRecord(nid, st.type, st.key, reasons=list(st.reasons))
         upstream = {nid: {s for s, _ in self.p.nodes[nid].inputs.values()} for nid in order}
-        consumers = {nid: sum(nid in srcs for srcs in upstream.values()) for nid in order}
         done: set[str] = set()
         running: dict[Future, tuple[str, float]] = {}
         try:
@@ -151,22 +100,27 @@ class _Run:
                         rec.status, rec.reasons = "cached", []
                         self.reporter.finish(nid, "cached", 0.0)
                         done.add(nid)
-                        self._release(nid, upstream, consumers)
                         continue
                     self.reporter.start(nid, "running: " + "; ".join(rec.reasons))
-                    fut = executor.submit(self.compute, nid, self.inputs_of(nid), rec)
-                    running[fut] = (nid, time.perf_counter())
+                    running[self.submit(executor, nid)] = (nid, time.perf_counter())
                 if not running:
                     continue
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for fut in finished:
                     nid, t0 = running.pop(fut)
-                    fut.result()  # re-raises the node's exception
                     rec = record.nodes[nid]
+                    try:
+                        outcome: TaskOutcome = fut.result()  # re-raises the node's exception
+                    except BaseException:
+                        rec.status, rec.seconds = "failed", time.perf_counter() - t0
+                        raise
                     rec.status, rec.seconds = "ran", time.perf_counter() - t0
+                    rec.warnings = outcome.warnings
+                    if not executor.in_process:
+                        for w in outcome.warnings:
+                            self.reporter.log(f"{nid}: {w}")
                     self.reporter.finish(nid, "ran", rec.seconds)
                     done.add(nid)
-                    self._release(nid, upstream, consumers)
         finally:
             for fut in running:
                 fut.cancel()
@@ -175,12 +129,6 @@ class _Run:
             completed = {n: s for n, s in self.statuses.items() if n in done}
             if completed:
                 write_index(self.store.root, self.p.name, slot_name(self.input_file, self.variant), completed)
-
-    def _release(self, nid: str, upstream: dict[str, set[str]], consumers: dict[str, int]) -> None:
-        for src in upstream[nid]:
-            consumers[src] -= 1
-            if consumers[src] == 0:
-                self.loaded.pop(src, None)
 
 
 def _earlier_exports(run_json: Path) -> dict[str, str]:
