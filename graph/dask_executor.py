@@ -25,6 +25,7 @@ from typing import Any
 # (up to distributed.scheduler.allowed-failures times). A node's errors are its data's, so they stay raised.
 RETRIES = 0
 WINDOW_PER_THREAD = 2  # chunks in flight per worker thread: no thread waits for the next submit
+MAX_RUNS_AT_ONCE = 64  # each run in flight is a waiting thread of the client and its explain's file reads
 
 
 def _value(x: Any) -> Any:
@@ -120,7 +121,7 @@ class DaskExecutor:
     @property
     def runs_at_once(self) -> int:
         """Runs of a batch to keep in flight: enough that every worker thread has a node to compute."""
-        return 2 * _total_threads(self.client)
+        return min(MAX_RUNS_AT_ONCE, 2 * _total_threads(self.client))
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
         key = f"{getattr(args[0], 'node_type', _name(fn))}-{uuid.uuid4().hex}"

@@ -28,7 +28,7 @@ from luckystack.graph.runrecord import NodeRecord, RunRecord
 from luckystack.graph.spec import Pipeline
 from luckystack.graph.storage import location_of
 from luckystack.graph.store import CacheStore
-from luckystack.graph.task import NodeTask, TaskOutcome, run_task
+from luckystack.graph.task import NodeTask, TaskOutcome, load_committed, run_task
 
 _LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
 
@@ -162,7 +162,7 @@ def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_
         for nid, node in pipeline.nodes.items():
             if node.type.export is None:
                 continue
-            results = run.load(run.statuses[nid].key)
+            results = load_committed(run.load, run.statuses[nid].key)  # perhaps written on another host
             out_dir.mkdir(parents=True, exist_ok=True)
             paths = node.type.export(results, node.params, out_dir, stem) or []
             record.nodes[nid].exports = [str(p) for p in paths]

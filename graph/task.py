@@ -27,6 +27,8 @@ from luckystack.graph.node import NodeError, Params, Result, registry
 from luckystack.graph.progress import Reporter
 from luckystack.graph.storage import Store, open_store
 
+UPSTREAM_PATIENCE_S = 60.0  # NFS's attribute cache holds a directory's entries for up to 60 s by default
+
 
 @dataclass(frozen=True)
 class NodeTask:
@@ -94,7 +96,7 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
         inputs = {}
         for port, (key, sport) in task.upstream.items():
             if key not in loaded:
-                loaded[key] = load(key)
+                loaded[key] = load_committed(load, key)
             inputs[port] = loaded[key][sport]
         input_file = Path(task.input_file) if task.input_file else None
         pending = store.begin(task.key)
@@ -134,6 +136,22 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
         store.release(leased)
     return TaskOutcome(task.node_id, task.key, warnings, time.perf_counter() - t0, socket.gethostname(),
                        os.getpid())
+
+
+def load_committed(load: Any, key: str, patience_s: float = UPSTREAM_PATIENCE_S) -> dict[str, Result]:
+    """Load upstream entry ``key``, which the scheduler saw committed, waiting up to ``patience_s`` for
+    it to appear here: a shared filesystem may keep answering "no such file" from its cache for a while
+    after another host renamed the entry into place (NFS's lookup cache, see docs/distributed.md)."""
+    deadline = time.monotonic() + patience_s
+    delay = 0.05
+    while True:
+        try:
+            return load(key)
+        except FileNotFoundError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 2.0)
 
 
 def _earlier(store: Store, load: Any, family: str, key: str, read: list[str]) -> Iterator[dict[str, Result]]:
