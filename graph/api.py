@@ -9,20 +9,27 @@
 Output layout: ``<out>/<input stem>/`` holds a plain run's exported files and ``run.json``; a sweep
 variant's go to ``<out>/<input stem>/<variant label>/`` so settings never overwrite each other.
 Without an input (pipelines that read no recording) the pipeline name replaces the stem.
+
+Where it runs: ``api.run(..., executor="dask")`` starts a local Dask cluster, ``executor="tcp://host:8786"``
+uses an existing one, and an :class:`~luckystack.graph.executor.Executor` instance is used as it is (the
+default: this machine's threads and processes). On a cluster the runs of a batch go on at once.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from luckystack.graph.executor import Executor, make_executor
 from luckystack.graph.explain import NodeStatus, render  # noqa: F401  (re-exported)
 from luckystack.graph.explain import explain as _explain
 from luckystack.graph.node import Result
 from luckystack.graph.progress import Reporter
+from luckystack.graph.storage import location_of
 from luckystack.graph.runrecord import RunRecord, executions
 from luckystack.graph.scheduler import damage_in, run_one
 from luckystack.graph.spec import Pipeline, PipelineError, load_pipeline, pipeline_from_dict  # noqa: F401
@@ -108,45 +115,109 @@ class VariantRun:
     record: RunRecord
     pipeline: Pipeline = field(repr=False)
 
+    @property
+    def failed(self) -> bool:
+        return self.record.error is not None
+
+
+class _Prefixed(Reporter):
+    """Progress of one run among several at once: node ids prefixed with the run's name."""
+
+    def __init__(self, base: Reporter, prefix: str) -> None:
+        self.base, self.prefix = base, prefix
+
+    def start(self, node_id: str, what: str) -> None:
+        self.base.start(self.prefix + node_id, what)
+
+    def total(self, node_id: str, total: int, label: str) -> None:
+        self.base.total(self.prefix + node_id, total, label)
+
+    def advance(self, node_id: str, n: int = 1) -> None:
+        self.base.advance(self.prefix + node_id, n)
+
+    def finish(self, node_id: str, status: str, seconds: float) -> None:
+        self.base.finish(self.prefix + node_id, status, seconds)
+
+    def log(self, message: str) -> None:
+        self.base.log(self.prefix + message)
+
+
+def executor_of(executor: Executor | str | None) -> tuple[Executor, bool]:
+    """``executor`` as an Executor, and whether the caller made it (and so shuts it down): None or
+    "local" is this machine, "dask" a new local Dask cluster, "tcp://host:port" an existing one."""
+    if executor is None or isinstance(executor, str):
+        name = executor or "local"
+        if "://" in name:
+            return make_executor("dask", scheduler=name), True
+        return make_executor(name), True
+    return executor, False
+
 
 def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None, *,
         cache: PathLike | CacheStore | None = None, out: PathLike = "out", jobs: int | None = None,
         sweep: Mapping[str, list[Any]] | None = None, mode: str | None = None,
-        reporter: Reporter | None = None,
+        reporter: Reporter | None = None, executor: Executor | str | None = None,
         after_run: Callable[[RunRecord, Path], None] | None = None,
         after_sweep: Callable[[list[VariantRun], Path], None] | None = None) -> list[VariantRun]:
     """Run the pipeline on every input (a batch), once per sweep variant; return what happened.
 
-    Orphaned partial cache entries of dead processes are swept first. ``after_run(record, out_dir)`` is
-    called after each successful run (the app writes its report there); ``after_sweep(runs, out)`` once
-    at the end when there were two runs or more (a sweep or a batch: the app compares the results).
+    Orphaned partial cache entries of dead processes are swept first. ``executor``: where nodes run
+    (see the module docstring); an executor that runs several runs at once gets the whole batch.
+    A single run raises its error (NodeError, with ``.record``); in a batch a failed run is returned
+    with ``failed`` set and its ``record.error``, and the others go on. ``after_run(record, out_dir)``
+    is called after each successful run (the app writes its report there); ``after_sweep(runs, out)``
+    once at the end with the successful runs when there were two or more (a sweep or a batch: the app
+    compares the results).
     """
     store = _store(cache)
     store.sweep_orphans()
     jobs = jobs or default_jobs()
     vs: list[Variant] = variants(pipeline, sweep, mode)
-    for inp in _inputs(inputs):  # every input and variant, before any work
-        for v in vs:
-            check_against_input(v.pipeline, inp)
-    done = []
-    for inp in _inputs(inputs):
+    plan = [(inp, v) for inp in _inputs(inputs) for v in vs]
+    for inp, v in plan:  # every input and variant, before any work
+        check_against_input(v.pipeline, inp)
+    base = reporter or Reporter()
+    runner, own = executor_of(executor)
+    at_once = min(len(plan), max(1, runner.runs_at_once))
+
+    def one(inp: Path | None, v: Variant) -> VariantRun:
         stem = inp.stem if inp is not None else pipeline.name
-        for v in vs:
-            out_dir = Path(out) / stem / v.label if v.label else Path(out) / stem
-            record = _run_with_after(v.pipeline, inp, store, out_dir, jobs, reporter, v.label or None, after_run)
-            done.append(VariantRun(v.label, v.overrides, inp, record, v.pipeline))
-    if after_sweep is not None and len(done) >= 2:
-        after_sweep(done, Path(out))
+        out_dir = Path(out) / stem / v.label if v.label else Path(out) / stem
+        name = "/".join(x for x in (stem, v.label) if x)
+        try:
+            record = _run_with_after(v.pipeline, inp, store, out_dir, jobs,
+                                     _Prefixed(base, name + ": ") if at_once > 1 else base,
+                                     v.label or None, after_run, runner)
+        except Exception as e:
+            if len(plan) == 1 or not hasattr(e, "record"):
+                raise
+            record = e.record  # type: ignore[attr-defined]
+        return VariantRun(v.label, v.overrides, inp, record, v.pipeline)
+
+    try:
+        if at_once > 1:
+            with ThreadPoolExecutor(at_once, thread_name_prefix="lsk-run") as pool:
+                done = list(pool.map(lambda job: one(*job), plan))
+        else:
+            done = [one(inp, v) for inp, v in plan]
+        runner.sweep_orphans(location_of(store))
+    finally:
+        if own:
+            runner.shutdown()
+    ok = [r for r in done if not r.failed]
+    if after_sweep is not None and len(ok) >= 2:
+        after_sweep(ok, Path(out))
     return done
 
 
 def _run_with_after(pipeline: Pipeline, inp: Path | None, store: CacheStore, out_dir: Path, jobs: int,
                     reporter: Reporter | None, variant: str | None,
-                    after_run: Callable[[RunRecord, Path], None] | None) -> RunRecord:
+                    after_run: Callable[[RunRecord, Path], None] | None, executor: Executor) -> RunRecord:
     """``run_one`` then ``after_run``; a damaged cache entry that ``after_run`` meets (a report reads
     results no export needed) is moved aside and the run done again, which computes it again."""
     for attempt in range(len(pipeline.nodes) + 1):
-        record = run_one(pipeline, inp, store, out_dir, jobs=jobs, reporter=reporter, variant=variant)
+        record = run_one(pipeline, inp, store, out_dir, jobs=jobs, reporter=reporter, variant=variant,
+                         executor=executor)
         if after_run is None:
             return record
         try:

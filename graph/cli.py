@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from luckystack.graph import api
+from luckystack.graph.executor import EXECUTORS, Executor, make_executor
 from luckystack.graph.files import WriteFailed
 from luckystack.graph.node import NodeError
 from luckystack.graph.progress import auto_reporter
@@ -89,16 +90,36 @@ def _check_folder(option: str, path: Path) -> None:
             break
 
 
+def _executor(args: argparse.Namespace) -> Executor:
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.scheduler and args.workers is not None:
+        raise UsageError("--workers starts a local cluster; leave it out with --scheduler (the cluster has its own)")
+    name = args.executor or ("dask" if args.scheduler or args.workers is not None else "local")
+    try:
+        return make_executor(name, scheduler=args.scheduler, workers=args.workers)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     _check_folder("--out", Path(args.out))
     for inp in args.input:
         _check_folder("--out", Path(args.out) / Path(inp).stem)
     p, sweep, mode = _load(args)
     reporter = auto_reporter(sys.stderr)
-    runs = api.run(p, args.input or None, cache=args.cache, out=args.out, jobs=args.jobs, sweep=sweep,
-                   mode=mode, reporter=reporter, after_run=args.after_run)
+    executor = _executor(args)
+    try:
+        runs = api.run(p, args.input or None, cache=args.cache, out=args.out, jobs=args.jobs, sweep=sweep,
+                       mode=mode, reporter=reporter, executor=executor, after_run=args.after_run)
+    finally:
+        executor.shutdown()
     for r in runs:
         title = " ".join(x for x in (r.record.input or p.name, r.label) if x)
+        if r.failed:
+            print(f"\n{title}: FAILED after {r.record.seconds:.2f} s: {r.record.error}")
+            print(summary_table(r.record))
+            continue
         print(f"\n{title}: {r.record.seconds:.2f} s → {r.record.out_dir}")
         print(summary_table(r.record))
         for path in r.record.exports():
@@ -108,9 +129,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if len(runs) > 1:
         counts = executions([r.record for r in runs])
         print("\nnode executions over all runs: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
-        if args.after_sweep is not None:  # after the summaries, so its output comes last
-            args.after_sweep(runs, Path(args.out))
+        ok = [r for r in runs if not r.failed]
+        if args.after_sweep is not None and len(ok) > 1:  # after the summaries, so its output comes last
+            args.after_sweep(ok, Path(args.out))
+    failed = [r for r in runs if r.failed]
+    for r in failed:
+        title = " ".join(x for x in (r.record.input or p.name, r.label) if x)
+        print(f"error: {title}: {_failure(r.record)}", file=sys.stderr)
+    if failed:
+        print(f"error: {len(failed)} of {len(runs)} runs failed; the others completed", file=sys.stderr)
+        return 1
     return 0
+
+
+def _failure(record: Any) -> str:
+    """A failed run's error as one line: the failed node (if one did) and its message."""
+    node = next((n.id for n in record.nodes.values() if n.status == "failed"), None)
+    message = record.error or "failed"
+    if message.startswith("NodeError: "):
+        message = message.removeprefix("NodeError: ")
+    return f"{node}: {message}" if node else message
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -237,6 +275,15 @@ def _builtin_commands() -> list[Command]:
         _pipeline_args(p, inputs_required=False)
         p.add_argument("--out", "-o", default="out", metavar="DIR",
                        help="output root; files go to DIR/<input stem>/[<variant>/] (default: ./out)")
+        p.add_argument("--executor", choices=EXECUTORS, default=None,
+                       help="where nodes run: local (this machine, the default) or dask (a cluster: "
+                            "--scheduler, or a local one of --workers processes)")
+        p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="run on the Dask cluster of this scheduler, e.g. tcp://host:8786 (implies "
+                            "--executor dask); the cache, inputs and --out must be on paths every worker sees")
+        p.add_argument("--workers", metavar="N", type=int, default=None,
+                       help="--executor dask without --scheduler: start a local cluster of N worker "
+                            "processes (default 2)")
 
     def explain_args(p: argparse.ArgumentParser) -> None:
         _pipeline_args(p, inputs_required=False)
@@ -256,9 +303,11 @@ def _builtin_commands() -> list[Command]:
     return [
         Command("run", "run a pipeline on input recordings, reusing cached results", _cmd_run, run_args,
                 "Runs every node that is not already cached, exports result files and prints a summary.\n"
-                "Several --input files form a batch; --sweep runs one variant per value.",
+                "Several --input files form a batch (on a Dask cluster its runs go on at once); a run that\n"
+                "fails is reported and the others complete. --sweep runs one variant per value.",
                 "example:\n  luckystack run pipelines/planet.json -i jupiter.ser --set stack.percent=25\n"
-                "  luckystack run pipelines/planet.json -i a.ser -i b.ser --sweep stack.percent=5,10,25"),
+                "  luckystack run pipelines/planet.json -i a.ser -i b.ser --sweep stack.percent=5,10,25\n"
+                "  luckystack run pipelines/planet.json -i a.ser -i b.ser --scheduler tcp://host:8786"),
         Command("explain", "show which nodes are cached and why the others will run", _cmd_explain,
                 explain_args, "Hashes the pipeline (fingerprinting input files) and computes nothing.",
                 "example:\n  luckystack explain pipelines/planet.json -i jupiter.ser --set align.ap_size=48"),

@@ -6,24 +6,14 @@ what tests and notebooks use to run a single node type on in-memory inputs.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
 
+from luckystack.graph.executor import Mapper, local_map
 from luckystack.graph.node import Result, registry
-from luckystack.graph.parallel import ordered_map
-
-
-def map_backend() -> str:
-    """The backend of ``Context.map``: $LUCKYSTACK_BACKEND, "loky" (the default: this thread and
-    ``jobs − 1`` loky worker processes, see :mod:`luckystack.graph.parallel`) or another joblib backend
-    such as "threading" (no worker start-up or pickling; fine for node code that spends its time in
-    numpy/OpenCV, which release the GIL)."""
-    return os.environ.get("LUCKYSTACK_BACKEND", "loky")
 
 
 class _Counter:
@@ -35,11 +25,12 @@ class _Counter:
 
 
 class LocalContext:
-    """Runs a node in this process; ``map`` shares the items between this thread and ``jobs − 1``
-    worker processes."""
+    """Runs a node in this process; ``map`` goes to ``mapper`` (an executor's chunk level), by default
+    this thread and ``jobs − 1`` local worker processes (:func:`~luckystack.graph.executor.local_map`)."""
 
     def __init__(self, params: Any, inputs: Mapping[str, Result], input_file: Path | None = None,
-                 jobs: int = 1, node_id: str = "node") -> None:
+                 jobs: int = 1, node_id: str = "node", mapper: Mapper | None = None) -> None:
+        self.mapper = mapper
         self.params = params
         self.inputs = dict(inputs)
         self.input_file = input_file
@@ -49,12 +40,11 @@ class LocalContext:
 
     def map(self, fn: Callable, items: Iterable, *, total: int | None = None,
             label: str = "", parallel: bool = True) -> Iterator:
-        if self.jobs == 1 or not parallel:
+        if not parallel:
             return (fn(item) for item in items)
-        if map_backend() == "loky":
-            return ordered_map(fn, items, self.jobs)
-        return iter(Parallel(n_jobs=self.jobs, backend=map_backend(), return_as="generator")(
-            delayed(fn)(i) for i in items))
+        if self.mapper is None:
+            return local_map(fn, items, self.jobs)
+        return self.mapper.map(fn, items, self.jobs)
 
     def progress(self, total: int, label: str = "") -> _Counter:
         return _Counter()
@@ -82,14 +72,15 @@ def run_node(type_name: str, params: Mapping[str, Any] | None = None,
 class CacheContext(LocalContext):
     """The scheduler's Context: arrays go into the cache entry being written, progress to a Reporter.
 
-    ``map`` runs ``fn`` here and on ``jobs − 1`` worker processes and yields results in input order,
-    advancing the node's progress bar per item.
+    ``map`` runs ``fn`` on the executor's chunk level and yields results in input order, advancing the
+    node's progress bar per item.
     """
 
     def __init__(self, params: Any, inputs: Mapping[str, Result], input_file: Path | None, jobs: int,
                  node_id: str, pending: Any, reporter: Any,
-                 earlier: Callable[[], Iterator[Mapping[str, Result]]] | None = None) -> None:
-        super().__init__(params, inputs, input_file, jobs, node_id)
+                 earlier: Callable[[], Iterator[Mapping[str, Result]]] | None = None,
+                 mapper: Mapper | None = None) -> None:
+        super().__init__(params, inputs, input_file, jobs, node_id, mapper)
         self._pending = pending
         self._reporter = reporter
         self._earlier = earlier

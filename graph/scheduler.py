@@ -1,10 +1,13 @@
-"""Run one pipeline on one input: hash, decide cached/run, run ready nodes, export, record.
+"""The scheduler: runs a pipeline's nodes in dependency order, each at most once, through the cache.
 
 State machine per node: waiting → ready (all upstream entries committed) → cached | running → done.
 A node that is ready is re-checked against the store just before it runs, so a result committed by
 another process meanwhile is reused. Results are always handed downstream from the committed zarr
-entry (never from memory), so a fresh run and a cached run feed nodes the very same bits; results are
-released when their last consumer has finished.
+entry (never from memory), so a fresh run and a cached run feed nodes the very same bits.
+
+A node runs as a :class:`~luckystack.graph.task.NodeTask` on the executor (threads of this process by
+default, or a Dask cluster): the task names its upstream entries by key and opens them itself, holding
+their leases only while it runs, so nothing but the task and its small outcome crosses processes.
 
 Faults: a cache entry found damaged while it is read (:class:`EntryDamaged`, anywhere: loading, a node,
 an export) is moved aside and the run starts over, so the node that made it is computed again; each
@@ -15,34 +18,28 @@ SIGTERM) stops its running nodes at their next item and records "interrupted".
 
 from __future__ import annotations
 
-import errno
 import functools
-import json
 import importlib.metadata
-import resource
-import socket
+import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
-from luckystack.graph.allocator import release_free_memory
 from luckystack.graph.checksum import EntryDamaged
-from luckystack.graph.context import CacheContext
 from luckystack.graph.executor import Executor, LocalExecutor
 from luckystack.graph.explain import NodeStatus, explain, slot_name, write_index
-from luckystack.graph.files import WriteFailed, free_space, human_size
 from luckystack.graph.hashing import family_of
-from luckystack.graph.inputwatch import InputChanged, Watched, check_unchanged, watched_files
-from luckystack.graph.node import NodeError, Result
+from luckystack.graph.inputwatch import InputChanged, Watched, watched_files
+from luckystack.graph.node import Result
 from luckystack.graph.progress import Reporter
 from luckystack.graph.runrecord import NodeRecord, RunRecord
 from luckystack.graph.spec import Pipeline
+from luckystack.graph.storage import location_of
 from luckystack.graph.store import CacheStore, EntryInUse
+from luckystack.graph.task import NodeTask, TaskOutcome, load_committed, run_task
 
-_FULL = (errno.ENOSPC, errno.EDQUOT)
 _LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
 
 
@@ -61,12 +58,6 @@ def _versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             pass
     return out
-
-
-def _peak_rss_mb() -> dict[str, float]:
-    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20
-    return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
-            "workers": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale}
 
 
 class RunCancelled(KeyboardInterrupt):
@@ -110,7 +101,6 @@ class _Run:
         self.p, self.input_file, self.store, self.jobs = pipeline, input_file, store, jobs
         self.cancelled = threading.Event()
         self.reporter, self.variant = _CancellableReporter(reporter, self.cancelled), variant
-        self.loaded: dict[str, dict[str, Result]] = {}
         self.leased: list[str] = []  # entries loaded (and leased) by this run, released when it ends
         self.watched: list[Watched] = []  # input files whose content the keys of this run hold
         self.committed: list[str] = []  # entries this run computed
@@ -121,83 +111,24 @@ class _Run:
         self.leased.append(key)
         return result
 
-    def inputs_of(self, nid: str) -> dict[str, Result]:
-        node = self.p.nodes[nid]
-        out = {}
-        for port, (src, sport) in node.inputs.items():
-            if src not in self.loaded:
-                self.loaded[src] = self.load(self.statuses[src].key)
-            out[port] = self.loaded[src][sport]
-        return out
-
-    def compute(self, nid: str, inputs: dict[str, Result], rec: NodeRecord) -> None:
-        """Run the node function into a partial entry and commit it (runs on an executor thread)."""
+    def task_of(self, nid: str) -> NodeTask:
+        """Node ``nid`` as a task that can run anywhere the store and the input file can be reached."""
         node, st = self.p.nodes[nid], self.statuses[nid]
-        t0 = time.perf_counter()
-        family = family_of(st.preimage, node.type.incremental) if node.type.incremental else None
-        try:
-            pending = self.store.begin(st.key)
-        except OSError as e:
-            raise WriteFailed(f"cannot write the result of node {nid!r} into the cache {self.store.root}: "
-                              f"{e.strerror or e}") from None
-        try:
-            read: list[str] = []  # earlier results the node was handed
-            ctx = CacheContext(node.params, inputs, self.input_file, self.jobs, nid, pending, self.reporter,
-                               earlier=functools.partial(self._earlier, family, st.key, read) if family else None)
-            results = node.type.run(ctx)
-            if not all(self.store.has(k) for k in read):
-                # One was evicted while the node read it (a missing zarr chunk reads as zeros): start over
-                # without earlier results rather than trust what was read.
-                pending.abort()
-                pending = self.store.begin(st.key)
-                ctx = CacheContext(node.params, inputs, self.input_file, self.jobs, nid, pending, self.reporter)
-                results = node.type.run(ctx)
-            try:
-                check_unchanged(self.watched, self.store.root)  # before anything is stored
-            except InputChanged:
-                self.input_changed = True
-                raise
-            rec.warnings = list(ctx.messages)
-            prov = {"pipeline": self.p.name, "node_id": nid, "node_type": node.type.name,
-                    "version": node.type.version, "params": node.params.model_dump(mode="json"),
-                    "upstream": {port: self.statuses[src].key for port, (src, _) in node.inputs.items()},
-                    "files": st.preimage["files"],
-                    "input_file": str(self.input_file) if self.input_file else None,
-                    "versions": versions(), "wall_s": time.perf_counter() - t0,
-                    "peak_rss_mb": _peak_rss_mb(), "created": time.time(), "host": socket.gethostname(),
-                    "warnings": rec.warnings}
-            pending.write(results, st.preimage, prov)
-            self.committed.append(st.key)
-            if family:
-                self.store.remember(family, st.key)
-            del results, ctx
-            release_free_memory()
-        except BaseException as e:
-            pending.abort()
-            if isinstance(e, OSError) and e.errno in _FULL:
-                free = free_space(self.store.root)
-                raise WriteFailed(f"cannot write the result of node {nid!r} into the cache {self.store.root}: "
-                                  "the disk is full" + (f" ({human_size(free)} free)" if free is not None else "")
-                                  ) from None
-            if isinstance(e, NodeError) and not hasattr(e, "node_id"):
-                e.node_id = nid  # type: ignore[attr-defined]
-            raise
+        return NodeTask(
+            node_id=nid, node_type=node.type.name, node_module=node.type.func.__module__, params=node.params,
+            key=st.key, preimage=st.preimage,
+            upstream={port: (self.statuses[src].key, sport) for port, (src, sport) in node.inputs.items()},
+            store=location_of(self.store), input_file=str(self.input_file) if self.input_file else None,
+            jobs=self.jobs, pipeline=self.p.name,
+            family=family_of(st.preimage, node.type.incremental) if node.type.incremental else None,
+            versions=versions(), watched=tuple(self.watched))
 
-    def _earlier(self, family: str, key: str, read: list[str]) -> Iterator[dict[str, Result]]:
-        """Committed results of ``family`` other than ``key``, most recently used first; notes in
-        ``read`` the key of each one handed out."""
-        for other in self.store.family(family):
-            if other == key:
-                continue
-            try:
-                result = self.load(other, touch=False)  # the node may not use it; what it links is touched
-            except EntryDamaged as e:
-                self.store.quarantine(e.key, e.what, e.seal)
-                continue
-            except (OSError, ValueError, KeyError):
-                continue  # evicted or being evicted by another process: not there
-            read.append(other)
-            yield result
+    def submit(self, executor: Executor, nid: str) -> Future:
+        task = self.task_of(nid)
+        # A task in this process may report its progress; one elsewhere reports when it is done.
+        if executor.in_process:  # the run's own store: what it moves aside is named in this run's record
+            return executor.submit(run_task, task, self.reporter, executor.in_task(), self.store)
+        return executor.submit(run_task, task, None, executor.in_task())
 
     def run(self, executor: Executor, record: RunRecord) -> None:
         self.statuses: dict[str, NodeStatus] = explain(self.p, self.input_file, self.store, self.variant)
@@ -207,7 +138,6 @@ class _Run:
             st = self.statuses[nid]
             record.nodes[nid] = NodeRecord(nid, st.type, st.key, reasons=list(st.reasons))
         upstream = {nid: {s for s, _ in self.p.nodes[nid].inputs.values()} for nid in order}
-        consumers = {nid: sum(nid in srcs for srcs in upstream.values()) for nid in order}
         done: set[str] = set()
         running: dict[Future, tuple[str, float]] = {}
         try:
@@ -222,22 +152,30 @@ class _Run:
                         rec.status, rec.reasons = "cached", []
                         self.reporter.finish(nid, "cached", 0.0)
                         done.add(nid)
-                        self._release(nid, upstream, consumers)
                         continue
                     self.reporter.start(nid, "running: " + "; ".join(rec.reasons))
-                    fut = executor.submit(self.compute, nid, self.inputs_of(nid), rec)
-                    running[fut] = (nid, time.perf_counter())
+                    running[self.submit(executor, nid)] = (nid, time.perf_counter())
                 if not running:
                     continue
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for fut in finished:
                     nid, t0 = running.pop(fut)
-                    fut.result()  # re-raises the node's exception
                     rec = record.nodes[nid]
+                    try:
+                        outcome: TaskOutcome = fut.result()  # re-raises the node's exception
+                    except BaseException as e:
+                        rec.status, rec.seconds = "failed", time.perf_counter() - t0
+                        if isinstance(e, InputChanged):
+                            self.input_changed = True
+                        raise
+                    self.committed.append(outcome.key)
                     rec.status, rec.seconds = "ran", time.perf_counter() - t0
+                    rec.warnings = outcome.warnings
+                    if not executor.in_process:
+                        for w in outcome.warnings:
+                            self.reporter.log(f"{nid}: {w}")
                     self.reporter.finish(nid, "ran", rec.seconds)
                     done.add(nid)
-                    self._release(nid, upstream, consumers)
         finally:
             self.cancelled.set()  # nodes still running stop at their next item
             for fut in running:
@@ -274,12 +212,6 @@ class _Run:
             except EntryDamaged as e:
                 self.store.quarantine(e.key, e.what, e.seal)  # it, or an entry it links to
         return False
-
-    def _release(self, nid: str, upstream: dict[str, set[str]], consumers: dict[str, int]) -> None:
-        for src in upstream[nid]:
-            consumers[src] -= 1
-            if consumers[src] == 0:
-                self.loaded.pop(src, None)
 
 
 def _earlier_exports(run_json: Path) -> dict[str, str]:
@@ -355,7 +287,7 @@ def _run_and_export(run: _Run, executor: Executor, record: RunRecord, pipeline: 
     for nid, node in pipeline.nodes.items():
         if node.type.export is None:
             continue
-        results = run.load(run.statuses[nid].key)
+        results = load_committed(run.load, run.statuses[nid].key)  # perhaps written on another host
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = node.type.export(results, node.params, out_dir, stem) or []
         record.nodes[nid].exports = [str(p) for p in paths]

@@ -1,0 +1,166 @@
+"""The Dask executor on a real ``distributed.LocalCluster`` (2 worker processes): the shipped planet
+pipeline on simulated SER recordings gives the local executor's bits, a killed worker does not stop a
+run, and a failed recording in a batch does not stop the others."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+import luckystack.nodes  # noqa: E402, F401  (registers the node types)
+from luckystack.graph import api  # noqa: E402
+from luckystack.graph.dask_executor import DaskExecutor  # noqa: E402
+from luckystack.simulate import simulate, write_recording  # noqa: E402
+from tests.graph.conftest import REPO, cli_env  # noqa: E402
+
+PLANET = REPO / "pipelines" / "planet.json"
+LONG_FRAMES = 300  # 10 chunks of stabilize, analyse and align, 2 of stack
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as c, distributed.Client(c) as client:
+        yield c, client
+
+
+@pytest.fixture(scope="module")
+def dask_executor(cluster):
+    return DaskExecutor(client=cluster[1])
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("recordings")
+    out = {f"j{i}": write_recording(folder / f"j{i}.ser", simulate("jupiter", 40, 192, 144, seed=i))
+           for i in range(3)}
+    out["long"] = write_recording(folder / "long.ser", simulate("jupiter", LONG_FRAMES, 192, 144, seed=7))
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_long(recordings, tmp_path_factory) -> Path:
+    """The long recording stacked by the local executor: its output folder."""
+    root = tmp_path_factory.mktemp("local-long")
+    api.run(api.load_pipeline(PLANET), [recordings["long"]], cache=root / "cache", out=root / "out", jobs=2)
+    return root / "out" / "long"
+
+
+def _images(folder: Path) -> dict[str, bytes]:
+    """The exported images under ``folder`` (one per sweep variant of the pipeline) by relative path."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.tif"))}
+
+
+def _assert_clean(cache: Path) -> None:
+    """Every entry committed whole; no partial entry left behind."""
+    names = [p.name for p in cache.iterdir()]
+    assert not [n for n in names if ".partial-" in n or ".deleting-" in n]
+    entries = [cache / n for n in names if len(n) == 64]
+    assert entries and all((e / "manifest.json").is_file() for e in entries)
+
+
+def test_a_batch_on_the_cluster_equals_the_local_outputs_and_a_bad_recording_fails_alone(
+        recordings, dask_executor, cluster, tmp_path):
+    bad = tmp_path / "bad.ser"
+    bad.write_bytes(b"not a SER file" * 10)
+    good = [recordings[f"j{i}"] for i in range(3)]
+    pipeline = api.load_pipeline(PLANET)
+    api.run(pipeline, good, cache=tmp_path / "c-local", out=tmp_path / "local", jobs=2)
+    with distributed.get_task_stream(cluster[1]) as stream:
+        runs = api.run(pipeline, [good[0], bad, good[1], good[2]], cache=tmp_path / "c-dask",
+                       out=tmp_path / "dask", jobs=2, executor=dask_executor)
+    assert [r.failed for r in runs] == [False, True, False, False]
+    assert "NodeError" in runs[1].record.error and runs[1].record.nodes["reader"].status == "failed"
+    for rec in good:
+        local, dask = _images(tmp_path / "local" / rec.stem), _images(tmp_path / "dask" / rec.stem)
+        assert len(local) == 3 and local == dask
+    # The recordings' nodes ran on both workers, each task reading its frames itself.
+    node_workers = {t["worker"] for t in stream.data if t["key"].startswith("stack-")}
+    assert len(node_workers) == 2
+    _assert_clean(tmp_path / "c-dask")
+
+
+def test_a_long_recording_is_chunked_over_the_workers_and_equals_the_local_stack(
+        recordings, local_long, dask_executor, cluster, tmp_path):
+    with distributed.get_task_stream(cluster[1]) as stream:
+        [run] = api.run(api.load_pipeline(PLANET), [recordings["long"]], cache=tmp_path / "cache",
+                        out=tmp_path / "out", jobs=2, executor=dask_executor)
+    assert not run.failed
+    chunks = [t for t in stream.data if t["key"].startswith("chunk-")]
+    per_map = Counter(t["key"].rsplit("-", 1)[0] for t in chunks)  # chunk-<function>-<uuid>
+    assert sum(n >= LONG_FRAMES // 32 for n in per_map.values()) >= 3, per_map  # stabilize, analyse, align
+    assert len({t["worker"] for t in chunks}) == 2
+    assert _images(tmp_path / "out" / "long") == _images(local_long)
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(
+        recordings, local_long, dask_executor, cluster, tmp_path):
+    client = cluster[1]
+    pids = client.run(os.getpid)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["runs"] = api.run(api.load_pipeline(PLANET), [recordings["long"]], cache=tmp_path / "cache",
+                                      out=tmp_path / "out", jobs=2, executor=dask_executor)
+        except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    victim = None
+    deadline = time.monotonic() + 30
+    while victim is None and time.monotonic() < deadline and thread.is_alive():
+        for addr, keys in client.processing().items():
+            if any(k.startswith(("align-aps-", "stack-")) for k in keys):
+                victim = addr
+        time.sleep(0.01)
+    assert victim is not None, "no node task was seen running"
+    os.kill(pids[victim], signal.SIGKILL)
+    thread.join(120)
+    assert "error" not in outcome, outcome.get("error")
+    assert not outcome["runs"][0].failed
+    assert _images(tmp_path / "out" / "long") == _images(local_long)
+    _assert_clean(tmp_path / "cache")
+    client.wait_for_workers(2, timeout=30)  # the nanny restarted it
+
+
+def test_the_command_line_runs_a_batch_on_a_scheduler(recordings, cluster, tmp_path):
+    bad = tmp_path / "bad.ser"
+    bad.write_bytes(b"x" * 100)
+    cmd = [str(Path(os.sys.executable).parent / "luckystack"), "run", str(PLANET), "-i", str(recordings["j0"]),
+           "-i", str(bad), "--scheduler", cluster[0].scheduler_address, "--cache", str(tmp_path / "c"),
+           "--out", str(tmp_path / "o")]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "bad.ser: FAILED" in done.stdout and "j0.ser:" in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "error: 1 of 2 runs failed; the others completed"
+    assert "Traceback" not in done.stderr
+    assert len(list((tmp_path / "o" / "j0").rglob("*.tif"))) == 3
+
+
+def test_bad_executor_choices_are_one_line_usage_errors(tmp_path):
+    for args, message in ((["--workers", "0"], "--workers must be at least 1"),
+                          (["--executor", "local", "--workers", "2"], "--workers needs --executor dask"),
+                          (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "leave it out")):
+        cmd = [str(Path(os.sys.executable).parent / "luckystack"), "run", str(PLANET), *args,
+               "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=60)
+        assert done.returncode == 2 and message in done.stderr.strip().splitlines()[-1], done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_local_remains_the_default_and_imports_no_dask():
+    code = ("import sys, luckystack.nodes; from luckystack.graph import api, scheduler, task, executor; "
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')]; "
+            "assert type(api.executor_of(None)[0]).__name__ == 'LocalExecutor'")
+    subprocess.run([os.sys.executable, "-c", code], check=True, env=cli_env(), timeout=60)
