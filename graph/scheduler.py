@@ -190,6 +190,7 @@ class _Run:
             if other == key:
                 continue
             try:
+                self.store.check(other, full=True)  # rather than fail the node when it reads damage
                 result = self.load(other, touch=False)  # the node may not use it; what it links is touched
             except EntryDamaged as e:
                 self.store.quarantine(e.key, e.what, e.seal)
