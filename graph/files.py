@@ -5,7 +5,8 @@ bytes are made in memory first (files here are megabytes), written to a hidden t
 same folder, flushed to disk, then renamed over the final name — a rename within one folder is atomic,
 so a reader, a crash or a full disk never leaves a partial file under the final name. On failure the
 temporary is removed and :class:`WriteFailed` says which file, and, for a full disk, how much space
-the file needed and how much there was.
+the file needed and how much there was. A temporary left by a killed writer (its pid is in the name) is
+removed by the next write of the same file.
 """
 
 from __future__ import annotations
@@ -47,6 +48,27 @@ def disk_full(path: Path, needed: int | None) -> WriteFailed:
     return WriteFailed(f"cannot write {path}: the disk is full" + (f" ({detail})" if detail else ""))
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*-*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_file(path: Path | str, data: bytes | str) -> Path:
     """Write ``data`` (str: as UTF-8) to ``path`` atomically; creates the folder. Raises WriteFailed."""
     path = Path(path)
@@ -60,7 +82,8 @@ def write_file(path: Path | str, data: bytes | str) -> Path:
     free = free_space(path.parent)
     if free is not None and len(raw) > free:
         raise disk_full(path, len(raw))  # nothing written at all
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    _remove_stale_temporaries(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(raw)

@@ -148,7 +148,7 @@ class _Run:
                     if not upstream[nid] <= done:
                         continue
                     rec = record.nodes[nid]
-                    if self._sound(self.statuses[nid].key):
+                    if self._sound(nid, self.statuses[nid].key):
                         rec.status, rec.reasons = "cached", []
                         self.reporter.finish(nid, "cached", 0.0)
                         done.add(nid)
@@ -197,7 +197,7 @@ class _Run:
             except (EntryInUse, OSError):
                 pass  # another process reads it: it committed the same recipe from a whole file
 
-    def _sound(self, key: str) -> bool:
+    def _sound(self, nid: str, key: str) -> bool:
         """Committed and every file it holds or links to matches its checksum (the whole entry is read:
         a fully cached run reads every result it stands on once, tens of MB at GB/s). A damaged entry is
         moved aside, so the node that made it runs again."""
@@ -211,6 +211,8 @@ class _Run:
                 return False
             except EntryDamaged as e:
                 self.store.quarantine(e.key, e.what, e.seal)  # it, or an entry it links to
+                self.reporter.log(f"{nid}: cache entry {e.key[:12]} is damaged ({e.what}): moved aside, "
+                                  "computing it again")
         return False
 
 

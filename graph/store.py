@@ -64,6 +64,7 @@ __all__ = ["CacheStore", "EntryDamaged", "EntryInUse", "EntryInfo", "PendingEntr
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _PARTIAL_RE = re.compile(r"^([0-9a-f]{64})\.(partial|deleting)-([0-9a-f]{32})$")
 FORMAT = "lsk-entry/2"  # /1 had no checksums: such an entry counts as damaged, so it is computed again
+_OUTDATED = "written by an older luckystack"
 _NOT_DIGESTED = frozenset({"owner.json", "manifest.json", "last-use"})
 _CHUNK_BYTES = 8 << 20
 # Byte-shuffled LZ4: on float32 images 0.75 of their size in 2 ms per 5 MB, against 0.84 in 9 ms for
@@ -291,10 +292,13 @@ class CacheStore:
         try:
             manifest = unseal(text)
         except ValueError as e:
+            if b'"format": "lsk-entry/1"' in text and b'"checksum"' not in text:
+                raise EntryDamaged(key, f"{_OUTDATED} (format 'lsk-entry/1', not {FORMAT})") from None
             raise EntryDamaged(key, f"manifest.json: {'empty' if not text else e}") from None
-        if manifest.get("format") != FORMAT or manifest.get("key") != key:
-            raise EntryDamaged(key, f"manifest.json of format {manifest.get('format')!r} for key "
-                                    f"{str(manifest.get('key'))[:12]} (expected {FORMAT} for this key)")
+        if manifest.get("format") != FORMAT:
+            raise EntryDamaged(key, f"{_OUTDATED} (format {manifest.get('format')!r}, not {FORMAT})")
+        if manifest.get("key") != key:
+            raise EntryDamaged(key, f"manifest.json belongs to entry {str(manifest.get('key'))[:12]}")
         return manifest
 
     def load(self, key: str, touch: bool = True) -> dict[str, Result]:
@@ -519,8 +523,8 @@ class CacheStore:
 
     def _clear(self, key: str, problem: str, seal: str | None = None) -> None:
         """Move the unusable folder ``key`` out of the way: into quarantine when its own files are
-        damaged, deleted when it only links to an entry that is gone."""
-        if problem.startswith("links to "):
+        damaged, deleted when it only links to an entry that is gone or was written in an older format."""
+        if problem.startswith(("links to ", _OUTDATED)):
             try:
                 self.remove(key)
             except EntryInUse:

@@ -184,7 +184,7 @@ def test_damage_of_a_result_only_a_later_run_reads_is_caught_then(fresh, tmp_pat
     assert np.load(r.record.exports()[0]).tobytes() == np.load(u.record.exports()[0]).tobytes()
 
 
-def test_stale_format_manifest_counts_as_damaged(fresh, tmp_path):
+def test_an_entry_of_the_format_without_checksums_is_replaced_silently(fresh, tmp_path):
     clean, rec, record, contents, _e = fresh
     cache = tmp_path / "cache"
     shutil.copytree(clean, cache)
@@ -192,6 +192,31 @@ def test_stale_format_manifest_counts_as_damaged(fresh, tmp_path):
     old = json.loads(path.read_text())
     old.pop("checksum")
     old["format"] = "lsk-entry/1"
-    path.write_text(json.dumps(old))
+    path.write_text(json.dumps(old, indent=1, sort_keys=True))
     again = _run(cache, rec, tmp_path / "out")
     assert again.ran() == ["stack"] and _contents(cache, again) == contents
+    assert again.warnings() == [] and not (cache / "quarantine").exists()  # not damage: an upgrade
+
+
+def test_a_damaged_earlier_result_is_not_built_on(tmp_path, monkeypatch):
+    """An incremental node is offered earlier results; a damaged one is moved aside, not used."""
+    rec = make_recording(tmp_path / "r.npy", n=24)
+    log = tmp_path / "earlier.log"
+    monkeypatch.setenv("LSK_TEST_EARLIER", str(log))
+    pipe = {"name": "prefix-pipe", "nodes": {"read": {"type": "t-source"},
+                                             "sum": {"type": "t-prefix", "inputs": {"frames": "read"}}}}
+
+    def run(cache: Path, upto: int):
+        p = api.pipeline_from_dict(pipe).with_overrides({"sum.upto": upto})
+        log.unlink(missing_ok=True)
+        [r] = api.run(p, [rec], cache=cache, out=tmp_path / "o", jobs=1, reporter=Reporter())
+        return r.record, api.read_result(p, "sum", rec, cache=cache)["sum"].array("value")[0]
+
+    first, _ = run(tmp_path / "c", 8)
+    entry = tmp_path / "c" / first.nodes["sum"].key
+    _damage(sorted((entry / "sum" / "partial" / "c").rglob("*"))[-1], "flip")
+    built, value = run(tmp_path / "c", 20)
+    assert log.read_text().strip() == "[]"  # nothing offered: the damaged result was moved aside
+    assert [p.name.split("-")[0] for p in (tmp_path / "c" / "quarantine").iterdir()] == [entry.name]
+    assert any("sum: cache entry" in w and entry.name[:12] in w for w in built.warnings()), built.warnings()
+    assert value == run(tmp_path / "fresh", 20)[1]

@@ -360,3 +360,12 @@ def test_soak_twenty_recordings_in_one_batch_with_flat_peak_memory(tmp_path):
     late = max(peaks.get(i, 0.0) for i in range(15, 20))
     print(f"process-tree peak RSS: recordings 3-6 {early:.0f} MB, 16-20 {late:.0f} MB")
     assert early > 0 and late <= early * 1.10 + 15, (early, late, peaks)
+
+
+def test_a_temporary_left_by_a_killed_writer_goes_with_the_next_write(tmp_path):
+    target = tmp_path / "run.json"
+    dead, alive = tmp_path / ".run.json.4194311-0badcafe.tmp", tmp_path / f".run.json.{os.getpid()}-0badcafe.tmp"
+    dead.write_bytes(b"half")
+    alive.write_bytes(b"being written")
+    files.write_file(target, "{}")
+    assert target.read_text() == "{}" and not dead.exists() and alive.exists()
