@@ -69,6 +69,7 @@ def explain(pipeline: Pipeline, input: PathLike | None = None,
             cache: PathLike | CacheStore | None = None, variant: str | None = None) -> dict[str, NodeStatus]:
     """Each node's key and status (cached, or why it will run); computes nothing."""
     [inp] = _inputs(input)
+    check_against_input(pipeline, inp)
     return _explain(pipeline, inp, _store(cache), variant)
 
 

@@ -76,8 +76,10 @@ class Params(BaseModel):
         if field is None:
             return value
         takes_bool = _mentions(field.annotation, bool)
-        if not takes_bool and _holds(value, bool):
+        if not takes_bool and _mentions(field.annotation, int, float) and _holds(value, bool):
             raise PydanticCustomError("bool_not_number", "true/false is not a number")
+        if isinstance(value, str) and not value.strip() and _mentions(field.annotation, Path):
+            raise PydanticCustomError("empty_path", "an empty path names no file")
         if takes_bool and not _mentions(field.annotation, int, float) and _holds(value, int, float, exclude=bool):
             raise PydanticCustomError("number_not_bool", "a number is not true/false")
         if isinstance(value, str) and _mentions(field.annotation, int, float) and not _mentions(field.annotation, str):

@@ -108,13 +108,17 @@ def read_file(path: Path | str) -> dict[str, Any]:
     """Parse a pipeline file's JSON; PipelineError with line and column on bad JSON."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark, as some editors write, is fine
     except OSError as e:
         raise PipelineError(f"{path}: cannot read pipeline file ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise PipelineError(f"{path}: not a text file in UTF-8 (byte {e.start} is {e.object[e.start]:#04x})") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise PipelineError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise PipelineError(f"{path}: the JSON is nested too deeply to be a pipeline") from None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: a pipeline file must be a JSON object with 'name' and 'nodes'")
     return raw
@@ -205,7 +209,7 @@ _PROBLEMS = {  # pydantic error type → what the user reads
     "string_type": "must be a text", "string_too_short": "must not be empty",
     "path_type": "must be a file path", "model_type": "must be an object", "model_attributes_type":
     "must be an object", "bool_not_number": "is true/false, not a number",
-    "number_not_bool": "is a number, not true/false",
+    "number_not_bool": "is a number, not true/false", "empty_path": "must name a file",
 }
 
 

@@ -108,7 +108,8 @@ class StackParams(Params):
     @model_validator(mode="after")
     def _one_kind(self):
         if self.percent is not None and self.frames is not None:
-            raise ValueError("give stack sizes as either percent or frames, not both")
+            raise ValueError("give stack sizes as either percent or frames, not both (set the other to "
+                             "null, e.g. --set stack.percent=null)")
         for p in self.percent or []:
             if not 0 < p <= 100:
                 raise ValueError("percent values must be in (0, 100]")

@@ -124,6 +124,7 @@ def _structure_cases() -> dict[str, object]:
         "unknown top key": mutate(lambda r: r.update(nodez={})),
         "top level a list": [PLANET],
         "top level null": None,
+        "nested too deeply": "[" * 100_000 + "]" * 100_000,
         "unknown param": mutate(lambda r: r["nodes"]["stack"]["params"].update(percnt=5)),
         "sweep of a missing node": mutate(lambda r: r.update(sweep={"params": {"stak.percent": [5]}})),
         "sweep value out of range": mutate(lambda r: r.update(sweep={"params": {"stack.percent": [5, 500]}})),
@@ -132,7 +133,7 @@ def _structure_cases() -> dict[str, object]:
     }
 
 
-BAD_SETS = ["stack", "=5", ".percent=5", "stack.=5", "stack..percent=5", "nonode.percent=5", "stack.percnt=5",
+BAD_SETS = ["reference.path=\"\"", "reference.path=true", "stack", "=5", ".percent=5", "stack.=5", "stack..percent=5", "nonode.percent=5", "stack.percnt=5",
             "stack.percent.deeper=5", "stack.percent=[", "stack.percent=NaN", "stack.percent=-Infinity",
             "stack.percent=1e999", "reader.first=1e300", "align.ap_size=true", "align.ap_size=[16,\"a\"]",
             "stabilize.crop=[0,0,0,0]", "stack.selection=null", "stack.frames=1.5", "post.preview=1"]
@@ -190,8 +191,24 @@ def test_wrong_wiring_is_one_line_exit_2(case, raw, recording, tmp_path, capsys)
 @pytest.mark.parametrize("case", sorted(_structure_cases()))
 def test_bad_structure_is_one_line_exit_2(case, recording, tmp_path, capsys):
     path = tmp_path / "pipe.json"
-    path.write_text(json.dumps(_structure_cases()[case]))
+    raw = _structure_cases()[case]
+    path.write_text(raw if isinstance(raw, str) and raw.startswith("[") else json.dumps(raw))
     _assert_one_line_exit_2(main(_run(tmp_path, path, recording)), capsys.readouterr().err, tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe{}", b"", b"{", b"\x00" * 10, b'{"name": "x", "nodes": {"a": {"type": '
+                                     b'"merge"}}}', "{\"name\": \"\u00e9\", \"nodes\": []}".encode("latin-1")])
+def test_bad_file_content_is_one_line_exit_2(content, recording, tmp_path, capsys):
+    path = tmp_path / "pipe.json"
+    path.write_bytes(content)
+    _assert_one_line_exit_2(main(_run(tmp_path, path, recording)), capsys.readouterr().err, tmp_path)
+
+
+def test_a_byte_order_mark_is_fine(recording, tmp_path):
+    from luckystack.graph.spec import load_pipeline
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + (REPO / "pipelines" / "planet.json").read_bytes())
+    assert load_pipeline(path).name == "planet"
 
 
 @pytest.mark.parametrize("item", BAD_SETS)

@@ -168,6 +168,9 @@ BAD_INPUTS = {
     "truncated frame": (lambda p: p.write_bytes(SerHeader(64, 64, frame_count=5).pack() + bytes(100)),
                         "no complete frame"),
     "CMY colours": (lambda p: p.write_bytes(SerHeader(8, 8, layout="CYYM").pack() + bytes(64)), "CMY"),
+    "layout that does not fit": (lambda p: p.write_bytes(SerHeader(64, 48, layout="RGB", frame_count=30).pack()
+                                                         + bytes(30 * 64 * 48)),
+                                 "claims 30 RGB 8-bit frames of 64x48 (276480 bytes) but the file holds 92160"),
     "empty folder": (lambda p: p.mkdir(), "holds no"),
     "folder of mismatched sizes": (_mismatched_folder, "8"),
 }

@@ -71,3 +71,35 @@ def test_fill_of_a_strided_plane_and_of_nothing_finite():
     empty = np.full((3, 3), np.nan, np.float32)
     assert fill_nonfinite(empty) == 9 and not empty.any()
     assert fill_nonfinite(np.zeros((2, 2), np.float32)) == 0
+
+
+def test_float_tiff_frames_count_pixels_and_mask_them(tmp_path):
+    from luckystack.graph.node import Result
+    from luckystack.io.recording import describe
+    from luckystack.io.stream import open_stream
+    for i in range(3):
+        frame = np.random.default_rng(i).random((12, 16, 3)).astype(np.float32)
+        if i == 1:
+            frame[2:4, 3:5, 0] = np.nan  # 4 pixels with one bad sample
+            frame[7, 7, :] = np.inf  # 1 pixel with three
+        tifffile.imwrite(tmp_path / f"f{i}.tif", frame, photometric="rgb")
+    meta, arrays, notes = describe(tmp_path)
+    assert meta["layout"] == "RGB" and arrays["nonfinite"].tolist() == [0, 5, 0]
+    assert notes[-1].startswith("5 non-finite pixels (NaN or infinity) in 1 of 3 frames were left out")
+    stream = open_stream(Result(arrays=arrays, meta=meta), tmp_path)
+    assert np.isfinite(stream.read(1)).all() and stream.nonfinite_mask(0) is None
+    mask = stream.nonfinite_mask(1)
+    assert mask.sum() == 5 and mask[2:4, 3:5].all() and mask[7, 7]
+
+
+@pytest.mark.parametrize("data, message", [
+    (np.full((3, 8, 8), np.nan, np.float32), "every pixel of the selected frames is NaN or infinite"),
+    (np.full((3, 8, 8), 1e300), "every pixel of the selected frames is NaN or infinite"),  # beyond float32
+    (np.zeros((0, 8, 8), np.float32), "holds no frame (its image axes are 0 x 8 x 8)"),
+])
+def test_fits_cubes_with_nothing_to_stack_are_one_sentence(tmp_path, data, message):
+    from luckystack.io.recording import describe
+    path = tmp_path / "cube.fits"
+    fits.PrimaryHDU(data).writeto(path)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        describe(path)

@@ -40,6 +40,8 @@ def probe_fits_cube(path: Path) -> dict:
         count, shape = dims[0], tuple(dims[1:])
     else:
         raise ValueError(f"{path.name} has {naxis} axes; expected a 2-D frame or a 3-D cube of frames")
+    if count < 1 or min(shape) < 1:
+        raise ValueError(f"{path.name} holds no frame (its image axes are {' x '.join(map(str, dims))})")
     bitpix = int(hdr["BITPIX"])
     if bitpix not in BITPIX_DTYPES:
         raise ValueError(f"{path.name} has unsupported BITPIX {bitpix}")
@@ -64,12 +66,14 @@ def probe_fits_cube(path: Path) -> dict:
 
 
 def decode_fits_samples(raw: np.ndarray, desc: dict) -> np.ndarray:
-    """Turn on-disk FITS samples into native uint8/uint16 or float32 (NaN replaced later)."""
+    """Turn on-disk FITS samples into native uint8/uint16 or float32 (NaN and infinity, including
+    doubles beyond float32's range, are left for the stream to fill and the reader to count)."""
     if desc["sample"] == "u2":
         return (raw.view(">u2") ^ np.uint16(0x8000)).astype(np.uint16)
     if desc["sample"] == "u1":
         return raw.astype(np.uint8)
-    out = raw.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = raw.astype(np.float32)
     if desc["bscale"] != 1.0:
         out *= np.float32(desc["bscale"])
     if desc["bzero"] != 0.0:

@@ -105,6 +105,8 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
     if p.sample == "f4":
         arrays["nonfinite"] = _count_nonfinite(reader, idx, roi_list if roi is not None else None)
         bad = arrays["nonfinite"]
+        if bad.sum() == idx.size * roi_list[2] * roi_list[3]:
+            raise ValueError(f"{Path(path).name}: every pixel of the selected frames is NaN or infinite")
         if bad.any():
             notes.append(f"{int(bad.sum())} non-finite pixels (NaN or infinity) in {int(np.count_nonzero(bad))} "
                          f"of {idx.size} frames were left out: each was filled from its finite neighbours")
@@ -112,12 +114,12 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
 
 
 def _count_nonfinite(reader: RawReader, idx: np.ndarray, roi: Sequence[int] | None) -> np.ndarray:
-    """(N,) int64 NaN/inf samples per selected frame of a float recording (one pass, frame by frame)."""
+    """(N,) int64 pixels with a NaN/inf sample per selected frame of a float recording (one pass)."""
     box = tuple(roi) if roi is not None else None
     counts = np.zeros(idx.size, np.int64)
     for n, k in enumerate(idx):
-        frame = reader.frame(int(k), box)
-        counts[n] = frame.size - np.count_nonzero(np.isfinite(frame))
+        bad = ~np.isfinite(reader.frame(int(k), box))
+        counts[n] = np.count_nonzero(bad if bad.ndim == 2 else bad.any(axis=2))
     return counts
 
 
