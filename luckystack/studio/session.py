@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import luckystack.nodes  # noqa: F401  (registers the node types)
 from luckystack.graph import api
 from luckystack.graph.node import NodeError
 from luckystack.graph.progress import Reporter

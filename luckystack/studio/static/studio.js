@@ -101,35 +101,43 @@ function drawGraph() {
   const depth = {};
   const d = (id) => depth[id] ?? (depth[id] = Math.max(-1, ...byId[id].inputs.filter((s) => byId[s]).map(d)) + 1);
   nodes.forEach((n) => d(n.node));
-  const cols = {}; nodes.forEach((n) => (cols[depth[n.node]] = cols[depth[n.node]] || []).push(n.node));
-  const W = 112, H = 34, GX = 14, GY = 12, pos = {};
-  Object.entries(cols).forEach(([c, ids]) => ids.forEach((id, r) => (pos[id] = {x: 6 + (+c % 4) * (W + GX),
-                                                                           y: 6 + (Math.floor(+c / 4) * 2 + r) * (H + GY)})));
-  const height = Math.max(...Object.values(pos).map((p) => p.y)) + H + 8;
-  svg.setAttribute("viewBox", `0 0 ${4 * (W + GX)} ${height}`);
-  svg.innerHTML = `<defs><marker id="arrow" viewBox="0 0 6 6" refX="6" refY="3" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L6,3L0,6z" fill="#4a505c"/></marker></defs>`;
+  const rows = {}; nodes.forEach((n) => (rows[depth[n.node]] = rows[depth[n.node]] || []).push(n.node));
+  const W = 104, H = 26, GY = 8, X0 = 46, pos = {};
+  Object.entries(rows).forEach(([r, ids]) => ids.forEach((id, c) => (pos[id] = {x: X0 + c * (W + 8), y: 4 + +r * (H + GY)})));
+  const height = Math.max(...Object.values(pos).map((p) => p.y)) + H + 6, width = 400;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`); svg.style.height = height + "px";
+  svg.innerHTML = `<defs><marker id="arrow" viewBox="0 0 6 6" refX="6" refY="3" markerWidth="5" markerHeight="5" orient="auto"><path d="M0,0L6,3L0,6z" fill="#5a616e"/></marker></defs>`;
   for (const n of nodes) for (const src of n.inputs) {
     if (!pos[src]) continue;
     const a = pos[src], b = pos[n.node], p = document.createElementNS(SVGNS, "path");
-    const x1 = a.x + W / 2, y1 = a.y + H, x2 = b.x + W / 2, y2 = b.y;
-    p.setAttribute("d", y2 > y1 ? `M${x1},${y1} C${x1},${y1 + 14} ${x2},${y2 - 14} ${x2},${y2}`
-                                : `M${a.x + W},${a.y + H / 2} L${b.x},${b.y + H / 2}`);
+    const span = depth[n.node] - depth[src];
+    if (span === 1 && a.x === b.x) p.setAttribute("d", `M${a.x + W / 2},${a.y + H} L${b.x + W / 2},${b.y}`);
+    else if (span === 1) p.setAttribute("d", `M${a.x + W / 2},${a.y + H} C${a.x + W / 2},${b.y - 4} ${b.x + W / 2},${a.y + H + 4} ${b.x + W / 2},${b.y}`);
+    else { const bend = X0 - 8 - 7 * Math.min(span, 5);
+           p.setAttribute("d", `M${a.x},${a.y + H / 2} C${bend},${a.y + H / 2} ${bend},${b.y + H / 2} ${b.x},${b.y + H / 2}`); }
     p.setAttribute("class", "edge"); svg.appendChild(p);
   }
   for (const n of nodes) {
     const st = nodeState(n), l = live[n.node] || {}, g = document.createElementNS(SVGNS, "g");
     g.setAttribute("class", "gnode " + st); g.setAttribute("data-node", n.node); g.setAttribute("data-state", st);
-    const {x, y} = pos[n.node];
+    const {x, y} = pos[n.node], row = rows[depth[n.node]];
     let sub = {cached: "cached", run: "will run", running: "running", ran: `ran ${(l.seconds || 0).toFixed(2)} s`, failed: "failed"}[st] || st;
     if (st === "running" && l.total) sub = `${l.label || "running"} ${Math.round(100 * l.done / l.total)} %`;
     g.innerHTML = `<rect x="${x}" y="${y}" width="${W}" height="${H}"></rect>` +
       (st === "running" && l.total ? `<rect class="prog" x="${x}" y="${y + H - 3}" width="${W * Math.min(1, l.done / l.total)}" height="3"></rect>` : "") +
-      `<text x="${x + 6}" y="${y + 14}">${n.node}</text><text class="sub" x="${x + 6}" y="${y + 27}">${sub}</text>`;
+      `<text x="${x + 6}" y="${y + 17}">${n.node}</text>` +
+      (row[row.length - 1] === n.node ? `<text class="sub" x="${x + W + 8}" y="${y + 17}">${escapeHtml(sub + (st === "run" ? " — " + shortWhy(n) : ""))}</text>` : "");
     const title = document.createElementNS(SVGNS, "title");
     title.textContent = describeNode(n); g.appendChild(title);
     g.onclick = () => { $("node-detail").textContent = describeNode(n); };
     svg.appendChild(g);
   }
+}
+function escapeHtml(t) { return String(t).replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c])); }
+function shortWhy(n) {
+  const direct = n.reasons.filter((r) => !r.startsWith("upstream "));
+  const t = direct.length ? direct.join("; ") : (n.root_causes[0] ? "← " + n.root_causes[0] : n.reasons.join("; "));
+  return t.length > 44 ? t.slice(0, 42) + "…" : t;
 }
 function describeNode(n) {
   const st = nodeState(n), l = live[n.node] || {};
@@ -290,7 +298,7 @@ function drawQuality() {
   quality.sorted.forEach((v, i) => { const x = X(i, nv), y = Y(v); i ? g.lineTo(x, y) : g.moveTo(x, y); }); g.stroke();
   g.fillStyle = "#e5534b"; quality.valid.forEach((ok, i) => { if (!ok) g.fillRect(X(i, n), H - QM.b, 1, 5); });
   g.fillStyle = "#8b919c";
-  g.fillText("sorted best first (orange) · over time (blue)", QM.l + 4, QM.t + 12);
+  g.fillText("quality: sorted best first (orange), over time (blue)", QM.l, H - 6);
   g.fillText(`${nv} valid of ${n} frames`, W - QM.r - 130, H - 6);
   cuts().forEach((ct, k) => {
     const x = X(ct.count - 1, nv), on = ct.label === label;
@@ -298,7 +306,7 @@ function drawQuality() {
     g.beginPath(); g.moveTo(x, QM.t); g.lineTo(x, H - QM.b); g.stroke(); g.setLineDash([]);
     g.fillStyle = on ? "#4ea1ff" : "#e4e6eb";
     const text = `${ct.label} · ${ct.count} frames`;
-    g.fillText(text, Math.min(x + 4, W - QM.r - g.measureText(text).width - 2), QM.t + 28 + 14 * k);
+    g.fillText(text, Math.min(x + 4, W - QM.r - g.measureText(text).width - 2), QM.t + 14 + 14 * k);
   });
 }
 function canvasX(e) { const c = $("quality"), r = c.getBoundingClientRect(); return (e.clientX - r.left) * c.width / r.width; }
