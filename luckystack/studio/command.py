@@ -96,6 +96,7 @@ def run_command(args: argparse.Namespace) -> int:
     if hint:
         raise UsageError(hint)
     from luckystack.cli import shipped_pipeline
+    from luckystack.studio import security
 
     target = Path(args.target)
     if not target.exists():
@@ -105,6 +106,9 @@ def run_command(args: argparse.Namespace) -> int:
                     args.host, args.port)
     print(f"luckystack studio on {server.session.folder if server.session.folder_mode else server.session.current}")
     print(f"open {server.url}", flush=True)
+    if args.host not in security.LOOPBACK:
+        print(f"warning: listening on {args.host}: other computers that can reach it and know the token can "
+              "use the studio", file=sys.stderr)
     print("(Ctrl-C stops it)", file=sys.stderr, flush=True)
     if not args.no_browser:
         threading.Timer(0.5, webbrowser.open, (server.url,)).start()

@@ -40,13 +40,16 @@ def display(image: np.ndarray, points: tuple[float, float] | None = None) -> np.
 
 def quality_map(reference: np.ndarray, centres: np.ndarray, sizes: np.ndarray, quality: np.ndarray,
                 valid: np.ndarray) -> np.ndarray:
-    """The reference dimmed, each AP box filled with its local quality (median over the valid frames,
-    relative to the best AP's) on a colour scale from dark blue (poor) to yellow (best): uint8 RGB."""
+    """The reference dimmed, each AP box filled with its local quality (median over the valid frames) on
+    a colour scale from dark blue (the poorest AP) to yellow (the best): uint8 RGB."""
     base = display(reference)
     grey = (base.astype(np.float32) * 0.35)
     heat = np.zeros(base.shape[:2], np.float32)
     weight = np.zeros(base.shape[:2], np.float32)
     per_ap = np.array([np.nan if v is None else v for v in ap_quality(quality, valid)], np.float32)
+    if np.isfinite(per_ap).any():
+        lo, hi = float(np.nanmin(per_ap)), float(np.nanmax(per_ap))
+        per_ap = (per_ap - lo) / (hi - lo) if hi > lo else np.ones_like(per_ap)
     h, w = heat.shape
     for (cy, cx), s, v in zip(np.asarray(centres), np.asarray(sizes), per_ap):
         if not np.isfinite(v):

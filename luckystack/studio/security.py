@@ -9,6 +9,7 @@ and may read files only under the folders the session allows (symlinks resolved 
 from __future__ import annotations
 
 import hmac
+import socket
 import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,16 +37,25 @@ def request_token(query: Mapping[str, str], headers: Mapping[str, str], cookies:
     return cookies.get(COOKIE)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def allowed_hosts(host: str, port: int) -> set[str]:
-    """The Host header values that name this server: its own address and ``localhost``, with the port."""
-    names = {host, "127.0.0.1", "localhost"} if host in ("127.0.0.1", "localhost") else {host}
+    """The Host header values that name this server, with the port: its own address, ``localhost`` and
+    127.0.0.1 when it listens on the loopback; for a wildcard address (0.0.0.0, ::) also this computer's
+    name and addresses. A rebinding page's host name is never among them."""
+    names = {host}
+    if host in LOOPBACK or host in ("0.0.0.0", "::"):
+        names |= set(LOOPBACK)
     if host in ("0.0.0.0", "::"):
-        names = {"127.0.0.1", "localhost"}
-    out = set()
-    for name in names:
-        shown = f"[{name}]" if ":" in name else name
-        out.add(f"{shown}:{port}".lower())
-    return out
+        names.discard(host)
+        me = socket.gethostname()
+        names |= {me, socket.getfqdn()}
+        try:
+            names |= {info[4][0] for info in socket.getaddrinfo(me, None)}
+        except OSError:
+            pass
+    return {(f"[{n}]" if ":" in n else n).lower() + f":{port}" for n in names}
 
 
 def host_allowed(header: str | None, allowed: Iterable[str]) -> bool:

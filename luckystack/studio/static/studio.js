@@ -209,6 +209,7 @@ function drawReference() {
     ? "/api/quality-map.png?" + q({reference: k.reference, aps: k["align-aps"], analyse: k.analyse})
     : "/api/reference.png?" + q({key: k.reference});
   if (img.getAttribute("src") !== src) img.src = src;
+  $("ref-box").classList.toggle("qmap", $("show-qmap").checked); $("qmap-legend").hidden = !$("show-qmap").checked;
   const draw = () => drawApLayer(img.naturalWidth, img.naturalHeight);
   if (img.complete && img.naturalWidth) draw(); else img.onload = draw;
 }
@@ -291,7 +292,7 @@ function drawQuality() {
   const n = quality.score.length, nv = quality.n_valid, top = Math.max(...quality.sorted, 1e-9);
   const X = (i, m) => QM.l + (W - QM.l - QM.r) * i / Math.max(1, m - 1), Y = (v) => H - QM.b - (H - QM.t - QM.b) * v / top;
   g.strokeStyle = "#30343d"; g.strokeRect(QM.l, QM.t, W - QM.l - QM.r, H - QM.t - QM.b);
-  g.strokeStyle = "rgba(78,161,255,0.55)"; g.lineWidth = 1; g.beginPath();
+  g.strokeStyle = n > 600 ? "rgba(78,161,255,0.28)" : "rgba(78,161,255,0.55)"; g.lineWidth = 1; g.beginPath();
   quality.score.forEach((v, i) => { if (v == null || !quality.valid[i]) return; const x = X(i, n), y = Y(v); i ? g.lineTo(x, y) : g.moveTo(x, y); });
   g.stroke();
   g.strokeStyle = "#f0a732"; g.lineWidth = 2; g.beginPath();
@@ -299,14 +300,15 @@ function drawQuality() {
   g.fillStyle = "#e5534b"; quality.valid.forEach((ok, i) => { if (!ok) g.fillRect(X(i, n), H - QM.b, 1, 5); });
   g.fillStyle = "#8b919c";
   g.fillText("quality: sorted best first (orange), over time (blue)", QM.l, H - 6);
-  g.fillText(`${nv} valid of ${n} frames`, W - QM.r - 130, H - 6);
+  const count = `${nv} valid of ${n} frames`; g.fillText(count, W - QM.r - g.measureText(count).width, H - 6);
   cuts().forEach((ct, k) => {
     const x = X(ct.count - 1, nv), on = ct.label === label;
     g.strokeStyle = on ? "#4ea1ff" : "#cfd3da"; g.lineWidth = on ? 2.5 : 1.5; g.setLineDash(drag && drag.k === k ? [] : [4, 3]);
     g.beginPath(); g.moveTo(x, QM.t); g.lineTo(x, H - QM.b); g.stroke(); g.setLineDash([]);
-    g.fillStyle = on ? "#4ea1ff" : "#e4e6eb";
-    const text = `${ct.label} · ${ct.count} frames`;
-    g.fillText(text, Math.min(x + 4, W - QM.r - g.measureText(text).width - 2), QM.t + 14 + 14 * k);
+    const text = `${ct.label} · ${ct.count} frames`, tw = g.measureText(text).width;
+    const tx = Math.min(x + 4, W - QM.r - tw - 6), ty = QM.t + 16 + 17 * k;
+    g.fillStyle = "rgba(17,19,23,0.85)"; g.fillRect(tx - 3, ty - 12, tw + 6, 16);
+    g.fillStyle = on ? "#4ea1ff" : "#e4e6eb"; g.fillText(text, tx, ty);
   });
 }
 function canvasX(e) { const c = $("quality"), r = c.getBoundingClientRect(); return (e.clientX - r.left) * c.width / r.width; }
@@ -375,7 +377,12 @@ function current() {
   if (!labels.includes(label)) label = labels[0];
   const sharp = res.sharpened && $("show-sharp").checked;
   const frames = (res.sizes.find((s) => s.label === label) || {}).frames;
-  return {key: res.key, label, kind: sharp ? "sharp" : "image", text: `${label} · ${frames} frames${sharp ? " · sharpened" : ""}`};
+  return {key: res.key, label, kind: sharp ? "sharp" : "image", text: `${label} · ${frames} frames · ${settingsText(sharp)}`};
+}
+function settingsText(sharp) {
+  const a = alignParams(), ap = a.ap_size && a.ap_size.length ? a.ap_size.join("/") + " px APs" : "auto APs";
+  const manual = (a.manual || []).length ? ` +${a.manual.length} manual` : "";
+  return ap + manual + (sharp ? " · " + postParams().sharpen : "");
 }
 function drawResult() {
   const res = S.results, tabs = $("size-tabs");
@@ -398,7 +405,7 @@ function drawCompareOptions(cur) {
   const sel = $("compare-with"), was = sel.value, opts = [];
   const prev = [...history].reverse().find((h) => h.key !== cur.key || h.kind !== cur.kind);
   if (prev) opts.push({v: "prev", t: "previous setting: " + prev.text, r: prev});
-  for (const s of S.results.sizes) if (s.label !== cur.label) opts.push({v: "size:" + s.label, t: `${s.label} (${s.frames} frames)`, r: {...cur, label: s.label, text: `${s.label} · ${s.frames} frames`}});
+  for (const s of S.results.sizes) if (s.label !== cur.label) opts.push({v: "size:" + s.label, t: `${s.label} (${s.frames} frames)`, r: {...cur, label: s.label, text: `${s.label} · ${s.frames} frames · ${settingsText(cur.kind === "sharp")}`}});
   sel.innerHTML = opts.map((o) => `<option value="${o.v}">${o.t}</option>`).join("") || `<option value="">(nothing yet)</option>`;
   sel._opts = Object.fromEntries(opts.map((o) => [o.v, o.r]));
   if (opts.some((o) => o.v === was)) sel.value = was;

@@ -132,3 +132,13 @@ def test_token_compare():
     assert security.token_matches("abc", "abc")
     assert not security.token_matches("abd", "abc") and not security.token_matches(None, "abc")
     assert len(security.new_token()) >= 40
+
+
+def test_allowed_hosts():
+    assert security.allowed_hosts("127.0.0.1", 8888) == {"127.0.0.1:8888", "localhost:8888", "[::1]:8888"}
+    lan = security.allowed_hosts("192.168.1.5", 80)
+    assert lan == {"192.168.1.5:80"}
+    wild = security.allowed_hosts("0.0.0.0", 80)
+    assert "localhost:80" in wild and "0.0.0.0:80" not in wild
+    assert not security.host_allowed("attacker.example:8888", security.allowed_hosts("127.0.0.1", 8888))
+    assert not security.host_allowed(None, {"localhost:1"})
