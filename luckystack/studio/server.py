@@ -11,7 +11,6 @@ import warnings
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
@@ -79,7 +78,6 @@ class Studio:
             Route("/api/save", self.save, methods=["POST"]), Route("/api/select", self.select, methods=["POST"]),
             Route("/api/batch", self.batch, methods=["POST"]), Route("/files/{path:path}", self.files),
         ], exception_handlers={Refused: self._refused})
-        self._streams: dict[str, Any] = {}
 
     @staticmethod
     async def _refused(request: Request, exc: Exception) -> Response:
@@ -135,9 +133,7 @@ class Studio:
         keys = {t: self._key(statuses, pipeline, t) for t in ("reader", "analyse", "reference", "align-aps",
                                                                "stack", "merge", "post")}
         params = {nid: n.params.model_dump(mode="json") for nid, n in pipeline.nodes.items()}
-        with s._lock:
-            job = s.job.summary() if s.job else None
-            done = [j.summary() for j in s.jobs_done[-5:]]
+        job, done = s.job_summaries()
         return {
             "folder": str(s.folder), "folder_mode": s.folder_mode, "current": s.current.name,
             "recordings": s.recording_states() if s.folder_mode else [{"name": s.current.name}],

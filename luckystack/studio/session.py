@@ -259,6 +259,11 @@ class Session:
         job.seconds = time.perf_counter() - job.asked
         self.events.publish("job", job=job.summary())
 
+    def job_summaries(self, recent: int = 5) -> tuple[dict | None, list[dict]]:
+        """The running job's summary (None when idle) and those of the last ``recent`` finished ones."""
+        with self._lock:
+            return (self.job.summary() if self.job else None), [j.summary() for j in self.jobs_done[-recent:]]
+
     def wait(self, timeout: float = 60.0) -> bool:
         """Block until no run is going or queued (for tests and scripts); False on timeout."""
         end = time.monotonic() + timeout
