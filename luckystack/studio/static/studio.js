@@ -461,7 +461,24 @@ function applyView() {
   for (const id of ["result-a", "result-b"]) $(id).style.transform = `translate(${view.tx}px, ${view.ty}px) scale(${view.scale})`;
   document.querySelectorAll("button.zoom").forEach((b) => b.classList.toggle("on", b.dataset.zoom === view.mode));
 }
-document.querySelectorAll("button.zoom").forEach((b) => (b.onclick = () => (b.dataset.zoom === "fit" ? fit() : zoomTo(+b.dataset.zoom))));
+function objectCentre(img) {  // the brightness centroid of a loaded image, in image pixels
+  const c = document.createElement("canvas"), step = Math.max(1, Math.round(Math.max(img.naturalWidth, img.naturalHeight) / 256));
+  c.width = Math.ceil(img.naturalWidth / step); c.height = Math.ceil(img.naturalHeight / step);
+  const g = c.getContext("2d"); g.drawImage(img, 0, 0, c.width, c.height);
+  const px = g.getImageData(0, 0, c.width, c.height).data;
+  let sx = 0, sy = 0, s = 0, top = 0;
+  for (let i = 0; i < px.length; i += 4) top = Math.max(top, px[i + 1]);
+  for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+    const v = px[4 * (y * c.width + x) + 1]; if (v > top * 0.25) { sx += x * v; sy += y * v; s += v; } }
+  return s ? {x: (sx / s + 0.5) * step, y: (sy / s + 0.5) * step} : {x: img.naturalWidth / 2, y: img.naturalHeight / 2};
+}
+function zoomOnObject(s) {  // from "fit": centre the object (a planet, not the dark sky around it)
+  const img = $("result-a"), v = $("view-a"); if (!img.naturalWidth) return;
+  const o = objectCentre(img);
+  view = {mode: String(s), scale: s, tx: v.clientWidth / 2 - o.x * s, ty: v.clientHeight / 2 - o.y * s}; applyView();
+}
+document.querySelectorAll("button.zoom").forEach((b) => (b.onclick = () => (b.dataset.zoom === "fit" ? fit()
+  : view.mode === "fit" ? zoomOnObject(+b.dataset.zoom) : zoomTo(+b.dataset.zoom))));
 for (const id of ["view-a", "view-b"]) {
   const v = $(id); let start = null;
   v.addEventListener("pointerdown", (e) => { start = {x: e.clientX, y: e.clientY, tx: view.tx, ty: view.ty}; v.setPointerCapture(e.pointerId); v.classList.add("dragging"); });

@@ -62,6 +62,10 @@ def test_page_changes_stack_size_and_ap_size(page):
 
     first = wait(page, shown, "the first result image")
     assert "label=P10" in first
+    # scrub through the recording's frames
+    wait(page, lambda d: d.find_element(By.ID, "frame-no").text == "frame 1 / 60", "the first frame")
+    page.execute_script("const s = document.getElementById('scrub'); s.value = 41; s.dispatchEvent(new Event('input'))")
+    wait(page, lambda d: d.find_element(By.ID, "frame-no").text == "frame 42 / 60", "frame 42")
     wait(page, lambda d: d.execute_script("return document.querySelectorAll('#graph .gnode.cached').length") == 9,
          "every node shown as cached")
     # drag the P25 cut (15 of 60 frames) to the right: a new stack size, a new image
@@ -101,6 +105,12 @@ def test_page_changes_stack_size_and_ap_size(page):
     wait(page, lambda d: d.execute_script("const i = document.getElementById('result-b');"
                                           "return !document.getElementById('view-b').hidden && i.complete && i.naturalWidth > 0"),
          "the comparison image side by side")
+    page.find_element(By.CSS_SELECTOR, "button.zoom[data-zoom='1']").click()
+    assert page.execute_script("return document.getElementById('result-a').style.transform").endswith("scale(1)")
+    Select(page.find_element(By.ID, "compare-mode")).select_by_value("blink")
+    seen = set()
+    wait(page, lambda d: seen.add(d.execute_script("return document.getElementById('result-a').getAttribute('src')"))
+         or len(seen) >= 2, "blinking between the two results")
     page.save_screenshot(str(page.work / "studio.png"))
     errors = [e for e in page.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
     assert not errors
