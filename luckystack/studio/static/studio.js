@@ -223,14 +223,15 @@ function drawApLayer(w, h) {
     const s = aps.size[i], r = document.createElementNS(SVGNS, "rect");
     r.setAttribute("x", cx - s / 2); r.setAttribute("y", cy - s / 2); r.setAttribute("width", s); r.setAttribute("height", s);
     r.setAttribute("class", "ap"); const t = document.createElementNS(SVGNS, "title");
-    t.textContent = `AP ${i + 1}: ${s} px` + (aps.quality[i] != null ? `, local quality ${aps.quality[i].toFixed(2)}` : "");
+    t.textContent = `AP ${i + 1}: ${s} px` + (aps.quality[i] != null ? `, local quality ${aps.quality[i].toFixed(2)}` : "") +
+                    "";
     r.appendChild(t); svg.appendChild(r); n++;
   });
   manual.forEach(([x, y, s], i) => {
     const r = document.createElementNS(SVGNS, "rect");
     r.setAttribute("x", x - s / 2); r.setAttribute("y", y - s / 2); r.setAttribute("width", s); r.setAttribute("height", s);
-    r.setAttribute("class", "ap manual"); r.dataset.manual = i;
-    const t = document.createElementNS(SVGNS, "title"); t.textContent = `manual AP at ${x}, ${y} (${s} px): click to remove`;
+    r.setAttribute("class", "ap manual");
+    const t = document.createElementNS(SVGNS, "title"); t.textContent = `manual AP at ${x}, ${y} (${s} px)`;
     r.appendChild(t); svg.appendChild(r);
   });
   $("ap-count").textContent = aps ? `${aps.center.length} APs (${manual.length} manual)` : "";
@@ -241,21 +242,44 @@ function currentApSize() {
   if (aps && aps.default_size) return aps.default_size;
   return aps && aps.size.length ? aps.size[0] : 48;
 }
+function manualLayout() { return (alignParams().min_brightness ?? 0) >= 1; }  // the grid is off: every AP is listed
+let gridBrightness = null;  // min_brightness before the layout became a manual one
+function apAt(x, y) {  // the AP whose centre is nearest to (x, y) among those whose box holds it
+  const manual = alignParams().manual || [], found = [];
+  manual.forEach(([mx, my, s], i) => found.push({manual: i, x: mx, y: my, s}));
+  if (aps) aps.center.forEach(([cy, cx], i) => {
+    if (!manual.some(([mx, my]) => mx === cx && my === cy)) found.push({auto: i, x: cx, y: cy, s: aps.size[i]}); });
+  const inside = found.filter((a) => Math.abs(x - a.x) <= a.s / 2 && Math.abs(y - a.y) <= a.s / 2);
+  inside.sort((a, b) => Math.hypot(x - a.x, y - a.y) - Math.hypot(x - b.x, y - b.y));
+  return inside[0] || null;
+}
 $("ap-layer").addEventListener("click", (e) => {
   if (!S || !S.keys.reference) return;
-  const svg = $("ap-layer"), manual = (alignParams().manual || []).map((m) => m.slice());
-  if (e.target.dataset && e.target.dataset.manual !== undefined) {
-    manual.splice(+e.target.dataset.manual, 1);
-    edit({[S.ids["align-aps"] + ".manual"]: manual}, "remove an AP"); return;
-  }
+  const svg = $("ap-layer"), id = S.ids["align-aps"], manual = (alignParams().manual || []).map((m) => m.slice());
   const pt = svg.createSVGPoint(); pt.x = e.clientX; pt.y = e.clientY;
   const p = pt.matrixTransform(svg.getScreenCTM().inverse());
+  if ($("ap-click").value === "remove") {
+    const hit = apAt(p.x, p.y);
+    if (!hit) return;
+    if (hit.manual !== undefined) { manual.splice(hit.manual, 1); edit({[id + ".manual"]: manual}, "remove an AP"); return; }
+    // an automatic AP: the layout becomes a manual one (every other AP listed, the grid switched off)
+    const keep = [];
+    aps.center.forEach(([cy, cx], i) => { if (i !== hit.auto) keep.push([cx, cy, aps.size[i]]); });
+    gridBrightness = alignParams().min_brightness;
+    edit({[id + ".manual"]: keep, [id + ".min_brightness"]: 1.0, [id + ".ap_size"]: [currentApSize()]},
+         "remove an automatic AP (the APs are now a manual layout)");
+    return;
+  }
   const s = currentApSize(), img = $("reference");
   const x = Math.round(Math.min(Math.max(p.x, s / 2), img.naturalWidth - s / 2));
   const y = Math.round(Math.min(Math.max(p.y, s / 2), img.naturalHeight - s / 2));
   manual.push([x, y, s]);
-  edit({[S.ids["align-aps"] + ".manual"]: manual}, `add an AP at ${x}, ${y}`);
+  edit({[id + ".manual"]: manual}, `add an AP at ${x}, ${y}`);
 });
+$("auto-aps").onclick = () => {
+  const id = S.ids["align-aps"];
+  edit({[id + ".manual"]: [], [id + ".min_brightness"]: gridBrightness ?? 0.2}, "automatic APs");
+};
 $("show-qmap").onchange = drawReference;
 function drawApSize() {
   const sel = $("ap-size"), p = alignParams().ap_size, auto = aps && aps.default_size;
@@ -264,7 +288,8 @@ function drawApSize() {
   if (!opts.includes(want)) opts.push(want);
   sel.innerHTML = opts.map((o) => `<option value="${o}">${o === "auto" ? "auto" + (auto ? ` (${auto} px)` : "") : o + " px"}</option>`).join("");
   sel.value = want;
-  sel.disabled = !S.ids["align-aps"];
+  sel.disabled = !S.ids["align-aps"] || manualLayout();
+  $("auto-aps").hidden = !manualLayout();
 }
 $("ap-size").onchange = (e) => {
   const v = e.target.value;

@@ -1,6 +1,6 @@
 """The studio in a real browser (Debian's headless Chromium driven by selenium and chromedriver): the
-page opens on a simulated recording, a dragged stack-size cut, a new AP size and a click on the
-reference each bring a new image."""
+page opens on a simulated recording; a dragged stack-size cut, a new AP size, a click on the reference
+that adds an AP and clicks that remove one each bring a new image."""
 
 from __future__ import annotations
 
@@ -100,6 +100,21 @@ def test_page_changes_stack_size_and_ap_size(page):
     wait(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#ap-layer rect.manual")) == 1, "the manual AP drawn")
     assert page.execute_script("return window.studioLatencies.length") == 3
     assert fourth != first
+    # in "remove" mode a click on it removes it (the earlier result comes back from the cache), and a
+    # click on an automatic AP turns the layout into a manual one without that AP
+    n_aps = len(page.find_elements(By.CSS_SELECTOR, "#ap-layer rect.ap"))
+    Select(page.find_element(By.ID, "ap-click")).select_by_value("remove")
+    ActionChains(page).move_to_element_with_offset(ref, 5, 5).click().perform()
+    assert new_image(page, fourth, "the image without the manual AP") == third
+    assert page.srv.session.pipeline.raw["nodes"]["align"]["params"]["manual"] == []
+    wait(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#ap-layer rect.manual")) == 0, "no manual AP")
+    ActionChains(page).move_to_element_with_offset(ref, 5, 5).click().perform()
+    fifth = new_image(page, third, "the image without an automatic AP")
+    align = page.srv.session.pipeline.raw["nodes"]["align"]["params"]
+    assert align["min_brightness"] == 1.0 and len(align["manual"]) == n_aps - 2  # the manual AP was among them
+    wait(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#ap-layer rect.manual")) == n_aps - 2,
+         "every AP now a manual one")
+    assert fifth not in (first, second, third, fourth)
     # blink and side by side against the previous setting
     Select(page.find_element(By.ID, "compare-mode")).select_by_value("side")
     wait(page, lambda d: d.execute_script("const i = document.getElementById('result-b');"
