@@ -54,8 +54,10 @@ class Server:
         self.sock = bind(host, port)
         self.host, self.port = host, self.sock.getsockname()[1]
         self.token = security.new_token()
-        self.app = Studio(self.session, self.token, security.allowed_hosts(host, self.port))
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        self.app = Studio(self.session, self.token, security.allowed_hosts(host, self.port),
+                          stopping=lambda: self.uvicorn.should_exit)
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=3)
         self.uvicorn = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 

@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -65,8 +66,9 @@ def _png(data: bytes, immutable: bool = False) -> Response:
 class Studio:
     """The app: routes bound to one :class:`Session`, guarded by token, Host and path checks."""
 
-    def __init__(self, session: Session, token: str, hosts: set[str]) -> None:
-        self.session, self.token, self.hosts = session, token, hosts
+    def __init__(self, session: Session, token: str, hosts: set[str],
+                 stopping: Callable[[], bool] = lambda: False) -> None:
+        self.session, self.token, self.hosts, self.stopping = session, token, hosts, stopping
         self.app = Starlette(routes=[
             Route("/", self.index), Route("/static/{name}", self.static),
             Route("/api/state", self.state), Route("/api/events", self.stream),
@@ -170,7 +172,7 @@ class Studio:
             nonlocal after
             idle = 0.0
             yield "retry: 1000\n\n"
-            while not await request.is_disconnected():
+            while not self.stopping() and not await request.is_disconnected():
                 batch = events.since(after)
                 for seq, event in batch:
                     after = seq

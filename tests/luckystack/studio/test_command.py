@@ -1,5 +1,5 @@
 """``luckystack studio`` as a real process: it prints its URL with the token, serves the page there, and
-stops on Ctrl-C; bad arguments are one line and exit status 2. Other commands never import it."""
+stops on Ctrl-C (an open event stream too); bad arguments are one line and exit status 2. Other commands never import it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -30,6 +31,17 @@ def test_serves_the_printed_url_and_stops_on_ctrl_c(recordings, tmp_path):
         r = httpx.get(url, timeout=10)
         assert r.status_code == 200 and "luckystack studio" in r.text
         assert httpx.get(url.split("?")[0], timeout=10).status_code == 403
+        # a page listening to the event stream does not keep the server from stopping
+        listening = threading.Event()
+
+        def listen() -> None:
+            with httpx.stream("GET", url.replace("/?", "/api/events?"), timeout=None) as events:
+                listening.set()
+                for _ in events.iter_lines():
+                    pass
+
+        threading.Thread(target=listen, daemon=True).start()
+        assert listening.wait(10)
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
