@@ -253,9 +253,12 @@ class Session:
         except (NodeError, PipelineError) as e:
             node = getattr(e, "node_id", None)
             job.state, job.error = "failed", f"{node + ': ' if node else ''}{e}"
-        except Exception as e:  # an engine or node bug: shown on the page, the server goes on
-            job.state, job.error = "failed", f"internal error: {type(e).__name__}: {e}"
-            traceback.print_exc()
+        except Exception as e:
+            if self._stop:  # the studio is stopping (Ctrl-C): the run's workers went first
+                job.state, job.error = "stopped", "the studio stopped"
+            else:  # an engine or node bug: shown on the page, the server goes on
+                job.state, job.error = "failed", f"internal error: {type(e).__name__}: {e}"
+                traceback.print_exc()
         job.seconds = time.perf_counter() - job.asked
         self.events.publish("job", job=job.summary())
 
