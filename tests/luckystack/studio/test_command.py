@@ -12,6 +12,9 @@ import threading
 import time
 
 import httpx
+import pytest
+
+from luckystack.cli import main
 
 LUCKYSTACK = [sys.executable, "-m", "luckystack"]
 
@@ -49,19 +52,13 @@ def test_serves_the_printed_url_and_stops_on_ctrl_c(recordings, tmp_path):
     assert "Traceback" not in err
 
 
-def test_bad_target_is_one_line(tmp_path):
-    done = subprocess.run([*LUCKYSTACK, "studio", str(tmp_path / "missing.ser"), "--no-browser"],
-                          capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0 and "missing.ser" in done.stderr
-
-
-def test_empty_folder_is_one_line(tmp_path):
+@pytest.mark.parametrize("target, message", [("missing.ser", "missing.ser"), ("empty", "no recordings")])
+def test_bad_target_is_one_line(tmp_path, monkeypatch, capsys, target, message):
     (tmp_path / "empty").mkdir()
-    done = subprocess.run([*LUCKYSTACK, "studio", str(tmp_path / "empty"), "--no-browser"],
-                          capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 2 and "no recordings" in done.stderr
-    assert done.stderr.strip().count("\n") == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["studio", target, "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and message in err and "Traceback" not in err
 
 
 def test_other_commands_do_not_import_the_studio(tmp_path):
