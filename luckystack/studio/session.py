@@ -145,9 +145,8 @@ class Session:
             raise PipelineError(f"{target}: no recordings (SER, AVI, FITS cubes, folders of frames) in it")
         self.current = self.recordings[0]
         self.pipeline_source = str(pipeline)
-        self.pipeline = api.load_pipeline(pipeline)
-        self.previous_pipeline: Pipeline | None = None
         self.events = EventLog()
+        self.pipeline = self._one_setting(api.load_pipeline(pipeline))
         self.jobs_done: list[Job] = []
         self.job: Job | None = None  # the one running
         self._pending: Job | None = None
@@ -178,13 +177,22 @@ class Session:
         """Make ``raw`` (a pipeline file's content) the session's pipeline and run it."""
         if not isinstance(raw, dict):
             raise PipelineError(f"{source}: a pipeline file must be a JSON object with 'name' and 'nodes'")
-        self._replace(pipeline_from_dict(raw, source))
+        self._replace(self._one_setting(pipeline_from_dict(raw, source)))
         self.pipeline_source = source
         return self.submit("run")
 
     def _replace(self, pipeline: Pipeline) -> None:
         with self._lock:
-            self.previous_pipeline, self.pipeline = self.pipeline, pipeline
+            self.pipeline = pipeline
+
+    def _one_setting(self, pipeline: Pipeline) -> Pipeline:
+        """The pipeline without its sweep: the studio shows one setting at a time."""
+        if pipeline.sweep is None:
+            return pipeline
+        self.events.publish("log", message="the pipeline's sweep is left out: the studio runs one setting "
+                                           "(`luckystack run` runs the sweep)")
+        raw = {k: v for k, v in pipeline.raw.items() if k != "sweep"}
+        return pipeline_from_dict(raw, pipeline.source)
 
     def save_pipeline(self, path: Path) -> Path:
         """Write the pipeline with the chosen settings as a pipeline file."""

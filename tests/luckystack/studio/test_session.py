@@ -131,6 +131,13 @@ def test_open_pipeline(studio):
     assert [s["label"] for s in st["results"]["sizes"]] == ["P20"]
     bad = studio.client.post("/api/open", json={"pipeline": {"name": "x", "nodes": {"a": {"type": "nope"}}}})
     assert bad.status_code == 422 and "nope" in bad.json()["error"]
+    assert studio.client.get("/api/state").json()["pipeline_source"] == "other.json"
+    # a pipeline with a sweep: the studio runs its one base setting and says so
+    sweep = json.loads(shipped_pipeline("planet-sweep").read_text())
+    assert studio.client.post("/api/open", json={"pipeline": sweep, "name": "sweep.json"}).status_code == 200
+    assert studio.session.wait(60) and last_job(studio)["state"] == "done"
+    assert "sweep" not in studio.client.get("/api/state").json()["pipeline"]
+    assert any(e["kind"] == "log" and "sweep" in e["message"] for _, e in studio.session.events.since(0))
 
 
 def test_batch_over_the_folder(studio):
