@@ -164,9 +164,13 @@ class Studio:
             return None
 
     async def stream(self, request: Request) -> Response:
-        """Server-sent events: every event after ``?after=N`` (default: from now), then as they come."""
+        """Server-sent events: every event after ``?after=N`` or the ``Last-Event-ID`` a reconnecting
+        browser sends (default: from now), then as they come."""
         events = self.session.events
-        after = int(request.query_params.get("after", events.last))
+        try:
+            after = int(request.headers.get("last-event-id") or request.query_params.get("after", events.last))
+        except ValueError:
+            raise Refused(400, "after: an event number") from None
 
         async def gen():
             nonlocal after

@@ -52,7 +52,7 @@ async function refresh() {
     if (last.state === "failed") { status("failed", "failed"); showError(last.error); }
     else status(`done in ${last.seconds.toFixed(2)} s`, "done");
   }
-  if (!job) for (const k in live) delete live[k];
+  if (!job) for (const k in live) if (live[k].state === "running") delete live[k];  // "ran" stays until the next run
   drawGraph(); drawFolder(); drawSharpen(); drawSizes();
   if (recChanged) loadRecording();
   if (keysChanged) { await Promise.all([loadAps(), loadQuality()]); }
@@ -60,14 +60,17 @@ async function refresh() {
 }
 
 // ---- events -----------------------------------------------------------------------------------
+let refreshTimer = null;
+function refreshSoon() { clearTimeout(refreshTimer); refreshTimer = setTimeout(refresh, 150); }
 function listen() {
-  const es = new EventSource("/api/events");
+  const es = new EventSource("/api/events?" + q({after: S ? S.event : 0}));
   es.onmessage = (m) => {
     const ev = JSON.parse(m.data);
     if (ev.kind === "node") {
       if (S && ev.recording !== S.current) return;
       live[ev.node] = {...(live[ev.node] || {}), state: ev.state, why: ev.why, seconds: ev.seconds};
       drawGraph();
+      if (ev.state === "ran") refreshSoon();  // its pictures (quality graph, reference, APs) can show now
     } else if (ev.kind === "progress") {
       if (S && ev.recording !== S.current) return;
       live[ev.node] = {...(live[ev.node] || {}), state: "running", done: ev.done, total: ev.total, label: ev.label};
@@ -204,6 +207,7 @@ async function loadAps() {
 function alignParams() { return S.params[S.ids["align-aps"]] || {}; }
 function drawReference() {
   const k = S.keys, img = $("reference");
+  $("ref-wait").hidden = !!k.reference;
   if (!k.reference) { img.removeAttribute("src"); $("ap-layer").innerHTML = ""; return; }
   const src = $("show-qmap").checked && k["align-aps"] && k.analyse
     ? "/api/quality-map.png?" + q({reference: k.reference, aps: k["align-aps"], analyse: k.analyse})
@@ -411,7 +415,8 @@ function settingsText(sharp) {
 }
 function drawResult() {
   const res = S.results, tabs = $("size-tabs");
-  if (!res) { tabs.innerHTML = `<span class="muted">the result appears when the run has finished</span>`; return; }
+  if (!res) { tabs.innerHTML = `<span class="muted">the result appears when the run has finished</span>`;
+              $("result-a").removeAttribute("src"); $("tag-a").textContent = ""; return; }
   const cur = current();
   tabs.innerHTML = "";
   for (const s of res.sizes) {

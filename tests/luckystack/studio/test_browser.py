@@ -66,8 +66,8 @@ def test_page_changes_stack_size_and_ap_size(page):
     wait(page, lambda d: d.find_element(By.ID, "frame-no").text == "frame 1 / 60", "the first frame")
     page.execute_script("const s = document.getElementById('scrub'); s.value = 41; s.dispatchEvent(new Event('input'))")
     wait(page, lambda d: d.find_element(By.ID, "frame-no").text == "frame 42 / 60", "frame 42")
-    wait(page, lambda d: d.execute_script("return document.querySelectorAll('#graph .gnode.cached').length") == 9,
-         "every node shown as cached")
+    wait(page, lambda d: d.execute_script("return document.querySelectorAll('#graph .gnode.cached, #graph .gnode.ran')"
+                                          ".length") == 9, "every node shown as cached or ran")
     # drag the P25 cut (15 of 60 frames) to the right: a new stack size, a new image
     canvas = page.find_element(By.ID, "quality")
     rect = page.execute_script("return arguments[0].getBoundingClientRect().toJSON()", canvas)
