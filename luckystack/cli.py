@@ -113,9 +113,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _report_after_run(record, out_dir: Path) -> None:
-    from luckystack.report.build import write_run_report
+    from luckystack.api import write_report
 
-    path = write_run_report(record, out_dir)
+    path = write_report(record, out_dir)
     print(f"  report {path}")
 
 
@@ -143,7 +143,7 @@ def app_commands() -> list[Command]:
 
 
 def _after_sweep(runs, out_root: Path) -> None:
-    from luckystack.report.comparison import write_comparison
+    from luckystack.api import write_comparison
 
     path = write_comparison(runs, out_root)
     if path is not None:
@@ -154,8 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
     import luckystack.nodes  # noqa: F401  (registers the node types)
 
+    from luckystack import __version__
+
     return engine_cli.main(argv, commands=app_commands(), after_run=_report_after_run,
-                           after_sweep=_after_sweep)
+                           after_sweep=_after_sweep, version=f"luckystack {__version__}")
 
 
 if __name__ == "__main__":
