@@ -52,13 +52,19 @@ def _parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _progress():
+    from luckystack.graph.progress import auto_reporter
+
+    return auto_reporter(sys.stderr)
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from luckystack.simulate.recording import simulate_command
 
     width, height = _parse_size(args.size)
     try:
         summary = simulate_command(args.scene, args.frames, args.out or f"{args.scene}.ser", width, height,
-                                   args.bit_depth, args.layout, args.seed)
+                                   args.bit_depth, args.layout, args.seed, reporter=_progress())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(summary["line"])
@@ -96,7 +102,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     recording = Path(args.workdir) / "jupiter.ser"
     if not recording.is_file():
-        print(simulate_command("jupiter", args.frames, recording, seed=1)["line"])
+        print(simulate_command("jupiter", args.frames, recording, seed=1, reporter=_progress())["line"])
     else:
         print(f"using the simulated recording {recording} from an earlier demo")
     argv = ["run", str(shipped_pipeline("planet")), "--input", str(recording), "--out", args.out]
