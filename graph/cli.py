@@ -249,12 +249,13 @@ def build_parser(commands: Sequence[Command] = (), version: str | None = None) -
 
 def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
          after_run: Callable[[Any, Path], None] | None = None,
-         after_sweep: Callable[[list[Any], Path], None] | None = None, version: str | None = None) -> int:
+         after_sweep: Callable[[list[Any], Path], None] | None = None, version: str | None = None,
+         hint: Callable[[Exception, argparse.Namespace], str | None] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status (see the module docstring).
 
     ``after_run(record, out_dir)`` follows every run; ``after_sweep(runs, out_root)`` follows a ``run``
     of two runs or more (sweep variants × inputs), with the :class:`api.VariantRun` list. ``version``
-    is what ``--version`` prints.
+    is what ``--version`` prints. ``hint(error, args)`` may return advice appended to a node error's line.
     """
     parser = build_parser(commands, version)
     args = parser.parse_args(argv)  # exits 2 itself on usage errors
@@ -275,7 +276,8 @@ def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
         if args.debug:
             raise
         node = getattr(e, "node_id", None)
-        print(f"error: {node + ': ' if node else ''}{e}", file=sys.stderr)
+        advice = hint(e, args) if hint is not None else None
+        print(f"error: {node + ': ' if node else ''}{e}{' — ' + advice if advice else ''}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -175,7 +175,7 @@ def _drop_conflicting(entry: Any, file_entry: Any, overridden: set[str]) -> None
     if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):
         return
     node_type = registry().get(str(entry.get("type")))
-    if node_type is None or _param_rule_broken(node_type.params, entry["params"]) is False:
+    if node_type is None or _param_rule_broken(node_type.params, entry["params"]) is not True:
         return
     file_params = file_entry.get("params") if isinstance(file_entry, dict) else None
     for name in (file_params or {}):

@@ -156,6 +156,23 @@ def _after_sweep(runs, out_root: Path) -> None:
         print(f"\ncomparison: {path}")
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _hint(error: Exception, args: argparse.Namespace) -> str | None:
+    """Advice for errors users meet: a planet pipeline that finds no disc on dark sky was most likely
+    given a Moon or Sun recording."""
+    text = str(error)
+    if "dark sky" in text and "surface" not in str(getattr(args, "pipeline", "")):
+        return f"a Moon or Sun recording that fills the frame? use {_shown(PIPELINES / 'surface.json')}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
     import luckystack.nodes  # noqa: F401  (registers the node types)
@@ -163,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from luckystack import __version__
 
     return engine_cli.main(argv, commands=app_commands(), after_run=_report_after_run,
-                           after_sweep=_after_sweep, version=f"luckystack {__version__}")
+                           after_sweep=_after_sweep, version=f"luckystack {__version__}", hint=_hint)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,30 @@ class PostParams(Params):
         return self
 
 
+MIN_STACK = 3  # fewer frames per AP average too little noise away to be called a stack
+
+
+def size_warnings(sizes: list[dict[str, Any]]) -> list[str]:
+    """Warnings about stack sizes that are too small to be stacks or that take the same frames as another
+    size (a short recording: [10, 25, 50] % of 2 frames is 1 frame each)."""
+    out = []
+    small = [s for s in sizes if s.get("frames") is not None and s["frames"] < MIN_STACK]
+    if small:
+        out.append(", ".join(f"{s['label']} stacks {s['frames']} frame{'s' if s['frames'] != 1 else ''}"
+                             for s in small)
+                   + f" per AP: fewer than {MIN_STACK} frames barely reduce noise; record more frames or "
+                     "stack a larger share")
+    by_count: dict[int, list[str]] = {}
+    for s in sizes:
+        if s.get("frames") is not None:
+            by_count.setdefault(int(s["frames"]), []).append(s["label"])
+    for count, labels in by_count.items():
+        if len(labels) > 1:
+            out.append(f"stack sizes {' and '.join(labels)} take the same {count} frame(s) per AP: "
+                       "their images are the same")
+    return out
+
+
 def _utc(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
 
@@ -150,6 +174,8 @@ def post(ctx: Context) -> Result:
         arrays[f"image_{label}"] = img
         if p.sharpen != "none":
             arrays[f"sharp_{label}"] = sharpen_image(img, p).astype(np.float32)
+    for warning in size_warnings(images.meta.get("sizes") or []):
+        ctx.log(warning)
     meta = dict(images.meta)
     meta.update({"sharpened": p.sharpen != "none", "rgb_offsets": offsets,
                  "recording": _recording_meta(ctx.inputs.get("frames"))})

@@ -164,8 +164,7 @@ def local_quality_figure(path: Path, reference: np.ndarray, centres: np.ndarray,
     scale = display_scale(disp.shape)
     fig, ax = _image_axes(plt, disp.shape, scale, extra_width=1.3)
     ax.imshow(disp, cmap="gray", vmin=0, vmax=1, interpolation="nearest", alpha=0.6)
-    cmap = plt.get_cmap("RdYlGn").copy()
-    cmap.set_bad(alpha=0.0)
+    cmap = plt.get_cmap("RdYlGn").with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
     values = coverage_map(disp.shape[:2], centres, sizes, counts)
     top = max(1, int(np.max(counts)) if len(counts) else 1)
     shown = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=top, alpha=0.55,
