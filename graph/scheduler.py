@@ -25,7 +25,7 @@ from luckystack.graph.executor import Executor, LocalExecutor
 from luckystack.graph.explain import NodeStatus, explain, slot_name, write_index
 from luckystack.graph.hashing import family_of
 from luckystack.graph.node import NodeError, Result
-from luckystack.graph import exports
+from luckystack.graph import aliases, exports
 from luckystack.graph.progress import Reporter
 from luckystack.graph.runrecord import NodeRecord, RunRecord
 from luckystack.graph.spec import Pipeline
@@ -107,6 +107,7 @@ class _Run:
                     "peak_rss_mb": _peak_rss_mb(), "created": time.time(), "host": socket.gethostname(),
                     "warnings": rec.warnings}
             pending.write(results, st.preimage, prov)
+            aliases.record(self.store.root, st.preimage, st.key, results)
             if family:
                 self.store.remember(family, st.key)
             del results, ctx

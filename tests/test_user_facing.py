@@ -183,3 +183,21 @@ def test_sweep_folders_have_shell_friendly_names(recording, tmp_path):
         assert RunRecord.load(tmp_path / "o" / "jupiter" / r.label / "run.json").variant == r.label
     assert os.sep not in "".join(r.label for r in runs)
     assert np.all([set(r.label) <= set("abcdefghijklmnopqrstuvwxyz0123456789._+-") for r in runs])
+
+
+def test_setting_the_value_auto_chose_reuses_the_cache_and_explain_says_why(recording, tmp_path):
+    cache = tmp_path / "c"
+    auto = api.load_pipeline(PLANET, {"stack.percent": [25]})
+    [first] = api.run(auto, [recording], cache=cache, out=tmp_path / "o", jobs=1, report=False)
+    chosen = api.read_result(auto, "align", recording, cache)["aps"].meta["default_size"]
+    explicit = api.load_pipeline(PLANET, {"stack.percent": [25], "align.ap_size": chosen})
+    statuses = api.explain(explicit, recording, cache)
+    assert all(s.cached for s in statuses.values())
+    assert statuses["align"].same_as == {"ap_size": [chosen]}
+    assert f"ap_size [{chosen}] is what auto chose" in api.render(statuses)
+    [again] = api.run(explicit, [recording], cache=cache, out=tmp_path / "o", jobs=1, report=False)
+    assert again.record.ran() == [] and again.record.nodes["post"].key == first.record.nodes["post"].key
+    other = api.load_pipeline(PLANET, {"stack.percent": [25], "align.ap_size": chosen + 8})
+    assert not api.explain(other, recording, cache)["align"].cached  # another size is another result
+    api.CacheStore(cache).remove(first.record.nodes["align"].key)  # the alias's target evicted
+    assert not api.explain(explicit, recording, cache)["align"].cached
