@@ -184,11 +184,17 @@ _UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 
+DEFAULT_MAX_SIZE = "20GB"
+
+
 def parse_size(text: str) -> int:
-    """'20GB' → 20e9 bytes; also K/M/G/T and KiB/MiB/GiB/TiB."""
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", text)
+    """'20GB' → 20e9 bytes; also B, K/M/G/T(B) and KiB/MiB/GiB/TiB. A number without a unit is refused:
+    ``50`` is far more likely to mean 50 GB than 50 bytes, and reading it as bytes empties the cache."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([A-Za-z]*)\s*", text)
     if not m or m.group(2).upper() not in _UNITS:
-        raise UsageError(f"--max-size {text!r}: expected a size such as 500MB or 20GB")
+        raise UsageError(f"--max-size {text!r}: expected a size with its unit, such as 500MB or 20GB")
+    if not m.group(2):
+        raise UsageError(f"--max-size {text!r}: give the unit, e.g. {m.group(1)}GB or {m.group(1)}MB")
     return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
 
 
@@ -256,12 +262,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
                 raise UsageError(f"{e}; try again when it has finished") from None
             print(f"removed {key[:12]}")
     else:
-        if args.max_size is None:
-            raise UsageError("cache gc: give --max-size, e.g. --max-size 20GB")
+        limit = parse_size(args.max_size or DEFAULT_MAX_SIZE)
         removed = store.sweep_orphans()
         broken, quarantined = store.clean_damaged()
         in_use: list[str] = []
-        evicted = store.gc(parse_size(args.max_size), in_use=in_use)
+        evicted = store.gc(limit, in_use=in_use)
         print(f"evicted {len(evicted)} entries ({_human(sum(e.size for e in evicted))}), "
               f"removed {len(removed)} orphaned partial entries"
               + (f", {len(broken) + len(quarantined)} damaged or incomplete entries" if broken or quarantined
@@ -293,7 +298,9 @@ def _builtin_commands() -> list[Command]:
         p.add_argument("action", choices=("ls", "gc", "rm", "verify"),
                        help="ls: list; gc: evict LRU; rm: delete; verify: check every entry's checksums")
         p.add_argument("keys", nargs="*", metavar="KEY", help="keys or unique key prefixes (rm)")
-        p.add_argument("--max-size", metavar="SIZE", help="gc: evict least recently used down to SIZE (20GB)")
+        p.add_argument("--max-size", metavar="SIZE",
+                       help=f"gc: evict least recently used entries until the cache holds at most SIZE, "
+                            f"with its unit: 500MB, 20GB, 1.5TiB (default: {DEFAULT_MAX_SIZE})")
         p.add_argument("--repair", action="store_true",
                        help="verify: move damaged entries aside (into quarantine/) so they are computed again")
 
@@ -322,13 +329,15 @@ def _builtin_commands() -> list[Command]:
     ]
 
 
-def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[Command] = (), version: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="luckystack", formatter_class=_FMT,
         description="Lucky-imaging stacker run as a cached dataflow graph: only what changed is recomputed.",
         epilog="example:\n  luckystack run pipelines/planet.json --input jupiter.ser\n\n"
                "Run `luckystack COMMAND --help` for a command's options.")
     _common(parser, suppress=False)
+    if version:
+        parser.add_argument("--version", action="version", version=version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for cmd in [*_builtin_commands(), *commands]:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help,
@@ -341,13 +350,15 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
          after_run: Callable[[Any, Path], None] | None = None,
-         after_sweep: Callable[[list[Any], Path], None] | None = None) -> int:
+         after_sweep: Callable[[list[Any], Path], None] | None = None, version: str | None = None,
+         hint: Callable[[Exception, argparse.Namespace], str | None] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status (see the module docstring).
 
     ``after_run(record, out_dir)`` follows every run; ``after_sweep(runs, out_root)`` follows a ``run``
-    of two runs or more (sweep variants × inputs), with the :class:`api.VariantRun` list.
+    of two runs or more (sweep variants × inputs), with the :class:`api.VariantRun` list. ``version``
+    is what ``--version`` prints. ``hint(error, args)`` may return advice appended to a node error's line.
     """
-    parser = build_parser(commands)
+    parser = build_parser(commands, version)
     args = parser.parse_args(argv)  # exits 2 itself on usage errors
     args.after_run = after_run
     args.after_sweep = after_sweep
@@ -371,7 +382,8 @@ def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
         if args.debug:
             raise
         node = getattr(e, "node_id", None)
-        print(f"error: {node + ': ' if node else ''}{e}", file=sys.stderr)
+        advice = hint(e, args) if hint is not None else None
+        print(f"error: {node + ': ' if node else ''}{e}{' — ' + advice if advice else ''}", file=sys.stderr)
         return 1
     except (WriteFailed, EntryDamaged) as e:
         if args.debug:

@@ -87,16 +87,18 @@ class CacheContext(LocalContext):
 
     def map(self, fn: Callable, items: Iterable, *, total: int | None = None,
             label: str = "", parallel: bool = True) -> Iterator:
-        if total is None and hasattr(items, "__len__"):
-            total = len(items)  # type: ignore[arg-type]
-        if total:
-            self._reporter.total(self.node_id, total, label)
-        for out in super().map(fn, items, total=total, label=label, parallel=parallel):
-            self._reporter.advance(self.node_id, 1)
+        sizes = _range_sizes(items)
+        shown = total if sizes is None else sum(sizes)
+        if shown is None and hasattr(items, "__len__"):
+            shown = len(items)  # type: ignore[arg-type]
+        if shown:
+            self._reporter.total(self.node_id, shown, _bar_label(label, self.node_id))
+        for k, out in enumerate(super().map(fn, items, total=total, label=label, parallel=parallel)):
+            self._reporter.advance(self.node_id, 1 if sizes is None else sizes[k])
             yield out
 
     def progress(self, total: int, label: str = "") -> "_ReporterProgress":
-        self._reporter.total(self.node_id, total, label)
+        self._reporter.total(self.node_id, total, _bar_label(label, self.node_id))
         return _ReporterProgress(self._reporter, self.node_id)
 
     def create_array(self, port: str, name: str, shape: tuple[int, ...], dtype: Any,
@@ -109,6 +111,20 @@ class CacheContext(LocalContext):
 
     def earlier(self) -> Iterator[Mapping[str, Result]]:
         return self._earlier() if self._earlier is not None else iter(())
+
+
+def _range_sizes(items: Iterable) -> list[int] | None:
+    """The lengths of the items when they are all ranges (a node mapping over ranges of frame indices):
+    the progress bar then counts frames rather than work items."""
+    if isinstance(items, (list, tuple)) and items and all(isinstance(i, range) for i in items):
+        return [len(i) for i in items]
+    return None
+
+
+def _bar_label(label: str, node_id: str) -> str:
+    """A map's label as the bar shows it after the node id: left out when it only repeats the node's
+    name or type (``stabilize stabilize``)."""
+    return "" if label in (node_id, "") or label in registry() else label
 
 
 class _ReporterProgress:

@@ -19,6 +19,7 @@ from typing import Any
 
 import networkx as nx
 
+from luckystack.graph import aliases
 from luckystack.graph.fingerprint import fingerprint
 from luckystack.graph.hashing import family_of, flatten, key_of, preimage
 from luckystack.graph.node import InputFileMarker, Params
@@ -38,11 +39,13 @@ class NodeStatus:
     reasons: list[str] = field(default_factory=list)
     root_causes: list[str] = field(default_factory=list)
     earlier: int = 0  # earlier results an incremental node type will be offered to build on
+    same_as: dict[str, Any] = field(default_factory=dict)  # params set to what "auto" chose for this key
 
     def to_dict(self) -> dict[str, Any]:
         return {"node": self.id, "type": self.type, "key": self.key,
                 "status": "cached" if self.cached else "run",
-                "reasons": self.reasons, "root_causes": self.root_causes, "earlier": self.earlier}
+                "reasons": self.reasons, "root_causes": self.root_causes, "earlier": self.earlier,
+                "same_as_auto": self.same_as}
 
 
 def _has_marker(annotation: Any) -> bool:
@@ -104,7 +107,11 @@ def plan(pipeline: Pipeline, input_file: Path | None, cache_dir: Path | None) ->
             files["input"] = input_fp
         inputs = {port: {"key": out[src].key, "port": sport} for port, (src, sport) in node.inputs.items()}
         pre = preimage(node.type.name, node.type.version, params, inputs, files)
-        out[nid] = NodeStatus(nid, node.type.name, key_of(pre), pre)
+        key, same_as = key_of(pre), {}
+        alias = aliases.lookup(cache_dir, key)
+        if alias is not None and CacheStore(cache_dir).has(alias[0]):
+            key, same_as = alias
+        out[nid] = NodeStatus(nid, node.type.name, key, pre, same_as=same_as)
     return out
 
 
@@ -209,7 +216,8 @@ def render(statuses: dict[str, NodeStatus]) -> str:
     rows = []
     for st in statuses.values():
         if st.cached:
-            why = ""
+            why = ("the automatic run's result: " + ", ".join(f"{k} {_short(v)}" for k, v in st.same_as.items())
+                   + " is what auto chose") if st.same_as else ""
         else:
             why = "; ".join(st.reasons)
             upstream_only = all(r.startswith("upstream ") for r in st.reasons)

@@ -1,4 +1,9 @@
-"""Progress display: a tqdm bar per node on a terminal, plain log lines otherwise, or nothing."""
+"""Progress display: a tqdm bar per node on a terminal, plain log lines otherwise, or nothing.
+
+A bar counts what the node's ``Context.map`` counts: frames when the node maps over ranges of frame
+indices (see :mod:`luckystack.graph.context`), else work items. It is named by the node id, followed by
+the map's label only when that says more than the node's name.
+"""
 
 from __future__ import annotations
 
@@ -73,7 +78,8 @@ class BarReporter(LineReporter):
             if old is not None:
                 old.close()
             self._bars[node_id] = tqdm(total=total, desc=f"{node_id} {label}".strip(), leave=False,
-                                       file=self.stream, position=len(self._bars))
+                                       file=self.stream, position=len(self._bars),
+                                       dynamic_ncols=True)
 
     def advance(self, node_id: str, n: int = 1) -> None:
         bar = self._bars.get(node_id)

@@ -33,6 +33,7 @@ from luckystack.graph.explain import NodeStatus, explain, slot_name, write_index
 from luckystack.graph.hashing import family_of
 from luckystack.graph.inputwatch import InputChanged, Watched, watched_files
 from luckystack.graph.node import Result
+from luckystack.graph import exports
 from luckystack.graph.progress import Reporter
 from luckystack.graph.runrecord import NodeRecord, RunRecord
 from luckystack.graph.spec import Pipeline
@@ -286,6 +287,7 @@ def _run_and_export(run: _Run, executor: Executor, record: RunRecord, pipeline: 
     run.run(executor, record)
     stem = Path(input_file).stem if input_file else pipeline.name
     earlier = _earlier_exports(out_dir / "run.json")
+    before = exports.digests(earlier)
     for nid, node in pipeline.nodes.items():
         if node.type.export is None:
             continue
@@ -293,11 +295,17 @@ def _run_and_export(run: _Run, executor: Executor, record: RunRecord, pipeline: 
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = node.type.export(results, node.params, out_dir, stem) or []
         record.nodes[nid].exports = [str(p) for p in paths]
-        replaced = [str(p) for p in paths if earlier.get(str(p), record.nodes[nid].key) != record.nodes[nid].key]
+        replaced = exports.replaced(paths, record.nodes[nid].key, earlier, before)
         if replaced:
             note = (f"replaced {len(replaced)} file(s) written earlier with other settings, e.g. {replaced[0]} "
                     "(use --out, or a sweep, to keep both)")
             record.nodes[nid].warnings.append(note)
+    stale = exports.remove_stale(earlier, record.exports(), out_dir)
+    exporters = [nid for nid, node in pipeline.nodes.items() if node.type.export is not None]
+    if stale and exporters:
+        record.nodes[exporters[-1]].warnings.append(
+            f"removed {len(stale)} file(s) an earlier run wrote here that these settings do not make, "
+            f"e.g. {stale[0]}")
 
 
 def _note_damage(store: CacheStore, record: RunRecord, statuses: dict[str, NodeStatus]) -> None:

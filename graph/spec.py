@@ -145,6 +145,7 @@ def parse_sets(items: Iterable[str], source: str = "--set") -> dict[str, Any]:
 
 def apply_overrides(raw: dict[str, Any], sets: Mapping[str, Any], source: str) -> dict[str, Any]:
     """A deep copy of ``raw`` with ``node.param[.sub...]`` set; the result is validated by ``build``."""
+    original = raw
     raw = copy.deepcopy(raw)
     nodes = raw.get("nodes")
     if not isinstance(nodes, dict):
@@ -170,7 +171,42 @@ def apply_overrides(raw: dict[str, Any], sets: Mapping[str, Any], source: str) -
                 here[part] = nxt
             here = nxt
         here[parts[-1]] = value
+    for node_id in {t.partition(".")[0] for t in sets}:
+        _drop_conflicting(nodes[node_id], original["nodes"][node_id], {t.partition(".")[2] for t in sets
+                                                                       if t.partition(".")[0] == node_id})
     return raw
+
+
+def _drop_conflicting(entry: Any, file_entry: Any, overridden: set[str]) -> None:
+    """An override wins over what the pipeline file set on the same node: when the node's params break
+    a rule between params (``stack.frames`` set where the file gives ``stack.percent``), the file's
+    param whose removal alone satisfies the rules goes back to its default."""
+    from luckystack.graph.node import registry
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):
+        return
+    node_type = registry().get(str(entry.get("type")))
+    if node_type is None or _param_rule_broken(node_type.params, entry["params"]) is not True:
+        return
+    file_params = file_entry.get("params") if isinstance(file_entry, dict) else None
+    for name in (file_params or {}):
+        if name in overridden or name not in entry["params"]:
+            continue
+        trial = {k: v for k, v in entry["params"].items() if k != name}
+        if _param_rule_broken(node_type.params, trial) is None:
+            del entry["params"][name]
+            return
+
+
+def _param_rule_broken(model: type, params: dict[str, Any]) -> bool | None:
+    """None: the params validate; True: only a rule between params fails; False: a param itself is bad."""
+    try:
+        model(**params)
+    except ValidationError as e:
+        return True if all(not err["loc"] for err in e.errors()) else False
+    except (TypeError, ValueError):
+        return False
+    return None
 
 
 def load_pipeline(path: Path | str, sets: Mapping[str, Any] | Iterable[str] | None = None) -> Pipeline:

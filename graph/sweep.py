@@ -2,7 +2,8 @@
 
 Each variant is the full pipeline with overrides. Variants run one after another against one cache,
 so nodes whose keys do not depend on the swept params are computed once and then found cached
-(dedup by key). Labels such as ``percent=25,ap_size=48`` name each variant's output folder.
+(dedup by key). Labels such as ``percent-25_ap_size-48`` name each variant's output folder: letters,
+digits and ``._+-`` only, so a shell, tab completion and other programs take them as they are.
 """
 
 from __future__ import annotations
@@ -39,14 +40,17 @@ def parse_sweep_args(items: Iterable[str]) -> dict[str, list[Any]]:
 
 
 def _fmt(v: Any) -> str:
+    """A value as a file-name part: ``25``, ``10+25`` for a list, ``null``; other characters become ``-``."""
     s = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", s.replace(",", "+")).strip("_") or "_"
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", s.replace(",", "+")).strip("-") or "-"
 
 
 def labels(targets: list[str], combos: list[tuple]) -> list[str]:
+    """``percent-25_ap_size-48``: each swept param (with its node where two nodes share the name) and its
+    value, joined by ``_``."""
     params = [t.split(".", 1)[1] for t in targets]
     names = [p if params.count(p) == 1 else t for p, t in zip(params, targets)]
-    return [",".join(f"{n}={_fmt(v)}" for n, v in zip(names, combo)) for combo in combos]
+    return ["_".join(f"{n}-{_fmt(v)}" for n, v in zip(names, combo)) for combo in combos]
 
 
 def variants(pipeline: Pipeline, sweep: Mapping[str, list[Any]] | None = None,

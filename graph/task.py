@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from luckystack.graph import aliases
 from luckystack.graph.allocator import release_free_memory
 from luckystack.graph.checksum import EntryDamaged
 from luckystack.graph.context import CacheContext
@@ -135,6 +136,8 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
                     "peak_rss_mb": _peak_rss_mb(), "created": time.time(), "host": socket.gethostname(),
                     "warnings": warnings}
             pending.write(results, task.preimage, prov)
+            if root is not None:
+                aliases.record(root, task.preimage, task.key, results)
             if task.family:
                 store.remember(task.family, task.key)
             del results, ctx

@@ -1,4 +1,4 @@
-"""Benchmark suite of issue 6: speed and memory of ``pipelines/planet.json`` on simulated recordings
+"""Benchmark suite: speed and memory of ``pipelines/planet.json`` on simulated recordings
 (and of ``pipelines/surface.json`` on a full-frame Moon, whose hundreds of APs test memory and cache).
 
 ``python -m luckystack.bench [--quick] [--full] [--runs N] [--workdir DIR]`` (or ``luckystack bench``)

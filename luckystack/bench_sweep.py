@@ -1,4 +1,4 @@
-"""Benchmark of issue 7: what a stack-size sweep costs once the shared steps are cached.
+"""Benchmark: what a stack-size sweep costs once the shared steps are cached.
 
 ``python -m luckystack.bench_sweep [--frames 2000] [--size 640x480] [--recording FILE]`` simulates a
 recording (unless one is given), runs ``pipelines/planet.json`` once with ``stack.percent=25`` on an

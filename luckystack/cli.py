@@ -52,13 +52,19 @@ def _parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _progress():
+    from luckystack.graph.progress import auto_reporter
+
+    return auto_reporter(sys.stderr)
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from luckystack.simulate.recording import simulate_command
 
     width, height = _parse_size(args.size)
     try:
         summary = simulate_command(args.scene, args.frames, args.out or f"{args.scene}.ser", width, height,
-                                   args.bit_depth, args.layout, args.seed)
+                                   args.bit_depth, args.layout, args.seed, reporter=_progress())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(summary["line"])
@@ -96,7 +102,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     recording = Path(args.workdir) / "jupiter.ser"
     if not recording.is_file():
-        print(simulate_command("jupiter", args.frames, recording, seed=1)["line"])
+        print(simulate_command("jupiter", args.frames, recording, seed=1, reporter=_progress())["line"])
     else:
         print(f"using the simulated recording {recording} from an earlier demo")
     argv = ["run", str(shipped_pipeline("planet")), "--input", str(recording), "--out", args.out]
@@ -113,9 +119,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _report_after_run(record, out_dir: Path) -> None:
-    from luckystack.report.build import write_run_report
+    from luckystack.api import write_report
 
-    path = write_run_report(record, out_dir)
+    path = write_report(record, out_dir)
     print(f"  report {path}")
 
 
@@ -166,19 +172,38 @@ def app_commands() -> list[Command]:
 
 
 def _after_sweep(runs, out_root: Path) -> None:
-    from luckystack.report.comparison import write_comparison
+    from luckystack.api import write_comparison
 
     path = write_comparison(runs, out_root)
     if path is not None:
         print(f"\ncomparison: {path}")
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _hint(error: Exception, args: argparse.Namespace) -> str | None:
+    """Advice for errors users meet: a planet pipeline that finds no disc on dark sky was most likely
+    given a Moon or Sun recording."""
+    text = str(error)
+    if "dark sky" in text and "surface" not in str(getattr(args, "pipeline", "")):
+        return f"a Moon or Sun recording that fills the frame? use {_shown(PIPELINES / 'surface.json')}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
     import luckystack.nodes  # noqa: F401  (registers the node types)
 
+    from luckystack import __version__
+
     return engine_cli.main(argv, commands=app_commands(), after_run=_report_after_run,
-                           after_sweep=_after_sweep)
+                           after_sweep=_after_sweep, version=f"luckystack {__version__}", hint=_hint)
 
 
 if __name__ == "__main__":

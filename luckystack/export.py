@@ -2,7 +2,8 @@
 
 Images are (H, W, C) float32 on the 0…1 scale of the input bit depth. The main outputs are not
 stretched: 16-bit files hold ``round(value · 65535)`` clipped to 0…65535, FITS holds the float values
-as they are with the recording's metadata in the header. A separate auto-stretched 8-bit PNG preview
+as they are, with standard keywords in the header (:data:`FITS_KEYS`: DATE-OBS, INSTRUME, TELESCOP,
+OBSERVER, NCOMBINE, PROGRAM, ...) and the main settings as readable HISTORY lines. A separate auto-stretched 8-bit PNG preview
 is for reports only.
 """
 
@@ -70,15 +71,41 @@ def encode_png(path: Path, data: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
+# Export metadata key → (FITS keyword, comment). Standard keywords (FITS 4.0 and the common
+# conventions of capture and stacking programs) so other software reads them.
+FITS_KEYS = (
+    ("date_obs", "DATE-OBS", "UTC start of the first frame used"),
+    ("date_end", "DATE-END", "UTC start of the last frame used"),
+    ("instrument", "INSTRUME", "camera"),
+    ("telescope", "TELESCOP", "telescope"),
+    ("observer", "OBSERVER", "observer"),
+    ("object", "OBJECT", "object"),
+    ("ncombine", "NCOMBINE", "frames stacked per alignment point"),
+    ("stack", "STACKSIZ", "stack size of this image"),
+    ("program", "PROGRAM", "software that made this file"),
+)
+
+
+def _card_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("ascii", "replace").decode()[:68]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def fits_header_cards(meta: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
-    """FITS cards for simple scalar metadata (keys upper-cased, cut to 8 characters)."""
+    """FITS cards from export metadata: the keywords of :data:`FITS_KEYS` that ``meta`` holds (empty and
+    non-finite values left out), then one ``HISTORY`` card per line of ``meta["history"]``."""
     cards = []
-    for key, value in meta.items():
-        if isinstance(value, (bool, int, float, str)) and not (isinstance(value, float) and not np.isfinite(value)):
-            name = "".join(ch for ch in str(key).upper() if ch.isalnum() or ch in "-_")[:8]
-            if name and name not in {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND"}:
-                text = value if not isinstance(value, str) else value.encode("ascii", "replace").decode()[:68]
-                cards.append((name, text, str(key)[:40]))
+    for key, name, comment in FITS_KEYS:
+        value = meta.get(key)
+        if value is None or value == "" or (isinstance(value, float) and not np.isfinite(value)):
+            continue
+        if isinstance(value, (bool, int, float, str, np.generic)):
+            cards.append((name, _card_value(value), comment))
+    for line in meta.get("history") or []:
+        cards.append(("HISTORY", str(line).encode("ascii", "replace").decode(), ""))  # long lines wrap
     return cards
 
 
@@ -90,7 +117,10 @@ def write_fits(path: Path, image: np.ndarray, meta: Mapping[str, Any] | None = N
     data = data[::-1] if data.ndim == 2 else np.moveaxis(data[::-1], -1, 0)
     hdu = fits.PrimaryHDU(np.ascontiguousarray(data))
     for name, value, comment in fits_header_cards(meta or {}):
-        hdu.header[name] = (value, comment)
+        if name == "HISTORY":
+            hdu.header.add_history(value)
+        else:
+            hdu.header[name] = (value, comment)
     hdu.header["ROWORDER"] = ("BOTTOM-UP", "first row is the image bottom")
     buf = io.BytesIO()
     hdu.writeto(buf)

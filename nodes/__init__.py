@@ -60,6 +60,7 @@ post (inputs ``images``, optional ``frames`` for file metadata) -> ``images``
 
 import cv2
 
+from luckystack.graph.aliases import declare_resolved
 from luckystack.nodes import (  # noqa: F401  (imported for registration)
     align_aps,
     analyse,
@@ -76,3 +77,13 @@ from luckystack.nodes import (  # noqa: F401  (imported for registration)
 # The nodes parallelise over frames with ``ctx.map``, one process per job. OpenCV's own thread pool on
 # top of that would run jobs × cores threads, and would make ``--jobs 1`` spread over every core.
 cv2.setNumThreads(1)
+
+
+def _chosen_ap_size(results):
+    """The AP size align-aps chose when ``ap_size`` was left automatic: the same grid as ``[size]``."""
+    size = results["aps"].meta.get("default_size")
+    return [int(size)] if size else None
+
+
+# ``align.ap_size=88`` after a run where the automatic size was 88 px reuses that run's results.
+declare_resolved("align-aps", "ap_size", _chosen_ap_size)

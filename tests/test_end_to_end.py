@@ -149,7 +149,7 @@ def test_command_line_run_writes_results_and_report(recording, tmp_path):
     assert (out / "report.html").is_file() and (out / "quality.png").is_file()
     if CHROMIUM:  # the real report in a real browser: every picture loads
         dom = dump_dom(out / "report.html")
-        assert dom.count('data-loaded="1"') == 5 and 'data-loaded="0"' not in dom  # 3 results, 2 diagnostics
+        assert dom.count('data-loaded="1"') == 10 and 'data-loaded="0"' not in dom  # 3 × thumbnail and crop, blink, 3 figures
     assert sorted(p.name for p in out.glob("P*/*.tif")) == [
         f"jupiter_{label}_ap{p.name.split('_ap')[1][:-4]}.tif" for label in ("P10", "P25", "P50")
         for p in out.glob(f"{label}/*.tif")]

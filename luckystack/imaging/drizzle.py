@@ -13,13 +13,16 @@ interpolation ``den`` is ``None`` (weight 1 everywhere).
 Drizzle (Fruchter & Hook 2002): every input pixel shrinks to a square drop of side ``pixfrac`` (input
 pixels) centred on it, is moved by the shift, and adds its value to each output pixel in proportion
 to the overlap area. For a pure translation the overlap is separable, so a frame's contribution to a
-patch is ``Ky @ P @ Kx.T`` with 1-D overlap matrices. Bayer drizzle puts each colour-filter sample into
+patch is ``Ky @ P @ Kx.T`` with 1-D overlap matrices; as P output pixels span exactly Q input pixels
+(zoom P/Q), those matrices repeat with period P and the product is a polyphase filter of a few taps
+(:func:`drizzle_patch`). Bayer drizzle puts each colour-filter sample into
 its own colour plane only (no demosaicing): four matrix products per patch, one per CFA phase.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -154,18 +157,94 @@ def overlap_matrix(n_out: int, origin: int, offset: float, zoom: float, pixfrac:
     return np.clip(k, 0.0, None), j0
 
 
+@lru_cache(maxsize=16)
+def _ratio(zoom: float) -> tuple[int, int]:
+    """``zoom`` as P/Q in lowest terms (1.5 → (3, 2)): P output pixels span Q input pixels exactly."""
+    from fractions import Fraction
+
+    f = Fraction(zoom).limit_denominator(16)
+    if abs(float(f) - zoom) > 1e-9:
+        raise ValueError(f"drizzle zoom {zoom} is not a ratio of small integers")
+    return f.numerator, f.denominator
+
+
+def phase_taps(n_out: int, origin: int, offset: float, zoom: float, pixfrac: float
+               ) -> list[tuple[int, np.ndarray, int]]:
+    """The 1-D drizzle weights as a polyphase filter: for each output phase ``r`` < P (zoom = P/Q), the
+    first input pixel ``m0`` and the taps ``w``, so that output pixel ``u = P·q + r`` gets
+    ``Σ_t w[t] · in[Q·q + m0 + t]``; and the number of outputs of that phase. The overlap of a drop with
+    an output pixel depends only on the phase, because P outputs span exactly Q inputs.
+    The weights are those of :func:`overlap_matrix` (overlap lengths in output pixels)."""
+    big_p, big_q = _ratio(zoom)
+    length = pixfrac * zoom
+    c = (-offset + 0.5 - pixfrac / 2) * zoom - origin  # drop of input j starts at z·j + c (output coords)
+    phases = []
+    for r in range(big_p):
+        count = max(0, -(-(n_out - r) // big_p))
+        m0 = int(np.floor((r - c - length) / zoom))
+        m1 = int(np.ceil((r - c + 1) / zoom))
+        a = zoom * np.arange(m0, m1 + 1, dtype=np.float64) + c - r  # drop starts relative to the pixel
+        w = np.clip(np.minimum(a + length, 1.0) - np.maximum(a, 0.0), 0.0, None)
+        nz = np.flatnonzero(w > 0)
+        if nz.size == 0:
+            phases.append((m0, np.zeros(1), count))
+            continue
+        phases.append((m0 + int(nz[0]), w[nz[0]:nz[-1] + 1], count))
+    return phases
+
+
+def _phase_den(phases: list[tuple[int, np.ndarray, int]], zoom: float, n_out: int, n_in: int) -> np.ndarray:
+    """Per output pixel, the summed overlap of the drops of input pixels inside ``[0, n_in)``."""
+    big_p, big_q = _ratio(zoom)
+    den = np.zeros(n_out)
+    for r, (m0, w, count) in enumerate(phases):
+        j = big_q * np.arange(count)[:, None] + m0 + np.arange(len(w))[None, :]
+        den[r::big_p] = (w[None, :] * ((j >= 0) & (j < n_in))).sum(axis=1)
+    return den
+
+
 def drizzle_patch(frame: np.ndarray, origin: tuple[int, int], shape: tuple[int, int],
                   offset: tuple[float, float], zoom: float, pixfrac: float
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Drizzle ``frame`` (H, W, C) onto the patch grid; returns ``(num, den)``, each (ny, nx, C)."""
+    """Drizzle ``frame`` (H, W, C) onto the patch grid; returns ``(num, den)``, each (ny, nx, C) float32.
+
+    Computed as a polyphase filter (:func:`phase_taps`): for every pair of output phases, one separable
+    FIR filter of the frame block (a few taps: the drops a pixel overlaps), read every Q-th sample. The
+    same sums as ``Ky @ block @ Kx.T`` with the dense overlap matrices, in P² small filter calls instead
+    of two matrix products over the whole block; pixels outside the frame add nothing to ``num`` or ``den``.
+    """
     h, w, c = frame.shape
-    ky, y0 = overlap_matrix(shape[0], origin[0], offset[0], zoom, pixfrac, h)
-    kx, x0 = overlap_matrix(shape[1], origin[1], offset[1], zoom, pixfrac, w)
-    block = frame[y0:y0 + ky.shape[1], x0:x0 + kx.shape[1]].astype(np.float64)
-    rows = (ky @ block.reshape(ky.shape[1], kx.shape[1] * c)).reshape(shape[0], kx.shape[1], c)
-    num = np.einsum("ujc,vj->uvc", rows, kx, optimize=True)
-    den = np.outer(ky.sum(1), kx.sum(1))[:, :, None]
-    return num, np.broadcast_to(den, num.shape)
+    big_p, big_q = _ratio(zoom)
+    py = phase_taps(shape[0], origin[0], offset[0], zoom, pixfrac)
+    px = phase_taps(shape[1], origin[1], offset[1], zoom, pixfrac)
+    y0 = min(m0 for m0, _, _ in py)
+    y1 = max(big_q * max(n - 1, 0) + m0 + len(t) for m0, t, n in py)
+    x0 = min(m0 for m0, _, _ in px)
+    x1 = max(big_q * max(n - 1, 0) + m0 + len(t) for m0, t, n in px)
+    block = _zero_block(frame, y0, y1, x0, x1)
+    num = np.empty((shape[0], shape[1], c), np.float32)
+    for r, (my, ty, ny) in enumerate(py):
+        for s, (mx, tx, nx) in enumerate(px):
+            if ny == 0 or nx == 0:
+                continue
+            filtered = cv2.sepFilter2D(block, cv2.CV_32F, tx.astype(np.float32), ty.astype(np.float32),
+                                       anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+            filtered = filtered.reshape(block.shape[0], block.shape[1], c)
+            num[r::big_p, s::big_p] = filtered[my - y0::big_q][:ny, mx - x0::big_q][:, :nx]
+    den = np.outer(_phase_den(py, zoom, shape[0], h), _phase_den(px, zoom, shape[1], w)).astype(np.float32)
+    return num, np.broadcast_to(den[:, :, None], num.shape)
+
+
+def _zero_block(frame: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """Rows ``[y0, y1)`` and columns ``[x0, x1)`` of ``frame`` as float32, zeros outside it."""
+    h, w = frame.shape[:2]
+    inner = frame[max(0, y0):max(0, min(h, y1)), max(0, x0):max(0, min(w, x1))]
+    if y0 >= 0 and x0 >= 0 and y1 <= h and x1 <= w:
+        return np.ascontiguousarray(inner, dtype=np.float32)
+    out = np.zeros((y1 - y0, x1 - x0) + frame.shape[2:], np.float32)
+    if inner.size:
+        out[max(0, y0) - y0:max(0, y0) - y0 + inner.shape[0], max(0, x0) - x0:max(0, x0) - x0 + inner.shape[1]] = inner
+    return out
 
 
 def bayer_drizzle_patch(cfa: np.ndarray, layout: str, origin: tuple[int, int], shape: tuple[int, int],

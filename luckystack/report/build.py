@@ -1,8 +1,9 @@
 """Build a run's ``report.html`` from its run record and the cached node results.
 
 The report finds what it shows by node *type*, so it works for any pipeline: the reader's metadata
-for the recording facts, ``analyse`` for the quality graph, ``reference`` + ``align-aps`` for the AP
-overlay, and every exported result image for the thumbnails.
+for the recording facts, ``analyse`` for the quality figure, ``stack`` (or ``merge``/``post``) for each
+stack size's frame count, ``reference`` + ``align-aps`` for the AP overlay and the local quality map,
+and every exported result image for the results (thumbnail, whole image, 1:1 crop, blink).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 
 from luckystack.graph.runrecord import RunRecord
 from luckystack.graph.store import CacheStore
-from luckystack.report.contact import common_stretch, to_display, write_png
-from luckystack.report.html import NodeRow, Picture, ReportData, write_report
+from luckystack.report import figures
+from luckystack.report.contact import common_stretch, detail_crops, to_display, write_png
+from luckystack.report.html import NodeRow, Picture, ReportData, ResultEntry, write_report
 
 THUMB_SIDE = 320
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".fits", ".fit")  # in order of preference
@@ -81,18 +83,57 @@ def result_files(record: RunRecord) -> list[Path]:
     return list(best.values())
 
 
-def _thumbnail(image: np.ndarray, path: Path) -> None:
+def _thumbnail(disp: np.ndarray, path: Path) -> None:
     import cv2
 
-    black, white = common_stretch([image], 0.05, 99.95)
-    disp = to_display(image, black, white)
     scale = min(1.0, THUMB_SIDE / max(disp.shape[:2]))
     if scale < 1.0:
         disp = cv2.resize(disp, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     write_png(path, disp)
 
 
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return path.resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_uri()
+
+
+def _result_entries(record: RunRecord, out_dir: Path, sizes: dict[str, int]) -> tuple[list[ResultEntry], str]:
+    """One entry per result image (stack size, sharpened or not), in the order of ``sizes``, with its
+    pictures written: thumbnail, whole-image display PNG and 1:1 crop, all with one common stretch."""
+    chosen = result_files(record)
+    if not chosen:
+        return [], ""
+    written = [Path(p) for n in record.nodes.values() for p in n.exports]
+    order = {label: k for k, label in enumerate(sizes)}
+    chosen.sort(key=lambda p: (order.get(p.parent.name, len(order)), p.parent.name, p.stem.endswith("_sharp")))
+    images = [read_image(p) for p in chosen]
+    black, white = common_stretch(images, 0.05, 99.95)
+    shapes = {im.shape for im in images}
+    crops = detail_crops(images) if len(shapes) == 1 else [detail_crops([im])[0] for im in images]
+    entries = []
+    for k, (path, image, crop) in enumerate(zip(chosen, images, crops)):
+        label = path.parent.name if path.parent.resolve() != out_dir.resolve() else path.stem
+        if path.stem.endswith("_sharp"):
+            label += " sharpened"
+        base = f"{k:02d}_{path.stem}"
+        disp = to_display(image, black, white)
+        write_png(out_dir / f"view_{base}.png", disp)
+        _thumbnail(disp, out_dir / f"thumb_{base}.png")
+        write_png(out_dir / f"crop_{base}.png", to_display(crop, black, white))
+        files = [_relative(p, out_dir) for p in written
+                 if p.with_suffix("") == path.with_suffix("") and not p.stem.endswith("_preview")]
+        entries.append(ResultEntry(label, sizes.get(path.parent.name), files or [_relative(path, out_dir)],
+                                   f"thumb_{base}.png", f"view_{base}.png", f"crop_{base}.png"))
+    h, w = crops[0].shape[:2]
+    note = (f"The same {w} × {h} px window of every result at 1:1 (one screen pixel per image pixel), "
+            "around the object's centre, all with one display stretch.")
+    return entries, note
+
+
 def _facts(frames_meta: dict[str, Any], frame_count: int | None) -> list[tuple[str, str]]:
+    frames_meta = {**(frames_meta.get("capture") or {}), **frames_meta}
     facts = []
     if "width" in frames_meta:
         facts.append(("size", f"{frames_meta['width']} × {frames_meta['height']} px"))
@@ -101,7 +142,11 @@ def _facts(frames_meta: dict[str, Any], frame_count: int | None) -> list[tuple[s
         if frames_meta.get(key) not in (None, ""):
             facts.append((label, str(frames_meta[key])))
     if frame_count is not None:
-        facts.append(("frames", str(frame_count)))
+        total = frames_meta.get("recording_frames")
+        facts.append(("frames", f"{frame_count} of {total}" if total and total != frame_count else str(frame_count)))
+    rate = frames_meta.get("frame_rate")
+    if isinstance(rate, (int, float)) and rate > 0:
+        facts.append(("frame rate", f"{rate:.1f} frames/s"))
     start = frames_meta.get("start_utc")
     if isinstance(start, (int, float)) and start > 0:
         facts.append(("start (UTC)", dt.datetime.fromtimestamp(start, dt.timezone.utc).isoformat(" ", "seconds")))
@@ -110,21 +155,52 @@ def _facts(frames_meta: dict[str, Any], frame_count: int | None) -> list[tuple[s
     return facts
 
 
-def _diagnostics(results: dict[str, dict[str, Any]], out_dir: Path) -> list[Picture]:
-    from luckystack.imaging import plots
+def _stack_sizes(results: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Stack size label → frames per AP, in the order asked for (from the stack result's meta)."""
+    for node_type in ("post", "merge", "stack"):
+        found = next(iter(results.get(node_type, {}).values()), None)
+        if found is not None and found.meta.get("sizes"):
+            return {s["label"]: int(s["frames"]) for s in found.meta["sizes"] if s.get("frames") is not None}
+    return {}
 
-    pictures = []
+
+def _quality_pictures(results: dict[str, dict[str, Any]], out_dir: Path, sizes: dict[str, int]) -> list[Picture]:
     quality = next(iter(results.get("analyse", {}).values()), None)
-    if quality is not None:
-        write_png(out_dir / "quality.png", plots.quality_graph(quality.array("score"), quality.array("valid")))
-        pictures.append(Picture("quality.png", "frame quality over time and sorted", wide=True))
+    if quality is None:
+        return []
+    figures.quality_figure(out_dir / "quality.png", quality.array("score"), quality.array("valid"),
+                           list(sizes.items()))
+    valid = int(np.asarray(quality.array("valid"), bool).sum())
+    return [Picture("quality.png", f"frame quality: {valid} of {len(quality.array('score'))} frames usable; "
+                                   "the dashed lines mark how many of the best frames each stack size takes",
+                    wide=True)]
+
+
+def _ap_section(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list[Picture], list[str], list[list[str]]]:
     reference = next(iter(results.get("reference", {}).values()), None)
     aps = next(iter(results.get("align-aps", {}).values()), None)
-    if reference is not None and aps is not None:
-        overlay = plots.ap_overlay(reference.array("image"), aps.array("center"), aps.array("size"))
-        write_png(out_dir / "ap_overlay.png", overlay)
-        pictures.append(Picture("ap_overlay.png", f"{len(aps.array('size'))} alignment points on the reference"))
-    return pictures
+    if reference is None or aps is None:
+        return [], [], []
+    image = reference.array("image")
+    centres, sizes = np.asarray(aps.array("center")), np.asarray(aps.array("size"))
+    quality = next(iter(results.get("analyse", {}).values()), None)
+    valid = np.asarray(quality.array("valid"), bool) if quality is not None else None
+    ok = np.asarray(aps.array("ok"), bool) if "ok" in aps.arrays else None
+    counts = figures.good_frames(np.asarray(aps.array("quality")), ok, valid)
+    figures.ap_figure(out_dir / "ap_overlay.png", image, centres, sizes)
+    figures.local_quality_figure(out_dir / "local_quality.png", image, centres, sizes, counts)
+    scale = figures.display_scale(image.shape)
+    zoom = f", shown {scale}× enlarged" if scale > 1 else " at full size"
+    weakest = np.argsort(counts, kind="stable")[:3] + 1
+    pictures = [
+        Picture("ap_overlay.png", f"{len(sizes)} alignment points on the reference{zoom}, numbered", full=True),
+        Picture("local_quality.png", "local quality: how many good frames each AP had (red = few: the stack "
+                                     f"is weakest there, e.g. APs {', '.join(map(str, weakest))})", full=True),
+    ]
+    replaced = (~ok).sum(axis=0) if ok is not None else np.zeros(len(sizes), int)
+    rows = [[str(k + 1), str(int(cx)), str(int(cy)), str(int(s)), str(int(c)), str(int(r))]
+            for k, ((cy, cx), s, c, r) in enumerate(zip(centres, sizes, counts, replaced))]
+    return pictures, ["AP", "x", "y", "size", "good frames", "shifts replaced"], rows
 
 
 def _pipeline_used(record: RunRecord, store: CacheStore) -> dict[str, Any]:
@@ -139,32 +215,43 @@ def _pipeline_used(record: RunRecord, store: CacheStore) -> dict[str, Any]:
     return {"name": record.pipeline, "overrides": record.overrides, "nodes": nodes}
 
 
+def _summary(record: RunRecord, sizes: dict[str, int], frame_count: int | None) -> str:
+    ran = sum(1 for n in record.nodes.values() if n.status == "ran")
+    parts = []
+    if sizes:
+        parts.append(f"{len(sizes)} stack size{'s' if len(sizes) != 1 else ''} ("
+                     + ", ".join(f"{k}: {v} frames" for k, v in sizes.items()) + ")")
+    if frame_count is not None:
+        parts.append(f"from {frame_count} frames")
+    parts.append(f"{record.seconds:.2f} s" + (f", {ran} of {len(record.nodes)} nodes computed, the rest cached"
+                                             if ran < len(record.nodes) else ""))
+    return "; ".join(parts) + "."
+
+
 def write_run_report(record: RunRecord, out_dir: Path) -> Path:
     """Write ``report.html`` and its pictures into ``out_dir``; return the page's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for old in (*out_dir.glob("thumb_*.png"), *out_dir.glob("view_*.png"), *out_dir.glob("crop_*.png")):
+        old.unlink()  # an earlier run's pictures of stack sizes this run may not have
     store = CacheStore(record.cache)
     results = _results_by_type(record, store)
-    outputs = []
-    for k, exported in enumerate(result_files(record)):
-        name = f"thumb_{k:02d}_{exported.stem}.png"
-        _thumbnail(read_image(exported), out_dir / name)
-        try:
-            rel = exported.resolve().relative_to(out_dir.resolve())
-        except ValueError:
-            rel = exported
-        outputs.append(Picture(name, str(rel)))
+    sizes = _stack_sizes(results)
+    entries, crop_note = _result_entries(record, out_dir, sizes)
     frames = next(iter(results.get("reader", {}).values()), None)
     frame_count = len(frames.array("frame_index")) if frames is not None and "frame_index" in frames.arrays else None
-    pipeline = _pipeline_used(record, store)
+    ap_pictures, ap_columns, ap_rows = _ap_section(results, out_dir)
     data = ReportData(
         title=f"{record.pipeline} — {Path(record.input).name if record.input else 'no input'}"
               + (f" — {record.variant}" if record.variant else ""),
         input_name=str(record.input),
-        pipeline=pipeline,
+        summary=_summary(record, sizes, frame_count),
+        pipeline=_pipeline_used(record, store),
         nodes=[NodeRow(n.id, n.type, n.status, n.seconds, "; ".join(n.reasons)) for n in record.nodes.values()],
-        outputs=outputs,
-        diagnostics=_diagnostics(results, out_dir),
+        results=entries,
+        crop_note=crop_note,
+        diagnostics=_quality_pictures(results, out_dir, sizes),
+        ap_pictures=ap_pictures, ap_columns=ap_columns, ap_rows=ap_rows,
         facts=_facts(frames.meta if frames is not None else {}, frame_count),
         notes=record.warnings(),
     )

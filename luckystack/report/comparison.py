@@ -35,6 +35,7 @@ import numpy as np
 from luckystack.graph.files import WriteFailed, write_file
 from luckystack.imaging import image_metrics
 from luckystack.report.build import IMAGE_SUFFIXES, read_image, result_files
+from luckystack.report import contact
 from luckystack.report.contact import LABEL_HEIGHT, fit_common, common_stretch, contact_sheet, to_display, write_png
 from luckystack.report.html import Picture, ReportData, write_report
 
@@ -185,14 +186,7 @@ def format_table(results: Sequence[Measured]) -> str:
 
 def detail_crops(images: Sequence[np.ndarray], side: int = DETAIL_SIDE) -> list[np.ndarray]:
     """The same 1:1 window of every (same-size) image, centred on the first image's object."""
-    first = images[0]
-    mask = image_metrics.signal_mask(first)
-    h, w = first.shape[:2]
-    cy, cx = (np.argwhere(mask).mean(axis=0) if mask.any() else (h / 2, w / 2))
-    sh, sw = min(side, h), min(side, w)
-    y0 = int(np.clip(round(cy - sh / 2), 0, h - sh))
-    x0 = int(np.clip(round(cx - sw / 2), 0, w - sw))
-    return [im[y0:y0 + sh, x0:x0 + sw] for im in images]
+    return contact.detail_crops(images, side)
 
 
 def write_blink(path: Path, images: Sequence[np.ndarray], labels: Sequence[str], ms: int = 700) -> Path:

@@ -71,6 +71,21 @@ def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[str], columns: 
     return sheet
 
 
+def detail_crops(images: Sequence[np.ndarray], side: int = 192) -> list[np.ndarray]:
+    """The same 1:1 window (at most ``side`` px square) of every same-size image, centred on the first
+    image's object (its signal above the noise)."""
+    from luckystack.imaging import image_metrics
+
+    first = images[0]
+    mask = image_metrics.signal_mask(first)
+    h, w = first.shape[:2]
+    cy, cx = (np.argwhere(mask).mean(axis=0) if mask.any() else (h / 2, w / 2))
+    sh, sw = min(side, h), min(side, w)
+    y0 = int(np.clip(round(cy - sh / 2), 0, h - sh))
+    x0 = int(np.clip(round(cx - sw / 2), 0, w - sw))
+    return [im[y0:y0 + sh, x0:x0 + sw] for im in images]
+
+
 def write_png(path, rgb: np.ndarray) -> None:
     """Write an RGB uint8 image as PNG (OpenCV wants BGR)."""
     from luckystack.export import encode_png

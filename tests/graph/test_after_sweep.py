@@ -20,8 +20,8 @@ def test_cli_calls_after_sweep_once_with_every_run(tmp_path, pipeline_file, reco
     base = ["run", str(pipeline_file), "-i", str(recording), "--cache", str(tmp_path / "c"), "--jobs", "1",
             "--out", str(tmp_path / "o")]
     assert main([*base, "--sweep", "stack.percent=5,10,25"], after_sweep=hook) == 0
-    assert calls == [([("percent=5", "jupiter.npy", "ran"), ("percent=10", "jupiter.npy", "ran"),
-                       ("percent=25", "jupiter.npy", "ran")], tmp_path / "o")]
+    assert calls == [([("percent-5", "jupiter.npy", "ran"), ("percent-10", "jupiter.npy", "ran"),
+                       ("percent-25", "jupiter.npy", "ran")], tmp_path / "o")]
     out = capsys.readouterr().out
     assert out.rstrip().endswith("HOOK-RAN")  # after the run summaries
     assert main(base, after_sweep=hook) == 0  # a single run: no comparison

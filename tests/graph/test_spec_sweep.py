@@ -34,13 +34,13 @@ def _sweep_pipe():
 
 def test_sweep_runs_shared_nodes_once(tmp_path, recording):
     p = _sweep_pipe()
-    assert [v.label for v in variants(p)][:2] == ["percent=5,size=2", "percent=5,size=4"]
+    assert [v.label for v in variants(p)][:2] == ["percent-5_size-2", "percent-5_size-4"]
     plan = api.explain_sweep(p, [recording], tmp_path / "c")
     assert plan.needed == {"read": 1, "aps": 2, "score": 1, "stack": 6}
     assert plan.alone == {"read": 6, "aps": 6, "score": 6, "stack": 6}
     runs = api.run(p, [recording], cache=tmp_path / "c", out=tmp_path / "o", jobs=1, reporter=Reporter())
     assert api.sweep_executions(runs) == {"read": 1, "aps": 2, "score": 1, "stack": 6}
-    assert (tmp_path / "o/jupiter/percent=25,size=4/jupiter_stack.npy").is_file()
+    assert (tmp_path / "o/jupiter/percent-25_size-4/jupiter_stack.npy").is_file()
     assert len({r.record.nodes["stack"].key for r in runs}) == 6
     zipped = variants(p, mode="zip", sweep={"stack.percent": [5, 10], "aps.size": [2, 4]})
     assert [v.overrides for v in zipped] == [{"stack.percent": 5, "aps.size": 2}, {"stack.percent": 10, "aps.size": 4}]
@@ -53,5 +53,5 @@ def test_sweep_cli_and_bad_sweep(tmp_path, pipeline_file, recording, capsys):
     assert main(["run", *base, "--sweep", "stack.percent=5,10", "--out", str(tmp_path / "o"), "--jobs", "1"]) == 0
     assert "node executions over all runs: read 1, aps 1, score 1, stack 2" in capsys.readouterr().out
     assert main(["explain", *base, "--sweep", "stack.percent=5,500"]) == 2
-    assert "params.percent: is too large (got 500); allowed: a number above 0 up to 100 (sweep variant percent=500)" \
+    assert "params.percent: is too large (got 500); allowed: a number above 0 up to 100 (sweep variant percent-500)" \
         in capsys.readouterr().err

@@ -38,15 +38,19 @@ def test_png_roundtrip_keeps_rgb_order(tmp_path, rgb):
     np.testing.assert_array_equal(back[..., :2], np.round(np.clip(rgb[..., :2], 0, 1) * 65535))
 
 
-def test_fits_is_float32_with_metadata(tmp_path, rgb):
-    meta = {"observer": "Ann", "telescope": "C14", "stack": "P25", "nframes": 123, "nested": {"a": 1}}
+def test_fits_is_float32_with_standard_keys(tmp_path, rgb):
+    meta = {"observer": "Ann", "telescope": "C14", "instrument": "", "stack": "P25", "ncombine": 123,
+            "date_obs": "2024-03-01T20:00:00.000", "program": "luckystack 1.0", "nested": {"a": 1},
+            "history": ["Stack size P25: the best 123 frames per alignment point"]}
     path = write_image(tmp_path / "x.fits", rgb, "fits", meta)
     with fits.open(path) as hdul:
         data, header = hdul[0].data, hdul[0].header
         assert data.dtype == np.dtype(">f4") and data.shape == (3, 30, 40)
         np.testing.assert_array_equal(np.moveaxis(data, 0, -1)[::-1], rgb)
-        assert header["OBSERVER"] == "Ann" and header["NFRAMES"] == 123 and header["STACK"] == "P25"
-        assert "NESTED" not in header
+        assert header["OBSERVER"] == "Ann" and header["TELESCOP"] == "C14" and header["NCOMBINE"] == 123
+        assert header["DATE-OBS"] == "2024-03-01T20:00:00.000" and header["PROGRAM"] == "luckystack 1.0"
+        assert "INSTRUME" not in header and "NESTED" not in header  # empty and structured values left out
+        assert list(header["HISTORY"]) == meta["history"]
 
 
 def test_preview_is_stretched_8_bit(tmp_path):

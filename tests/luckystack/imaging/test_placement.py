@@ -41,17 +41,6 @@ def test_multiple_sizes_and_manual_aps():
     assert all(len(n) >= 1 for n in nb)
 
 
-def test_ap_overlay_draws_the_boxes():
-    from luckystack.imaging.plots import ap_overlay
-    img = _jupiter()
-    centres, sizes = place_aps(img, sizes=[48])
-    pic = ap_overlay(img[..., None], centres, sizes)
-    assert pic.shape == (300, 400, 3) and pic.dtype == np.uint8
-    y0, x0 = centres[0] - 24
-    assert tuple(pic[y0, x0 + 10]) == (0, 220, 0)
-    assert not (pic[..., 1] == 220).all()
-
-
 def test_match_boxes_keep_the_ap_centre_and_fit_the_image():
     centres = np.array([[50, 60], [12, 100], [50, 60], [30, 30]], np.int32)
     sizes = np.array([40, 16, 128, 21], np.int32)

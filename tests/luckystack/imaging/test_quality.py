@@ -74,14 +74,3 @@ def test_artifacts_are_detected_and_clean_frames_pass():
     assert detect_artifacts(cut) == 3
     torn = clean.copy(); torn[65:] = np.roll(clean[65:], 9, axis=1)
     assert detect_artifacts(torn) == 4
-
-
-def test_quality_graph_draws_both_curves():
-    from luckystack.imaging.plots import quality_graph
-    score = np.linspace(1, 2, 50)[::-1] + np.sin(np.arange(50))
-    valid = np.ones(50, bool); valid[10] = False
-    pic = quality_graph(score, valid)
-    assert pic.shape == (300, 800, 3) and pic.dtype == np.uint8
-    colours = {tuple(c) for c in pic.reshape(-1, 3)[::7]}
-    assert (255, 127, 14) in colours or np.any(np.all(pic == (255, 127, 14), axis=-1))
-    assert np.any(np.all(pic == (214, 39, 40), axis=-1))

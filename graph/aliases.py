@@ -1,0 +1,72 @@
+"""Cache aliases: a param set to the value its automatic default chose finds the automatic run's result.
+
+A node type may declare, per param whose default is "choose automatically" (``None``), how to read the
+value it chose from its results (:func:`declare_resolved`). When such a node computes with the param
+left automatic, the engine also records an *alias*: the key the node would have with the param set to
+the chosen value, pointing at the key it has. ``align.ap_size=88`` after a run where auto picked 88 px
+then plans to the very same key (:func:`lookup`), so the node and everything downstream are cached, and
+``explain`` says so and why. Aliases are small files under ``<cache>/aliases/``; one whose target was
+evicted is ignored. A declaration must be exact: the node run with the chosen value must compute what
+the automatic run computed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from luckystack.graph.hashing import key_of
+
+_RESOLVED: dict[str, dict[str, Callable[[Mapping[str, Any]], Any]]] = {}
+
+
+def declare_resolved(type_name: str, param: str, read: Callable[[Mapping[str, Any]], Any]) -> None:
+    """Node type ``type_name`` chooses ``param`` itself when it is None; ``read(results)`` returns the
+    value it chose, as the param's JSON form (what ``--set`` would give), or None if it cannot tell."""
+    _RESOLVED.setdefault(type_name, {})[param] = read
+
+
+def _path(cache_dir: Path, key: str) -> Path:
+    return Path(cache_dir) / "aliases" / f"{key}.json"
+
+
+def record(cache_dir: Path, preimage: Mapping[str, Any], key: str, results: Mapping[str, Any]) -> list[str]:
+    """After a node computed ``results`` under ``key``: write an alias for every combination of its
+    automatic params set to the values they resolved to; return the alias keys written."""
+    readers = _RESOLVED.get(str(preimage.get("type")), {})
+    params = dict(preimage.get("params") or {})
+    chosen = {}
+    for name, read in readers.items():
+        if name in params and params[name] is None:
+            try:
+                value = read(results)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                value = None
+            if value is not None:
+                chosen[name] = value
+    written = []
+    for n in range(1, len(chosen) + 1):
+        for names in itertools.combinations(sorted(chosen), n):
+            alias = key_of({**preimage, "params": {**params, **{k: chosen[k] for k in names}}})
+            path = _path(cache_dir, alias)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"key": key, "resolved": {k: chosen[k] for k in names}}))
+            os.replace(tmp, path)
+            written.append(alias)
+    return written
+
+
+def lookup(cache_dir: Path | None, key: str) -> tuple[str, dict[str, Any]] | None:
+    """The key ``key`` is an alias of and the params that were resolved, or None."""
+    if cache_dir is None:
+        return None
+    try:
+        found = json.loads(_path(cache_dir, key).read_text())
+        return str(found["key"]), dict(found.get("resolved") or {})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
