@@ -174,6 +174,13 @@ class _Run:
             release_free_memory()
         except BaseException as e:
             pending.abort()
+            if isinstance(e, Exception) and not isinstance(e, InputChanged) and self.watched:
+                try:  # a file cut short or garbled as it is rewritten makes nodes fail in all sorts of ways
+                    check_unchanged(self.watched, self.store.root)
+                except InputChanged as changed:
+                    self.input_changed = True
+                    changed.node_id = nid  # type: ignore[attr-defined]
+                    raise changed from e
             if isinstance(e, OSError) and e.errno in _FULL:
                 free = free_space(self.store.root)
                 raise WriteFailed(f"cannot write the result of node {nid!r} into the cache {self.store.root}: "

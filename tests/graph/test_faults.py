@@ -141,25 +141,26 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
 class _Rewriter(Reporter):
     """Rewrites the recording once ``node`` has read ``after`` items: a capture still being written."""
 
-    def __init__(self, path: Path, node: str, after: int) -> None:
-        self.path, self.node, self.after, self.count = path, node, after, 0
+    def __init__(self, path: Path, node: str, after: int, shape: tuple[int, int] = (16, 20)) -> None:
+        self.path, self.node, self.after, self.count, self.shape = path, node, after, 0, shape
 
     def advance(self, node_id: str, n: int = 1) -> None:
         if node_id == self.node:
             self.count += n
             if self.count == self.after:
-                make_recording(self.path, n=48, seed=99)
+                make_recording(self.path, n=48, seed=99, shape=self.shape)
                 os.utime(self.path)  # as a writer leaves it: modified now
 
 
-@pytest.mark.parametrize("node", ["read", "score"])
-def test_recording_changed_while_read_fails_and_stores_nothing(tmp_path, node):
+@pytest.mark.parametrize("node,shape", [("read", (16, 20)), ("score", (16, 20)), ("read", (8, 8))],
+                         ids=["reader", "later-node", "reader-fails-on-it"])
+def test_recording_changed_while_read_fails_and_stores_nothing(tmp_path, node, shape):
     rec = make_recording(tmp_path / "r.npy", n=48)
     original = rec.read_bytes()
     p = api.pipeline_from_dict(PIPE).with_overrides({"slow.delay": 0})
     cache = tmp_path / "cache"
     with pytest.raises(InputChanged, match=f"the recording changed while it was read: {rec}"):
-        api.run(p, [rec], cache=cache, out=tmp_path / "o", jobs=1, reporter=_Rewriter(rec, node, 2))
+        api.run(p, [rec], cache=cache, out=tmp_path / "o", jobs=1, reporter=_Rewriter(rec, node, 2, shape))
     store = CacheStore(cache)
     assert list(store.keys()) == [] and not [p for p in cache.iterdir() if ".partial-" in p.name]
     assert not (cache / "index").exists() or not any((cache / "index").iterdir())
