@@ -20,11 +20,12 @@ last, and the directory renamed into place. A killed process leaves only a parti
 reader looks at and which :meth:`CacheStore.sweep_orphans` deletes once its owner pid is gone. If two
 processes compute the same key, the first rename wins; the loser deletes its copy and reads the winner's.
 
-Checksums (see :mod:`checksum`): loading an entry checks its manifest's own checksum, the digests of
-its small files and the sizes of its chunks (and of the arrays it links to); every chunk is hashed as
-zarr reads it. Any mismatch raises :class:`EntryDamaged`: the caller moves the entry aside
-(:meth:`CacheStore.quarantine`) and computes it again. A key folder without a valid manifest is moved
-aside by the next writer of that key, or by ``cache gc``/``cache rm``/``cache verify --repair``.
+Checksums (see :mod:`checksum`): :meth:`CacheStore.check` compares every file of an entry (and of the
+arrays it links to) with its digest; loading checks the manifest's own checksum and every file's size,
+and every file zarr reads is hashed on the way (:class:`~luckystack.graph.checksum.CheckedStore`). Any
+mismatch raises :class:`EntryDamaged`: the caller moves the entry aside (``quarantine``, see
+:mod:`quarantine`) and computes it again. A key folder without a valid manifest is moved aside by the
+next writer of that key, or by ``cache gc``/``cache rm``/``cache verify --repair``.
 
 Leases: a process that loads an entry holds a shared ``flock`` on its manifest (and on the manifests of
 the entries it links to) until it releases it, or exits. Removal (``cache rm``, ``cache gc``) takes the
