@@ -20,11 +20,12 @@ last, and the directory renamed into place. A killed process leaves only a parti
 reader looks at and which :meth:`CacheStore.sweep_orphans` deletes once its owner pid is gone. If two
 processes compute the same key, the first rename wins; the loser deletes its copy and reads the winner's.
 
-Checksums (see :mod:`checksum`): loading an entry checks its manifest's own checksum, the digests of
-its small files and the sizes of its chunks (and of the arrays it links to); every chunk is hashed as
-zarr reads it. Any mismatch raises :class:`EntryDamaged`: the caller moves the entry aside
-(:meth:`CacheStore.quarantine`) and computes it again. A key folder without a valid manifest is moved
-aside by the next writer of that key, or by ``cache gc``/``cache rm``/``cache verify --repair``.
+Checksums (see :mod:`checksum`): :meth:`CacheStore.check` compares every file of an entry (and of the
+arrays it links to) with its digest; loading checks the manifest's own checksum and every file's size,
+and every file zarr reads is hashed on the way (:class:`~luckystack.graph.checksum.CheckedStore`). Any
+mismatch raises :class:`EntryDamaged`: the caller moves the entry aside (``quarantine``, see
+:mod:`quarantine`) and computes it again. A key folder without a valid manifest is moved aside by the
+next writer of that key, or by ``cache gc``/``cache rm``/``cache verify --repair``.
 
 Leases: a process that loads an entry holds a shared ``flock`` on its manifest (and on the manifests of
 the entries it links to) until it releases it, or exits. Removal (``cache rm``, ``cache gc``) takes the
@@ -58,13 +59,14 @@ except ImportError:  # Windows: no leases, so `cache rm`/`gc` do not know which 
 
 from luckystack.graph.checksum import CheckedStore, EntryDamaged, check_file, digest_tree, seal, unseal
 from luckystack.graph.node import Result
+from luckystack.graph.quarantine import KEY_RE as _KEY_RE
+from luckystack.graph.quarantine import OUTDATED as _OUTDATED
+from luckystack.graph.quarantine import Quarantine
 
 __all__ = ["CacheStore", "EntryDamaged", "EntryInUse", "EntryInfo", "PendingEntry"]
 
-_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _PARTIAL_RE = re.compile(r"^([0-9a-f]{64})\.(partial|deleting)-([0-9a-f]{32})$")
 FORMAT = "lsk-entry/2"  # /1 had no checksums: such an entry counts as damaged, so it is computed again
-_OUTDATED = "written by an older luckystack"
 _NOT_DIGESTED = frozenset({"owner.json", "manifest.json", "last-use"})
 _CHUNK_BYTES = 8 << 20
 # Byte-shuffled LZ4: on float32 images 0.75 of their size in 2 ms per 5 MB, against 0.84 in 9 ms for
@@ -224,8 +226,11 @@ class EntryInUse(Exception):
     """An entry cannot be removed: a process is reading it."""
 
 
-class CacheStore:
-    """Committed entries by key; see the module docstring for layout and guarantees."""
+class CacheStore(Quarantine):
+    """Committed entries by key; see the module docstring for layout and guarantees (damage handling:
+    :class:`~luckystack.graph.quarantine.Quarantine`)."""
+
+    in_use_error = EntryInUse
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
@@ -255,23 +260,6 @@ class CacheStore:
         except (OSError, EntryDamaged):
             return False
         return True
-
-    def problem(self, key: str) -> str | None:
-        """Why the folder ``key`` is not a usable entry (None: it is one, as far as its manifests say)."""
-        try:
-            refs = self.manifest(key).get("refs", [])
-        except FileNotFoundError:
-            return "no manifest.json" if (self.root / key).exists() else "not in the cache"
-        except OSError as e:
-            return f"manifest.json unreadable ({e.strerror or e})"
-        except EntryDamaged as e:
-            return e.what
-        for ref in refs:
-            try:
-                self.manifest(ref)
-            except (OSError, EntryDamaged):
-                return f"links to entry {ref[:12]}, which is gone or damaged"
-        return None
 
     def reference_of(self, value: Any) -> tuple[str, str] | None:
         """(key, array path) when ``value`` is an array of a committed entry of this store, else None."""
@@ -395,66 +383,6 @@ class CacheStore:
                     os.close(fd)
                 del self._leases[key]
 
-    def verify(self, key: str) -> str | None:
-        """Check every file of entry ``key`` against its manifest (reads it all); None when sound."""
-        problem = self.problem(key)
-        if problem is not None:
-            return problem
-        try:
-            manifest = self.manifest(key)
-            self._check_files(key, manifest, None, full=True)
-        except FileNotFoundError:
-            return "not in the cache"
-        except EntryDamaged as e:
-            return e.what
-        return None
-
-    def quarantine(self, key: str, reason: str, seal: str | None = None) -> Path | None:
-        """Move the folder of a damaged entry aside into ``quarantine/`` (with ``damage.txt``); returns
-        where it went, or None when it had gone already or was meanwhile replaced by a sound entry.
-        ``seal``: the checksum of the manifest whose files were found damaged (None: the manifest was)."""
-        try:
-            current = self.manifest(key)["checksum"]
-        except (OSError, EntryDamaged):
-            current = None
-        if current is not None and current != seal:
-            return None  # a sound entry committed since the damage was seen (or the damage is elsewhere)
-        dest = self.root / "quarantine" / f"{key}-{uuid.uuid4().hex[:8]}"
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(self.root / key, dest)
-        except FileNotFoundError:
-            return None
-        except OSError as e:  # a read-only cache: the damaged entry stays, and stays unused
-            raise EntryDamaged(key, f"{reason}; it cannot be moved aside ({e.strerror or e})", seal) from None
-        try:
-            (dest / "damage.txt").write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {reason}\n")
-        except OSError:
-            pass
-        self.damaged.append((key, reason, dest))
-        return dest
-
-    def repair(self, key: str, problem: str) -> bool:
-        """Move the unusable entry ``key`` out of the way (see :meth:`_clear`); whether it went."""
-        before = (self.root / key).exists()
-        try:
-            seal = self.manifest(key)["checksum"]  # sound manifest, damaged files
-        except (OSError, EntryDamaged):
-            seal = None
-        self._clear(key, problem, seal)
-        return before and not (self.root / key).exists()
-
-    def quarantined(self) -> list[Path]:
-        try:
-            return sorted(p for p in (self.root / "quarantine").iterdir() if p.is_dir())
-        except OSError:
-            return []
-
-    def broken(self) -> list[str]:
-        """Key folders that are not usable entries: no valid manifest, or links to a missing entry."""
-        return [p.name for p in sorted(self.root.iterdir()) if _KEY_RE.match(p.name) and p.is_dir()
-                and self.problem(p.name) is not None]
-
     def read_json(self, key: str, name: str) -> dict:
         return json.loads((self.root / key / name).read_text())
 
@@ -520,17 +448,6 @@ class CacheStore:
                                            "keeps being replaced")
         self.touch(pending.key)
         return target
-
-    def _clear(self, key: str, problem: str, seal: str | None = None) -> None:
-        """Move the unusable folder ``key`` out of the way: into quarantine when its own files are
-        damaged, deleted when it only links to an entry that is gone or was written in an older format."""
-        if problem.startswith(("links to ", _OUTDATED)):
-            try:
-                self.remove(key)
-            except EntryInUse:
-                pass
-            return
-        self.quarantine(key, problem, seal)
 
     # -- housekeeping -----------------------------------------------------------------------
     def sweep_orphans(self, max_age_s: float = 7 * 86400) -> list[Path]:
@@ -640,18 +557,3 @@ class CacheStore:
                     continue
                 evicted.append(e)
         return evicted
-
-    def clean_damaged(self) -> tuple[list[str], list[Path]]:
-        """Remove key folders that are no usable entries and everything in ``quarantine/``; returns
-        (keys removed, quarantined folders deleted)."""
-        removed = []
-        for key in self.broken():
-            try:
-                self.remove(key)
-            except (EntryInUse, OSError):
-                continue
-            removed.append(key)
-        gone = self.quarantined()
-        for p in gone:
-            shutil.rmtree(p, ignore_errors=True)
-        return removed, gone

@@ -27,7 +27,7 @@ from luckystack.graph.allocator import release_free_memory
 from luckystack.graph.checksum import EntryDamaged
 from luckystack.graph.context import CacheContext
 from luckystack.graph.files import WriteFailed, free_space, human_size
-from luckystack.graph.inputwatch import Watched, check_unchanged
+from luckystack.graph.inputwatch import InputChanged, Watched, check_unchanged
 from luckystack.graph.node import NodeError, Params, Result, registry
 from luckystack.graph.progress import Reporter
 from luckystack.graph.storage import Store, open_store
@@ -144,6 +144,12 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
             release_free_memory()
         except BaseException as e:
             pending.abort()
+            if isinstance(e, Exception) and not isinstance(e, InputChanged) and task.watched:
+                try:  # a file cut short or garbled as it is rewritten makes nodes fail in all sorts of ways
+                    check_unchanged(list(task.watched), root)
+                except InputChanged as changed:
+                    changed.node_id = task.node_id  # type: ignore[attr-defined]
+                    raise changed from e
             if isinstance(e, OSError) and e.errno in _FULL:
                 free = free_space(root) if root is not None else None
                 raise WriteFailed(f"cannot write the result of node {task.node_id!r} into the cache {root}: "
@@ -181,6 +187,7 @@ def _earlier(store: Store, load: Any, family: str, key: str, read: list[str]) ->
         if other == key:
             continue
         try:
+            store.check(other, full=True)  # rather than fail the node when it reads damage
             result = load(other, touch=False)  # the node may not use it; what it links is touched
         except EntryDamaged as e:
             store.quarantine(e.key, e.what, e.seal)  # type: ignore[attr-defined]

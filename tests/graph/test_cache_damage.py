@@ -220,3 +220,23 @@ def test_a_damaged_earlier_result_is_not_built_on(tmp_path, monkeypatch):
     assert [p.name.split("-")[0] for p in (tmp_path / "c" / "quarantine").iterdir()] == [entry.name]
     assert any("sum: cache entry" in w and entry.name[:12] in w for w in built.warnings()), built.warnings()
     assert value == run(tmp_path / "fresh", 20)[1]
+
+
+def test_two_runs_meeting_the_same_damage_at_once_both_give_fresh_bits(fresh, tmp_path):
+    clean, rec, record, contents, export = fresh
+    cache = tmp_path / "cache"
+    shutil.copytree(clean, cache)
+    _damage(_file_of(cache / record.nodes["score"].key, "score", "chunk"), "flip")
+    pipe = tmp_path / "pipe.json"
+    pipe.write_text(json.dumps(PIPE))
+    procs = [subprocess.Popen(CLI + ["run", str(pipe), "-i", str(rec), "--cache", str(cache), "--out",
+                                     str(tmp_path / f"o{i}"), "--jobs", "1"], env=cli_env(), cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    for i in range(2):
+        assert (tmp_path / f"o{i}" / "rec" / "rec_stack.npy").read_bytes() == export
+    assert len(list((cache / "quarantine").iterdir())) == 1
+    assert _contents(cache, _run(cache, rec, tmp_path / "o")) == contents
+    assert main(["cache", "verify", "--cache", str(cache)]) == 0

@@ -81,6 +81,23 @@ needs_proc_children = pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os
                                          reason="needs /proc/PID/task/TID/children (Linux) to find workers")
 
 
+# Imports once, then forks one real `luckystack run` process per line of arguments it reads: a killed
+# run is then a process that had got past its imports (which take seconds on a loaded machine).
+FORKER = """
+import json, os, sys
+import tests.graph.testnodes
+from luckystack.graph.cli import main
+for line in sys.stdin:
+    pid = os.fork()
+    if pid == 0:
+        sys.stdin.close()
+        os._exit(main(json.loads(line)))
+    print(pid, flush=True)
+    os.waitpid(pid, 0)
+    print("done", flush=True)
+"""
+
+
 @needs_proc_children
 def test_sigkill_at_random_points_each_rerun_bit_identical_and_no_worker_left(tmp_path):
     rec = make_recording(tmp_path / "r.npy", n=48)
@@ -89,24 +106,32 @@ def test_sigkill_at_random_points_each_rerun_bit_identical_and_no_worker_left(tm
     [clean] = api.run(api.pipeline_from_dict(PIPE), [rec], cache=tmp_path / "clean", out=tmp_path / "oc",
                       jobs=1, reporter=Reporter())
     expected = _contents(tmp_path / "clean", clean.record)
+    forker = subprocess.Popen([CLI[0], "-c", FORKER], env=cli_env(), cwd=REPO, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     rng = random.Random(25)
-    for i in range(6):
-        cache, out = tmp_path / f"c{i}", tmp_path / f"o{i}"
-        proc = subprocess.Popen(CLI + ["run", str(pipe), "-i", str(rec), "--cache", str(cache), "--out", str(out),
-                                       "--jobs", "2"], env=cli_env(), cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + rng.uniform(0.5, 2.0)  # from imports to the last node
-        seen: set[int] = set()
-        while time.monotonic() < deadline and proc.poll() is None:
-            seen |= _descendants(proc.pid)
-            time.sleep(0.02)
-        proc.kill()
-        proc.wait()
-        assert _wait_gone(seen, 5.0) == set(), f"iteration {i}: processes outlived the run"
-        [again] = api.run(api.pipeline_from_dict(PIPE), [rec], cache=cache, out=out, jobs=1, reporter=Reporter())
-        assert _contents(cache, again.record) == expected, f"iteration {i}"
-        assert np.load(again.record.exports()[0]).tobytes() == np.load(clean.record.exports()[0]).tobytes()
-        assert not [p for p in cache.iterdir() if ".partial-" in p.name]
+    try:
+        for i in range(6):
+            cache, out = tmp_path / f"c{i}", tmp_path / f"o{i}"
+            forker.stdin.write(json.dumps(["run", str(pipe), "-i", str(rec), "--cache", str(cache),
+                                           "--out", str(out), "--jobs", "2"]) + "\n")
+            forker.stdin.flush()
+            pid = int(forker.stdout.readline())
+            deadline = time.monotonic() + rng.uniform(0.0, 1.5)  # from planning to the last export
+            seen: set[int] = set()
+            while time.monotonic() < deadline and _alive(pid):
+                seen |= _descendants(pid)
+                time.sleep(0.02)
+            os.kill(pid, signal.SIGKILL)
+            assert forker.stdout.readline().strip() == "done"
+            assert _wait_gone(seen, 5.0) == set(), f"iteration {i}: processes outlived the run"
+            [again] = api.run(api.pipeline_from_dict(PIPE), [rec], cache=cache, out=out, jobs=1,
+                              reporter=Reporter())
+            assert _contents(cache, again.record) == expected, f"iteration {i}"
+            assert np.load(again.record.exports()[0]).tobytes() == np.load(clean.record.exports()[0]).tobytes()
+            assert not [p for p in cache.iterdir() if ".partial-" in p.name]
+    finally:
+        forker.stdin.close()
+        forker.wait(10)
 
 
 @needs_proc_children
@@ -141,25 +166,26 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
 class _Rewriter(Reporter):
     """Rewrites the recording once ``node`` has read ``after`` items: a capture still being written."""
 
-    def __init__(self, path: Path, node: str, after: int) -> None:
-        self.path, self.node, self.after, self.count = path, node, after, 0
+    def __init__(self, path: Path, node: str, after: int, shape: tuple[int, int] = (16, 20)) -> None:
+        self.path, self.node, self.after, self.count, self.shape = path, node, after, 0, shape
 
     def advance(self, node_id: str, n: int = 1) -> None:
         if node_id == self.node:
             self.count += n
             if self.count == self.after:
-                make_recording(self.path, n=48, seed=99)
+                make_recording(self.path, n=48, seed=99, shape=self.shape)
                 os.utime(self.path)  # as a writer leaves it: modified now
 
 
-@pytest.mark.parametrize("node", ["read", "score"])
-def test_recording_changed_while_read_fails_and_stores_nothing(tmp_path, node):
+@pytest.mark.parametrize("node,shape", [("read", (16, 20)), ("score", (16, 20)), ("read", (8, 8))],
+                         ids=["reader", "later-node", "reader-fails-on-it"])
+def test_recording_changed_while_read_fails_and_stores_nothing(tmp_path, node, shape):
     rec = make_recording(tmp_path / "r.npy", n=48)
     original = rec.read_bytes()
     p = api.pipeline_from_dict(PIPE).with_overrides({"slow.delay": 0})
     cache = tmp_path / "cache"
     with pytest.raises(InputChanged, match=f"the recording changed while it was read: {rec}"):
-        api.run(p, [rec], cache=cache, out=tmp_path / "o", jobs=1, reporter=_Rewriter(rec, node, 2))
+        api.run(p, [rec], cache=cache, out=tmp_path / "o", jobs=1, reporter=_Rewriter(rec, node, 2, shape))
     store = CacheStore(cache)
     assert list(store.keys()) == [] and not [p for p in cache.iterdir() if ".partial-" in p.name]
     assert not (cache / "index").exists() or not any((cache / "index").iterdir())
