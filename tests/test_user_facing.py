@@ -201,3 +201,9 @@ def test_setting_the_value_auto_chose_reuses_the_cache_and_explain_says_why(reco
     assert not api.explain(other, recording, cache)["align"].cached  # another size is another result
     api.CacheStore(cache).remove(first.record.nodes["align"].key)  # the alias's target evicted
     assert not api.explain(explicit, recording, cache)["align"].cached
+
+
+def test_simulate_shows_its_progress(tmp_path):
+    done = _cli("simulate", "--frames", "6", "--size", "96x80", "-o", str(tmp_path / "s.ser"), cwd=tmp_path)
+    assert done.returncode == 0 and (tmp_path / "s.ser").is_file()
+    assert "[simulate] 6 frames of jupiter, 96x80" in done.stderr and "[simulate] written in" in done.stderr
