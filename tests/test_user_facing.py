@@ -16,6 +16,7 @@ import pytest
 from astropy.io import fits
 
 from luckystack import __version__, api
+from luckystack.cli import main
 from luckystack.graph.runrecord import RunRecord
 from luckystack.nodes.post import size_warnings
 from luckystack.simulate import simulate, write_recording
@@ -31,8 +32,20 @@ def recording(tmp_path_factory) -> Path:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The command line in a process of its own."""
     return subprocess.run([sys.executable, "-m", "luckystack", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300)
+
+
+def _main(capsys, *args: str) -> subprocess.CompletedProcess:
+    """The command line's entry point in this process (no interpreter start): its status and output."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # --version, --help
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)
 
 
 class _Page(html.parser.HTMLParser):
@@ -133,29 +146,29 @@ def test_an_earlier_stack_size_is_removed_and_an_identical_file_is_no_news(recor
     assert record.ran() == ["post"] and not [w for w in record.warnings() if "replaced" in w]
 
 
-def test_set_frames_alone_replaces_the_files_percent(recording, tmp_path):
+def test_set_frames_alone_replaces_the_files_percent(recording, tmp_path, capsys):
     p = api.load_pipeline(PLANET, {"stack.frames": [12]})
     assert p.nodes["stack"].params.frames == [12] and p.nodes["stack"].params.percent is None
     kept = api.load_pipeline(PLANET, {"stack.weight_power": 1.0})  # no conflict: the file's sizes stay
     assert kept.nodes["stack"].params.percent == [10, 25, 50]
-    done = _cli("explain", str(PLANET), "-i", str(recording), "--set", "stack.frames=12", "--set",
-                "stack.percent=5", "--cache", str(tmp_path / "c"), cwd=tmp_path)
+    done = _main(capsys, "explain", str(PLANET), "-i", str(recording), "--set", "stack.frames=12", "--set",
+                 "stack.percent=5", "--cache", str(tmp_path / "c"))
     assert done.returncode == 2
     assert done.stderr.strip().endswith("params: give stack sizes as either percent or frames, not both")
 
 
-def test_version_and_cache_gc_sizes(recording, tmp_path):
-    assert _cli("--version", cwd=tmp_path).stdout.strip() == f"luckystack {__version__}"
+def test_version_and_cache_gc_sizes(recording, tmp_path, capsys):
+    assert _main(capsys, "--version").stdout.strip() == f"luckystack {__version__}"
     cache = tmp_path / "c"
     api.run(api.load_pipeline(PLANET, {"stack.percent": [25]}), [recording], cache=cache, out=tmp_path / "o",
             jobs=1, report=False)
     entries = sorted(p.name for p in cache.iterdir())
-    done = _cli("--cache", str(cache), "cache", "gc", "--max-size", "50", cwd=tmp_path)
+    done = _main(capsys, "--cache", str(cache), "cache", "gc", "--max-size", "50")
     assert done.returncode == 2 and "give the unit, e.g. 50GB or 50MB" in done.stderr
     assert sorted(p.name for p in cache.iterdir()) == entries  # nothing evicted
-    done = _cli("--cache", str(cache), "cache", "gc", cwd=tmp_path)  # the 20GB default keeps everything
+    done = _main(capsys, "--cache", str(cache), "cache", "gc")  # the 20GB default keeps everything
     assert done.returncode == 0 and done.stdout.startswith("evicted 0 entries")
-    assert "default: 20GB" in " ".join(_cli("cache", "--help", cwd=tmp_path).stdout.split())
+    assert "default: 20GB" in " ".join(_main(capsys, "cache", "--help").stdout.split())
 
 
 def test_a_moon_through_the_planet_pipeline_suggests_the_surface_pipeline(tmp_path):
@@ -201,3 +214,9 @@ def test_setting_the_value_auto_chose_reuses_the_cache_and_explain_says_why(reco
     assert not api.explain(other, recording, cache)["align"].cached  # another size is another result
     api.CacheStore(cache).remove(first.record.nodes["align"].key)  # the alias's target evicted
     assert not api.explain(explicit, recording, cache)["align"].cached
+
+
+def test_simulate_shows_its_progress(tmp_path, capsys):
+    done = _main(capsys, "simulate", "--frames", "6", "--size", "96x80", "-o", str(tmp_path / "s.ser"))
+    assert done.returncode == 0 and (tmp_path / "s.ser").is_file()
+    assert "[simulate] 6 frames of jupiter, 96x80" in done.stderr and "[simulate] written in" in done.stderr

@@ -21,6 +21,7 @@ its own colour plane only (no demosaicing): four matrix products per patch, one 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -171,35 +172,44 @@ def _ratio(zoom: float) -> tuple[int, int]:
 def phase_taps(n_out: int, origin: int, offset: float, zoom: float, pixfrac: float
                ) -> list[tuple[int, np.ndarray, int]]:
     """The 1-D drizzle weights as a polyphase filter: for each output phase ``r`` < P (zoom = P/Q), the
-    first input pixel ``m0`` and the taps ``w``, so that output pixel ``u = P·q + r`` gets
-    ``Σ_t w[t] · in[Q·q + m0 + t]``; and the number of outputs of that phase. The overlap of a drop with
-    an output pixel depends only on the phase, because P outputs span exactly Q inputs.
-    The weights are those of :func:`overlap_matrix` (overlap lengths in output pixels)."""
-    big_p, big_q = _ratio(zoom)
+    first input pixel ``m0``, the taps ``w`` (float32) and the number of outputs of that phase, so that
+    output pixel ``u = P·q + r`` gets ``Σ_t w[t] · in[Q·q + m0 + t]``. The overlap of a drop with an
+    output pixel depends only on the phase, because P outputs span exactly Q inputs. The weights are
+    those of :func:`overlap_matrix` (overlap lengths in output pixels). A handful of numbers per phase:
+    plain Python floats are cheaper here than numpy's per-call overhead."""
+    big_p, _ = _ratio(zoom)
     length = pixfrac * zoom
     c = (-offset + 0.5 - pixfrac / 2) * zoom - origin  # drop of input j starts at z·j + c (output coords)
     phases = []
     for r in range(big_p):
         count = max(0, -(-(n_out - r) // big_p))
-        m0 = int(np.floor((r - c - length) / zoom))
-        m1 = int(np.ceil((r - c + 1) / zoom))
-        a = zoom * np.arange(m0, m1 + 1, dtype=np.float64) + c - r  # drop starts relative to the pixel
-        w = np.clip(np.minimum(a + length, 1.0) - np.maximum(a, 0.0), 0.0, None)
-        nz = np.flatnonzero(w > 0)
-        if nz.size == 0:
-            phases.append((m0, np.zeros(1), count))
+        m0 = math.floor((r - c - length) / zoom)
+        m1 = math.ceil((r - c + 1) / zoom)
+        taps = []
+        for m in range(m0, m1 + 1):
+            a = zoom * m + c - r  # the drop's start relative to the output pixel
+            taps.append(max(0.0, min(a + length, 1.0) - max(a, 0.0)))
+        first = next((k for k, t in enumerate(taps) if t > 0), None)
+        if first is None:
+            phases.append((m0, np.zeros(1, np.float32), count))
             continue
-        phases.append((m0 + int(nz[0]), w[nz[0]:nz[-1] + 1], count))
+        last = max(k for k, t in enumerate(taps) if t > 0)
+        phases.append((m0 + first, np.array(taps[first:last + 1], np.float32), count))
     return phases
 
 
 def _phase_den(phases: list[tuple[int, np.ndarray, int]], zoom: float, n_out: int, n_in: int) -> np.ndarray:
-    """Per output pixel, the summed overlap of the drops of input pixels inside ``[0, n_in)``."""
+    """Per output pixel (float32), the summed overlap of the drops of input pixels inside ``[0, n_in)``:
+    the phase's tap sum, except where the taps reach past the frame's edge."""
     big_p, big_q = _ratio(zoom)
-    den = np.zeros(n_out)
+    den = np.empty(n_out, np.float32)
     for r, (m0, w, count) in enumerate(phases):
-        j = big_q * np.arange(count)[:, None] + m0 + np.arange(len(w))[None, :]
-        den[r::big_p] = (w[None, :] * ((j >= 0) & (j < n_in))).sum(axis=1)
+        den[r::big_p] = float(w.sum())
+        lo = -(-(-m0) // big_q) if m0 < 0 else 0  # first q whose taps all lie at or after pixel 0
+        hi = (n_in - m0 - len(w)) // big_q  # last q whose taps all lie before pixel n_in
+        for q in [*range(0, min(lo, count)), *range(max(hi + 1, 0), count)]:
+            j = big_q * q + m0 + np.arange(len(w))
+            den[r + big_p * q] = float(w[(j >= 0) & (j < n_in)].sum())
     return den
 
 
@@ -227,12 +237,11 @@ def drizzle_patch(frame: np.ndarray, origin: tuple[int, int], shape: tuple[int, 
         for s, (mx, tx, nx) in enumerate(px):
             if ny == 0 or nx == 0:
                 continue
-            filtered = cv2.sepFilter2D(block, cv2.CV_32F, tx.astype(np.float32), ty.astype(np.float32),
-                                       anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+            filtered = cv2.sepFilter2D(block, cv2.CV_32F, tx, ty, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
             filtered = filtered.reshape(block.shape[0], block.shape[1], c)
             num[r::big_p, s::big_p] = filtered[my - y0::big_q][:ny, mx - x0::big_q][:, :nx]
-    den = np.outer(_phase_den(py, zoom, shape[0], h), _phase_den(px, zoom, shape[1], w)).astype(np.float32)
-    return num, np.broadcast_to(den[:, :, None], num.shape)
+    den = _phase_den(py, zoom, shape[0], h)[:, None, None] * _phase_den(px, zoom, shape[1], w)[None, :, None]
+    return num, np.broadcast_to(den, num.shape)
 
 
 def _zero_block(frame: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:

@@ -12,6 +12,7 @@ Every figure is written as a PNG with its axes labelled and the margins trimmed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,9 +32,16 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.05)
-    _pyplot().close(fig)
+def _save(fig, path: Path, tight: bool = True) -> Path:
+    """Write the figure as PNG through a temporary file renamed into place, and close it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=DPI, **({"bbox_inches": "tight", "pad_inches": 0.05} if tight else {}))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        _pyplot().close(fig)
     return path
 
 
@@ -119,9 +127,7 @@ def ap_figure(path: Path, reference: np.ndarray, centres: np.ndarray, sizes: np.
     _boxes(ax, centres, sizes, "lime")
     ax.set_xlim(-0.5, disp.shape[1] - 0.5)
     ax.set_ylim(disp.shape[0] - 0.5, -0.5)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, path, tight=False)
 
 
 def good_frames(quality: np.ndarray, ok: np.ndarray | None, valid: np.ndarray | None) -> np.ndarray:
@@ -177,6 +183,4 @@ def local_quality_figure(path: Path, reference: np.ndarray, centres: np.ndarray,
     bar = fig.colorbar(shown, cax=cax)
     bar.set_label(f"good frames per AP (local quality ≥ {GOOD_FRACTION:.0%} of the AP's best)", fontsize=9)
     bar.ax.tick_params(labelsize=8)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, path, tight=False)

@@ -44,8 +44,9 @@ def test_export_writes_one_folder_per_size_with_named_files(tmp_path):
     assert tif.dtype == np.uint16 and tif.shape == (80, 80)
     np.testing.assert_array_equal(tif, np.round(np.clip(res["images"].array("image_P25")[..., 0].astype(np.float64), 0, 1) * 65535))
     with fits.open(tmp_path / "F100/jupiter_F100_ap48_d2_sharp.fits") as h:
-        assert h[0].header["OBSERVER"] == "Bob" and h[0].header["NFRAMES"] == 100
-        assert h[0].header["SHARP"] is True and h[0].data.dtype.kind == "f"
+        assert h[0].header["OBSERVER"] == "Bob" and h[0].header["NCOMBINE"] == 100
+        assert "Sharpened: unsharp" in h[0].header["HISTORY"] and "Drizzle 2x" in h[0].header["HISTORY"]
+        assert h[0].data.dtype.kind == "f"
 
 
 def test_rgb_align_on_mono_is_a_node_error():

@@ -74,11 +74,11 @@ def test_sweep_comparison_ranks_writes_sheet_table_and_report(tmp_path):
     # For each stack size the least blurred result ranks best, and PSNR against the truth agrees.
     for stack in NOISE:
         ours = [r for r in rows if r["stack"] == stack]
-        assert [r["setting"] for r in ours] == ["blur=0.7", "blur=1.5", "blur=2.5"]
+        assert [r["setting"] for r in ours] == ["blur-0.7", "blur-1.5", "blur-2.5"]
         psnr = [float(r["psnr"]) for r in ours]
         assert psnr == sorted(psnr, reverse=True) and psnr[0] > 25
         assert all(0 < float(r["ssim"]) <= 1 for r in ours)
-    assert rows[0]["setting"] == "blur=0.7" and rows[0]["file"].endswith(f"blur=0.7/{rows[0]['stack']}/"
+    assert rows[0]["setting"] == "blur-0.7" and rows[0]["file"].endswith(f"blur-0.7/{rows[0]['stack']}/"
                                                                         f"rec1_{rows[0]['stack']}_ap48.tif")
     # Contact sheet: 3 variants × 2 stack sizes in a 2-column grid of 184×134 tiles plus labels.
     sheet = cv2.imread(str(folder / "contact.png"))
@@ -88,7 +88,7 @@ def test_sweep_comparison_ranks_writes_sheet_table_and_report(tmp_path):
     ok, blink = cv2.imreadanimation(str(folder / "blink.gif"))
     assert ok and len(blink.frames) == 6
     page = report.read_text()
-    assert "contact.png" in page and "blur=0.7 P50" in page and "Spearman" in page
+    assert "contact.png" in page and "blur-0.7 P50" in page and "Spearman" in page
     assert not (tmp_path / "o" / "comparison-summary.csv").exists()
 
 
@@ -103,7 +103,7 @@ def test_batch_sweep_writes_a_table_per_recording_and_a_summary(tmp_path):
     rows = _csv(summary)
     assert len(rows) == 4 and all(r["recordings"] == "2" for r in rows)
     assert [float(r["mean_rank"]) for r in rows] == sorted(float(r["mean_rank"]) for r in rows)
-    assert rows[0]["setting"] == "blur=0.8" and rows[-1]["setting"] == "blur=2.0"
+    assert rows[0]["setting"] == "blur-0.8" and rows[-1]["setting"] == "blur-2.0"
     assert int(rows[0]["wins"]) == 2 and float(rows[0]["mean_psnr"]) > float(rows[-1]["mean_psnr"])
     assert (tmp_path / "o" / "comparison-summary.html").is_file()
 

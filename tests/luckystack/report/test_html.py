@@ -59,3 +59,20 @@ def test_browser_check_detects_a_broken_picture(tmp_path):
     (tmp_path / "a.png").unlink()
     dom = dump_dom(report)
     assert 'data-loaded="0"' in dom
+
+
+@needs_browser
+def test_the_blink_buttons_switch_the_crop(tmp_path):
+    from luckystack.report.html import ResultEntry
+
+    for name in ("t0.png", "v0.png", "c0.png", "t1.png", "v1.png", "c1.png"):
+        _png(tmp_path / name)
+    data = _data([])
+    data.results = [ResultEntry("P10", 12, ["P10/x.tif"], "t0.png", "v0.png", "c0.png"),
+                    ResultEntry("P50", 60, ["P50/x.tif"], "t1.png", "v1.png", "c1.png")]
+    page = write_report(tmp_path, data)
+    assert 'id="blink-img"' in page.read_text() and 'src="c0.png" alt="blink"' in page.read_text()
+    page.write_text(page.read_text().replace("</body>", "<script>lsShow(1)</script></body>"))  # press "P50"
+    dom = dump_dom(page)
+    assert re.search(r'<img src="c1.png" alt="blink"[^>]*id="blink-img"', dom)
+    assert '<span id="blink-label">P50</span>' in dom and "12 frames per AP" in dom
