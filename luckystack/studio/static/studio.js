@@ -28,10 +28,16 @@ function q(params) { return new URLSearchParams(params).toString(); }
 function sizeLabel(p) { return "P" + String(+p).replace(".", "p"); }
 
 async function edit(sets, what) {
-  pending = {t0: performance.now(), what};
+  const mine = pending = {t0: performance.now(), what, job: null, ready: false};
   status("running: " + what, "running");
-  try { await api("/api/edit", {sets}); showError(""); }
-  catch (e) { pending = null; showError(e.message); status("edit refused", "failed"); }
+  try { const r = await api("/api/edit", {sets}); mine.job = r.job.id; showError(""); refreshSoon(); }
+  catch (e) { if (pending === mine) pending = null; showError(e.message); status("edit refused", "failed"); }
+}
+function resolvePending() {  // the edit's new image is on screen: how long it took
+  const dt = (performance.now() - pending.t0) / 1000;
+  window.studioLatencies.push({what: pending.what, seconds: dt});
+  $("latency").textContent = `${pending.what}: new image ${dt.toFixed(2)} s after the change`;
+  pending = null;
 }
 
 // ---- state ------------------------------------------------------------------------------------
@@ -53,6 +59,10 @@ async function refresh() {
     else status(`done in ${last.seconds.toFixed(2)} s`, "done");
   }
   if (!job) for (const k in live) if (live[k].state === "running") delete live[k];  // "ran" stays until the next run
+  if (pending && pending.job !== null && S.jobs.some((j) => j.id >= pending.job && j.state !== "queued")) {
+    const j = S.jobs.find((j) => j.id === pending.job);
+    if (j && j.state === "failed") pending = null; else pending.ready = true;
+  }
   drawGraph(); drawFolder(); drawSharpen(); drawSizes();
   if (recChanged) loadRecording();
   if (keysChanged) { await Promise.all([loadAps(), loadQuality()]); }
@@ -443,12 +453,15 @@ function drawCompareOptions(cur) {
 function compareTarget() { const sel = $("compare-with"); return sel._opts ? sel._opts[sel.value] : null; }
 function showImage(img, r, tag) {
   const url = resultUrl(r);
-  if (img.getAttribute("src") === url) { tag.textContent = r.text; return; }
+  if (img.getAttribute("src") === url) {
+    tag.textContent = r.text;
+    if (img.id === "result-a" && pending && pending.ready && img.dataset.loaded === url) resolvePending();  // same image
+    return;
+  }
   img.onload = () => {
     if (img.id === "result-a") {
       if (view.mode === "fit" || !view.scale) fit(); else applyView();
-      if (pending) { const dt = (performance.now() - pending.t0) / 1000; window.studioLatencies.push({what: pending.what, seconds: dt});
-                     $("latency").textContent = `${pending.what}: new image ${dt.toFixed(2)} s after the change`; pending = null; }
+      if (pending && pending.ready && img.getAttribute("src") === url) resolvePending();
       img.dataset.loaded = url;
     }
   };
@@ -566,8 +579,9 @@ $("open-btn").onclick = () => $("open-file").click();
 $("open-file").onchange = async (e) => {
   const f = e.target.files[0]; if (!f) return;
   let raw; try { raw = JSON.parse(await f.text()); } catch (err) { showError(`${f.name}: not valid JSON (${err.message})`); return; }
-  pending = {t0: performance.now(), what: "open " + f.name};
-  try { await api("/api/open", {pipeline: raw, name: f.name}); showError(""); } catch (err) { pending = null; showError(err.message); }
+  const mine = pending = {t0: performance.now(), what: "open " + f.name, job: null, ready: false};
+  try { const r = await api("/api/open", {pipeline: raw, name: f.name}); mine.job = r.job.id; showError(""); }
+  catch (err) { if (pending === mine) pending = null; showError(err.message); }
   e.target.value = "";
 };
 
