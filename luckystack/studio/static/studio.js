@@ -268,7 +268,7 @@ function apAt(x, y) {  // the AP whose centre is nearest to (x, y) among those w
   return inside[0] || null;
 }
 $("ap-layer").addEventListener("click", (e) => {
-  if (!S || !S.keys.reference) return;
+  if (!S || !S.keys.reference || !S.ids["align-aps"]) return;
   const svg = $("ap-layer"), id = S.ids["align-aps"], manual = (alignParams().manual || []).map((m) => m.slice());
   const pt = svg.createSVGPoint(); pt.x = e.clientX; pt.y = e.clientY;
   const p = pt.matrixTransform(svg.getScreenCTM().inverse());
@@ -357,7 +357,7 @@ function countAt(x) {
   return Math.min(nv, Math.max(1, Math.round(f * Math.max(1, nv - 1)) + 1));
 }
 $("quality").addEventListener("pointerdown", (e) => {
-  if (!quality) return;
+  if (!quality || !S.ids.stack) return;
   const x = canvasX(e), c = $("quality"), nv = quality.n_valid;
   let best = null;
   cuts().forEach((ct, k) => { const cx = QM.l + (c.width - QM.l - QM.r) * (ct.count - 1) / Math.max(1, nv - 1);
@@ -394,11 +394,13 @@ function setStackSizes(values, focus) {
 function setStackSize(k, value) { const p = stackParams(), vals = (p.frames || p.percent || [25]).slice(); vals[k] = value; setStackSizes(vals, k); }
 window.studioSetStackSize = setStackSize;  // the same edit as dragging a cut (for scripts and tests)
 $("add-size").onclick = () => {
+  if (!S.ids.stack) return;
   const p = stackParams(), vals = (p.frames || p.percent || [25]).slice();
   const next = p.frames ? Math.min(quality ? quality.n_valid : 100, Math.max(...vals) * 2) : Math.min(100, Math.max(...vals) + 10);
   vals.push(next); setStackSizes(vals, vals.length - 1);
 };
 $("remove-size").onclick = () => {
+  if (!S.ids.stack) return;
   const p = stackParams(), vals = (p.frames || p.percent || [25]).slice();
   if (vals.length < 2) return;
   const cur = cuts().findIndex((c) => c.label === label); vals.splice(cur >= 0 ? cur : vals.length - 1, 1);
