@@ -141,7 +141,7 @@ class Studio:
             "recordings": s.recording_states() if s.folder_mode else [{"name": s.current.name}],
             "pipeline": s.raw(), "pipeline_source": s.pipeline_source, "params": params,
             "ids": {t: s.node_of_type(t) for t in keys}, "keys": keys, "nodes": nodes, "error": error,
-            "job": job, "jobs": done, "event": s.events.last, "results": self._results(keys.get("post")),
+            "job": job, "jobs": done, "event": s.events.last, "results": self._results(keys["post"] if s.node_of_type("post", pipeline) else keys["merge"]),
             "out": str(s.out), "cache": str(s.cache),
         }
 

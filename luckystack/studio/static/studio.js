@@ -28,10 +28,16 @@ function q(params) { return new URLSearchParams(params).toString(); }
 function sizeLabel(p) { return "P" + String(+p).replace(".", "p"); }
 
 async function edit(sets, what) {
-  pending = {t0: performance.now(), what};
+  const mine = pending = {t0: performance.now(), what, job: null, ready: false};
   status("running: " + what, "running");
-  try { await api("/api/edit", {sets}); showError(""); }
-  catch (e) { pending = null; showError(e.message); status("edit refused", "failed"); }
+  try { const r = await api("/api/edit", {sets}); mine.job = r.job.id; showError(""); refreshSoon(); }
+  catch (e) { if (pending === mine) pending = null; showError(e.message); status("edit refused", "failed"); }
+}
+function resolvePending() {  // the edit's new image is on screen: how long it took
+  const dt = (performance.now() - pending.t0) / 1000;
+  window.studioLatencies.push({what: pending.what, seconds: dt});
+  $("latency").textContent = `${pending.what}: new image ${dt.toFixed(2)} s after the change`;
+  pending = null;
 }
 
 // ---- state ------------------------------------------------------------------------------------
@@ -53,6 +59,10 @@ async function refresh() {
     else status(`done in ${last.seconds.toFixed(2)} s`, "done");
   }
   if (!job) for (const k in live) if (live[k].state === "running") delete live[k];  // "ran" stays until the next run
+  if (pending && pending.job !== null && S.jobs.some((j) => j.id >= pending.job && j.state !== "queued")) {
+    const j = S.jobs.find((j) => j.id === pending.job);
+    if (j && j.state === "failed") pending = null; else pending.ready = true;
+  }
   drawGraph(); drawFolder(); drawSharpen(); drawSizes();
   if (recChanged) loadRecording();
   if (keysChanged) { await Promise.all([loadAps(), loadQuality()]); }
@@ -258,7 +268,7 @@ function apAt(x, y) {  // the AP whose centre is nearest to (x, y) among those w
   return inside[0] || null;
 }
 $("ap-layer").addEventListener("click", (e) => {
-  if (!S || !S.keys.reference) return;
+  if (!S || !S.keys.reference || !S.ids["align-aps"]) return;
   const svg = $("ap-layer"), id = S.ids["align-aps"], manual = (alignParams().manual || []).map((m) => m.slice());
   const pt = svg.createSVGPoint(); pt.x = e.clientX; pt.y = e.clientY;
   const p = pt.matrixTransform(svg.getScreenCTM().inverse());
@@ -347,7 +357,7 @@ function countAt(x) {
   return Math.min(nv, Math.max(1, Math.round(f * Math.max(1, nv - 1)) + 1));
 }
 $("quality").addEventListener("pointerdown", (e) => {
-  if (!quality) return;
+  if (!quality || !S.ids.stack) return;
   const x = canvasX(e), c = $("quality"), nv = quality.n_valid;
   let best = null;
   cuts().forEach((ct, k) => { const cx = QM.l + (c.width - QM.l - QM.r) * (ct.count - 1) / Math.max(1, nv - 1);
@@ -384,11 +394,13 @@ function setStackSizes(values, focus) {
 function setStackSize(k, value) { const p = stackParams(), vals = (p.frames || p.percent || [25]).slice(); vals[k] = value; setStackSizes(vals, k); }
 window.studioSetStackSize = setStackSize;  // the same edit as dragging a cut (for scripts and tests)
 $("add-size").onclick = () => {
+  if (!S.ids.stack) return;
   const p = stackParams(), vals = (p.frames || p.percent || [25]).slice();
   const next = p.frames ? Math.min(quality ? quality.n_valid : 100, Math.max(...vals) * 2) : Math.min(100, Math.max(...vals) + 10);
   vals.push(next); setStackSizes(vals, vals.length - 1);
 };
 $("remove-size").onclick = () => {
+  if (!S.ids.stack) return;
   const p = stackParams(), vals = (p.frames || p.percent || [25]).slice();
   if (vals.length < 2) return;
   const cur = cuts().findIndex((c) => c.label === label); vals.splice(cur >= 0 ? cur : vals.length - 1, 1);
@@ -443,12 +455,15 @@ function drawCompareOptions(cur) {
 function compareTarget() { const sel = $("compare-with"); return sel._opts ? sel._opts[sel.value] : null; }
 function showImage(img, r, tag) {
   const url = resultUrl(r);
-  if (img.getAttribute("src") === url) { tag.textContent = r.text; return; }
+  if (img.getAttribute("src") === url) {
+    tag.textContent = r.text;
+    if (img.id === "result-a" && pending && pending.ready && img.dataset.loaded === url) resolvePending();  // same image
+    return;
+  }
   img.onload = () => {
     if (img.id === "result-a") {
       if (view.mode === "fit" || !view.scale) fit(); else applyView();
-      if (pending) { const dt = (performance.now() - pending.t0) / 1000; window.studioLatencies.push({what: pending.what, seconds: dt});
-                     $("latency").textContent = `${pending.what}: new image ${dt.toFixed(2)} s after the change`; pending = null; }
+      if (pending && pending.ready && img.getAttribute("src") === url) resolvePending();
       img.dataset.loaded = url;
     }
   };
@@ -566,8 +581,9 @@ $("open-btn").onclick = () => $("open-file").click();
 $("open-file").onchange = async (e) => {
   const f = e.target.files[0]; if (!f) return;
   let raw; try { raw = JSON.parse(await f.text()); } catch (err) { showError(`${f.name}: not valid JSON (${err.message})`); return; }
-  pending = {t0: performance.now(), what: "open " + f.name};
-  try { await api("/api/open", {pipeline: raw, name: f.name}); showError(""); } catch (err) { pending = null; showError(err.message); }
+  const mine = pending = {t0: performance.now(), what: "open " + f.name, job: null, ready: false};
+  try { const r = await api("/api/open", {pipeline: raw, name: f.name}); mine.job = r.job.id; showError(""); }
+  catch (err) { if (pending === mine) pending = null; showError(err.message); }
   e.target.value = "";
 };
 

@@ -60,6 +60,7 @@ def test_page_changes_stack_size_and_ap_size(page):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
+    wait(page, lambda d: "done" in d.find_element(By.ID, "status").get_attribute("class"), "the first run done")
     first = wait(page, shown, "the first result image")
     assert "label=P10" in first
     # scrub through the recording's frames
