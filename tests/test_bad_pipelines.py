@@ -133,7 +133,8 @@ def _structure_cases() -> dict[str, object]:
     }
 
 
-BAD_SETS = ["reference.path=\"\"", "reference.path=true", "stack", "=5", ".percent=5", "stack.=5", "stack..percent=5", "nonode.percent=5", "stack.percnt=5",
+BAD_SETS = ["reference.path=\"\"", "reference.path=true", "stack", "=5", ".percent=5", "stack.=5", "stack..percent=5",
+            "nonode.percent=5", "stack.percnt=5",
             "stack.percent.deeper=5", "stack.percent=[", "stack.percent=NaN", "stack.percent=-Infinity",
             "stack.percent=1e999", "reader.first=1e300", "align.ap_size=true", "align.ap_size=[16,\"a\"]",
             "stabilize.crop=[0,0,0,0]", "stack.selection=null", "stack.frames=1.5", "post.preview=1"]
