@@ -12,7 +12,7 @@ from pydantic import Field
 
 from luckystack.graph.node import Context, NodeError, Params, Result, node_type
 from luckystack.io.recording import describe
-from luckystack.nodes.bounds import Coordinate, FrameCount, FrameNumber, Side
+from luckystack.nodes.bounds import Coordinate, FrameCount, FrameNumber, Side, selection_fits
 
 Pattern = Literal["auto", "none", "RGGB", "GRBG", "GBRG", "BGGR"]
 
@@ -34,7 +34,8 @@ class ReaderParams(Params):
         "malvar", description="Demosaicing: bilinear (fast) or Malvar-He-Cutler (sharper, fewer fringes).")
 
 
-@node_type("reader", params=ReaderParams, outputs={"frames": "frames"}, version="2", reads_input=True)
+@node_type("reader", params=ReaderParams, outputs={"frames": "frames"}, version="2", reads_input=True,
+           check_input=selection_fits)
 def reader(ctx: Context) -> Result:
     """Describe the recording's selected frames: format, layout, bit depth, timestamps, capture data."""
     p: ReaderParams = ctx.params

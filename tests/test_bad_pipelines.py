@@ -253,3 +253,16 @@ def test_a_sample_through_real_processes(recording, tmp_path):
         _, err = proc.communicate(timeout=120)
         _assert_one_line_exit_2(proc.returncode, err, tmp)
     assert "node 'stack': input 'aps' expects aps from an align-aps node, got 'analyse' (analyse)" in err
+
+
+@pytest.mark.parametrize("sets, line", [
+    (["reader.first=9"], "node 'reader': params.first: frame 9 is beyond the recording's 4 frames; allowed: 0 to 3"),
+    (["reader.first=2", "reader.last=1"], "node 'reader': params.last: frame 1 comes before first frame 2; "
+                                          "allowed: 2 or later, or null"),
+    (["reader.drop=[0,1,2,3]"], "node 'reader': params.drop: leaves none of frames 0 to 3"),
+    (["reader.roi=[60,0,8,8]"], "node 'reader': params.roi: 60,0 8×8 does not fit in the 64×48 frame; "
+                                "allowed: x + width up to 64, y + height up to 48"),
+])
+def test_a_selection_the_recording_cannot_give_fails_before_any_work(sets, line, recording, tmp_path, capsys):
+    code = main(_run(tmp_path, REPO / "pipelines" / "planet.json", recording, *sets))
+    _assert_one_line_exit_2(code, capsys.readouterr().err, tmp_path, line + " (input small.ser)")
