@@ -21,7 +21,8 @@ class ReaderParams(Params):
     first: FrameNumber = Field(0, description="First frame number to use (0-based, inclusive).")
     last: FrameNumber | None = Field(None, description="Last frame number to use (inclusive); None = the end.")
     step: FrameCount = Field(1, description="Use every step-th frame.")
-    drop: list[FrameNumber] = Field(default_factory=list, description="Frame numbers to leave out.")
+    drop: list[FrameNumber] = Field(default_factory=list, max_length=1_000_000,
+                                    description="Frame numbers to leave out.")
     roi: tuple[Coordinate, Coordinate, Side, Side] | None = Field(
         None, description="Crop (x, y, width, height) applied before anything else; None = whole frame.")
     byte_order: Literal["auto", "little", "big"] = Field(
