@@ -108,7 +108,8 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
         if bad.sum() == idx.size * roi_list[2] * roi_list[3]:
             raise ValueError(f"{Path(path).name}: every pixel of the selected frames is NaN or infinite")
         if bad.any():
-            notes.append(f"{int(bad.sum())} non-finite pixels (NaN or infinity) in {int(np.count_nonzero(bad))} "
+            what = "NaN, infinity or FITS BLANK" if source.get("blank") is not None else "NaN or infinity"
+            notes.append(f"{int(bad.sum())} non-finite pixels ({what}) in {int(np.count_nonzero(bad))} "
                          f"of {idx.size} frames were left out: each was filled from its finite neighbours")
     return meta, arrays, notes
 
