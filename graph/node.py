@@ -71,19 +71,22 @@ class Params(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+    def _no_guessing(cls, value: Any, info: ValidationInfo) -> Any:
+        """What pydantic's lax mode would guess wrong: true taken for 1, 1 for true, "" for the current
+        folder; and what it would refuse though meant: a number written as text for a Literal of numbers."""
         field = cls.model_fields.get(info.field_name or "")
         if field is None:
             return value
-        takes_bool = _mentions(field.annotation, bool)
-        if not takes_bool and _mentions(field.annotation, int, float) and _holds(value, bool):
+        kind = field.annotation
+        takes_bool, takes_number = _mentions(kind, bool), _mentions(kind, int, float)
+        if takes_number and not takes_bool and _holds(value, bool):
             raise PydanticCustomError("bool_not_number", "true/false is not a number")
-        if isinstance(value, str) and not value.strip() and _mentions(field.annotation, Path):
-            raise PydanticCustomError("empty_path", "an empty path names no file")
-        if takes_bool and not _mentions(field.annotation, int, float) and _holds(value, int, float, exclude=bool):
+        if takes_bool and not takes_number and _holds(value, int, float, exclude=bool):
             raise PydanticCustomError("number_not_bool", "a number is not true/false")
-        if isinstance(value, str) and _mentions(field.annotation, int, float) and not _mentions(field.annotation, str):
-            try:  # a number written as text, e.g. --set 'stack.drizzle="1.5"': pydantic's Literal takes no text
+        if isinstance(value, str) and not value.strip() and _mentions(kind, Path):
+            raise PydanticCustomError("empty_path", "an empty path names no file")
+        if isinstance(value, str) and takes_number and not _mentions(kind, str):
+            try:
                 number = float(value)
             except ValueError:
                 return value

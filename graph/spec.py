@@ -34,8 +34,13 @@ class PipelineError(Exception):
     """A bad pipeline file, override or sweep. ``lines`` holds one message per problem."""
 
     def __init__(self, lines: str | list[str]) -> None:
-        self.lines = [lines] if isinstance(lines, str) else list(lines)
+        # user-chosen names (keys, values) may hold line breaks: one problem stays one line
+        self.lines = [_one_line(s) for s in ([lines] if isinstance(lines, str) else lines)]
         super().__init__("\n".join(self.lines))
+
+
+def _one_line(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class NodeEntry(BaseModel):
@@ -264,7 +269,8 @@ def format_validation_error(err: ValidationError, prefix: str, fields: Iterable[
         if kind == "missing" and len(parts) > 1 and isinstance(parts[-1], int):
             parts, kind = parts[:-1], "too_short"  # a tuple given too few items
         name = str(parts[0]) if parts else ""
-        loc = name + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in parts[1:])
+        loc = ".".join(_key(x) for x in parts[:1]) + "".join(
+            f"[{x}]" if isinstance(x, int) else f".{_key(x)}" for x in parts[1:])
         if kind == "extra_forbidden":
             extra = str(e["loc"][-1])
             kind = "parameter" if prefix.endswith("params.") else "key"
@@ -291,6 +297,12 @@ def format_validation_error(err: ValidationError, prefix: str, fields: Iterable[
             text += f"; allowed: {allowed}"
         lines.append(text)
     return lines
+
+
+def _key(part: Any) -> str:
+    """A location part as written: plain names bare, anything else quoted (a key may be any text)."""
+    text = str(part)
+    return text if text and all(c.isalnum() or c in "_-$" for c in text) else json.dumps(text)
 
 
 def _is_type_tag(part: Any, plain_words: bool) -> bool:

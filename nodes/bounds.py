@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from luckystack.io.recording import select_frames
 from luckystack.io.sources import probe
 
 MAX_SIDE = 1 << 16  # px
@@ -46,3 +47,30 @@ def ap_sizes_fit(params: Any, input_file: Path) -> None:
         if size > side:
             raise ValueError(f"params.{name}: an AP of {size} px does not fit in the {rec.width}×{rec.height} "
                              f"frame; allowed: a whole number from {MIN_AP} to {max(side, MIN_AP)}")
+
+
+def selection_fits(params: Any, input_file: Path) -> None:
+    """ValueError when the reader's frame selection or ROI cannot apply to the recording (header only;
+    asked only when they are set, so a default pipeline reads no header twice)."""
+    if params.roi is None and params.first == 0 and params.last is None and not params.drop:
+        return
+    try:
+        rec = probe(input_file)
+    except (OSError, ValueError):
+        return
+    if params.roi is not None:
+        x, y, w, h = params.roi
+        if x + w > rec.width or y + h > rec.height:
+            raise ValueError(f"params.roi: {x},{y} {w}×{h} does not fit in the {rec.width}×{rec.height} frame; "
+                             f"allowed: x + width up to {rec.width}, y + height up to {rec.height}")
+    last = rec.count - 1
+    if params.first > last:
+        raise ValueError(f"params.first: frame {params.first} is beyond the recording's {rec.count} frames; "
+                         f"allowed: 0 to {last}")
+    if params.last is not None and params.last < params.first:
+        raise ValueError(f"params.last: frame {params.last} comes before first frame {params.first}; "
+                         f"allowed: {params.first} or later, or null")
+    if select_frames(rec.count, params.first, params.last, params.step, params.drop, allow_empty=True).size == 0:
+        end = last if params.last is None else min(params.last, last)
+        every = f", every {params.step}th" if params.step > 1 else ""
+        raise ValueError(f"params.drop: leaves none of frames {params.first} to {end}{every}")

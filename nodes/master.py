@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from luckystack.graph.node import Context, InputFile, NodeError, Params, Result, node_type
-from luckystack.imaging.calibration import MedianReducer, median_of_stack, replace_nonfinite
+from luckystack.imaging.calibration import MedianReducer, fill_nonfinite, median_of_stack
 from luckystack.io.fits import write_fits_image
 from luckystack.io.recording import describe
 from luckystack.io.sources import RawReader, probe
@@ -39,8 +39,9 @@ def _chunk_reduce(args: tuple) -> np.ndarray:
     source, path, raw, ks, method = args
     reader = RawReader(source, path, raw)
     frames = [np.asarray(reader.frame(int(k)), np.float32) for k in ks]
-    for f in frames:
-        replace_nonfinite(f)
+    for f in frames:  # NaN/inf from their neighbours, as the frame stream fills the lights
+        for c in range(1 if f.ndim == 2 else f.shape[2]):
+            fill_nonfinite(f if f.ndim == 2 else f[..., c])
     if method == "mean":
         return np.sum(np.stack(frames), axis=0, dtype=np.float64)
     return median_of_stack(np.stack(frames))
@@ -75,7 +76,7 @@ def _export(results: Mapping[str, Result], params: MasterParams, out_dir: Path, 
     return [write_master_fits(r, Path(out_dir) / f"{Path(params.path).stem}-master-{params.kind}.fits")]
 
 
-@node_type("master", params=MasterParams, outputs={"master": "master"}, version="1",
+@node_type("master", params=MasterParams, outputs={"master": "master"}, version="2",
            export=_export)
 def master(ctx: Context) -> Result:
     """Combine a calibration recording into one master frame (raw sample units)."""

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from luckystack.graph.node import Context, NodeError, Params, Result, node_type
 from luckystack.io.recording import describe
-from luckystack.nodes.bounds import Coordinate, FrameCount, FrameNumber, Side
+from luckystack.nodes.bounds import Coordinate, FrameCount, FrameNumber, Side, selection_fits
 
 Pattern = Literal["auto", "none", "RGGB", "GRBG", "GBRG", "BGGR"]
 
@@ -21,7 +21,8 @@ class ReaderParams(Params):
     first: FrameNumber = Field(0, description="First frame number to use (0-based, inclusive).")
     last: FrameNumber | None = Field(None, description="Last frame number to use (inclusive); None = the end.")
     step: FrameCount = Field(1, description="Use every step-th frame.")
-    drop: list[FrameNumber] = Field(default_factory=list, description="Frame numbers to leave out.")
+    drop: list[FrameNumber] = Field(default_factory=list, max_length=1_000_000,
+                                    description="Frame numbers to leave out.")
     roi: tuple[Coordinate, Coordinate, Side, Side] | None = Field(
         None, description="Crop (x, y, width, height) applied before anything else; None = whole frame.")
     byte_order: Literal["auto", "little", "big"] = Field(
@@ -34,7 +35,8 @@ class ReaderParams(Params):
         "malvar", description="Demosaicing: bilinear (fast) or Malvar-He-Cutler (sharper, fewer fringes).")
 
 
-@node_type("reader", params=ReaderParams, outputs={"frames": "frames"}, version="2", reads_input=True)
+@node_type("reader", params=ReaderParams, outputs={"frames": "frames"}, version="2", reads_input=True,
+           check_input=selection_fits)
 def reader(ctx: Context) -> Result:
     """Describe the recording's selected frames: format, layout, bit depth, timestamps, capture data."""
     p: ReaderParams = ctx.params

@@ -133,7 +133,8 @@ def _structure_cases() -> dict[str, object]:
     }
 
 
-BAD_SETS = ["reference.path=\"\"", "reference.path=true", "stack", "=5", ".percent=5", "stack.=5", "stack..percent=5", "nonode.percent=5", "stack.percnt=5",
+BAD_SETS = ["reference.path=\"\"", "reference.path=true", "stack", "=5", ".percent=5", "stack.=5", "stack..percent=5",
+            "nonode.percent=5", "stack.percnt=5",
             "stack.percent.deeper=5", "stack.percent=[", "stack.percent=NaN", "stack.percent=-Infinity",
             "stack.percent=1e999", "reader.first=1e300", "align.ap_size=true", "align.ap_size=[16,\"a\"]",
             "stabilize.crop=[0,0,0,0]", "stack.selection=null", "stack.frames=1.5", "post.preview=1"]
@@ -252,3 +253,16 @@ def test_a_sample_through_real_processes(recording, tmp_path):
         _, err = proc.communicate(timeout=120)
         _assert_one_line_exit_2(proc.returncode, err, tmp)
     assert "node 'stack': input 'aps' expects aps from an align-aps node, got 'analyse' (analyse)" in err
+
+
+@pytest.mark.parametrize("sets, line", [
+    (["reader.first=9"], "node 'reader': params.first: frame 9 is beyond the recording's 4 frames; allowed: 0 to 3"),
+    (["reader.first=2", "reader.last=1"], "node 'reader': params.last: frame 1 comes before first frame 2; "
+                                          "allowed: 2 or later, or null"),
+    (["reader.drop=[0,1,2,3]"], "node 'reader': params.drop: leaves none of frames 0 to 3"),
+    (["reader.roi=[60,0,8,8]"], "node 'reader': params.roi: 60,0 8×8 does not fit in the 64×48 frame; "
+                                "allowed: x + width up to 64, y + height up to 48"),
+])
+def test_a_selection_the_recording_cannot_give_fails_before_any_work(sets, line, recording, tmp_path, capsys):
+    code = main(_run(tmp_path, REPO / "pipelines" / "planet.json", recording, *sets))
+    _assert_one_line_exit_2(code, capsys.readouterr().err, tmp_path, line + " (input small.ser)")

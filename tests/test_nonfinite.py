@@ -103,3 +103,20 @@ def test_fits_cubes_with_nothing_to_stack_are_one_sentence(tmp_path, data, messa
     fits.PrimaryHDU(data).writeto(path)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         describe(path)
+
+
+def test_fits_blank_samples_are_pixels_without_a_value(tmp_path):
+    from luckystack.graph.node import Result
+    from luckystack.io.recording import describe
+    from luckystack.io.stream import open_stream
+    data = np.full((3, 8, 10), 1000, np.int16)
+    data[1, 2:4, 5] = -32768
+    hdu = fits.PrimaryHDU(data)
+    hdu.header["BLANK"] = -32768
+    hdu.writeto(tmp_path / "blank.fits")
+    meta, arrays, notes = describe(tmp_path / "blank.fits")
+    assert arrays["nonfinite"].tolist() == [0, 2, 0]
+    assert notes[-1].startswith("2 non-finite pixels (NaN, infinity or FITS BLANK) in 1 of 3 frames")
+    stream = open_stream(Result(arrays=arrays, meta=meta), tmp_path / "blank.fits")
+    frame = stream.read_mono(1)
+    assert np.all(frame == frame[0, 0]) and stream.nonfinite_mask(1).sum() == 2  # no dark spot: filled

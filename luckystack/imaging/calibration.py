@@ -12,15 +12,6 @@ import numpy as np
 MIN_FLAT = 0.05  # normalised flat values below this are treated as dead (gain 1, pixel flagged)
 
 
-def replace_nonfinite(x: np.ndarray) -> np.ndarray:
-    """Replace NaN/inf in place by the median of the finite values (0 if none), so they never spread."""
-    bad = ~np.isfinite(x)
-    if bad.any():
-        finite = x[~bad]
-        x[bad] = np.median(finite) if finite.size else 0.0
-    return x
-
-
 def fill_nonfinite(plane: np.ndarray) -> int:
     """Fill the NaN/inf pixels of a 2-D float plane in place from their finite neighbours; their count.
 

@@ -46,7 +46,10 @@ def probe_fits_cube(path: Path) -> dict:
     if bitpix not in BITPIX_DTYPES:
         raise ValueError(f"{path.name} has unsupported BITPIX {bitpix}")
     bzero, bscale = float(hdr.get("BZERO", 0.0)), float(hdr.get("BSCALE", 1.0))
-    if bitpix == 16 and bzero == 32768 and bscale == 1:
+    blank = int(hdr["BLANK"]) if bitpix > 0 and isinstance(hdr.get("BLANK"), int) else None
+    if blank is not None:
+        sample = "f4"  # the samples equal to BLANK hold no value: NaN, filled and counted like a float's
+    elif bitpix == 16 and bzero == 32768 and bscale == 1:
         sample = "u2"
     elif bitpix == 8 and bzero == 0 and bscale == 1:
         sample = "u1"
@@ -59,7 +62,7 @@ def probe_fits_cube(path: Path) -> dict:
         raise ValueError(f"{path.name} is truncated: its header announces {need} bytes, the file has {size}")
     return {
         "offset": offset, "file_dtype": BITPIX_DTYPES[bitpix], "sample": sample, "bzero": bzero,
-        "bscale": bscale, "count": count, "shape": list(shape),
+        "bscale": bscale, "blank": blank, "count": count, "shape": list(shape),
         "meta": {k: str(hdr.get(k, "")) for k in ("OBSERVER", "INSTRUME", "TELESCOP", "DATE-OBS")},
         "bayer": str(hdr.get("BAYERPAT", "")).strip().upper(),
     }
@@ -78,6 +81,8 @@ def decode_fits_samples(raw: np.ndarray, desc: dict) -> np.ndarray:
         out *= np.float32(desc["bscale"])
     if desc["bzero"] != 0.0:
         out += np.float32(desc["bzero"])
+    if desc.get("blank") is not None:
+        out[raw == desc["blank"]] = np.nan
     return out
 
 

@@ -20,7 +20,7 @@ SAMPLE_ROWS = 256  # rows per inspected frame, evenly spaced
 
 
 def select_frames(count: int, first: int = 0, last: int | None = None, step: int = 1,
-                  drop: Sequence[int] = ()) -> np.ndarray:
+                  drop: Sequence[int] = (), allow_empty: bool = False) -> np.ndarray:
     """Original frame numbers kept: first..last (inclusive) every ``step``, minus ``drop``."""
     last = count - 1 if last is None else last
     if not 0 <= first < count:
@@ -29,7 +29,7 @@ def select_frames(count: int, first: int = 0, last: int | None = None, step: int
         raise ValueError(f"last frame {last} comes before first frame {first}")
     idx = np.arange(first, min(last, count - 1) + 1, max(1, step), dtype=np.int64)
     idx = idx[~np.isin(idx, np.asarray(list(drop), dtype=np.int64))]
-    if idx.size == 0:
+    if idx.size == 0 and not allow_empty:
         raise ValueError("the frame selection is empty")
     return idx
 
@@ -108,7 +108,8 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
         if bad.sum() == idx.size * roi_list[2] * roi_list[3]:
             raise ValueError(f"{Path(path).name}: every pixel of the selected frames is NaN or infinite")
         if bad.any():
-            notes.append(f"{int(bad.sum())} non-finite pixels (NaN or infinity) in {int(np.count_nonzero(bad))} "
+            what = "NaN, infinity or FITS BLANK" if source.get("blank") is not None else "NaN or infinity"
+            notes.append(f"{int(bad.sum())} non-finite pixels ({what}) in {int(np.count_nonzero(bad))} "
                          f"of {idx.size} frames were left out: each was filled from its finite neighbours")
     return meta, arrays, notes
 

@@ -92,7 +92,8 @@ def _probe_fits(path: Path) -> Probe:
     d = probe_fits_cube(path)
     shape = d["shape"]
     source = {"type": "fits", "offset": d["offset"], "file_dtype": d["file_dtype"], "sample": d["sample"],
-              "bzero": d["bzero"], "bscale": d["bscale"], "frames": d["count"], "shape": shape}
+              "bzero": d["bzero"], "bscale": d["bscale"], "blank": d["blank"], "frames": d["count"],
+              "shape": shape}
     layout = d["bayer"] if d["bayer"] in ("RGGB", "GRBG", "GBRG", "BGGR") else "mono"
     meta = d["meta"]
     capture = {"observer": meta["OBSERVER"], "instrument": meta["INSTRUME"], "telescope": meta["TELESCOP"],

@@ -6,7 +6,8 @@ import numpy as np
 from astropy.io import fits
 
 import luckystack.nodes.master  # noqa: F401
-from luckystack.graph.context import run_node
+from luckystack.graph.context import LocalContext, run_node
+from luckystack.graph.node import registry
 from luckystack.io.ser_format import SerHeader, write_ser
 from luckystack.nodes.master import write_master_fits
 
@@ -29,3 +30,16 @@ def test_master_dark_mean_and_median(tmp_path):
     out = write_master_fits(med, tmp_path / "dark.fits")
     np.testing.assert_array_equal(fits.getdata(out), med.array("image"))
     assert fits.getheader(out)["IMAGETYP"] == "master dark"
+
+
+def test_a_float_dark_with_holes_is_filled_from_neighbours_and_counted(tmp_path):
+    dark = np.full((6, 10, 12), 100.0, np.float32)
+    dark[:, :, 6:] = 200.0  # two levels: the frame's median is no fill for either side
+    dark[2, 3, 8], dark[4, 5, 2] = np.nan, np.inf
+    path = tmp_path / "dark.fits"
+    fits.PrimaryHDU(dark).writeto(path)
+    node = registry()["master"]
+    ctx = LocalContext(node.params(path=path, method="mean"), {}, None, 1, "master")
+    image = node.run(ctx)["master"].array("image")
+    np.testing.assert_allclose(image, dark[0])
+    assert any("2 non-finite pixels (NaN or infinity) in 2 of 6 frames" in m for m in ctx.messages), ctx.messages

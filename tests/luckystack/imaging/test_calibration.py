@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from luckystack.imaging.calibration import (
-    MedianReducer, fix_pixels, flat_gain, hot_pixels_from_dark, neighbour_index, outlier_pixels,
-    replace_nonfinite,
+    MedianReducer, fill_nonfinite, fix_pixels, flat_gain, hot_pixels_from_dark, neighbour_index, outlier_pixels,
 )
 from luckystack.imaging.debayer import colour_masks, debayer
 from luckystack.imaging.pattern_noise import estimate_offsets, remove_pattern
@@ -54,9 +53,10 @@ def test_median_reducer_is_bounded_and_close_to_the_median():
     np.testing.assert_allclose(r.result(), 10, atol=0.25)
 
 
-def test_replace_nonfinite():
+def test_fill_nonfinite_from_neighbours():
     x = np.array([[1.0, np.nan], [np.inf, 3.0]], np.float32)
-    np.testing.assert_array_equal(replace_nonfinite(x), [[1, 2], [2, 3]])
+    assert fill_nonfinite(x) == 2
+    np.testing.assert_array_equal(x, [[1, 2], [2, 3]])
 
 
 def _banded_sky(rng, h=120, w=160, bayer=False):
