@@ -154,7 +154,7 @@ def test_set_frames_alone_replaces_the_files_percent(recording, tmp_path, capsys
     done = _main(capsys, "explain", str(PLANET), "-i", str(recording), "--set", "stack.frames=12", "--set",
                  "stack.percent=5", "--cache", str(tmp_path / "c"))
     assert done.returncode == 2
-    assert done.stderr.strip().endswith("params: give stack sizes as either percent or frames, not both")
+    assert "node 'stack': give stack sizes as either percent or frames, not both" in done.stderr.strip()
 
 
 def test_version_and_cache_gc_sizes(recording, tmp_path, capsys):
