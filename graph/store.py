@@ -66,6 +66,7 @@ from luckystack.graph.quarantine import Quarantine
 __all__ = ["CacheStore", "EntryDamaged", "EntryInUse", "EntryInfo", "PendingEntry"]
 
 _PARTIAL_RE = re.compile(r"^([0-9a-f]{64})\.(partial|deleting)-([0-9a-f]{32})$")
+_STAGING_RE = re.compile(r"^\.([0-9a-f]{64})\.init-([0-9a-f]{32})$")  # a partial folder being created
 FORMAT = "lsk-entry/2"  # /1 had no checksums: such an entry counts as damaged, so it is computed again
 _NOT_DIGESTED = frozenset({"owner.json", "manifest.json", "last-use"})
 _CHUNK_BYTES = 8 << 20
@@ -127,11 +128,16 @@ class PendingEntry:
     def __init__(self, store: "CacheStore", key: str) -> None:
         self.store = store
         self.key = key
-        self.path = store.root / f"{key}.partial-{uuid.uuid4().hex}"
-        self.path.mkdir(parents=True)
+        token = uuid.uuid4().hex
+        self.path = store.root / f"{key}.partial-{token}"
+        # The partial folder appears with its owner inside, so a writer killed at any moment leaves
+        # nothing sweep_orphans cannot attribute (at most an empty staging folder, swept by age).
+        staging = store.root / f".{key}.init-{token}"
+        staging.mkdir(parents=True)
+        _write_json(staging / "owner.json", {"pid": os.getpid(), "host": socket.gethostname(),
+                                             "started": time.time()})
+        os.rename(staging, self.path)
         self.group = zarr.open_group(str(self.path), mode="w", zarr_format=3)
-        _write_json(self.path / "owner.json", {"pid": os.getpid(), "host": socket.gethostname(),
-                                               "started": time.time()})
         self._created: dict[tuple[str, str], Any] = {}
 
     def create_array(self, port: str, name: str, shape: tuple[int, ...], dtype: Any,
@@ -457,6 +463,13 @@ class CacheStore(Quarantine):
         for p in self.root.iterdir():
             m = _PARTIAL_RE.match(p.name)
             if not m:
+                if _STAGING_RE.match(p.name):
+                    try:
+                        if time.time() - p.stat().st_mtime > 60:
+                            shutil.rmtree(p, ignore_errors=True)
+                            removed.append(p)
+                    except FileNotFoundError:
+                        pass
                 continue
             try:
                 owner = json.loads((p / "owner.json").read_text())
