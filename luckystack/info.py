@@ -28,7 +28,8 @@ def describe(path: Path | str) -> str:
         f"format:      {meta['format'].upper()}" + (f", {meta['byte_order']}-endian"
                                                      if meta["byte_order"] not in ("native",) else ""),
         f"size:        {meta['full_width']} x {meta['full_height']}",
-        f"layout:      {meta['source_layout']}",
+        f"layout:      {meta['source_layout']}" + (f" (grey frames stored as {meta['stored_as']})"
+                                                   if meta.get("stored_as") else ""),
         f"bit depth:   {depth}",
         f"frames:      {meta['recording_frames']}",
     ]

@@ -33,7 +33,7 @@ class ReaderParams(Params):
         "malvar", description="Demosaicing: bilinear (fast) or Malvar-He-Cutler (sharper, fewer fringes).")
 
 
-@node_type("reader", params=ReaderParams, outputs=("frames",), version="1", reads_input=True)
+@node_type("reader", params=ReaderParams, outputs=("frames",), version="2", reads_input=True)
 def reader(ctx: Context) -> Result:
     """Describe the recording's selected frames: format, layout, bit depth, timestamps, capture data."""
     p: ReaderParams = ctx.params

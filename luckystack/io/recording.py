@@ -13,7 +13,7 @@ import numpy as np
 from luckystack.imaging.debayer import PATTERNS, shift_pattern
 from luckystack.io.sample_depth import DepthInfo, detect_bit_depth, detect_byte_order, float_scale
 from luckystack.io.sources import Probe, RawReader, probe
-from luckystack.io.video import decode_video
+from luckystack.io.video import GREY_OUTLIERS, decode_video
 
 SAMPLE_FRAMES = 4  # frames inspected for byte order and bit depth
 SAMPLE_ROWS = 256  # rows per inspected frame, evenly spaced
@@ -70,7 +70,11 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
     count = p.count
     if source["type"] == "array":
         make = create or (lambda shape, dtype, chunks: np.zeros(shape, dtype))
-        raw, decoded = decode_video(Path(path), source.pop("video"), make)
+        video = source.pop("video")
+        raw, decoded, outliers = decode_video(Path(path), video, make)
+        if outliers > GREY_OUTLIERS:
+            notes.append(f"up to {100 * outliers:.1f} % of a frame's pixels have unequal channels, more than "
+                         "in the frames sampled: every frame was read as grey (its luma)")
         if decoded == 0:
             raise ValueError(f"{Path(path).name}: no frame could be decoded")
         if decoded < count:
@@ -98,7 +102,7 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
         "declared_depth": p.declared_depth, "bit_depth": depth.bit_depth, "bit_shift": depth.shift,
         "bit_depth_detected": depth.detected, "scale": scale, "full_width": p.width,
         "full_height": p.height, "roi": roi_list, "width": roi_list[2], "height": roi_list[3],
-        "source_layout": p.layout, "layout": layout, "channels": 1 if layout == "mono" else 3,
+        "source_layout": p.layout, "stored_as": p.stored_as, "layout": layout, "channels": 1 if layout == "mono" else 3,
         "debayer_method": debayer_method, "recording_frames": count, "count": int(idx.size),
         "frame_rate": fps, "capture": p.capture, "notes": notes,
     }
