@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from luckystack.graph import api
 from luckystack.graph.node import NodeError
-from luckystack.graph.progress import auto_reporter
-from luckystack.graph.runrecord import executions, summary_table
 from luckystack.graph.spec import PipelineError, json_schema, parse_sets
-from luckystack.graph.store import CacheStore, EntryInUse
-from luckystack.graph.sweep import parse_sweep_args
+
+# The engine's runner, cache store (zarr) and reports are imported by the commands that use them, so a
+# command that needs none of them (an app's own, --help) starts without them.
 
 
 @dataclass
@@ -66,6 +64,9 @@ def _pipeline_args(p: argparse.ArgumentParser, inputs_required: bool) -> None:
 
 
 def _load(args: argparse.Namespace):
+    from luckystack.graph import api
+    from luckystack.graph.sweep import parse_sweep_args
+
     p = api.load_pipeline(args.pipeline, parse_sets(args.set))
     sweep = parse_sweep_args(args.sweep)
     mode = "zip" if args.zip else None
@@ -73,6 +74,10 @@ def _load(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from luckystack.graph import api
+    from luckystack.graph.progress import auto_reporter
+    from luckystack.graph.runrecord import executions, summary_table
+
     p, sweep, mode = _load(args)
     reporter = auto_reporter(sys.stderr)
     runs = api.run(p, args.input or None, cache=args.cache, out=args.out, jobs=args.jobs, sweep=sweep,
@@ -94,6 +99,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
+    from luckystack.graph import api
+
     p, sweep, mode = _load(args)
     inputs = args.input or [None]
     if sweep or p.sweep:
@@ -151,6 +158,9 @@ def _age(t: float) -> str:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
+    from luckystack.graph import api
+    from luckystack.graph.store import CacheStore, EntryInUse
+
     store = CacheStore(args.cache or api.default_cache())
     if args.action == "ls":
         entries = store.entries()

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
 
 from luckystack.graph.node import Result, registry
 from luckystack.graph.parallel import ordered_map
@@ -53,6 +52,8 @@ class LocalContext:
             return (fn(item) for item in items)
         if map_backend() == "loky":
             return ordered_map(fn, items, self.jobs)
+        from joblib import Parallel, delayed  # only for another joblib backend (dask): imported when used
+
         return iter(Parallel(n_jobs=self.jobs, backend=map_backend(), return_as="generator")(
             delayed(fn)(i) for i in items))
 

@@ -150,9 +150,25 @@ def _after_sweep(runs, out_root: Path) -> None:
         print(f"\ncomparison: {path}")
 
 
+NO_NODES = ("info", "simulate", "compare", "bench")  # commands that never look at node types
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not an option or an option's value)."""
+    words = iter(argv)
+    for word in words:
+        if word in ("--cache", "--jobs"):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
-    import luckystack.nodes  # noqa: F401  (registers the node types)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _command(argv) not in NO_NODES:
+        import luckystack.nodes  # noqa: F401  (registers the node types)
 
     return engine_cli.main(argv, commands=app_commands(), after_run=_report_after_run,
                            after_sweep=_after_sweep)
