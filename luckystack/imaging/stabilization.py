@@ -100,9 +100,8 @@ def planet_reference(frames: list[np.ndarray], threshold: float) -> PlanetRefere
     y1, x1 = y1 - (y1 - y0) % 2, x1 - (x1 - x0) % 2
     tpl = np.ascontiguousarray(_planet_match_image(half(np.ascontiguousarray(mean[y0:y1, x0:x1]))))
     th, tw = tpl.shape
-    coarse = coarse_disc(quarter(f0), threshold)
-    if coarse is None:
-        raise ValueError("the first frame's object is too small to find at a quarter of its resolution")
+    # nan where the object is too small to find at a quarter of the resolution: frames are then found at half
+    coarse = coarse_disc(quarter(f0), threshold) or (math.nan, math.nan, True)
     gy, gx = np.gradient(tpl.astype(np.float64))
     design = np.stack([tpl.ravel().astype(np.float64), np.ones(tpl.size), gy.ravel(), gx.ravel()], axis=1)
     solve = np.ascontiguousarray(np.linalg.pinv(design), np.float32)
@@ -215,24 +214,20 @@ def planet_chunk(stream, indices: range, ref: PlanetReference, refine: bool
             if prev is not None and _inside(box := fit_box(ref, *prev), stream.height, stream.width):
                 fit = fit_template(ref, stream.read_samples(i, box)[0], box, *prev)
             if fit is None or fit[2] < FIT_TRUST:  # find the object in the whole frame first
-                prev = None
+                prev, fit = None, None
                 samples, factor = stream.read_samples(i)
-                coarse = coarse_disc(quarter(samples), ref.threshold)
-                if coarse is None:
-                    reason[k] = 1
-                    continue
-                dy, dx = coarse[0] - ref.coarse_cy, coarse[1] - ref.coarse_cx
-                if coarse[2]:
-                    reason[k] = 2
-                    shift[k] = dy, dx
-                    continue
-                box = fit_box(ref, dy, dx)
-                fit = fit_template(ref, samples[box[0]:box[1], box[2]:box[3]], box, dy, dx) \
-                    if _inside(box, *samples.shape[:2]) else None
+                coarse = coarse_disc(quarter(samples), ref.threshold) if math.isfinite(ref.coarse_cy) else None
+                if coarse is not None and not coarse[2]:
+                    dy, dx = coarse[0] - ref.coarse_cy, coarse[1] - ref.coarse_cx
+                    box = fit_box(ref, dy, dx)
+                    if _inside(box, *samples.shape[:2]):
+                        fit = fit_template(ref, samples[box[0]:box[1], box[2]:box[3]], box, dy, dx)
             if fit is not None:
                 shift[k], score[k], valid[k] = fit[:2], fit[2], True
                 prev = fit[:2]
                 continue
+            # No object found at a quarter of the resolution, or at the edge, or no settled fit: the
+            # half-resolution centroid decides, and the correlation surface refines.
             binned = half(np.multiply(samples, np.float32(factor), dtype=np.float32))
         else:
             binned = half(stream.read_mono(i))

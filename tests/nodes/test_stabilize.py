@@ -99,3 +99,20 @@ def test_a_recorded_8_bit_planet_is_fitted_on_its_samples_as_accurately(sim, tmp
     err = out.array("shift")[valid] - truth[valid]
     err -= err.mean(axis=0)
     assert float(np.sqrt((err ** 2).sum(axis=1).mean())) < 0.1
+
+
+def test_without_a_coarse_centroid_frames_fall_back_to_the_half_resolution_search(sim):
+    """An object too small to find at a quarter of the resolution: every frame is found by the
+    half-resolution centroid and the correlation surface, as accurately."""
+    import dataclasses
+    import math
+
+    from luckystack.imaging.stabilization import planet_chunk, planet_reference
+
+    stream = ArrayFrameStream(sim.frames)
+    ref = planet_reference([stream.read_mono(i) for i in range(8)], 0.2)
+    fitted = planet_chunk(stream, range(len(sim.frames)), ref, refine=True)
+    searched = planet_chunk(stream, range(len(sim.frames)), dataclasses.replace(ref, coarse_cy=math.nan),
+                            refine=True)
+    assert fitted[1].all() and searched[1].all()
+    assert np.abs(fitted[0] - searched[0]).max() < 0.1
