@@ -45,37 +45,70 @@ def _become_subreaper() -> bool:
         return False
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, finished but not yet waited for, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _started(pid: int) -> int:
+    """When ``pid`` started (clock ticks since boot); 0 when it is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _reap(pid: int) -> None:
+    """Wait for ``pid`` if it is a finished child of this process (an orphan re-parented here)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
 def measure_tree(argv: list[str], cwd: Path, env: dict[str, str] | None = None,
                  log: Path | None = None) -> dict[str, float]:
     """Run ``argv`` in ``cwd`` and measure its whole process tree: ``wall`` (s, until its last process
     ends), ``cpu`` (s, user + system of every process), ``anon_mb`` (peak of the tree's summed RssAnon,
-    sampled every :data:`SAMPLE_S` s) and ``rc`` (the main process's exit status). Output goes to ``log``."""
+    sampled every :data:`SAMPLE_S` s) and ``rc`` (the main process's exit status). Output goes to ``log``.
+    The tree is every process below this one that started with or after the command (orphans are
+    re-parented here); other children of this process are left alone."""
     _become_subreaper()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak = [0]
+    tree: set[int] = set()
     done = threading.Event()
+
+    def members() -> set[int]:
+        seen = {p for p in _descendants(os.getpid()) if _started(p) >= start} | tree
+        tree.update(seen)
+        return {p for p in seen if _alive(p)}
 
     def sample() -> None:
         while not done.is_set():
-            total = sum(_status_kb(p, "RssAnon") for p in _descendants(os.getpid()))
-            peak[0] = max(peak[0], total)
+            peak[0] = max(peak[0], sum(_status_kb(p, "RssAnon") for p in members()))
             done.wait(SAMPLE_S)
 
     sink = open(log, "w") if log else subprocess.DEVNULL
     try:
         t = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        start = _started(proc.pid)
+        tree.add(proc.pid)
         watch = threading.Thread(target=sample, daemon=True)
         watch.start()
         rc = proc.wait()
         deadline = time.monotonic() + LINGER_S
-        while time.monotonic() < deadline:  # reap the orphans re-parented to this process
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
+        while time.monotonic() < deadline:  # the workers it leaves behind (re-parented here) end too
+            alive = members()
+            for p in tree - alive:
+                _reap(p)
+            if not alive:
                 break
-            if pid == 0:
-                time.sleep(0.01)
+            time.sleep(0.01)
         wall = time.perf_counter() - t
         done.set()
         watch.join()
