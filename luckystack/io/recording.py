@@ -57,18 +57,29 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
              drop: Sequence[int] = (), roi: Sequence[int] | None = None, byte_order: str = "auto",
              bit_depth: int | None = None, debayer: str = "auto", debayer_method: str = "bilinear",
              create: Callable[[tuple[int, ...], str, tuple[int, ...]], Any] | None = None,
-             ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+             decode: bool = True) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """(meta, arrays, notes) describing the selected frames of ``path``; ValueError for bad input.
 
     ``create(shape, dtype, chunks)`` makes the array that videos are decoded into (``ctx.create_array``);
-    without it they are decoded into memory. ``notes`` are the warnings and decisions to show the user.
+    without it they are decoded into memory. ``decode=False`` decodes only a video's first
+    :data:`SAMPLE_FRAMES` frames and keeps its announced frame count: a description, not frames to
+    stack (``luckystack info``). ``notes`` are the warnings and decisions to show the user.
     """
     p = probe(path)
     notes = list(p.warnings)
     arrays: dict[str, Any] = {}
     source = dict(p.source)
     count = p.count
-    if source["type"] == "array":
+    if source["type"] == "array" and not decode:
+        video = source.pop("video")
+        raw, decoded, _ = decode_video(Path(path), {**video, "count": min(count, SAMPLE_FRAMES)},
+                                       lambda shape, dtype, chunks: np.zeros(shape, dtype))
+        if decoded == 0:
+            raise ValueError(f"{Path(path).name}: no frame could be decoded")
+        source["frames"] = decoded
+        samples = _samples(RawReader(source, path, raw), decoded)
+        arrays["raw"] = raw
+    elif source["type"] == "array":
         make = create or (lambda shape, dtype, chunks: np.zeros(shape, dtype))
         video = source.pop("video")
         raw, decoded, outliers = decode_video(Path(path), video, make)
@@ -81,8 +92,8 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
             notes.append(f"the video announces {count} frames but only {decoded} could be decoded")
         count, source["frames"] = decoded, decoded
         arrays["raw"] = raw
-    reader = RawReader(source, path, arrays.get("raw"))
-    samples = _samples(reader, count)
+    if decode or source["type"] != "array":
+        samples = _samples(RawReader(source, path, arrays.get("raw")), count)
     order = "native"
     if source.get("file_dtype") in ("<u2", ">u2"):
         # samples hold values decoded with the flag's byte order (np.stack makes them native)

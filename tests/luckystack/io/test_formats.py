@@ -168,3 +168,18 @@ def test_grey_ser_stored_as_rgb_reads_one_plane(tmp_path):
     write_ser(path, colour, SerHeader(128, 96, layout="RGB"))
     s, meta = open_path(path)
     assert (s.layout, meta["stored_as"]) == ("RGB", None)
+
+
+def test_a_video_is_described_from_its_first_frames_without_decoding_it_all(tmp_path):
+    from luckystack.info import describe as info
+    from luckystack.io.recording import SAMPLE_FRAMES
+
+    path = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 25, (128, 96), isColor=True)
+    for g in _grey_scene(12):
+        writer.write(cv2.cvtColor(g, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    meta, arrays, _ = describe(path, decode=False)
+    assert arrays["raw"].shape[0] == SAMPLE_FRAMES < 12 and meta["recording_frames"] == 12
+    assert (meta["layout"], meta["bit_depth"]) == ("mono", 8)
+    assert "frames:      12 (as the video announces them)" in info(path)
