@@ -15,8 +15,7 @@ import cv2
 import numpy as np
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".wmv")
-GREY_TOLERANCE = 4  # levels (of 8) by which a grey frame's channels may differ: DivX/MPEG-4 and MJPEG
-#                    decode grey stored as BGR up to 3 apart; a 3 % colour tint is 7 apart, colour noise more
+GREY_TOLERANCE = 4  # levels (of 8 bits) by which a grey frame's channels may differ after lossy coding
 GREY_OUTLIERS = 1e-3  # fraction of a grey frame's pixels allowed beyond the tolerance (codec outliers)
 GREY_SAMPLES = 4  # frames sampled when a video is opened
 CHECK_ROW_STEP = 4  # every decoded frame of a grey video is checked again on every 4th row
