@@ -17,7 +17,6 @@ still waited for: their CPU time counts, and a run ends when its last process do
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import resource
 import shutil
@@ -39,6 +38,8 @@ LINGER_S = 60.0  # longest wait for orphaned workers after the main process exit
 
 def _become_subreaper() -> bool:
     """Orphaned descendants are re-parented to this process (Linux), so they can be waited for."""
+    import ctypes  # (here: the CLI imports this module's arguments at every start)
+
     try:
         return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
