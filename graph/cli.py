@@ -18,18 +18,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from luckystack.graph import api
-from luckystack.graph.executor import EXECUTORS, Executor, make_executor
+from luckystack.graph.executor import EXECUTORS
 from luckystack.graph.files import WriteFailed
 from luckystack.graph.node import NodeError
-from luckystack.graph.progress import auto_reporter
-from luckystack.graph.runrecord import executions, summary_table
 from luckystack.graph.spec import PipelineError, json_schema, parse_sets
 from luckystack.graph.parallel import stop_workers
-from luckystack.graph.store import CacheStore, EntryDamaged, EntryInUse
-from luckystack.graph.sweep import parse_sweep_args
+
+if TYPE_CHECKING:
+    from luckystack.graph.executor import Executor
+    from luckystack.graph.store import CacheStore
+
+# The engine's runner, cache store (zarr) and reports are imported by the commands that use them, so a
+# command that needs none of them (an app's own, --help) starts without them.
 
 
 @dataclass
@@ -73,6 +75,9 @@ def _pipeline_args(p: argparse.ArgumentParser, inputs_required: bool) -> None:
 
 
 def _load(args: argparse.Namespace):
+    from luckystack.graph import api
+    from luckystack.graph.sweep import parse_sweep_args
+
     p = api.load_pipeline(args.pipeline, parse_sets(args.set))
     sweep = parse_sweep_args(args.sweep)
     mode = "zip" if args.zip else None
@@ -91,6 +96,8 @@ def _check_folder(option: str, path: Path) -> None:
 
 
 def _executor(args: argparse.Namespace) -> Executor:
+    from luckystack.graph.executor import make_executor
+
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.scheduler and args.workers is not None:
@@ -103,6 +110,10 @@ def _executor(args: argparse.Namespace) -> Executor:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from luckystack.graph import api
+    from luckystack.graph.progress import auto_reporter
+    from luckystack.graph.runrecord import executions, summary_table
+
     _check_folder("--out", Path(args.out))
     for inp in args.input:
         _check_folder("--out", Path(args.out) / Path(inp).stem)
@@ -152,6 +163,8 @@ def _failure(record: Any) -> str:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
+    from luckystack.graph import api
+
     p, sweep, mode = _load(args)
     inputs = args.input or [None]
     if sweep or p.sweep:
@@ -238,6 +251,9 @@ def _cmd_verify(store: CacheStore, repair: bool) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
+    from luckystack.graph import api
+    from luckystack.graph.store import CacheStore, EntryInUse
+
     store = CacheStore(args.cache or api.default_cache())
     if args.action == "verify":
         return _cmd_verify(store, args.repair)
@@ -370,7 +386,9 @@ def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
         previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         if args.cache is not None or args.command in ("run", "explain", "cache"):
-            _check_folder("--cache", Path(args.cache or api.default_cache()))
+            from luckystack.graph.api import default_cache
+
+            _check_folder("--cache", Path(args.cache or default_cache()))
         return int(args._run(args) or 0)
     except (PipelineError, UsageError) as e:
         if args.debug:
@@ -385,7 +403,7 @@ def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
         advice = hint(e, args) if hint is not None else None
         print(f"error: {node + ': ' if node else ''}{e}{' — ' + advice if advice else ''}", file=sys.stderr)
         return 1
-    except (WriteFailed, EntryDamaged) as e:
+    except WriteFailed as e:
         if args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)
@@ -398,6 +416,10 @@ def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
     except Exception as e:  # an engine or node bug: still one line unless --debug
         if args.debug:
             raise
+        checksum = sys.modules.get("luckystack.graph.checksum")  # imported by whatever read the cache
+        if checksum is not None and isinstance(e, checksum.EntryDamaged):
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1

@@ -17,9 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from luckystack.graph import aliases
+from luckystack.graph.dag import topological_order
 from luckystack.graph.fingerprint import fingerprint
 from luckystack.graph.hashing import family_of, flatten, key_of, preimage
 from luckystack.graph.node import InputFileMarker, Params
@@ -66,10 +65,8 @@ def file_fields(model: type[Params]) -> tuple[str, ...]:
 
 
 def topo_order(pipeline: Pipeline) -> list[str]:
-    g = nx.DiGraph()
-    g.add_nodes_from(pipeline.nodes)
-    g.add_edges_from((src, nid) for nid, n in pipeline.nodes.items() for src, _ in n.inputs.values())
-    return list(nx.lexicographical_topological_sort(g))
+    return topological_order(list(pipeline.nodes),
+                             ((src, nid) for nid, n in pipeline.nodes.items() for src, _ in n.inputs.values()))
 
 
 def plan(pipeline: Pipeline, input_file: Path | None, cache_dir: Path | None) -> dict[str, NodeStatus]:

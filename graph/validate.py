@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 from pydantic import ValidationError
 
+from luckystack.graph.dag import find_cycle
 from luckystack.graph.node import NodeType, registry
 from luckystack.graph.spec import (Pipeline, PipelineError, PipelineFile, PipelineNode,
                                    format_validation_error, suggest)
@@ -85,15 +85,9 @@ def build(raw: dict[str, Any], source: str) -> Pipeline:
             errors.append(f"{where}: required input {p!r} is not connected")
         nodes[nid] = PipelineNode(nid, nt, params, inputs)
     if not errors:
-        g = nx.DiGraph()
-        g.add_nodes_from(nodes)
-        g.add_edges_from((src, nid) for nid, n in nodes.items() for src, _ in n.inputs.values())
-        try:
-            cycle = nx.find_cycle(g)
-            path = " → ".join([a for a, _ in cycle] + [cycle[0][0]])
-            errors.append(f"{source}: cycle between nodes: {path}")
-        except nx.NetworkXNoCycle:
-            pass
+        cycle = find_cycle(list(nodes), ((src, nid) for nid, n in nodes.items() for src, _ in n.inputs.values()))
+        if cycle:
+            errors.append(f"{source}: cycle between nodes: {' → '.join(cycle + cycle[:1])}")
     if pf.sweep is not None:
         errors.extend(_check_sweep(pf, source))
     if errors:

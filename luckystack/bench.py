@@ -413,9 +413,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true", help="memory scenario up to 20,000 frames (6 GB on disk)")
     p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "luckystack-bench"), metavar="DIR",
                    help="recordings and caches (kept, so reruns do not simulate again)")
+    p.add_argument("--vs-pss", action="store_true",
+                   help="instead: whole commands against PlanetarySystemStacker on a Jupiter (--frames) and a "
+                        "1280x960 Moon, alternated (see luckystack.bench_peers)")
+    from luckystack.bench_peers import add_arguments as peer_arguments
+
+    peer_arguments(p)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.vs_pss:
+        from luckystack.bench_peers import run_versus
+
+        return run_versus(args)
     if args.quick:
         args.runs, args.frames = 1, min(args.frames, 1000)
     args.jobs = getattr(args, "jobs", None)

@@ -193,12 +193,27 @@ def _hint(error: Exception, args: argparse.Namespace) -> str | None:
     text = str(error)
     if "dark sky" in text and "surface" not in str(getattr(args, "pipeline", "")):
         return f"a Moon or Sun recording that fills the frame? use {_shown(PIPELINES / 'surface.json')}"
+
+
+NO_NODES = ("info", "simulate", "compare", "bench")  # commands that never look at node types
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not an option or an option's value)."""
+    words = iter(argv)
+    for word in words:
+        if word in ("--cache", "--jobs"):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
     return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
-    import luckystack.nodes  # noqa: F401  (registers the node types)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _command(argv) not in NO_NODES:
+        import luckystack.nodes  # noqa: F401  (registers the node types)
 
     from luckystack import __version__
 

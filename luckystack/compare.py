@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from luckystack.graph.cli import Command, UsageError
 from luckystack.graph.node import NodeError
-from luckystack.report.build import read_image
-from luckystack.report.comparison import (IMAGE_SUFFIXES, Measured, format_table, load_truth_image, measure,
-                                          rank_agreement, write_folder)
+
+if TYPE_CHECKING:  # the report modules are imported when the command runs, not when the CLI starts
+    from luckystack.report.comparison import Measured
 
 
 def _labels(paths: list[Path]) -> list[str]:
@@ -28,6 +30,9 @@ def _labels(paths: list[Path]) -> list[str]:
 
 
 def _read(path: Path) -> np.ndarray:
+    from luckystack.report.build import read_image
+    from luckystack.report.comparison import IMAGE_SUFFIXES
+
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -40,6 +45,8 @@ def _read(path: Path) -> np.ndarray:
 
 def compare_files(paths: list[Path], out: Path, truth: Path | None = None) -> list[Measured]:
     """Measure and rank the images, write the comparison into ``out``; return them best first."""
+    from luckystack.report.comparison import Measured, load_truth_image, measure, write_folder
+
     if len(paths) < 2:
         raise UsageError("compare needs at least two images")
     results = [Measured(label, "", p, _read(p)) for label, p in zip(_labels(paths), paths)]
@@ -71,6 +78,8 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from luckystack.report.comparison import format_table, rank_agreement
+
     out = Path(args.out)
     measured = compare_files([Path(p) for p in args.images], out, Path(args.truth) if args.truth else None)
     print(format_table(measured))

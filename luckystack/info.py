@@ -15,7 +15,7 @@ def describe(path: Path | str) -> str:
     Raises ValueError (one sentence) when the file cannot be read.
     """
     path = Path(path)
-    meta, arrays, notes = describe_recording(path)
+    meta, arrays, notes = describe_recording(path, decode=False)  # a video's frames are counted, not decoded
     ts = np.asarray(arrays["timestamp"], np.float64)
     ok = ts[np.isfinite(ts)]
     depth = f"{meta['bit_depth']}-bit"
@@ -28,9 +28,11 @@ def describe(path: Path | str) -> str:
         f"format:      {meta['format'].upper()}" + (f", {meta['byte_order']}-endian"
                                                      if meta["byte_order"] not in ("native",) else ""),
         f"size:        {meta['full_width']} x {meta['full_height']}",
-        f"layout:      {meta['source_layout']}",
+        f"layout:      {meta['source_layout']}" + (f" (grey frames stored as {meta['stored_as']})"
+                                                   if meta.get("stored_as") else ""),
         f"bit depth:   {depth}",
-        f"frames:      {meta['recording_frames']}",
+        f"frames:      {meta['recording_frames']}" + (" (as the video announces them)"
+                                                       if meta["source"]["type"] == "array" else ""),
     ]
     if ok.size >= 2:
         lines.append(f"duration:    {ok[-1] - ok[0]:.3f} s from timestamps")

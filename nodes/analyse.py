@@ -10,7 +10,9 @@ import numpy as np
 from pydantic import Field
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
-from luckystack.imaging.quality import ARTIFACT_REASONS, crop_brightness, detect_artifacts, frame_score
+from luckystack.imaging.quality import (
+    ARTIFACT_REASONS, BINNED_SCALE, binned_gradient_score, crop_brightness, detect_artifacts, frame_score,
+)
 from luckystack.imaging.registration import aligned_box
 from luckystack.nodes.frames import chunked, open_frames
 
@@ -24,7 +26,9 @@ class AnalyseParams(Params):
         "gradient", description="gradient: RMS gradient (default); laplacian: RMS Laplacian; "
                                 "edge: steepest edges (small bright planets)")
     scale: float = Field(4.0, ge=2.0, le=8.0, description="noise-robust scale: larger for noisy data, "
-                                                          "2 only for high-SNR undersampled data")
+                                                          "2 only for high-SNR undersampled data; from 4 "
+                                                          "on, gradient scores are measured on 2×2-binned "
+                                                          "frames (a quarter of the work, the same ranking)")
     normalize: bool = Field(True, description="divide by the frame's brightness, so transparency changes "
                             "(haze, thin cloud, flicker) are not read as sharpness; measured on simulated "
                             "Jupiter, ranking by true seeing goes from Spearman 0.95 to 0.99")
@@ -41,7 +45,7 @@ class AnalyseParams(Params):
 
 @node_type("analyse", params=AnalyseParams,
            inputs={"frames": Port(kind="frames"), "shifts": Port(doc="stabilize result", kind="shifts")},
-           outputs={"quality": "quality"}, version="6", reads_input=True)
+           outputs={"quality": "quality"}, version="7", reads_input=True)
 def analyse(ctx: Context) -> Result:
     """Score, rank and validity of every frame, measured on the scored region (the object's box or the
     crop)."""
@@ -108,11 +112,17 @@ def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, regi
         if not valid[i]:
             continue
         box = aligned_box((stream.height, stream.width), region, *shift[i])
-        pixels = np.ascontiguousarray(stream.read_mono(i, box))  # a copy only if the stream gives a view
-        code = detect_artifacts(pixels) if artifacts else 0
+        samples, factor = stream.read_samples(i, box)  # as stored where it can: every measure is scaled after
+        samples = np.ascontiguousarray(samples)  # a copy only if the stream gives a view
+        code = detect_artifacts(samples) if artifacts else 0
         if code:
             reason[k] = code
             continue
-        brightness[k] = crop_brightness(pixels, margin)
-        score[k] = frame_score(pixels, method, scale, margin, normalize, brightness[k])
+        mean = crop_brightness(samples, margin)
+        brightness[k] = mean * factor
+        if method == "gradient" and scale >= BINNED_SCALE:
+            value = binned_gradient_score(samples, scale, margin, normalize, mean)
+        else:
+            value = frame_score(samples, method, scale, margin, normalize, mean)
+        score[k] = value * (1.0 if normalize else factor)
     return score, reason, brightness

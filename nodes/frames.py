@@ -15,6 +15,9 @@ Conventions for every stream:
   ``read_mono(i, box)`` only a box of it, as ``read``.
 * ``read_cfa(i)`` returns the calibrated raw (H, W) colour-filter-array frame of a Bayer recording
   (for Bayer drizzle); for other layouts it equals ``read_mono``.
+* ``read_samples(i, box)`` returns ``(samples, factor)``: the grey as stored (uint8/uint16, unconverted)
+  where the stream can (uncalibrated mono), else ``read_mono``'s float32; ``samples × factor`` is
+  ``read_mono(i, box)``. Measures that need no scale, or are cheaper on integers, use it.
 * Streams are picklable and cheap to send to worker processes: they reopen their file there.
 """
 
@@ -45,6 +48,9 @@ class FrameStream(Protocol):
 
     def read_cfa(self, i: int) -> np.ndarray: ...
 
+    def read_samples(self, i: int, box: tuple[int, int, int, int] | None = None
+                     ) -> tuple[np.ndarray, float]: ...
+
 
 class ArrayFrameStream:
     """A FrameStream over frames already in memory (tests, small synthetic data).
@@ -74,6 +80,9 @@ class ArrayFrameStream:
 
     def read_cfa(self, i: int) -> np.ndarray:
         return self.read_mono(i)
+
+    def read_samples(self, i: int, box: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, float]:
+        return self.read_mono(i, box), 1.0
 
 
 S = TypeVar("S", bound=Sequence)

@@ -76,7 +76,7 @@ def _export(results: Mapping[str, Result], params: MasterParams, out_dir: Path, 
     return [write_master_fits(r, Path(out_dir) / f"{Path(params.path).stem}-master-{params.kind}.fits")]
 
 
-@node_type("master", params=MasterParams, outputs={"master": "master"}, version="2",
+@node_type("master", params=MasterParams, outputs={"master": "master"}, version="3",
            export=_export)
 def master(ctx: Context) -> Result:
     """Combine a calibration recording into one master frame (raw sample units)."""
@@ -114,8 +114,8 @@ def _video_master(path: Path, method: str) -> tuple[np.ndarray, dict[str, Any]]:
 
     def chunks():
         batch: list[np.ndarray] = []
-        for frame in iter_video(path):
-            batch.append(frame[..., 0] if pr.layout == "mono" else frame)
+        for frame in iter_video(path, grey=pr.layout == "mono"):
+            batch.append(frame)
             if len(batch) == CHUNK:
                 yield _reduce_batch(batch, method)
                 seen[0] += len(batch)

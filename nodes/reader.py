@@ -35,7 +35,7 @@ class ReaderParams(Params):
         "malvar", description="Demosaicing: bilinear (fast) or Malvar-He-Cutler (sharper, fewer fringes).")
 
 
-@node_type("reader", params=ReaderParams, outputs={"frames": "frames"}, version="2", reads_input=True,
+@node_type("reader", params=ReaderParams, outputs={"frames": "frames"}, version="3", reads_input=True,
            check_input=selection_fits)
 def reader(ctx: Context) -> Result:
     """Describe the recording's selected frames: format, layout, bit depth, timestamps, capture data."""

@@ -11,10 +11,16 @@ import cv2
 import numpy as np
 
 METHODS = ("gradient", "laplacian", "edge")
+BINNED_SCALE = 4.0  # from this noise-robust scale on, the gradient score may be measured 2×2-binned
 
 
 def smooth(img: np.ndarray, scale: float) -> np.ndarray:
-    """The image smoothed at the estimator scale (Gaussian, sigma = scale / 4)."""
+    """The image smoothed at the estimator scale (Gaussian, sigma = scale / 4), float32. Integer
+    samples are filtered as they are, into float32 (the same values as converting them first)."""
+    if img.dtype in (np.uint8, np.uint16):
+        sigma = scale / 4.0
+        kernel = cv2.getGaussianKernel(int(round(sigma * 8 + 1)) | 1, sigma, cv2.CV_32F)  # float32 blur's size
+        return cv2.sepFilter2D(img, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
     img = np.ascontiguousarray(img, dtype=np.float32)
     return cv2.GaussianBlur(img, (0, 0), sigmaX=scale / 4.0, borderType=cv2.BORDER_REPLICATE)
 
@@ -59,7 +65,10 @@ def crop_brightness(region: np.ndarray, margin: int) -> float:
     """Mean of ``region`` more than ``margin`` px inside its border: a frame's brightness (its
     transparency), what :func:`frame_score` divides by with ``normalize``."""
     h, w = region.shape[:2]
-    return float(cv2.mean(np.asarray(region[margin:h - margin, margin:w - margin], np.float32))[0])
+    inner = region[margin:h - margin, margin:w - margin]
+    if inner.dtype not in (np.uint8, np.uint16, np.float32):
+        inner = inner.astype(np.float32)
+    return float(cv2.mean(inner)[0])
 
 
 def frame_score(region: np.ndarray, method: str = "gradient", scale: float = 4.0,
@@ -99,6 +108,25 @@ def frame_score(region: np.ndarray, method: str = "gradient", scale: float = 4.0
             total = 0.25 * (cv2.norm(box[1:-1, 2:], box[1:-1, :-2], cv2.NORM_L2SQR)
                             + cv2.norm(box[2:, 1:-1], box[:-2, 1:-1], cv2.NORM_L2SQR))
         score = float(np.sqrt(total / ((bh - 2) * (bw - 2))))
+    if normalize:
+        mean = crop_brightness(region, margin) if brightness is None else brightness
+        score = score / mean if mean > 1e-6 else 0.0
+    return score
+
+
+def binned_gradient_score(region: np.ndarray, scale: float, margin: int, normalize: bool = False,
+                          brightness: float | None = None) -> float:
+    """:func:`frame_score` by ``gradient`` measured on the 2×2-binned region, for ``scale`` ≥
+    :data:`BINNED_SCALE`: a quarter of the pixels, the same ranking (the estimator's smoothing already
+    removes the detail that binning does). The binned region is smoothed by what the Gaussian of sigma
+    ``scale / 4`` adds to the binning's own blur, and the gradient is per full-resolution pixel.
+    """
+    if scale < BINNED_SCALE:
+        raise ValueError(f"a binned score needs a noise-robust scale of at least {BINNED_SCALE}")
+    h, w = region.shape[0] // 2 * 2, region.shape[1] // 2 * 2
+    binned = cv2.resize(np.asarray(region[:h, :w], np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    sigma = np.sqrt((scale / 4.0) ** 2 - 0.25) / 2  # the 2×2 box's variance is 1/4 px² per axis
+    score = frame_score(binned, "gradient", 4.0 * sigma, margin // 2) / 2
     if normalize:
         mean = crop_brightness(region, margin) if brightness is None else brightness
         score = score / mean if mean > 1e-6 else 0.0
@@ -157,26 +185,44 @@ def detect_artifacts(mono: np.ndarray) -> int:
     Catches blank frames, constant (dropped) rows or columns inside structured data, frames whose
     bottom/top/sides are missing (constant to the edge right after a strongly structured line) and torn
     frames (consecutive rows that match far better after a sideways shift of several pixels).
+    uint8/uint16 samples are checked as they are (every test is a ratio or a zero test), others as
+    float32 on the 0…1 scale.
     """
-    img = np.ascontiguousarray(mono, dtype=np.float32)
-    row_max, row_min = img.max(axis=1), img.min(axis=1)  # (numpy: 6× faster than cv2.reduce per row)
-    if float(row_max.max()) - float(row_min.min()) < 1e-5:
-        return 1
-    # A line's standard deviation is at least its range / sqrt(2 n); when every line's range clears
-    # 1e-6·sqrt(2 n) no line is constant and the (3× dearer) standard deviations are not needed.
+    if mono.dtype in (np.uint8, np.uint16):
+        img = np.ascontiguousarray(mono)
+        # Integer sums of the absolute differences between neighbours: a line is constant exactly when
+        # its sum is 0, and the consecutive-row sums are the torn-row measure (no min/max passes).
+        depth = cv2.CV_32S if img.dtype == np.uint8 else cv2.CV_64F  # (OpenCV sums words only as doubles)
+        vertical = cv2.absdiff(img[1:], img[:-1])
+        moves = {1: cv2.reduce(cv2.absdiff(img[:, 1:], img[:, :-1]), 1, cv2.REDUCE_SUM, dtype=depth).ravel(),
+                 0: cv2.reduce(vertical, 0, cv2.REDUCE_SUM, dtype=depth).ravel()}
+        if not moves[1].any() and not moves[0].any():
+            return 1
+        flat_lines = {axis: not moves[axis].all() for axis in (1, 0)}
+        d = cv2.reduce(vertical, 1, cv2.REDUCE_SUM, dtype=depth).ravel() / img.shape[1]
+    else:
+        img = np.ascontiguousarray(mono, dtype=np.float32)
+        row_max, row_min = img.max(axis=1), img.min(axis=1)  # (numpy: 6× faster than cv2.reduce per row)
+        if float(row_max.max()) - float(row_min.min()) < 1e-5:
+            return 1
+        # A line's standard deviation is at least its range / sqrt(2 n); when every line's range clears
+        # 1e-6·sqrt(2 n) no line is constant and the (3× dearer) standard deviations are not needed.
+        ranges = {1: row_max - row_min, 0: img.max(axis=0) - img.min(axis=0)}
+        flat_lines = {axis: float(ranges[axis].min()) < 1e-6 * np.sqrt(2.0 * img.shape[axis]) * 1.001
+                      for axis in (1, 0)}
+        d = cv2.reduce(cv2.absdiff(img[1:], img[:-1]), 1, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
     std: dict[int, np.ndarray] = {}
 
     def line_std(axis: int) -> np.ndarray:
         if axis not in std:  # E[x²] − E[x]² in double, by OpenCV reductions: 2.4× faster than np.std
             mean = cv2.reduce(img, axis, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
-            square = cv2.reduce(cv2.multiply(img, img), axis, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
+            square = cv2.reduce(cv2.multiply(img, img, dtype=cv2.CV_32F), axis, cv2.REDUCE_AVG,
+                                dtype=cv2.CV_64F).ravel()
             std[axis] = np.sqrt(np.maximum(square - mean * mean, 0.0))
         return std[axis]
 
     for axis in (1, 0):
-        n = img.shape[axis]
-        rng = row_max - row_min if axis == 1 else img.max(axis=0) - img.min(axis=0)
-        if float(rng.min()) < 1e-6 * np.sqrt(2.0 * n) * 1.001:
+        if flat_lines[axis]:
             dropped, missing = _constant_lines(line_std(axis), float(line_std(axis).max()))
             if dropped:
                 return 2
@@ -184,7 +230,6 @@ def detect_artifacts(mono: np.ndarray) -> int:
                 return 3
     # Torn rows: a consecutive-row difference that spikes above its neighbours; confirmed when the
     # two rows match far better after a sideways shift of a few pixels.
-    d = cv2.reduce(cv2.absdiff(img[1:], img[:-1]), 1, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
     if d.size >= 7:
         pad = np.concatenate((np.full(3, d[0]), d, np.full(3, d[-1])))  # edges repeated
         around = np.maximum.reduce([pad[k:k + d.size] for k in (0, 1, 2, 4, 5, 6)])
@@ -192,7 +237,7 @@ def detect_artifacts(mono: np.ndarray) -> int:
         for y in np.argsort(-spike, kind="stable")[:4] if spike.max() >= 1.5 else ():
             if spike[y] < 1.5:
                 continue
-            a, b = img[y], img[y + 1]
+            a, b = img[y].astype(np.float32), img[y + 1].astype(np.float32)
             if a.std() < 0.25 * line_std(1).max():
                 continue
             shifts = [t for t in range(2, 17) if t < a.size // 4]

@@ -13,7 +13,7 @@ import numpy as np
 from luckystack.imaging.debayer import PATTERNS, shift_pattern
 from luckystack.io.sample_depth import DepthInfo, detect_bit_depth, detect_byte_order, float_scale
 from luckystack.io.sources import Probe, RawReader, probe
-from luckystack.io.video import decode_video
+from luckystack.io.video import GREY_OUTLIERS, decode_video
 
 SAMPLE_FRAMES = 4  # frames inspected for byte order and bit depth
 SAMPLE_ROWS = 256  # rows per inspected frame, evenly spaced
@@ -57,28 +57,43 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
              drop: Sequence[int] = (), roi: Sequence[int] | None = None, byte_order: str = "auto",
              bit_depth: int | None = None, debayer: str = "auto", debayer_method: str = "bilinear",
              create: Callable[[tuple[int, ...], str, tuple[int, ...]], Any] | None = None,
-             ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+             decode: bool = True) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """(meta, arrays, notes) describing the selected frames of ``path``; ValueError for bad input.
 
     ``create(shape, dtype, chunks)`` makes the array that videos are decoded into (``ctx.create_array``);
-    without it they are decoded into memory. ``notes`` are the warnings and decisions to show the user.
+    without it they are decoded into memory. ``decode=False`` decodes only a video's first
+    :data:`SAMPLE_FRAMES` frames and keeps its announced frame count: a description, not frames to
+    stack (``luckystack info``). ``notes`` are the warnings and decisions to show the user.
     """
     p = probe(path)
     notes = list(p.warnings)
     arrays: dict[str, Any] = {}
     source = dict(p.source)
     count = p.count
-    if source["type"] == "array":
+    if source["type"] == "array" and not decode:
+        video = source.pop("video")
+        raw, decoded, _ = decode_video(Path(path), {**video, "count": min(count, SAMPLE_FRAMES)},
+                                       lambda shape, dtype, chunks: np.zeros(shape, dtype))
+        if decoded == 0:
+            raise ValueError(f"{Path(path).name}: no frame could be decoded")
+        source["frames"] = decoded
+        samples = _samples(RawReader(source, path, raw), decoded)
+        arrays["raw"] = raw
+    elif source["type"] == "array":
         make = create or (lambda shape, dtype, chunks: np.zeros(shape, dtype))
-        raw, decoded = decode_video(Path(path), source.pop("video"), make)
+        video = source.pop("video")
+        raw, decoded, outliers = decode_video(Path(path), video, make)
+        if outliers > GREY_OUTLIERS:
+            notes.append(f"up to {100 * outliers:.1f} % of a frame's pixels have unequal channels, more than "
+                         "in the frames sampled: every frame was read as grey (its luma)")
         if decoded == 0:
             raise ValueError(f"{Path(path).name}: no frame could be decoded")
         if decoded < count:
             notes.append(f"the video announces {count} frames but only {decoded} could be decoded")
         count, source["frames"] = decoded, decoded
         arrays["raw"] = raw
-    reader = RawReader(source, path, arrays.get("raw"))
-    samples = _samples(reader, count)
+    if decode or source["type"] != "array":
+        samples = _samples(RawReader(source, path, arrays.get("raw")), count)
     order = "native"
     if source.get("file_dtype") in ("<u2", ">u2"):
         # samples hold values decoded with the flag's byte order (np.stack makes them native)
@@ -98,7 +113,7 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
         "declared_depth": p.declared_depth, "bit_depth": depth.bit_depth, "bit_shift": depth.shift,
         "bit_depth_detected": depth.detected, "scale": scale, "full_width": p.width,
         "full_height": p.height, "roi": roi_list, "width": roi_list[2], "height": roi_list[3],
-        "source_layout": p.layout, "layout": layout, "channels": 1 if layout == "mono" else 3,
+        "source_layout": p.layout, "stored_as": p.stored_as, "layout": layout, "channels": 1 if layout == "mono" else 3,
         "debayer_method": debayer_method, "recording_frames": count, "count": int(idx.size),
         "frame_rate": fps, "capture": p.capture, "notes": notes,
     }

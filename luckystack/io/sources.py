@@ -3,7 +3,8 @@
 A *source description* is a JSON-able dict (it lives in the reader's Result meta):
 
 * ``ser``   — frames read in place, one positioned read of the ROI's rows each (memory-mapped where the
-  OS has no ``preadv``): ``offset``, ``file_dtype`` ("u1", "<u2", ">u2"), ``frames``.
+  OS has no ``preadv``): ``offset``, ``file_dtype`` ("u1", "<u2", ">u2"), ``frames``; ``grey`` when an
+  RGB/BGR file holds three equal planes (one is read).
 * ``fits``  — a memory-mapped FITS cube: ``offset``, ``file_dtype`` (big-endian), ``sample``, scaling.
 * ``files`` — a folder of single-frame images: ``kind`` and ``names`` in natural order, read lazily.
 * ``array`` — frames decoded into an array of the Result (videos): read from ``arrays["raw"]``.
@@ -23,8 +24,8 @@ import numpy as np
 
 from luckystack.io.fits import decode_fits_samples, probe_fits_cube
 from luckystack.io.folder import KINDS, check_same_shape, list_frames, read_image
-from luckystack.io.ser import read_ser_info
-from luckystack.io.video import VIDEO_SUFFIXES, probe_video
+from luckystack.io.ser import SerInfo, read_ser_info
+from luckystack.io.video import GREY_SAMPLES, VIDEO_SUFFIXES, probe_video
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
 REMAP_BYTES = 16 << 20
@@ -46,6 +47,7 @@ class Probe:
     capture: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     fps: float | None = None
+    stored_as: str | None = None  # "BGR"/"RGB" for grey frames stored as three equal channels
 
 
 def probe(path: Path) -> Probe:
@@ -77,15 +79,19 @@ def _probe_ser(path: Path) -> Probe:
     info = read_ser_info(path)
     h = info.header
     layout = "RGB" if h.layout in ("RGB", "BGR") else h.layout
+    grey = layout == "RGB" and _grey_ser(info, path)
     file_dtype = "u1" if h.bytes_per_sample == 1 else ("<u2" if h.little_endian_flag == 0 else ">u2")
     source = {"type": "ser", "offset": 178, "file_dtype": file_dtype, "frames": info.frame_count,
               "planes": h.planes, "bgr": h.layout == "BGR", "height": h.height, "width": h.width, "flag_byte_order":
               "little" if h.little_endian_flag == 0 else "big"}
+    if grey:
+        source["grey"] = True
     capture = {"observer": h.observer, "instrument": h.instrument, "telescope": h.telescope,
                "start_utc": info.start_utc, "lu_id": h.lu_id, "color_id_layout": h.layout}
-    return Probe(source, "ser", info.frame_count, h.height, h.width, layout,
+    return Probe(source, "ser", info.frame_count, h.height, h.width, "mono" if grey else layout,
                  "u1" if h.bytes_per_sample == 1 else "u2", h.pixel_depth, info.timestamps, capture,
-                 list(info.warnings))
+                 list(info.warnings) + ([grey_note(h.layout)] if grey else []),
+                 stored_as=h.layout if grey else None)
 
 
 def _probe_fits(path: Path) -> Probe:
@@ -120,9 +126,32 @@ def _probe_folder(folder: Path, only: str | None = None) -> Probe:
 def _probe_video(path: Path) -> Probe:
     v = probe_video(path)
     source = {"type": "array", "video": v}
+    notes = []
+    if v["mono"] and v["stored_channels"] == 3:
+        notes.append(grey_note("BGR", v["spread"]))
     return Probe(source, "avi", v["count"], v["height"], v["width"], "mono" if v["mono"] else "RGB",
                  "u1" if v["dtype"] == "uint8" else "u2", 8 if v["dtype"] == "uint8" else 16,
-                 np.full(v["count"], np.nan), fps=v["fps"] or None)
+                 np.full(v["count"], np.nan), warnings=notes, fps=v["fps"] or None,
+                 stored_as="BGR" if v["mono"] and v["stored_channels"] == 3 else None)
+
+
+def grey_note(stored: str, spread: int = 0) -> str:
+    """The note that a grey recording stored as three colour channels is read as mono."""
+    equal = f"channels at most {spread} levels apart, as lossy coding leaves them" if spread else "equal channels"
+    return f"grey frames stored as {stored} ({equal}): read and stacked as mono"
+
+
+def _grey_ser(info: SerInfo, path: Path) -> bool:
+    """Whether an RGB/BGR SER holds grey frames: :data:`GREY_SAMPLES` frames spread over it (read in
+    place) have three identical planes."""
+    h = info.header
+    dtype = np.dtype("u1" if h.bytes_per_sample == 1 else "<u2")
+    frames = np.memmap(path, dtype=dtype, mode="r", offset=178, shape=(info.frame_count, h.height, h.width, 3))
+    for k in np.unique(np.linspace(0, info.frame_count - 1, GREY_SAMPLES).round().astype(int)):
+        f = frames[int(k)]
+        if not (np.array_equal(f[..., 0], f[..., 1]) and np.array_equal(f[..., 1], f[..., 2])):
+            return False
+    return True
 
 
 class RawReader:
@@ -191,13 +220,13 @@ class RawReader:
         t = s["type"]
         if t == "ser" and hasattr(os, "preadv"):
             f = self._ser_rows(k, ys.start or 0, s["height"] if ys.stop is None else ys.stop)[:, xs]
-            return f[..., ::-1] if s["bgr"] else f
+            return np.ascontiguousarray(f[..., 0]) if s.get("grey") else f[..., ::-1] if s["bgr"] else f
         if t in ("ser", "fits"):
             mm = self._memmap()
             self._touched += mm[0].nbytes
         if t == "ser":
             f = mm[k, ys, xs]
-            return f[..., ::-1] if s["bgr"] else f
+            return np.array(f[..., 0]) if s.get("grey") else f[..., ::-1] if s["bgr"] else f
         if t == "fits":
             return decode_fits_samples(mm[k, ys, xs], s)
         if t == "array":

@@ -65,9 +65,8 @@ class RecordingStream:
         self._masks: dict[str, np.ndarray] | None = None
 
     # -- raw → calibrated 0..1 (H, W) or (H, W, 3) -------------------------------------------------
-    def _calibrated(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-        """Frame ``i`` calibrated and scaled; ``box`` (top, bottom, left, right) only for plain streams,
-        which then read and convert only those rows and columns."""
+    def _raw(self, i: int, box: tuple[int, int, int, int] | None) -> np.ndarray:
+        """Frame ``i`` as stored, ROI and ``box`` (top, bottom, left, right) applied."""
         if not 0 <= i < self.count:
             raise IndexError(f"frame {i} is outside the selection of {self.count} frames")
         roi = self._roi
@@ -75,7 +74,12 @@ class RecordingStream:
             top, bottom, left, right = box
             x0, y0 = (roi[0], roi[1]) if roi else (0, 0)
             roi = (x0 + left, y0 + top, right - left, bottom - top)
-        raw = self._reader.frame(int(self.frame_index[i]), roi)
+        return self._reader.frame(int(self.frame_index[i]), roi)
+
+    def _calibrated(self, i: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Frame ``i`` calibrated and scaled; ``box`` (top, bottom, left, right) only for plain streams,
+        which then read and convert only those rows and columns."""
+        raw = self._raw(i, box)
         if self._plain:
             return np.multiply(raw, self._scale, dtype=np.float32)
         x = raw.astype(np.float32)
@@ -127,6 +131,14 @@ class RecordingStream:
         if self._pattern:
             return cfa_luminance(x)
         return x if x.ndim == 2 else luminance(x)
+
+    def read_samples(self, i: int, box: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, float]:
+        """(samples, factor): frame ``i``'s grey as stored (uint8/uint16, ROI and ``box`` applied, never
+        converted) for uncalibrated mono streams, else ``read_mono``'s float32; ``samples × factor`` is
+        ``read_mono(i, box)``. For measures that are cheaper on integers or need no scale."""
+        if not self._reads_boxes() or self.channels != 1 or self.layout != "mono":
+            return self.read_mono(i, box), 1.0
+        return self._raw(i, box), float(self._scale)
 
     def read_cfa(self, i: int) -> np.ndarray:
         """The calibrated raw CFA frame (Bayer) for Bayer drizzle; ``read_mono`` otherwise."""

@@ -1,4 +1,10 @@
-"""AVI and other videos through OpenCV, decoded once (decoding is slow) into a chunked array."""
+"""AVI and other videos through OpenCV, decoded once (decoding is slow) into a chunked array.
+
+Many capture programs store a mono camera's video as three equal colour channels (BGR). Such a video is
+read as grey, decided from a few frames spread over it when it is opened. Lossy colour coding may leave
+the channels of a grey frame a few levels apart (:data:`GREY_TOLERANCE`); the grey is the frame's
+luma, which those codecs carry exactly (and which is the channels' value where they are equal).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,10 @@ import cv2
 import numpy as np
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".wmv")
+GREY_TOLERANCE = 4  # levels (of 8 bits) by which a grey frame's channels may differ after lossy coding
+GREY_OUTLIERS = 1e-3  # fraction of a grey frame's pixels allowed beyond the tolerance (codec outliers)
+GREY_SAMPLES = 4  # frames sampled when a video is opened
+CHECK_ROW_STEP = 4  # every decoded frame of a grey video is checked again on every 4th row
 
 
 def _capture(path: Path) -> cv2.VideoCapture:
@@ -18,50 +28,94 @@ def _capture(path: Path) -> cv2.VideoCapture:
     return cap
 
 
-def iter_video(path: Path) -> Iterator[np.ndarray]:
-    """Decoded frames in order, (H, W, 3) RGB uint8 (as OpenCV delivers them)."""
+def channel_spread(bgr: np.ndarray, row_step: int = 1) -> tuple[int, float]:
+    """(largest difference between a frame's colour channels, the fraction of pixels whose channels
+    differ by more than :data:`GREY_TOLERANCE`), on every ``row_step``-th row; (0, 0.0) for grey."""
+    if bgr.ndim == 2:
+        return 0, 0.0
+    rows = bgr[::row_step]
+    d = cv2.max(cv2.absdiff(rows[..., 0], rows[..., 1]), cv2.absdiff(rows[..., 2], rows[..., 1]))
+    tolerance = GREY_TOLERANCE * (257 if d.dtype == np.uint16 else 1)
+    return int(d.max()), cv2.countNonZero(cv2.compare(d, tolerance, cv2.CMP_GT)) / d.size
+
+
+def _is_grey(spread: tuple[int, float]) -> bool:
+    return spread[1] <= GREY_OUTLIERS
+
+
+def _grey(frame: np.ndarray) -> np.ndarray:
+    """The luma of a decoded BGR frame: its value exactly where the channels are equal."""
+    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+
+def iter_video(path: Path, grey: bool = False) -> Iterator[np.ndarray]:
+    """Decoded frames in order: (H, W, 3) RGB uint8 (as OpenCV delivers them), or (H, W) grey."""
     cap = _capture(path)
     try:
         while True:
             ok, frame = cap.read()
             if not ok:
                 return
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else frame
+            if grey:
+                yield _grey(frame)
+            else:
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else frame
     finally:
         cap.release()
 
 
 def probe_video(path: Path) -> dict:
-    """Announced frame count, size and fps, and whether the video is grey (all channels equal)."""
+    """Announced frame count, size and fps, and whether the video is grey: its first frame and up to
+    :data:`GREY_SAMPLES` frames spread over it have equal channels (:data:`GREY_TOLERANCE`); ``spread``
+    is the largest channel difference seen, ``stored_channels`` 3 for grey stored as colour."""
     cap = _capture(path)
     try:
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         fps = float(cap.get(cv2.CAP_PROP_FPS))
         ok, frame = cap.read()
+        if not ok:
+            raise ValueError(f"the video {path.name} holds no decodable frame")
+        spread = channel_spread(frame)
+        for k in np.unique(np.linspace(0, max(count - 1, 0), GREY_SAMPLES).round().astype(int))[1:]:
+            if not _is_grey(spread) or not cap.set(cv2.CAP_PROP_POS_FRAMES, int(k)):
+                break
+            ok, sample = cap.read()
+            if ok:
+                more = channel_spread(sample)
+                spread = (max(spread[0], more[0]), max(spread[1], more[1]))
     finally:
         cap.release()
-    if not ok:
-        raise ValueError(f"the video {path.name} holds no decodable frame")
-    mono = frame.ndim == 2 or bool(np.array_equal(frame[..., 0], frame[..., 1])
-                                   and np.array_equal(frame[..., 1], frame[..., 2]))
     h, w = frame.shape[:2]
-    return {"count": max(count, 1), "height": h, "width": w, "mono": mono, "fps": fps,
-            "dtype": str(frame.dtype)}
+    return {"count": max(count, 1), "height": h, "width": w, "mono": _is_grey(spread), "fps": fps,
+            "dtype": str(frame.dtype), "stored_channels": 1 if frame.ndim == 2 else 3, "spread": spread[0]}
 
 
 def decode_video(path: Path, probe: dict,
-                 create: Callable[[tuple[int, ...], str, tuple[int, ...]], object]) -> tuple[object, int]:
-    """Decode every frame into ``create(shape, dtype, chunks)`` (one frame per chunk); return (array, count).
+                 create: Callable[[tuple[int, ...], str, tuple[int, ...]], object]) -> tuple[object, int, float]:
+    """Decode every frame into ``create(shape, dtype, chunks)`` (one frame per chunk); return (array, count,
+    the largest fraction of a grey video's frame whose channels differ beyond the tolerance).
 
-    The announced frame count sizes the array; a video that ends early reports the frames it has.
+    The announced frame count sizes the array; a video that ends early reports the frames it has. A
+    video probed as grey is stored as its luma.
     """
     h, w = probe["height"], probe["width"]
-    shape = (probe["count"], h, w) if probe["mono"] else (probe["count"], h, w, 3)
+    mono = probe["mono"]
+    shape = (probe["count"], h, w) if mono else (probe["count"], h, w, 3)
     arr = create(shape, probe["dtype"], (1,) + shape[1:])
-    n = 0
-    for frame in iter_video(path):
-        if n == shape[0]:
-            break
-        arr[n] = frame[..., 0] if probe["mono"] else frame
-        n += 1
-    return arr, n
+    n, spread = 0, (0, 0.0)
+    cap = _capture(path)
+    try:
+        while n < shape[0]:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if mono:
+                more = channel_spread(frame, CHECK_ROW_STEP)
+                spread = (max(spread[0], more[0]), max(spread[1], more[1]))
+                arr[n] = _grey(frame)
+            else:
+                arr[n] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else frame
+            n += 1
+    finally:
+        cap.release()
+    return arr, n, spread[1]

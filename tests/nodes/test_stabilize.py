@@ -75,3 +75,44 @@ def test_user_size_and_errors(sim):
     assert out.meta["crop"][2:] == [100, 120]
     with pytest.raises(NodeError):
         run_node("stabilize", {"mode": "planet"}, {"frames": memory_frames(ArrayFrameStream(np.zeros((3, 50, 60))))})
+
+
+def test_a_recorded_8_bit_planet_is_fitted_on_its_samples_as_accurately(sim, tmp_path):
+    """A SER's stored bytes (read unconverted, fitted from the last frame's shift or, after a jump, a blank
+    or an edge frame, from the whole frame) give the shifts of the same frames as floats."""
+    from luckystack.io.ser_format import SerHeader, write_ser
+
+    frames = np.round(sim.frames * 255).astype(np.uint8)
+    frames[10] = np.roll(frames[10], 90, axis=1)  # disc cut by the right edge
+    frames[11] = 0  # no object
+    frames[25:] = np.roll(frames[25:], (14, -16), axis=(1, 2))  # a jump beyond the fit's reach
+    path = tmp_path / "planet.ser"
+    write_ser(path, frames, SerHeader(frames.shape[2], frames.shape[1]))
+    fr = run_node("reader", {}, {}, input_file=path)["frames"]
+    out = run_node("stabilize", {}, {"frames": fr}, input_file=path)["shifts"]
+    ref = run_node("stabilize", {}, {"frames": memory_frames(ArrayFrameStream(frames / np.float32(255)))})["shifts"]
+    valid, reason = out.array("valid"), out.array("reason")
+    assert reason[10] == 2 and reason[11] == 1 and valid.sum() == len(frames) - 2
+    np.testing.assert_array_equal(valid, ref.array("valid"))
+    assert np.abs(out.array("shift") - ref.array("shift"))[valid].max() < 0.02
+    truth = sim.shift + np.where(np.arange(len(frames))[:, None] >= 25, [14, -16], 0)
+    err = out.array("shift")[valid] - truth[valid]
+    err -= err.mean(axis=0)
+    assert float(np.sqrt((err ** 2).sum(axis=1).mean())) < 0.1
+
+
+def test_without_a_coarse_centroid_frames_fall_back_to_the_half_resolution_search(sim):
+    """An object too small to find at a quarter of the resolution: every frame is found by the
+    half-resolution centroid and the correlation surface, as accurately."""
+    import dataclasses
+    import math
+
+    from luckystack.imaging.stabilization import planet_chunk, planet_reference
+
+    stream = ArrayFrameStream(sim.frames)
+    ref = planet_reference([stream.read_mono(i) for i in range(8)], 0.2)
+    fitted = planet_chunk(stream, range(len(sim.frames)), ref, refine=True)
+    searched = planet_chunk(stream, range(len(sim.frames)), dataclasses.replace(ref, coarse_cy=math.nan),
+                            refine=True)
+    assert fitted[1].all() and searched[1].all()
+    assert np.abs(fitted[0] - searched[0]).max() < 0.1

@@ -2,7 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
-from luckystack.imaging.quality import box_scores, detail_energy, detect_artifacts, frame_score, smooth
+from luckystack.imaging.quality import (
+    binned_gradient_score, box_scores, crop_brightness, detail_energy, detect_artifacts, frame_score, smooth,
+)
 
 
 def _planet(blur=1.0, seed=0, h=120, w=160):
@@ -62,15 +64,47 @@ def test_box_scores_match_direct_computation():
         assert got[k] == pytest.approx(np.sqrt(e[box].mean()) / img[box].mean(), rel=1e-4)
 
 
-def test_artifacts_are_detected_and_clean_frames_pass():
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.uint16])
+def test_artifacts_are_detected_and_clean_frames_pass(dtype):
+    """The same codes whether the frame comes as 0…1 floats or as stored integer samples."""
+    peak = {np.float32: 1.0, np.uint8: 255, np.uint16: 4095}[dtype]
+    rng = np.random.default_rng(1)
+
+    def samples(img):  # with a little noise, as recorded: the dark sky is not constant
+        noisy = img + (rng.random(img.shape, np.float32) * 0.02 if dtype is not np.float32 else 0)
+        return (np.round(noisy * peak).astype(dtype) if dtype is not np.float32 else img).copy()
+
     clean = _planet(0.7)
-    assert detect_artifacts(clean) == 0
-    assert detect_artifacts(np.zeros_like(clean)) == 1
-    dropped = clean.copy(); dropped[60] = 0
+    assert detect_artifacts(samples(clean)) == 0
+    assert detect_artifacts(np.zeros(clean.shape, dtype)) == 1
+    dropped = samples(clean); dropped[60] = 0
     assert detect_artifacts(dropped) == 2
-    col = clean.copy(); col[:, 80] = 0
+    col = samples(clean); col[:, 80] = 0
     assert detect_artifacts(col) == 2
-    cut = clean.copy(); cut[70:] = 0
+    cut = samples(clean); cut[70:] = 0
     assert detect_artifacts(cut) == 3
-    torn = clean.copy(); torn[65:] = np.roll(clean[65:], 9, axis=1)
+    torn = samples(clean); torn[65:] = np.roll(torn[65:], 9, axis=1)
     assert detect_artifacts(torn) == 4
+
+
+@pytest.mark.parametrize("dtype, peak", [(np.uint8, 255), (np.uint16, 4095)])
+def test_integer_samples_are_smoothed_and_measured_as_their_floats(dtype, peak):
+    ints = np.round(_planet(1.0) * peak).astype(dtype)
+    floats = ints.astype(np.float32)
+    np.testing.assert_allclose(smooth(ints, 4.0), smooth(floats, 4.0), rtol=1e-5, atol=1e-3)
+    assert crop_brightness(ints, 8) == pytest.approx(crop_brightness(floats, 8), rel=1e-6)
+    assert frame_score(ints, "gradient", 4.0, 8, True) == pytest.approx(frame_score(floats, "gradient", 4.0, 8, True),
+                                                                        rel=1e-5)
+
+
+def test_binned_gradient_score_ranks_and_scales_like_the_full_resolution_score():
+    blurs = (0.6, 0.9, 1.2, 1.6, 2.2, 3.0)
+    full = [frame_score(_planet(b, seed=3), "gradient", 4.0, 8, True) for b in blurs]
+    binned = [binned_gradient_score(_planet(b, seed=3), 4.0, 8, True) for b in blurs]
+    assert binned == sorted(binned, reverse=True) and full == sorted(full, reverse=True)
+    np.testing.assert_allclose(binned, full, rtol=0.15)  # per full-resolution pixel, like the full score
+    assert binned_gradient_score(0.5 * _planet(1.0), 6.0, 12, True) == pytest.approx(
+        binned_gradient_score(_planet(1.0), 6.0, 12, True), rel=1e-5)
+    with pytest.raises(ValueError):
+        binned_gradient_score(_planet(1.0), 3.0, 6)
+

@@ -104,3 +104,83 @@ def test_empty_and_mismatched_folders(tmp_path):
     cv2.imwrite(str(mixed / "a2.png"), np.zeros((10, 14), np.uint8))
     with pytest.raises(ValueError, match="different sizes: a1.png is 12x10, a2.png is 14x10"):
         describe(mixed)
+
+
+def _grey_scene(n=4, h=96, w=128, seed=3):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    return [np.clip(110 + 70 * np.sin(x / 6.0 + i) * np.cos(y / 8.0) + rng.normal(0, 6, x.shape), 0, 255)
+            .astype(np.uint8) for i in range(n)]
+
+
+@pytest.mark.parametrize("fourcc,exact", [("FFV1", True), ("MJPG", False)])
+def test_grey_avi_stored_as_bgr_is_read_as_mono_and_info_says_so(tmp_path, fourcc, exact):
+    from luckystack.info import describe as info
+
+    grey = _grey_scene()
+    path = tmp_path / "moon.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25, (128, 96), isColor=True)
+    for g in grey:
+        writer.write(cv2.cvtColor(g, cv2.COLOR_GRAY2BGR))  # what many capture programs do with a mono camera
+    writer.release()
+    s, meta = open_path(path)
+    assert (s.layout, s.channels, meta["source_layout"], meta["stored_as"]) == ("mono", 1, "mono", "BGR")
+    assert any("stored as BGR" in n and "mono" in n for n in meta["notes"])
+    cap = cv2.VideoCapture(str(path))
+    for i, g in enumerate(grey):
+        got = as_ints(s.read(i)[..., 0], 255)
+        decoded = cap.read()[1]
+        spread = int(np.abs(decoded.astype(int) - decoded[..., 1:2]).max())
+        assert spread == 0 if exact else spread <= 4  # lossy coding may leave the channels a little apart
+        np.testing.assert_array_equal(got, cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY))  # the luma
+        if exact:
+            np.testing.assert_array_equal(got, g)
+    text = info(path)
+    assert "layout:      mono (grey frames stored as BGR)" in text and "read and stacked as mono" in text
+
+
+@pytest.mark.parametrize("fourcc", ["FFV1", "MJPG"])
+def test_a_faintly_coloured_avi_stays_colour(tmp_path, fourcc):
+    path = tmp_path / "jupiter.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25, (128, 96), isColor=True)
+    for g in _grey_scene():
+        writer.write(np.clip(np.stack([g * 0.96, g, g * 1.04], axis=-1), 0, 255).astype(np.uint8))  # a 4 % tint
+    writer.release()
+    s, meta = open_path(path)
+    assert (s.layout, s.channels, meta["stored_as"]) == ("RGB", 3, None)
+    assert not any("mono" in n for n in meta["notes"])
+
+
+def test_grey_ser_stored_as_rgb_reads_one_plane(tmp_path):
+    from luckystack.io.ser_format import SerHeader, write_ser
+
+    grey = np.stack(_grey_scene(5))
+    path = tmp_path / "grey.ser"
+    write_ser(path, [np.repeat(g[..., None], 3, axis=2) for g in grey], SerHeader(128, 96, layout="BGR"))
+    s, meta = open_path(path)
+    assert (s.layout, s.channels, meta["stored_as"]) == ("mono", 1, "BGR")
+    for i in range(5):
+        np.testing.assert_array_equal(as_ints(s.read_mono(i), 255), grey[i])
+        samples, factor = s.read_samples(i, (10, 50, 20, 90))
+        assert samples.dtype == np.uint8 and factor == pytest.approx(1 / 255)
+        np.testing.assert_array_equal(samples, grey[i, 10:50, 20:90])
+    colour = grey[..., None].repeat(3, axis=3)
+    colour[3, 40, 50, 2] += 1  # one sample of one frame differs: a colour recording
+    write_ser(path, colour, SerHeader(128, 96, layout="RGB"))
+    s, meta = open_path(path)
+    assert (s.layout, meta["stored_as"]) == ("RGB", None)
+
+
+def test_a_video_is_described_from_its_first_frames_without_decoding_it_all(tmp_path):
+    from luckystack.info import describe as info
+    from luckystack.io.recording import SAMPLE_FRAMES
+
+    path = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 25, (128, 96), isColor=True)
+    for g in _grey_scene(12):
+        writer.write(cv2.cvtColor(g, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    meta, arrays, _ = describe(path, decode=False)
+    assert arrays["raw"].shape[0] == SAMPLE_FRAMES < 12 and meta["recording_frames"] == 12
+    assert (meta["layout"], meta["bit_depth"]) == ("mono", 8)
+    assert "frames:      12 (as the video announces them)" in info(path)
