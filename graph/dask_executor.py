@@ -15,6 +15,7 @@ on every worker's host.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -92,7 +93,7 @@ def _sweep_orphans(location: str) -> int:
 
 class DaskExecutor:
     """Runs nodes and chunks on a Dask cluster: the one at ``scheduler`` (``tcp://host:8786``), a
-    given ``client``'s, or a new local cluster of ``workers`` processes (default 2) with
+    given ``client``'s, or a new local cluster of ``workers`` processes (default: one per core) with
     ``threads_per_worker`` threads each."""
 
     in_process = False
@@ -114,8 +115,8 @@ class DaskExecutor:
                 raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
             self._own_client = True
         else:
-            self._cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=threads_per_worker,
-                                         processes=True, dashboard_address=None)
+            self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=threads_per_worker,
+                                         processes=True, dashboard_address=":0")
             self.client, self._own_client = Client(self._cluster), True
 
     @property

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
@@ -30,6 +31,7 @@ from luckystack.graph.storage import location_of
 from luckystack.graph.store import CacheStore
 from luckystack.graph.task import NodeTask, TaskOutcome, load_committed, run_task
 
+_INDEX_LOCK = threading.Lock()
 _LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
 
 
@@ -128,7 +130,8 @@ class _Run:
                 wait(list(running))
             completed = {n: s for n, s in self.statuses.items() if n in done}
             if completed:
-                write_index(self.store.root, self.p.name, slot_name(self.input_file, self.variant), completed)
+                with _INDEX_LOCK:  # runs of a batch in flight at once share the pipeline's index file
+                    write_index(self.store.root, self.p.name, slot_name(self.input_file, self.variant), completed)
 
 
 def _earlier_exports(run_json: Path) -> dict[str, str]:

@@ -23,13 +23,13 @@ from luckystack.simulate import simulate, write_recording  # noqa: E402
 from tests.graph.conftest import REPO, cli_env  # noqa: E402
 
 PLANET = REPO / "pipelines" / "planet.json"
-LONG_FRAMES = 300  # 10 chunks of stabilize, analyse and align, 2 of stack
+LONG_FRAMES = 200  # 7 chunks of stabilize, analyse and align
 
 
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c, distributed.Client(c) as client:
+                                  dashboard_address=":0") as c, distributed.Client(c) as client:
         yield c, client
 
 
@@ -164,3 +164,20 @@ def test_local_remains_the_default_and_imports_no_dask():
             "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')]; "
             "assert type(api.executor_of(None)[0]).__name__ == 'LocalExecutor'")
     subprocess.run([os.sys.executable, "-c", code], check=True, env=cli_env(), timeout=60)
+
+
+def test_sweep_variants_of_one_input_run_at_once_and_equal_the_local_ones(dask_executor, tmp_path):
+    import tests.graph.testnodes  # noqa: F401  (the t-* node types; the workers import them by name)
+    from tests.graph.conftest import PIPELINE, make_recording
+
+    recording = make_recording(tmp_path / "rec.npy", n=40)
+    pipeline = api.pipeline_from_dict(PIPELINE)
+    sweep = {"stack.percent": [25, 50, 75]}
+    local = api.run(pipeline, [recording], cache=tmp_path / "c1", out=tmp_path / "o1", jobs=1, sweep=sweep)
+    dask = api.run(pipeline, [recording], cache=tmp_path / "c2", out=tmp_path / "o2", executor=dask_executor,
+                   sweep=sweep)
+    assert [r.label for r in dask] == [r.label for r in local] and not any(r.failed for r in dask)
+    for a, b in zip(local, dask):
+        [fa], [fb] = a.record.exports(), b.record.exports()
+        assert Path(fa).read_bytes() == Path(fb).read_bytes()
+    assert api.explain_sweep(pipeline, [recording], tmp_path / "c2", sweep).needed["stack"] == 0
