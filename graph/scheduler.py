@@ -29,7 +29,7 @@ from luckystack.graph.runrecord import NodeRecord, RunRecord
 from luckystack.graph.spec import Pipeline
 from luckystack.graph.storage import location_of
 from luckystack.graph.store import CacheStore
-from luckystack.graph.task import NodeTask, TaskOutcome, load_committed, run_task
+from luckystack.graph.task import NodeTask, TaskOutcome, absolute_files, load_committed, run_task
 
 _INDEX_LOCK = threading.Lock()
 _LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
@@ -68,10 +68,10 @@ class _Run:
         """Node ``nid`` as a task that can run anywhere the store and the input file can be reached."""
         node, st = self.p.nodes[nid], self.statuses[nid]
         return NodeTask(
-            node_id=nid, node_type=node.type.name, node_module=node.type.func.__module__, params=node.params,
-            key=st.key, preimage=st.preimage,
+            node_id=nid, node_type=node.type.name, node_module=node.type.func.__module__,
+            params=absolute_files(node.params), key=st.key, preimage=st.preimage,
             upstream={port: (self.statuses[src].key, sport) for port, (src, sport) in node.inputs.items()},
-            store=location_of(self.store), input_file=str(self.input_file) if self.input_file else None,
+            store=location_of(self.store), input_file=str(Path(self.input_file).absolute()) if self.input_file else None,
             jobs=self.jobs, pipeline=self.p.name,
             family=family_of(st.preimage, node.type.incremental) if node.type.incremental else None,
             versions=versions())

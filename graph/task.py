@@ -138,6 +138,21 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
                        os.getpid())
 
 
+def absolute_files(params: Params) -> Params:
+    """``params`` with the paths of its file fields made absolute, so a worker started in another
+    folder opens the same files (the cache key holds their content, not their paths)."""
+    from luckystack.graph.explain import file_fields
+
+    update = {}
+    for name in file_fields(type(params)):
+        value = getattr(params, name)
+        if isinstance(value, (list, tuple)):
+            update[name] = type(value)(Path(v).absolute() if v is not None else None for v in value)
+        elif value is not None:
+            update[name] = Path(value).absolute()
+    return params.model_copy(update=update) if update else params
+
+
 def load_committed(load: Any, key: str, patience_s: float = UPSTREAM_PATIENCE_S) -> dict[str, Result]:
     """Load upstream entry ``key``, which the scheduler saw committed, waiting up to ``patience_s`` for
     it to appear here: a shared filesystem may keep answering "no such file" from its cache for a while

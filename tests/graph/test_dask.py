@@ -5,6 +5,7 @@ run, and a failed recording in a batch does not stop the others."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -135,16 +136,17 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(
     client.wait_for_workers(2, timeout=30)  # the nanny restarted it
 
 
-def test_the_command_line_runs_a_batch_on_a_scheduler(recordings, cluster, tmp_path, capsys):
-    bad = tmp_path / "bad.ser"
-    bad.write_bytes(b"x" * 100)
-    status = main(["run", str(PLANET), "-i", str(recordings["j0"]), "-i", str(bad), "--scheduler",
-                   cluster[0].scheduler_address, "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")])
+def test_the_command_line_runs_a_batch_on_a_scheduler(recordings, cluster, tmp_path, capsys, monkeypatch):
+    (tmp_path / "bad.ser").write_bytes(b"x" * 100)
+    shutil.copy(recordings["j0"], tmp_path / "j0.ser")
+    monkeypatch.chdir(tmp_path)  # relative paths, which the workers (started elsewhere) must find too
+    status = main(["run", str(PLANET), "-i", "j0.ser", "-i", "bad.ser", "--scheduler",
+                   cluster[0].scheduler_address, "--cache", "c", "--out", "o"])
     out, err = capsys.readouterr()
     assert status == 1
     assert "bad.ser: FAILED" in out and "j0.ser:" in out
     assert err.strip().splitlines()[-1] == "error: 1 of 2 runs failed; the others completed"
-    assert "error: " + str(bad) + ": reader: cannot read" in err and "Traceback" not in err
+    assert "error: bad.ser: reader: cannot read" in err and "Traceback" not in err
     assert len(list((tmp_path / "o" / "j0").rglob("*.tif"))) == 3 and (tmp_path / "o" / "j0" / "report.html").is_file()
 
 
