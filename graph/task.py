@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.metadata
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,6 @@ class NodeTask:
     jobs: int
     pipeline: str
     family: str | None = None  # incremental node types: results it may build on share this family
-    versions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,9 +62,28 @@ class TaskOutcome:
     pid: int
 
 
+_LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
+
+
+def versions() -> dict[str, str]:
+    """Python and library versions of this process, for a result's provenance (where it was computed)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    # Looked up once per process: each metadata lookup scans the installed distributions (~1 ms).
+    out = {"python": sys.version.split()[0]}
+    for lib in _LIBS:
+        try:
+            out[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
 def _peak_rss_mb() -> dict[str, float]:
     import resource
-    import sys
 
     scale = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20
     return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
@@ -119,7 +139,7 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
                     "version": node_type.version, "params": task.params.model_dump(mode="json"),
                     "upstream": {port: key for port, (key, _) in task.upstream.items()},
                     "files": task.preimage["files"], "input_file": task.input_file,
-                    "versions": task.versions, "wall_s": time.perf_counter() - t0,
+                    "versions": versions(), "wall_s": time.perf_counter() - t0,
                     "peak_rss_mb": _peak_rss_mb(), "created": time.time(), "host": socket.gethostname(),
                     "warnings": warnings}
             pending.write(results, task.preimage, prov)
