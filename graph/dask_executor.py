@@ -166,7 +166,8 @@ class _DaskBacked(Future):
         self.dask_future = dask_future  # keeps the task (and its result) alive
 
     def cancel(self) -> bool:
-        self.dask_future.cancel()
+        if self.dask_future is not None:
+            self.dask_future.cancel()
         return super().cancel()
 
 
@@ -189,6 +190,10 @@ def _concurrent(dask_future: Any) -> Future:
                 out.set_exception(exc)
             except InvalidStateError:
                 pass
+        # Received: forget the task, or Dask would compute it again if the worker holding its (already
+        # received) outcome died, rewriting an entry the run has moved past.
+        out.dask_future = None
+        f.release()
 
     dask_future.add_done_callback(settle)
     return out

@@ -111,6 +111,9 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
         leased.append(key)
         return result
 
+    if store.has(task.key):  # committed meanwhile: by a concurrent run, or by this task before its worker died
+        return TaskOutcome(task.node_id, task.key, _warnings_of(store, task.key), 0.0, socket.gethostname(),
+                           os.getpid())
     try:
         loaded: dict[str, dict[str, Result]] = {}
         inputs = {}
@@ -156,6 +159,14 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
         store.release(leased)
     return TaskOutcome(task.node_id, task.key, warnings, time.perf_counter() - t0, socket.gethostname(),
                        os.getpid())
+
+
+def _warnings_of(store: Store, key: str) -> list[str]:
+    """The warnings recorded with a committed entry (none if its provenance cannot be read)."""
+    try:
+        return list(store.read_json(key, "provenance.json").get("warnings", []))
+    except (OSError, ValueError):
+        return []
 
 
 def absolute_files(params: Params) -> Params:

@@ -65,7 +65,9 @@ def _images(folder: Path) -> dict[str, bytes]:
 def _assert_clean(cache: Path) -> None:
     """Every entry committed whole; no partial entry left behind."""
     names = [p.name for p in cache.iterdir()]
-    assert not [n for n in names if ".partial-" in n or ".deleting-" in n]
+    left = [n for n in names if ".partial-" in n or ".deleting-" in n]
+    assert not left, [(n, (cache / n / "owner.json").read_text() if (cache / n / "owner.json").is_file() else "")
+                      for n in left]
     entries = [cache / n for n in names if len(n) == 64]
     assert entries and all((e / "manifest.json").is_file() for e in entries)
 
