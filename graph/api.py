@@ -27,6 +27,7 @@ from typing import Any
 from luckystack.graph.executor import Executor, make_executor
 from luckystack.graph.explain import NodeStatus, render  # noqa: F401  (re-exported)
 from luckystack.graph.explain import explain as _explain
+from luckystack.graph.fingerprint import fingerprint
 from luckystack.graph.node import Result
 from luckystack.graph.progress import Reporter
 from luckystack.graph.storage import location_of
@@ -197,6 +198,8 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
 
     try:
         if at_once > 1:
+            for inp in {inp for inp, _ in plan if inp is not None}:
+                fingerprint(inp, store.root)  # once, before runs of the same input explain at once
             with ThreadPoolExecutor(at_once, thread_name_prefix="lsk-run") as pool:
                 done = list(pool.map(lambda job: one(*job), plan))
         else:

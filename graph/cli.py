@@ -304,7 +304,7 @@ def _builtin_commands() -> list[Command]:
                             "--executor dask); the cache, inputs and --out must be on paths every worker sees")
         p.add_argument("--workers", metavar="N", type=int, default=None,
                        help="--executor dask without --scheduler: start a local cluster of N worker "
-                            "processes (default 2)")
+                            "processes of one thread (default: one per core)")
 
     def explain_args(p: argparse.ArgumentParser) -> None:
         _pipeline_args(p, inputs_required=False)

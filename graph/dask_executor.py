@@ -6,7 +6,9 @@ frames from the shared path. Inside that task, ``Context.map`` submits the node'
 worker (``worker_client``: the node's thread secedes while it waits, so its slot computes chunks too)
 and yields their results in chunk order, so the node reduces them as it would locally and the bits
 are the same. A chunk's function (often a partial holding a reference image) is sent once per map as
-a task of its own, on which every chunk depends; if its worker dies, Dask computes it again.
+a task of its own, on which every chunk depends, and copied to as many workers as there are chunks (up
+to all), so that Dask, which puts a task where its dependencies are, can give each chunk to the least
+busy worker; if a copy's worker dies, the others remain, and if all do, Dask computes it again.
 
 A worker that dies mid-task has its tasks run again elsewhere (Dask does this by itself); a killed
 writer leaves only an orphaned partial entry, which no reader sees and which the run sweeps at its end
@@ -15,9 +17,10 @@ on every worker's host.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, InvalidStateError
 from typing import Any
 
@@ -54,6 +57,15 @@ def ordered_dask_map(client: Any, fn: Callable[[Any], Any], items: Iterable, win
     in flight; unconsumed chunks are cancelled when the generator is closed."""
     name = _name(fn)
     fn_ref = client.submit(_value, fn, pure=False, key=f"fn-{name}-{uuid.uuid4().hex}")
+    items = items if isinstance(items, Sequence) else list(items)
+    workers = len(client.nthreads())
+    if min(workers, len(items)) > 1:
+        # Every chunk depends on the function, and Dask puts a task where its dependencies are: a copy on
+        # each worker that may take a chunk lets the least busy one take it.
+        from distributed import wait
+
+        wait([fn_ref])
+        client.replicate([fn_ref], n=min(workers, len(items)))
     pending: deque = deque()
     try:
         for item in items:
@@ -92,7 +104,7 @@ def _sweep_orphans(location: str) -> int:
 
 class DaskExecutor:
     """Runs nodes and chunks on a Dask cluster: the one at ``scheduler`` (``tcp://host:8786``), a
-    given ``client``'s, or a new local cluster of ``workers`` processes (default 2) with
+    given ``client``'s, or a new local cluster of ``workers`` processes (default: one per core) with
     ``threads_per_worker`` threads each."""
 
     in_process = False
@@ -114,8 +126,8 @@ class DaskExecutor:
                 raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
             self._own_client = True
         else:
-            self._cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=threads_per_worker,
-                                         processes=True, dashboard_address=None)
+            self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=threads_per_worker,
+                                         processes=True, dashboard_address=":0")
             self.client, self._own_client = Client(self._cluster), True
 
     @property
@@ -154,7 +166,8 @@ class _DaskBacked(Future):
         self.dask_future = dask_future  # keeps the task (and its result) alive
 
     def cancel(self) -> bool:
-        self.dask_future.cancel()
+        if self.dask_future is not None:
+            self.dask_future.cancel()
         return super().cancel()
 
 
@@ -177,6 +190,10 @@ def _concurrent(dask_future: Any) -> Future:
                 out.set_exception(exc)
             except InvalidStateError:
                 pass
+        # Received: forget the task, or Dask would compute it again if the worker holding its (already
+        # received) outcome died, rewriting an entry the run has moved past.
+        out.dask_future = None
+        f.release()
 
     dask_future.add_done_callback(settle)
     return out

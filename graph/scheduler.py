@@ -18,10 +18,7 @@ SIGTERM) stops its running nodes at their next item and records "interrupted".
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
 import json
-import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -39,26 +36,10 @@ from luckystack.graph.runrecord import NodeRecord, RunRecord
 from luckystack.graph.spec import Pipeline
 from luckystack.graph.storage import location_of
 from luckystack.graph.store import CacheStore, EntryInUse
-from luckystack.graph.task import NodeTask, TaskOutcome, load_committed, run_task
+from luckystack.graph.task import NodeTask, TaskOutcome, absolute_files, load_committed, run_task
+from luckystack.graph.task import versions  # noqa: F401  (re-exported)
 
-_LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
-
-
-def versions() -> dict[str, str]:
-    """Python and library versions for a result's provenance."""
-    return dict(_versions())
-
-
-@functools.cache
-def _versions() -> dict[str, str]:
-    # Looked up once per process: each metadata lookup scans the installed distributions (~1 ms).
-    out = {"python": sys.version.split()[0]}
-    for lib in _LIBS:
-        try:
-            out[lib] = importlib.metadata.version(lib)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
+_INDEX_LOCK = threading.Lock()  # runs of a batch in flight at once share the pipeline's index file
 
 
 class RunCancelled(KeyboardInterrupt):
@@ -116,13 +97,14 @@ class _Run:
         """Node ``nid`` as a task that can run anywhere the store and the input file can be reached."""
         node, st = self.p.nodes[nid], self.statuses[nid]
         return NodeTask(
-            node_id=nid, node_type=node.type.name, node_module=node.type.func.__module__, params=node.params,
-            key=st.key, preimage=st.preimage,
+            node_id=nid, node_type=node.type.name, node_module=node.type.func.__module__,
+            params=absolute_files(node.params), key=st.key, preimage=st.preimage,
             upstream={port: (self.statuses[src].key, sport) for port, (src, sport) in node.inputs.items()},
-            store=location_of(self.store), input_file=str(self.input_file) if self.input_file else None,
+            store=location_of(self.store),
+            input_file=str(Path(self.input_file).absolute()) if self.input_file else None,
             jobs=self.jobs, pipeline=self.p.name,
             family=family_of(st.preimage, node.type.incremental) if node.type.incremental else None,
-            versions=versions(), watched=tuple(self.watched))
+            watched=tuple(self.watched))
 
     def submit(self, executor: Executor, nid: str) -> Future:
         task = self.task_of(nid)
@@ -186,7 +168,9 @@ class _Run:
             completed = {n: s for n, s in self.statuses.items() if n in done}
             if completed and not self.input_changed:
                 try:
-                    write_index(self.store.root, self.p.name, slot_name(self.input_file, self.variant), completed)
+                    with _INDEX_LOCK:
+                        write_index(self.store.root, self.p.name, slot_name(self.input_file, self.variant),
+                                    completed)
                 except OSError:
                     pass  # a read-only cache: the index only explains the next run's reasons
 

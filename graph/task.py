@@ -14,11 +14,13 @@ from __future__ import annotations
 import errno
 import functools
 import importlib
+import importlib.metadata
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,6 @@ class NodeTask:
     jobs: int
     pipeline: str
     family: str | None = None  # incremental node types: results it may build on share this family
-    versions: dict[str, str] = field(default_factory=dict)
     watched: tuple[Watched, ...] = ()  # input files whose planned content the run's keys hold
 
 
@@ -68,9 +69,28 @@ class TaskOutcome:
     pid: int
 
 
+_LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
+
+
+def versions() -> dict[str, str]:
+    """Python and library versions of this process, for a result's provenance (where it was computed)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    # Looked up once per process: each metadata lookup scans the installed distributions (~1 ms).
+    out = {"python": sys.version.split()[0]}
+    for lib in _LIBS:
+        try:
+            out[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
 def _peak_rss_mb() -> dict[str, float]:
     import resource
-    import sys
 
     scale = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20
     return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
@@ -98,6 +118,9 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
         leased.append(key)
         return result
 
+    if store.has(task.key):  # committed meanwhile: by a concurrent run, or by this task before its worker died
+        return TaskOutcome(task.node_id, task.key, _warnings_of(store, task.key), 0.0, socket.gethostname(),
+                           os.getpid())
     try:
         loaded: dict[str, dict[str, Result]] = {}
         inputs = {}
@@ -132,7 +155,7 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
                     "version": node_type.version, "params": task.params.model_dump(mode="json"),
                     "upstream": {port: key for port, (key, _) in task.upstream.items()},
                     "files": task.preimage["files"], "input_file": task.input_file,
-                    "versions": task.versions, "wall_s": time.perf_counter() - t0,
+                    "versions": versions(), "wall_s": time.perf_counter() - t0,
                     "peak_rss_mb": _peak_rss_mb(), "created": time.time(), "host": socket.gethostname(),
                     "warnings": warnings}
             pending.write(results, task.preimage, prov)
@@ -162,6 +185,29 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
         store.release(leased)
     return TaskOutcome(task.node_id, task.key, warnings, time.perf_counter() - t0, socket.gethostname(),
                        os.getpid())
+
+
+def _warnings_of(store: Store, key: str) -> list[str]:
+    """The warnings recorded with a committed entry (none if its provenance cannot be read)."""
+    try:
+        return list(store.read_json(key, "provenance.json").get("warnings", []))
+    except (OSError, ValueError):
+        return []
+
+
+def absolute_files(params: Params) -> Params:
+    """``params`` with the paths of its file fields made absolute, so a worker started in another
+    folder opens the same files (the cache key holds their content, not their paths)."""
+    from luckystack.graph.explain import file_fields
+
+    update = {}
+    for name in file_fields(type(params)):
+        value = getattr(params, name)
+        if isinstance(value, (list, tuple)):
+            update[name] = type(value)(Path(v).absolute() if v is not None else None for v in value)
+        elif value is not None:
+            update[name] = Path(value).absolute()
+    return params.model_copy(update=update) if update else params
 
 
 def load_committed(load: Any, key: str, patience_s: float = UPSTREAM_PATIENCE_S) -> dict[str, Result]:

@@ -5,6 +5,7 @@ run, and a failed recording in a batch does not stop the others."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -19,17 +20,18 @@ distributed = pytest.importorskip("distributed")
 import luckystack.nodes  # noqa: E402, F401  (registers the node types)
 from luckystack.graph import api  # noqa: E402
 from luckystack.graph.dask_executor import DaskExecutor  # noqa: E402
+from luckystack.cli import main  # noqa: E402
 from luckystack.simulate import simulate, write_recording  # noqa: E402
 from tests.graph.conftest import REPO, cli_env  # noqa: E402
 
 PLANET = REPO / "pipelines" / "planet.json"
-LONG_FRAMES = 300  # 10 chunks of stabilize, analyse and align, 2 of stack
+LONG_FRAMES = 200  # 7 chunks of stabilize, analyse and align
 
 
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c, distributed.Client(c) as client:
+                                  dashboard_address=":0") as c, distributed.Client(c) as client:
         yield c, client
 
 
@@ -63,7 +65,9 @@ def _images(folder: Path) -> dict[str, bytes]:
 def _assert_clean(cache: Path) -> None:
     """Every entry committed whole; no partial entry left behind."""
     names = [p.name for p in cache.iterdir()]
-    assert not [n for n in names if ".partial-" in n or ".deleting-" in n]
+    left = [n for n in names if ".partial-" in n or ".deleting-" in n]
+    assert not left, [(n, (cache / n / "owner.json").read_text() if (cache / n / "owner.json").is_file() else "")
+                      for n in left]
     entries = [cache / n for n in names if len(n) == 64]
     assert entries and all((e / "manifest.json").is_file() for e in entries)
 
@@ -134,29 +138,27 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(
     client.wait_for_workers(2, timeout=30)  # the nanny restarted it
 
 
-def test_the_command_line_runs_a_batch_on_a_scheduler(recordings, cluster, tmp_path):
-    bad = tmp_path / "bad.ser"
-    bad.write_bytes(b"x" * 100)
-    cmd = [str(Path(os.sys.executable).parent / "luckystack"), "run", str(PLANET), "-i", str(recordings["j0"]),
-           "-i", str(bad), "--scheduler", cluster[0].scheduler_address, "--cache", str(tmp_path / "c"),
-           "--out", str(tmp_path / "o")]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120)
-    assert done.returncode == 1, done.stderr
-    assert "bad.ser: FAILED" in done.stdout and "j0.ser:" in done.stdout
-    assert done.stderr.strip().splitlines()[-1] == "error: 1 of 2 runs failed; the others completed"
-    assert "Traceback" not in done.stderr
-    assert len(list((tmp_path / "o" / "j0").rglob("*.tif"))) == 3
+def test_the_command_line_runs_a_batch_on_a_scheduler(recordings, cluster, tmp_path, capsys, monkeypatch):
+    (tmp_path / "bad.ser").write_bytes(b"x" * 100)
+    shutil.copy(recordings["j0"], tmp_path / "j0.ser")
+    monkeypatch.chdir(tmp_path)  # relative paths, which the workers (started elsewhere) must find too
+    status = main(["run", str(PLANET), "-i", "j0.ser", "-i", "bad.ser", "--scheduler",
+                   cluster[0].scheduler_address, "--cache", "c", "--out", "o"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "bad.ser: FAILED" in out and "j0.ser:" in out
+    assert err.strip().splitlines()[-1] == "error: 1 of 2 runs failed; the others completed"
+    assert "error: bad.ser: reader: cannot read" in err and "Traceback" not in err
+    assert len(list((tmp_path / "o" / "j0").rglob("*.tif"))) == 3 and (tmp_path / "o" / "j0" / "report.html").is_file()
 
 
-def test_bad_executor_choices_are_one_line_usage_errors(tmp_path):
+def test_bad_executor_choices_are_one_line_usage_errors(tmp_path, capsys):
     for args, message in ((["--workers", "0"], "--workers must be at least 1"),
                           (["--executor", "local", "--workers", "2"], "--workers needs --executor dask"),
                           (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "leave it out")):
-        cmd = [str(Path(os.sys.executable).parent / "luckystack"), "run", str(PLANET), *args,
-               "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=60)
-        assert done.returncode == 2 and message in done.stderr.strip().splitlines()[-1], done.stderr
-        assert "Traceback" not in done.stderr
+        status = main(["run", str(PLANET), *args, "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")])
+        err = capsys.readouterr().err
+        assert status == 2 and message in err.strip().splitlines()[-1], err
 
 
 def test_local_remains_the_default_and_imports_no_dask():
@@ -164,3 +166,20 @@ def test_local_remains_the_default_and_imports_no_dask():
             "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')]; "
             "assert type(api.executor_of(None)[0]).__name__ == 'LocalExecutor'")
     subprocess.run([os.sys.executable, "-c", code], check=True, env=cli_env(), timeout=60)
+
+
+def test_sweep_variants_of_one_input_run_at_once_and_equal_the_local_ones(dask_executor, tmp_path):
+    import tests.graph.testnodes  # noqa: F401  (the t-* node types; the workers import them by name)
+    from tests.graph.conftest import PIPELINE, make_recording
+
+    recording = make_recording(tmp_path / "rec.npy", n=40)
+    pipeline = api.pipeline_from_dict(PIPELINE)
+    sweep = {"stack.percent": [25, 50, 75]}
+    local = api.run(pipeline, [recording], cache=tmp_path / "c1", out=tmp_path / "o1", jobs=1, sweep=sweep)
+    dask = api.run(pipeline, [recording], cache=tmp_path / "c2", out=tmp_path / "o2", executor=dask_executor,
+                   sweep=sweep)
+    assert [r.label for r in dask] == [r.label for r in local] and not any(r.failed for r in dask)
+    for a, b in zip(local, dask):
+        [fa], [fb] = a.record.exports(), b.record.exports()
+        assert Path(fa).read_bytes() == Path(fb).read_bytes()
+    assert api.explain_sweep(pipeline, [recording], tmp_path / "c2", sweep).needed["stack"] == 0

@@ -14,7 +14,7 @@ from luckystack.graph import api
 from luckystack.graph.scheduler import _Run
 from luckystack.graph.explain import explain
 from luckystack.graph.progress import Reporter
-from luckystack.graph.storage import location_of, open_store
+from luckystack.graph.storage import PendingWrite, Store, location_of, open_store
 from luckystack.graph.store import CacheStore
 from luckystack.graph.task import load_committed, run_task
 from tests.graph.conftest import PIPELINE
@@ -51,6 +51,13 @@ def test_an_entry_committed_elsewhere_is_waited_for_and_a_missing_one_still_fail
     assert load_committed(store.load, key, patience_s=10) == {}
     with pytest.raises(FileNotFoundError):
         load_committed(store.load, "cd" * 32, patience_s=0.2)
+
+
+def test_the_local_store_implements_the_store_protocols(tmp_path):
+    store = open_store(str(tmp_path / "c"))
+    pending = store.begin("ef" * 32)
+    assert isinstance(store, Store) and isinstance(pending, PendingWrite)
+    pending.abort()
 
 
 def test_an_unknown_store_scheme_is_a_clear_error():
