@@ -137,7 +137,7 @@ class PendingEntry:
         _write_json(staging / "owner.json", {"pid": os.getpid(), "host": socket.gethostname(),
                                              "started": time.time()})
         os.rename(staging, self.path)
-        self.group = zarr.open_group(str(self.path), mode="w", zarr_format=3)
+        self.group = zarr.open_group(str(self.path), mode="a", zarr_format=3)  # "w" would delete owner.json
         self._created: dict[tuple[str, str], Any] = {}
 
     def create_array(self, port: str, name: str, shape: tuple[int, ...], dtype: Any,
