@@ -34,7 +34,7 @@ class ReferenceParams(Params):
 
 @node_type("reference", params=ReferenceParams,
            inputs={"frames": Port(), "shifts": Port(), "quality": Port()},
-           outputs=("reference",), version="7", reads_input=True)
+           outputs=("reference",), version="8", reads_input=True)
 def reference(ctx: Context) -> Result:
     """The reference image over the stabilize crop."""
     p: ReferenceParams = ctx.params

@@ -36,6 +36,7 @@ from luckystack.imaging.stacking import (
     PATCH_OVERLAP, ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, in_bands, patch_geometry,
     accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
 )
+from luckystack.nodes.align_aps import matching_of
 from luckystack.nodes.frames import chunked, open_frames
 from luckystack.nodes.stack_sums import (
     Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_sums, kept_states,
@@ -134,11 +135,13 @@ def _inputs(ctx: Context):
     shifts, aps = ctx.inputs["shifts"], ctx.inputs["aps"]
     shift = shifts.array("shift").astype(np.float64)
     valid = shifts.array("valid").astype(bool)
-    local = aps.array("shift").astype(np.float64)
+    # Shifts the aps input carries (measured elsewhere, or true ones in tests) are used as they are;
+    # align-aps leaves them to this node, which measures them in the frames it stacks.
+    local = aps.array("shift").astype(np.float64) if "shift" in aps.arrays else None
     local_q = aps.array("quality").astype(np.float64)
     quality = ctx.inputs.get("quality")
     brightness = quality.array("brightness") if quality is not None and "brightness" in quality.arrays else None
-    lengths = {shift.shape[0], valid.shape[0], local.shape[0], local_q.shape[0]}
+    lengths = {shift.shape[0], valid.shape[0], local_q.shape[0]} | ({local.shape[0]} if local is not None else set())
     if quality is not None:
         lengths.add(quality.array("valid").shape[0])
     if len(lengths) != 1:
@@ -152,7 +155,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q, brightness
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="15", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="16", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
@@ -162,8 +165,8 @@ def stack(ctx: Context) -> Result:
     stream = open_frames(ctx.inputs["frames"], ctx.input_file)
     shifts, aps, shift, valid, local, local_q, global_q, brightness = _inputs(ctx)
     n = stream.count
-    if shift.shape[0] != n or local.shape[0] != n:
-        raise NodeError(f"shifts/aps cover {shift.shape[0]}/{local.shape[0]} frames but the recording has {n}")
+    if shift.shape[0] != n or local_q.shape[0] != n:
+        raise NodeError(f"shifts/aps cover {shift.shape[0]}/{local_q.shape[0]} frames but the recording has {n}")
     if p.selection == "global" and "quality" not in ctx.inputs:
         raise NodeError("selection 'global' needs the quality input connected")
     centers = aps.array("center")
@@ -211,9 +214,10 @@ def stack(ctx: Context) -> Result:
     gain, level = np.ones(n), None  # level: the common brightness, the same for every stack size
     if p.match_brightness:
         gain, level = _frame_gains(ctx, stream, shift, valid, crop, brightness)
+    matching = matching_of(aps, crop) if local is None else None
     plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, 1,
                      (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
-                     spectral_power=p.spectral_power())
+                     spectral_power=p.spectral_power(), matching=matching)
     own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
     work = Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
     keep = []
@@ -230,6 +234,7 @@ def stack(ctx: Context) -> Result:
     outputs = _Filled(n_ap)
     groups = _ap_groups(plan, n_ap) if work.bands else [slice(0, n_ap)]
     means: dict[int, np.ndarray] = {}  # background means by frame count: the first group's, for all
+    stacked = measured = replaced = 0  # local shifts needed, measured and replaced (this run's passes)
     for g in groups:
         sums = clipped = None
         if work.bands:
@@ -237,6 +242,8 @@ def stack(ctx: Context) -> Result:
             what = f"stack above {above} frames" if above else "stack"
             sums = _pass(ctx, _for_group(plan, g), g, shift, gain, local, weight, rank,
                          global_rank if g.start == 0 else None, what)
+            stacked, measured, replaced = (stacked + sums.stacked, measured + sums.measured,
+                                           replaced + sums.replaced)
         fresh, sides = work.states_of(pool.states, sums, g, means, bg_shape)
         held = _into(held, {k: fresh[k] for k in keep if k in fresh}, g, n_ap)
         if p.sigma_clip is not None:  # never incremental: every chain state is new, one per size
@@ -250,6 +257,8 @@ def stack(ctx: Context) -> Result:
                 state = work.state_of(int(sizes[k][1]), pool.states, fresh, sides, g)
                 outputs.put(g, _size_outputs(sizes[k][0], state, clipped, k_sorted, side, p))
 
+    if replaced:
+        ctx.log(f"{replaced} of the AP shifts stacked lost track and were replaced from neighbours")
     arrays: dict[str, np.ndarray] = dict(outputs.arrays)
     meta_sizes = []
     for k_sorted, k in enumerate(order):
@@ -269,7 +278,8 @@ def stack(ctx: Context) -> Result:
     meta = {"sizes": meta_sizes, "labels": [s["label"] for s in meta_sizes], "drizzle": zoom,
             "patch_size": side, "ap_size": int(values[np.argmax(freq)]), "method": method,
             "channels": channels, "crop": [int(c) for c in crop], "bit_depth": int(stream.bit_depth),
-            "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums, "level": level}
+            "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums, "level": level,
+            "shifts": {"stacked": stacked, "measured": measured, "replaced": replaced}}
     return Result(arrays=arrays, meta=meta)
 
 
@@ -318,13 +328,13 @@ def _ap_groups(plan: StackPlan, n_ap: int) -> list[slice]:
     return [slice(s, min(n_ap, s + step)) for s in range(0, n_ap, step)]
 
 
-def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np.ndarray, local: np.ndarray,
+def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np.ndarray, local: np.ndarray | None,
           weight: np.ndarray, rank: np.ndarray, global_rank: np.ndarray | None, label: str) -> ChunkSums:
     """One pass over the recording for the APs ``aps`` (``plan`` holds theirs alone, see
     :func:`_for_group`), with the background if ``global_rank`` is given; the float64 sums. An AP's
     sums do not depend on its group."""
     n = shift.shape[0]
-    n_ap = local.shape[1]
+    n_ap = rank.shape[1]
     if global_rank is None:
         global_rank = np.full(n, -1, dtype=np.int32)
         plan = replace(plan, bg_lo=None, bg_hi=None)
@@ -332,14 +342,16 @@ def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np
     patches = int(in_bands(rank[:, aps], plan.band_lo, plan.band_hi).any(axis=-1).sum())
     if plan.bg_lo is not None:
         patches += BACKGROUND_FRAME_PATCHES * int(in_bands(global_rank, plan.bg_lo, plan.bg_hi).any(axis=-1).sum())
-    work = _chunk_work(plan, shift, gain, local[:, aps], weight[:, aps], rank[:, aps], global_rank)
+    work = _chunk_work(plan, shift, gain, None if local is None else local[:, aps], weight[:, aps], rank[:, aps],
+                       global_rank)
     return _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(n), label=what,
                            parallel=patches >= PARALLEL_PATCHES))
 
 
 def _for_group(plan: StackPlan, aps: slice) -> StackPlan:
     """The plan of the APs ``aps`` alone."""
-    return replace(plan, origins=plan.origins[aps], band_lo=plan.band_lo[aps], band_hi=plan.band_hi[aps])
+    return replace(plan, origins=plan.origins[aps], band_lo=plan.band_lo[aps], band_hi=plan.band_hi[aps],
+                   first_ap=aps.start)
 
 
 class _Filled:
@@ -384,14 +396,14 @@ def _into(states: dict[int, State], group: dict[int, State], aps: slice, n_ap: i
     return states
 
 
-def _chunk_work(plan: StackPlan, shift: np.ndarray, gain: np.ndarray, local: np.ndarray, weight: np.ndarray,
+def _chunk_work(plan: StackPlan, shift: np.ndarray, gain: np.ndarray, local: np.ndarray | None, weight: np.ndarray,
                 rank: np.ndarray, global_rank: np.ndarray):
     """The work items of one pass over the recording: :data:`CHUNK` frames each."""
     n = shift.shape[0]
     for s in range(0, n, CHUNK):
         e = min(n, s + CHUNK)
-        yield ChunkWork(plan, np.arange(s, e), shift[s:e], local[s:e], rank[s:e], weight[s:e], global_rank[s:e],
-                        gain[s:e])
+        yield ChunkWork(plan, np.arange(s, e), shift[s:e], None if local is None else local[s:e], rank[s:e],
+                        weight[s:e], global_rank[s:e], gain[s:e])
 
 
 def _chunk_count(n: int) -> int:
