@@ -42,10 +42,13 @@ from luckystack.nodes.stack_sums import (
     Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_sums, kept_states,
 )
 
-CHUNK = 256  # frames per work item; fixed so results never depend on the number of workers. An item returns
-#             its partial sums (25 MB for 2000 × 640×480 with planet.json, whatever its length), which the
-#             caller adds: 128 frames rather than 64 halved that transfer and made the stack node 6 % faster,
-#             256 rather than 128 took it from 3.39 to 3.19 s with 2 jobs (median of 3)
+CHUNK = 256  # frames per work item at most; fixed by the frame count alone, so results never depend on the
+#             number of workers. An item returns its partial sums (25 MB for 2000 × 640×480 with
+#             planet.json, whatever its length), which the caller adds: 128 frames rather than 64 halved that
+#             transfer and made the stack node 6 % faster, 256 rather than 128 took it from 3.39 to 3.19 s
+#             with 2 jobs (median of 3)
+MIN_ITEMS = 8  # … but a short recording (a Moon's 101 frames) is cut into this many items, at least
+MIN_CHUNK = 8  #   this many frames each, so its pass runs in parallel too
 
 
 PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) runs in this process: a rerun's
@@ -53,8 +56,10 @@ PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) 
 #                          with a worker; even at 3.4 %)
 BACKGROUND_FRAME_PATCHES = 3  # a background frame costs about as much as this many patches
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
-GROUP_BYTES = 32 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
-#                         stacked in several passes over the recording, so memory does not grow with them
+GROUP_BYTES = 12 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
+#                         stacked in several passes over the recording, so memory does not grow with them.
+#                         32 MB held the 2000-frame planet.json run in one pass, at 417 MB for the stack's
+#                         two processes together; 12 MB: two passes, 333 MB, ~15 % more CPU
 SUMS_SHARE = 0.03  # the sums kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
 
@@ -155,7 +160,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q, brightness
 
 
-@node_type("stack", params=StackParams, outputs=("stacks",), version="16", reads_input=True,
+@node_type("stack", params=StackParams, outputs=("stacks",), version="17", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(), "shifts": Port(), "aps": Port(),
                    "quality": Port(required=False, doc="global quality; needed for selection=global")})
@@ -244,18 +249,32 @@ def stack(ctx: Context) -> Result:
                          global_rank if g.start == 0 else None, what)
             stacked, measured, replaced = (stacked + sums.stacked, measured + sums.measured,
                                            replaced + sums.replaced)
-        fresh, sides = work.states_of(pool.states, sums, g, means, bg_shape)
-        held = _into(held, {k: fresh[k] for k in keep if k in fresh}, g, n_ap)
-        if p.sigma_clip is not None:  # never incremental: every chain state is new, one per size
+        made = set()  # sizes (by index) put out from this group's states
+        fresh: dict[int, State] = {}  # all new chain states, for sigma clipping's second pass
+        group_held: dict[int, State] = {}
+        for count, k_chain, state in work.walk(pool.states, sums, g, means, bg_shape):
+            if k_chain in keep:
+                group_held[k_chain] = state
+            if p.sigma_clip is not None:  # never incremental: every chain state is new, one per size
+                fresh[k_chain] = state
+                continue
+            for k_sorted, k in enumerate(order):
+                if k not in linked and k not in made and int(sizes[k][1]) == count:
+                    outputs.put(g, _size_outputs(sizes[k][0], state, None, k_sorted, side, p))
+                    made.add(k)
+        held = _into(held, group_held, g, n_ap)
+        if p.sigma_clip is not None:
             at = np.searchsorted(chain, asc)
             clip_plan = _clip_plan(_for_group(plan, g), [fresh[k] for k in range(len(chain))], sums.sq, at,
                                    ap_counts[g], p.sigma_clip)
             clipped = _pass(ctx, clip_plan, g, shift, gain, local, weight, rank, None, "sigma clip")
         sums = None
         for k_sorted, k in enumerate(order):
-            if k not in linked:
-                state = work.state_of(int(sizes[k][1]), pool.states, fresh, sides, g)
+            if k not in linked and k not in made:  # on a chain state taken from an earlier result, or clipped
+                state = fresh[work.index[int(sizes[k][1])]] if p.sigma_clip is not None else \
+                    work.chain_state(work.index[int(sizes[k][1])], pool.states, {}, g)
                 outputs.put(g, _size_outputs(sizes[k][0], state, clipped, k_sorted, side, p))
+        fresh = group_held = None
 
     if replaced:
         ctx.log(f"{replaced} of the AP shifts stacked lost track and were replaced from neighbours")
@@ -398,16 +417,22 @@ def _into(states: dict[int, State], group: dict[int, State], aps: slice, n_ap: i
 
 def _chunk_work(plan: StackPlan, shift: np.ndarray, gain: np.ndarray, local: np.ndarray | None, weight: np.ndarray,
                 rank: np.ndarray, global_rank: np.ndarray):
-    """The work items of one pass over the recording: :data:`CHUNK` frames each."""
+    """The work items of one pass over the recording: :func:`_chunk_length` frames each."""
     n = shift.shape[0]
-    for s in range(0, n, CHUNK):
-        e = min(n, s + CHUNK)
+    step = _chunk_length(n)
+    for s in range(0, n, step):
+        e = min(n, s + step)
         yield ChunkWork(plan, np.arange(s, e), shift[s:e], None if local is None else local[s:e], rank[s:e],
                         weight[s:e], global_rank[s:e], gain[s:e])
 
 
+def _chunk_length(n: int) -> int:
+    """Frames per work item of a recording of ``n`` frames (see :data:`CHUNK`, :data:`MIN_ITEMS`)."""
+    return min(CHUNK, max(MIN_CHUNK, -(-n // MIN_ITEMS)))
+
+
 def _chunk_count(n: int) -> int:
-    return (n + CHUNK - 1) // CHUNK
+    return -(-n // _chunk_length(n))
 
 
 def _clip_plan(plan: StackPlan, states: list[State], sq: np.ndarray, at: np.ndarray, ap_counts: np.ndarray,

@@ -5,13 +5,13 @@ frames can be ranked per AP first and each AP's shift measured only in the frame
 makes that safe for a cached, incremental stack is that an AP's shift in a frame depends on that frame
 and that AP alone, never on which other APs are measured with it:
 
-- the frame is smoothed over one region that holds every AP's matching window (:meth:`ApMatching.region`,
-  the same whatever APs are asked for), so every window sees the same smoothed pixels;
 - each AP's Gauss–Newton steps and correlation are its own arithmetic (:func:`~luckystack.imaging.apshift.measure`);
+- the frame is smoothed over rows that hold the measured APs' windows, with the columns of all of them:
+  a row cut lies further from every window than the smoothing reaches, so the pixels measured are the
+  same as over the whole region;
 - a lost measurement (no match, correlation below ``min_corr``, or further than ``max_jump`` px from
   the median of its good neighbours) is replaced by that median; the neighbours are measured with it
-  (an AP's neighbours are fixed), and an AP without a good neighbour takes the median of every good AP
-  in the frame (all measured then), or 0.
+  (an AP's neighbours are fixed); an AP without a good neighbour keeps the global shift alone.
 
 So a rerun that stacks a larger band of ranks measures only the new band, and gets the very bits a run
 from scratch would.
@@ -81,6 +81,12 @@ class ApMatching:
     min_corr: float
     max_jump: float
 
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_memo"}  # workers prepare their own
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
     @property
     def count(self) -> int:
         return len(self.centres)
@@ -112,26 +118,45 @@ class ApMatching:
         object.__setattr__(self, "_memo", prepared)
         return prepared
 
-    def region(self, shift: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    def needed(self, want: np.ndarray) -> np.ndarray:
+        """The APs (A,) bool measured for the APs ``want``: they and their neighbours (the outlier
+        check and the replacement of lost measurements use the neighbours)."""
+        return want | self._prepared().adjacency[want].any(axis=0)
+
+    def region(self, shift: np.ndarray, shape: tuple[int, int], want: np.ndarray | None = None
+               ) -> tuple[int, int, int, int]:
         """(top, bottom, left, right) of the frame region smoothed and matched in a frame at global
-        ``shift``: every AP box and matching window, whichever APs are measured."""
-        extent = boxes_extent(np.concatenate([self.centres, self.window_centres]),
-                              np.concatenate([self.sizes, self.window_sizes]))
+        ``shift`` for the APs ``want`` (default all): the columns of every AP box and matching window,
+        the rows of those of the APs :meth:`needed` (top even). Whatever the APs, each is measured on
+        the same smoothed pixels: the columns are always the same, and rows are cut only
+        :data:`REGION_MARGIN` px beyond the search radius, further than the smoothing reaches."""
         ry, rx = int(round(shift[0])), int(round(shift[1]))
-        return work_region(extent, self.crop[0] + ry, self.crop[1] + rx, self.search + REGION_MARGIN, shape)
+        margin = self.search + REGION_MARGIN
+        full = work_region(self._extent(None), self.crop[0] + ry, self.crop[1] + rx, margin, shape)
+        if want is None or full == (0, shape[0], 0, shape[1]):
+            return full
+        a, b, _, _ = work_region(self._extent(self.needed(want)), self.crop[0] + ry, self.crop[1] + rx, margin,
+                                 shape)
+        return max(a, full[0]), min(b, full[1]), full[2], full[3]
+
+    def _extent(self, aps: np.ndarray | None) -> tuple[int, int, int, int]:
+        """The extent (crop coordinates) of the AP boxes and matching windows of ``aps`` (default all)."""
+        pick = slice(None) if aps is None else aps
+        return boxes_extent(np.concatenate([self.centres[pick], self.window_centres[pick]]),
+                            np.concatenate([self.sizes[pick], self.window_sizes[pick]]))
 
     def shifts(self, mono: np.ndarray, origin: tuple[int, int], shift: np.ndarray, want: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, int]:
         """Local shifts (A, 2) float64 of the APs ``want`` ((A,) bool; other rows 0) in one frame whose
-        :meth:`region` is ``mono`` (grey, at frame position ``origin``), its global shift ``shift``;
-        whether each was measured well (A,) bool (False where replaced, and for APs not wanted); and the
-        number of AP measurements made (neighbours included)."""
+        :meth:`region` for ``want`` is ``mono`` (grey, at frame position ``origin``), its global shift
+        ``shift``; whether each was measured well (A,) bool (False where replaced, and for APs not
+        wanted); and the number of AP measurements made (neighbours included). A lost AP without a good
+        neighbour keeps the global shift alone (local shift 0)."""
         prep = self._prepared()
         blurred = match_blur(mono)
         gdy, gdx = float(shift[0]) - origin[0], float(shift[1]) - origin[1]
-        need = want | prep.adjacency[want].any(axis=0)
+        need = self.needed(want)
         loc, score, found = measure(blurred, prep.templates, gdy, gdx, self.search, need)
-        measured = int(need.sum())
         good = need & found & (score >= self.min_corr)
         ok = good & want
         check = np.flatnonzero(ok)
@@ -139,22 +164,12 @@ class ApMatching:
             med, count = _neighbour_medians(loc, good, prep.table[check])
             jumped = (count >= 2) & (np.hypot(*(loc[check] - med).T) > self.max_jump)
             ok[check[jumped]] = False
-        raw = loc.copy()  # replacements come from measurements alone, so their order does not matter
-        for a in np.flatnonzero(want & ~ok):
-            nb = prep.near[a][good[prep.near[a]]]
-            if nb.size:
-                loc[a] = np.median(raw[nb], axis=0)
-                continue
-            if not need.all():  # no good neighbour: every AP of the frame is needed
-                rest = ~need
-                more, more_score, more_found = measure(blurred, prep.templates, gdy, gdx, self.search, rest)
-                raw[rest], score[rest], found[rest] = more[rest], more_score[rest], more_found[rest]
-                measured += int(rest.sum())
-                need = np.ones_like(need)
-                good = found & (score >= self.min_corr)
-            loc[a] = np.median(raw[good], axis=0) if good.any() else 0.0
+        lost = np.flatnonzero(want & ~ok)
+        if lost.size:
+            med, count = _neighbour_medians(loc, good, prep.table[lost])
+            loc[lost] = np.where(count[:, None] > 0, med, 0.0)
         loc[~want] = 0.0
-        return loc, ok, measured
+        return loc, ok, int(need.sum())
 
 
 def _neighbour_medians(loc: np.ndarray, good: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -271,7 +271,9 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
             offsets = crop + work.shift[j] + (work.local[j] if work.local is not None else 0.0)  # (A, 2)
             box = None if whole else patch_box(plan, aps, offsets)
         else:
-            region = plan.matching.region(work.shift[j], (plan.stream.height, plan.stream.width))
+            want = np.zeros(plan.matching.count, bool)
+            want[np.asarray(aps, np.int64) + plan.first_ap] = True
+            region = plan.matching.region(work.shift[j], (plan.stream.height, plan.stream.width), want)
             offsets = np.broadcast_to(crop + work.shift[j], (plan.origins.shape[0], 2))
             box = None if whole else _union(region, patch_box(plan, aps, offsets, plan.matching.search))
         if box is None:
@@ -280,7 +282,7 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
         else:  # only the patches' part of the frame, and the offsets relative to it
             frame = plan.stream.read(int(i), box)
         if region is not None:
-            local, ok, count = _measure(plan, int(i), full if box is None else frame, box, region, aps,
+            local, ok, count = _measure(plan, int(i), full if box is None else frame, box, region, want,
                                         work.shift[j])
             stacked, measured = stacked + len(aps), measured + count
             replaced += len(aps) - int(ok[aps].sum())
@@ -311,22 +313,20 @@ def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) ->
 
 
 def _measure(plan: StackPlan, i: int, frame: np.ndarray | None, box: tuple[int, int, int, int] | None,
-             region: tuple[int, int, int, int], aps: list[int], shift: np.ndarray
+             region: tuple[int, int, int, int], want: np.ndarray, shift: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, int]:
-    """The local shifts (A, 2) of the plan's APs ``aps`` in frame ``i`` (others 0), whether each was
-    measured well, and the count of measurements: on the grey of ``region`` of the frame as read
-    (``frame``, at ``box``; None = whole), or read apart where that is a raw CFA."""
-    matching = plan.matching
+    """The local shifts (A, 2) of the plan's APs in frame ``i`` where ``want`` (the matching's APs;
+    others 0), whether each was measured well, and the count of measurements: on the grey of
+    ``region`` of the frame as read (``frame``, at ``box``; None = whole), or read apart where that is
+    a raw CFA."""
     a, b, c, d = region
     if frame is None or plan.method == "bayer":
         mono = plan.stream.read_mono(i, region)
     else:
         top, left = (box[0], box[2]) if box is not None else (0, 0)
         mono = grey(frame[a - top:b - top, c - left:d - left])
+    local, ok, measured = plan.matching.shifts(mono, (a, c), shift, want)
     first, count = plan.first_ap, plan.origins.shape[0]
-    want = np.zeros(matching.count, bool)
-    want[np.asarray(aps, np.int64) + first] = True
-    local, ok, measured = matching.shifts(mono, (a, c), shift, want)
     return local[first:first + count], ok[first:first + count], measured
 
 
