@@ -82,3 +82,24 @@ from luckystack.nodes import (  # noqa: F401  (imported for registration)
 # The nodes parallelise over frames with ``ctx.map``, one process per job. OpenCV's own thread pool on
 # top of that would run jobs × cores threads, and would make ``--jobs 1`` spread over every core.
 cv2.setNumThreads(1)
+
+
+def _few_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (it makes up to 8 per core, one per new thread): each node runs in a
+    thread of its own, and the frame-sized buffers a node freed stayed held in its thread's arena. With
+    2 arenas the simulated Moon's surface.json run peaked at 356 instead of 428 MB anonymous memory,
+    the main process entering the stack with 113 instead of 158 MB. Elsewhere (no glibc) nothing."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
+_few_malloc_arenas()

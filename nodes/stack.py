@@ -242,13 +242,20 @@ def stack(ctx: Context) -> Result:
     groups = _ap_groups(plan, n_ap) if work.bands else [slice(0, n_ap)]
     means: dict[int, np.ndarray] = {}  # background means by frame count: the first group's, for all
     stacked = measured = replaced = 0  # local shifts needed, measured and replaced (this run's passes)
+    above = min(lo for lo, _ in work.bands) if work.bands else 0
+    if work.bands:  # the background first, in a pass of its own: the AP passes' items then carry no
+        #              frame-sized sums (the planet run's stack: 8.6 MB less per item)
+        none = slice(0, 0)
+        background = _pass(ctx, _for_group(plan, none), none, shift, gain, local, weight, rank, global_rank,
+                           f"background above {above} frames" if above else "background")
+        for _ in work.walk(pool.states, background, none, means, bg_shape):
+            pass  # fills ``means``, the background of every state
+        background = None
     for g in groups:
         sums = clipped = None
         if work.bands:
-            above = min(lo for lo, _ in work.bands)
             what = f"stack above {above} frames" if above else "stack"
-            sums = _pass(ctx, _for_group(plan, g), g, shift, gain, local, weight, rank,
-                         global_rank if g.start == 0 else None, what)
+            sums = _pass(ctx, _for_group(plan, g), g, shift, gain, local, weight, rank, None, what)
             stacked, measured, replaced = (stacked + sums.stacked, measured + sums.measured,
                                            replaced + sums.replaced)
         made = set()  # sizes (by index) put out from this group's states
@@ -352,14 +359,14 @@ def _ap_groups(plan: StackPlan, n_ap: int) -> list[slice]:
 def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np.ndarray, local: np.ndarray | None,
           weight: np.ndarray, rank: np.ndarray, global_rank: np.ndarray | None, label: str) -> ChunkSums:
     """One pass over the recording for the APs ``aps`` (``plan`` holds theirs alone, see
-    :func:`_for_group`), with the background if ``global_rank`` is given; the float64 sums. An AP's
-    sums do not depend on its group."""
+    :func:`_for_group`; none: the background alone), with the background if ``global_rank`` is given;
+    the float64 sums. An AP's sums do not depend on its group."""
     n = shift.shape[0]
     n_ap = rank.shape[1]
     if global_rank is None:
         global_rank = np.full(n, -1, dtype=np.int32)
         plan = replace(plan, bg_lo=None, bg_hi=None)
-    what = label if aps.stop - aps.start == n_ap else f"{label}, APs {aps.start + 1}–{aps.stop} of {n_ap}"
+    what = label if aps.stop - aps.start in (0, n_ap) else f"{label}, APs {aps.start + 1}–{aps.stop} of {n_ap}"
     patches = int(in_bands(rank[:, aps], plan.band_lo, plan.band_hi).any(axis=-1).sum())
     if plan.bg_lo is not None:
         patches += BACKGROUND_FRAME_PATCHES * int(in_bands(global_rank, plan.bg_lo, plan.bg_hi).any(axis=-1).sum())
