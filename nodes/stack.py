@@ -238,7 +238,8 @@ def stack(ctx: Context) -> Result:
         plan = replace(plan, bands=len(work.bands), band_lo=np.minimum(lo[None, :], ap_frames[:, None]),
                        band_hi=np.minimum(hi[None, :], ap_frames[:, None]), bg_lo=lo, bg_hi=hi)
     held: dict[int, State] = {}  # the new chain states whose sums are kept, for all APs
-    outputs = _Filled(n_ap)
+    outputs = _Filled(n_ap, lambda name, shape, dtype: ctx.create_array("stacks", name, shape, dtype,
+                                                                        (1,) + tuple(shape[1:])))
     groups = _ap_groups(plan, n_ap) if work.bands else [slice(0, n_ap)]
     means: dict[int, np.ndarray] = {}  # background means by frame count: the first group's, for all
     stacked = measured = replaced = 0  # local shifts needed, measured and replaced (this run's passes)
@@ -383,12 +384,14 @@ def _for_group(plan: StackPlan, aps: slice) -> StackPlan:
 
 
 class _Filled:
-    """Per-size outputs (``patch_``, ``coverage_``, ``background_``) put together from AP groups; the
+    """Per-size outputs (``patch_``, ``coverage_``, ``background_``) put together from AP groups (the
+    patches written into arrays from ``create``, the context's, when there are several groups); the
     background, the same in every group, is taken from the first. An output that is one value per AP
     broadcast over its patch (spectral coverage) stays that way."""
 
-    def __init__(self, n_ap: int) -> None:
+    def __init__(self, n_ap: int, create=None) -> None:
         self.n_ap = n_ap
+        self._create = create  # (name, shape, dtype) → an array the result is written into as it fills
         self._arrays: dict[str, np.ndarray] = {}
         self._shapes: dict[str, tuple[int, ...]] = {}  # broadcast outputs: their full shape
 
@@ -402,7 +405,11 @@ class _Filled:
                 value = value[:, :1, :1]
             whole = self._arrays.get(name)
             if whole is None:
-                whole = self._arrays[name] = np.empty((self.n_ap,) + value.shape[1:], value.dtype)
+                shape = (self.n_ap,) + value.shape[1:]
+                # Patches of many groups (a Moon's 192 APs × 192² px: 28 MB a size) go straight into
+                # the result's store rather than being held until the end.
+                whole = self._arrays[name] = self._create(name, shape, value.dtype) \
+                    if self._create is not None and name.startswith("patch_") else np.empty(shape, value.dtype)
             whole[aps] = value
 
     @property
