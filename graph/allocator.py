@@ -19,7 +19,9 @@ import functools
 import os
 import sys
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+ARENA_MAX = 2  # glibc makes up to 8 arenas per core, one per new thread; each node runs in a thread of its
+#                own, and the buffers a finished node freed stayed held in its thread's arena
 MMAP_THRESHOLD = 16 * 2**20
 TRIM_THRESHOLD = 64 * 2**20
 _done = False
@@ -34,7 +36,7 @@ def tune_allocator() -> bool:
     try:
         libc = _libc()
         return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
-            bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+            bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, ARENA_MAX))
     except (OSError, AttributeError):
         return False
 

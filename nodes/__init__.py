@@ -26,9 +26,13 @@ reference -> ``reference``
     arrays: ``image`` (height, width, C) float32 over the stabilize crop. meta: ``frames_used``.
 align-aps -> ``aps``
     arrays: ``center`` (A, 2) int32 (y, x) in crop coordinates, ``size`` (A,) int32 box size,
-    ``shift`` (N, A, 2) float32 local (dy, dx) *added to* the global shift, ``quality`` (N, A) float32
-    local quality, ``ok`` (N, A) bool (False where the shift was replaced from neighbours).
-    meta: ``replaced`` count, ``ap_sizes``.
+    ``quality`` (N, A) float32 local quality (on the globally stabilized frames; NaN for invalid
+    frames), and what measuring the local shifts needs: ``window_center`` (A, 2) and ``window_size`` (A,)
+    int32 matching windows, ``reference`` (height, width) float32 grey reference over the crop.
+    meta: ``ap_sizes``, ``search``, ``min_corr``, ``max_jump``, ``match_size``, ``method``, ``scale``.
+    No shifts: the stack measures each AP's shift in the frames it stacks
+    (:mod:`luckystack.imaging.localshift`). An ``aps`` result that carries ``shift`` (N, A, 2) local
+    (dy, dx) *added to* the global shift (measured elsewhere, or true ones in tests) is stacked with those.
 stack -> ``stacks``
     one entry per stack size, keyed by its label (``P25``, ``F200``): arrays ``patch_{label}``
     (A, p, p, C) float32 AP patch means, ``coverage_{label}`` (A, p, p, C) float32 relative weight per
@@ -46,7 +50,9 @@ stack -> ``stacks``
     meta: ``sizes`` [{"label": "P25", "frames": 123}, ...] in request order, ``labels``,
     ``drizzle``, ``patch_size``, ``ap_size`` (most common AP size, for file names), ``method``,
     ``channels``, ``crop``, ``bit_depth``, ``layout``, ``level`` (the common brightness of
-    ``match_brightness``, else null). A result built on earlier ones links their arrays for the sizes
+    ``match_brightness``, else null), ``shifts`` {"stacked", "measured", "replaced"}: this run's local
+    shifts needed ((frame, AP) pairs stacked), measured (with the neighbours their check needs) and
+    replaced from neighbours. A result built on earlier ones links their arrays for the sizes
     and sums it takes (the cache stores a reference, not a copy).
 merge (input ``stacks`` only: the geometry travels with it) -> ``images``
     arrays ``image_{label}`` (H, W, C) float32, one per stack size. meta: ``labels``, ``sizes``,

@@ -1,4 +1,10 @@
-"""align-aps: alignment points on the reference, and every AP's sub-pixel local shift and quality per frame."""
+"""align-aps: alignment points on the reference, and every AP's local quality per frame.
+
+Local quality is measured on the globally stabilized frames, so it needs no local shift: the stack ranks
+the frames per AP by it and measures each AP's sub-pixel shift only in the frames that AP stacks
+(:mod:`luckystack.imaging.localshift`). The result carries what that needs: the grey reference, the
+matching windows and the matching settings.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,13 @@ from functools import partial
 from typing import Literal
 
 import numpy as np
-import xxhash
 from pydantic import Field, field_validator
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
-from luckystack.imaging.apshift import (MATCH_SIGMA, Templates, make_templates, match_blur, measure,
-                                       replace_lost)
+from luckystack.imaging.apshift import MATCH_SIGMA, match_blur
 from luckystack.imaging.colour import grey
-from luckystack.imaging.placement import NEAREST_REACH, default_ap_size, match_boxes, neighbours, place_aps
+from luckystack.imaging.localshift import ApMatching
+from luckystack.imaging.placement import default_ap_size, match_boxes, place_aps
 from luckystack.imaging.quality import box_scores, detail_energy, smooth
 from luckystack.nodes.bounds import ApSize, Coordinate, ap_sizes_fit
 from luckystack.nodes.frames import aps_over_gaps, chunked, open_frames
@@ -25,7 +30,6 @@ CHUNK = 32
 # that varies inside them. Quadratic field terms, more full-resolution steps and smoothing the shifts
 # with neighbouring APs were all worse.
 MATCH_SIZE = 64
-MATCH_WINDOW = 0.3
 
 
 class AlignApsParams(Params):
@@ -62,9 +66,11 @@ class AlignApsParams(Params):
 @node_type("align-aps", params=AlignApsParams,
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"),
                    "reference": Port(kind="reference"), "quality": Port(required=False, kind="quality")},
-           outputs={"aps": "aps"}, version="8", reads_input=True, check_input=ap_sizes_fit)
+           outputs={"aps": "aps"}, version="9", reads_input=True, check_input=ap_sizes_fit)
 def align_aps(ctx: Context) -> Result:
-    """Place APs and measure each AP's local shift and local quality in every frame."""
+    """Place APs and measure each AP's local quality in every globally stabilized frame.
+
+    The stack measures each AP's shift in the frames it stacks (:mod:`luckystack.imaging.localshift`)."""
     p: AlignApsParams = ctx.params
     stream = open_frames(ctx.inputs["frames"], ctx.input_file)
     shifts = ctx.inputs["shifts"]
@@ -88,98 +94,66 @@ def align_aps(ctx: Context) -> Result:
     if len(centres) == 0:
         raise NodeError("align-aps: no AP passed the brightness and structure limits; lower them or use "
                         "smaller AP sizes")
-    n = stream.count
-    chunks = chunked(range(n), CHUNK)
     windows = match_boxes(centres, sizes, mono.shape, p.match_size)
-    fn = partial(align_chunk, stream, shift=shift, valid=valid, crop=crop, ref_mono=mono, centres=centres,
-                 sizes=sizes, windows=windows, search=p.search, min_corr=p.min_corr, max_jump=p.max_jump,
-                 method=method, scale=scale, normalize=normalize)
-    parts = list(ctx.map(fn, chunks, total=len(chunks), label="align-aps"))
-    local = np.concatenate([q[0] for q in parts]).astype(np.float32)
-    lq = np.concatenate([q[1] for q in parts]).astype(np.float32)
+    matching = ApMatching(np.ascontiguousarray(mono, np.float32), centres.astype(np.int32),
+                          sizes.astype(np.int32), windows[0], windows[1], (crop[0], crop[1]), p.search,
+                          p.min_corr, p.max_jump)
+    chunks = chunked(range(stream.count), CHUNK)
+    fn = partial(quality_chunk, stream, shift=shift, valid=valid, matching=matching, method=method,
+                 scale=scale, normalize=normalize)
+    lq = np.concatenate(list(ctx.map(fn, chunks, total=len(chunks), label="align-aps"))).astype(np.float32)
     lq[aps_over_gaps(stream, shift, valid, crop, centres, sizes)] = np.nan  # no data there: left out of that AP's stack
-    ok = np.concatenate([q[2] for q in parts])
-    replaced = int((~ok[valid]).sum())
-    if replaced:
-        ctx.log(f"{replaced} of {ok[valid].size} AP measurements lost track and were replaced "
-                "from neighbours")
     used_sizes = sorted({int(s) for s in sizes})
-    return Result(arrays={"center": centres.astype(np.int32), "size": sizes.astype(np.int32), "shift": local,
-                          "quality": lq, "ok": ok},
-                  meta={"replaced": replaced, "ap_sizes": used_sizes, "match_size": p.match_size,
-                        "search": p.search,
-                        "method": method, "scale": scale,
+    return Result(arrays={"center": matching.centres, "size": matching.sizes, "quality": lq,
+                          "window_center": matching.window_centres, "window_size": matching.window_sizes,
+                          "reference": matching.reference},
+                  meta={"ap_sizes": used_sizes, "match_size": p.match_size, "search": p.search,
+                        "min_corr": p.min_corr, "max_jump": p.max_jump, "method": method, "scale": scale,
                         "default_size": default_ap_size(mono, p.min_brightness) if p.ap_size is None else None})
 
 
-REGION_MARGIN = 16  # px around the AP and matching boxes beyond the search radius: Gauss–Newton steps
-#                    (≤ 4 px), bicubic sampling (2), smoothing (≤ 9 at scale 8) and the 2×2 binning
+def matching_of(aps: Result, crop: list[int]) -> ApMatching:
+    """What measuring the local shifts of an ``aps`` result needs (see ``luckystack.nodes``)."""
+    return ApMatching(np.ascontiguousarray(aps.array("reference"), np.float32),
+                      aps.array("center").astype(np.int32), aps.array("size").astype(np.int32),
+                      aps.array("window_center").astype(np.int32), aps.array("window_size").astype(np.int32),
+                      (int(crop[0]), int(crop[1])), int(aps.meta["search"]), float(aps.meta["min_corr"]),
+                      float(aps.meta["max_jump"]))
 
 
-def _boxes_extent(centres: np.ndarray, sizes: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) in crop coordinates of the union of square boxes."""
-    top, left = centres[:, 0] - sizes // 2, centres[:, 1] - sizes // 2
-    return int(top.min()), int((top + sizes).max()), int(left.min()), int((left + sizes).max())
+def local_shifts(stream, shift: np.ndarray, valid: np.ndarray, matching: ApMatching,
+                 frames: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every AP's local shift (N, A, 2) and whether it was measured well (N, A) in the valid frames
+    ``frames`` (default all; other rows 0 and False): what the stack measures for the frames it stacks,
+    for judging alignment on its own."""
+    n, count = len(shift), matching.count
+    local, ok = np.zeros((n, count, 2)), np.zeros((n, count), bool)
+    everything = np.ones(count, bool)
+    for i in (range(n) if frames is None else frames):
+        if valid[i]:
+            a, b, c, d = matching.region(shift[i], (stream.height, stream.width))
+            local[i], ok[i], _ = matching.shifts(stream.read_mono(int(i), (a, b, c, d)), (a, c), shift[i],
+                                                 everything)
+    return local, ok
 
 
-def _work_region(extent: tuple[int, int, int, int], dy: int, dx: int, margin: int,
-                 shape: tuple[int, int]) -> tuple[int, int, int, int]:
-    """Frame rows ``[a, b)`` and columns ``[c, d)`` holding ``extent`` moved by (dy, dx) plus ``margin``;
-    ``a`` and ``c`` even, so the region's 2×2 bins are the frame's."""
-    top, bottom, left, right = extent
-    a = max(0, (top + dy - margin) // 2 * 2)
-    c = max(0, (left + dx - margin) // 2 * 2)
-    return a, min(shape[0], bottom + dy + margin), c, min(shape[1], right + dx + margin)
-
-
-_TEMPLATES: dict[bytes, Templates] = {}
-
-
-def _templates(ref_mono: np.ndarray, centres: np.ndarray, sizes: np.ndarray, y0: int, x0: int) -> Templates:
-    """make_templates, memoised per process for the last reference/AP set (every chunk of a run needs
-    the same; building them costs as much as aligning a few frames)."""
-    digest = xxhash.xxh3_128(f"{y0},{x0}".encode())  # 1.2 MB: 0.02 ms, where SHA-1 took 0.6 ms a chunk
-    for a in (ref_mono, centres, sizes):
-        digest.update(np.ascontiguousarray(a))
-    key = digest.digest()
-    tpl = _TEMPLATES.get(key)
-    if tpl is None:
-        tpl = make_templates(match_blur(ref_mono), centres, sizes, y0, x0, MATCH_WINDOW)
-        _TEMPLATES.clear()
-        _TEMPLATES[key] = tpl
-    return tpl
-
-
-def align_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop: list[int],
-                ref_mono: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
-                windows: tuple[np.ndarray, np.ndarray], search: int, min_corr: float,
-                max_jump: float, method: str, scale: float, normalize: bool
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Local shifts (n, A, 2), local quality (n, A) and ok flags (n, A) for frames ``chunk``; the shifts
-    are measured over the matching ``windows`` (centres, sizes), the quality over the AP boxes."""
-    y0, x0 = crop[0], crop[1]
-    tpl = _templates(ref_mono, windows[0], windows[1], y0, x0)
-    nbrs = neighbours(centres, sizes, NEAREST_REACH)
-    n, a_count = len(chunk), len(centres)
-    loc = np.zeros((n, a_count, 2))
-    score = np.zeros((n, a_count))
-    found = np.zeros((n, a_count), bool)
-    lq = np.full((n, a_count), np.nan)
+def quality_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, matching: ApMatching,
+                  method: str, scale: float, normalize: bool) -> np.ndarray:
+    """Local quality (n, A) of frames ``chunk`` over the AP boxes, on the globally stabilized frames
+    (whole-pixel global shift; NaN for invalid frames)."""
+    centres, sizes = matching.centres, matching.sizes
+    y0, x0 = matching.crop
+    lq = np.full((len(chunk), matching.count), np.nan)
     by, bx = centres[:, 0] - sizes // 2, centres[:, 1] - sizes // 2
-    extent = _boxes_extent(np.concatenate([centres, windows[0]]), np.concatenate([sizes, windows[1]]))
+    h, w = stream.height, stream.width
     for k, i in enumerate(chunk):
         if not valid[i]:
             continue
-        h, w = stream.height, stream.width
         ry, rx = int(round(shift[i, 0])), int(round(shift[i, 1]))
-        # Read, smooth and measure only the APs' part of the frame (a planet's disc is a third of it).
-        ra, rb, rc, rd = _work_region(extent, y0 + ry, x0 + rx, search + REGION_MARGIN, (h, w))
-        if rb - ra < 2 or rd - rc < 2:  # the APs lie outside this frame: measure on all of it
-            ra, rb, rc, rd = 0, h, 0, w
+        # Read and smooth only the APs' part of the frame (a planet's disc is a third of it).
+        ra, rb, rc, rd = matching.region(shift[i], (h, w))
         region = stream.read_mono(i, (ra, rb, rc, rd))
-        blurred = match_blur(region)
-        loc[k], score[k], found[k] = measure(blurred, tpl, shift[i, 0] - ra, shift[i, 1] - rc, search)
-        q_img = blurred if abs(scale / 4.0 - MATCH_SIGMA) < 1e-9 else smooth(region, scale)
+        q_img = match_blur(region) if abs(scale / 4.0 - MATCH_SIGMA) < 1e-9 else smooth(region, scale)
         yy = np.clip(by + y0 + ry, 0, h - sizes) - ra
         xx = np.clip(bx + x0 + rx, 0, w - sizes) - rc
         # Detail energy only over the APs' bounding box (+1 px for the 3-tap derivatives: same values).
@@ -188,6 +162,4 @@ def align_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, crop
         q_box = q_img[ya:yb, xa:xb]
         lq[k] = box_scores(detail_energy(q_box, method), q_box if normalize else None, yy - ya, xx - xa,
                            sizes)
-    loc, ok = replace_lost(loc, score, found, nbrs, min_corr, max_jump)
-    ok &= valid[chunk.start:chunk.stop][:, None]
-    return loc, lq, ok
+    return lq

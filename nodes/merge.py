@@ -31,7 +31,7 @@ def merge(ctx: Context) -> Result:
     arrays = {}
     for label in labels:
         arrays[f"image_{label}"] = blend_patches(
-            stacks.array(f"patch_{label}"), stacks.array(f"coverage_{label}"), origins, extents,
+            stacks.arrays[f"patch_{label}"], stacks.arrays[f"coverage_{label}"], origins, extents,
             stacks.array(f"background_{label}"), ctx.params.full_weight)
     keep = ("sizes", "labels", "drizzle", "ap_size", "bit_depth", "layout", "channels")
     return Result(arrays=arrays, meta={k: stacks.meta[k] for k in keep if k in stacks.meta})

@@ -37,15 +37,21 @@ from luckystack.imaging.stacking import (
     accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
 )
 from luckystack.nodes.bounds import FrameCount, Percent
+from luckystack.nodes.align_aps import matching_of
 from luckystack.nodes.frames import chunked, open_frames
 from luckystack.nodes.stack_sums import (
     Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_sums, kept_states,
 )
 
-CHUNK = 256  # frames per work item; fixed so results never depend on the number of workers. An item returns
-#             its partial sums (25 MB for 2000 × 640×480 with planet.json, whatever its length), which the
-#             caller adds: 128 frames rather than 64 halved that transfer and made the stack node 6 % faster,
-#             256 rather than 128 took it from 3.39 to 3.19 s with 2 jobs (median of 3)
+CHUNK = 256  # frames per work item at most; fixed by the frame count alone, so results never depend on the
+#             number of workers. An item returns its partial sums (25 MB for 2000 × 640×480 with
+#             planet.json, whatever its length), which the caller adds: 128 frames rather than 64 halved that
+#             transfer and made the stack node 6 % faster, 256 rather than 128 took it from 3.39 to 3.19 s
+#             with 2 jobs (median of 3)
+MIN_ITEMS = 2  # … but a short recording (a Moon's 101 frames) is cut into this many items, at least
+MIN_CHUNK = 8  #   this many frames each, so its pass runs on two processes too. Every item allocates and
+#                returns a whole group's sums: 8 items cost the simulated Moon's stack 6.0 s of CPU, 2 items
+#                4.6 s, one item (one process) 4.4 s
 
 
 PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) runs in this process: a rerun's
@@ -53,8 +59,10 @@ PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) 
 #                          with a worker; even at 3.4 %)
 BACKGROUND_FRAME_PATCHES = 3  # a background frame costs about as much as this many patches
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
-GROUP_BYTES = 32 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
-#                         stacked in several passes over the recording, so memory does not grow with them
+GROUP_BYTES = 12 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
+#                         stacked in several passes over the recording, so memory does not grow with them.
+#                         32 MB held the 2000-frame planet.json run in one pass, at 417 MB for the stack's
+#                         two processes together; 12 MB: two passes, 333 MB, ~15 % more CPU
 SUMS_SHARE = 0.03  # the sums kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
 
@@ -137,11 +145,13 @@ def _inputs(ctx: Context):
     shifts, aps = ctx.inputs["shifts"], ctx.inputs["aps"]
     shift = shifts.array("shift").astype(np.float64)
     valid = shifts.array("valid").astype(bool)
-    local = aps.array("shift").astype(np.float64)
+    # Shifts the aps input carries (measured elsewhere, or true ones in tests) are used as they are;
+    # align-aps leaves them to this node, which measures them in the frames it stacks.
+    local = aps.array("shift").astype(np.float64) if "shift" in aps.arrays else None
     local_q = aps.array("quality").astype(np.float64)
     quality = ctx.inputs.get("quality")
     brightness = quality.array("brightness") if quality is not None and "brightness" in quality.arrays else None
-    lengths = {shift.shape[0], valid.shape[0], local.shape[0], local_q.shape[0]}
+    lengths = {shift.shape[0], valid.shape[0], local_q.shape[0]} | ({local.shape[0]} if local is not None else set())
     if quality is not None:
         lengths.add(quality.array("valid").shape[0])
     if len(lengths) != 1:
@@ -155,7 +165,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q, brightness
 
 
-@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="16", reads_input=True,
+@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="18", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"), "aps": Port(kind="aps"),
                    "quality": Port(required=False, doc="global quality; needed for selection=global",
@@ -166,8 +176,8 @@ def stack(ctx: Context) -> Result:
     stream = open_frames(ctx.inputs["frames"], ctx.input_file)
     shifts, aps, shift, valid, local, local_q, global_q, brightness = _inputs(ctx)
     n = stream.count
-    if shift.shape[0] != n or local.shape[0] != n:
-        raise NodeError(f"shifts/aps cover {shift.shape[0]}/{local.shape[0]} frames but the recording has {n}")
+    if shift.shape[0] != n or local_q.shape[0] != n:
+        raise NodeError(f"shifts/aps cover {shift.shape[0]}/{local_q.shape[0]} frames but the recording has {n}")
     if p.selection == "global" and "quality" not in ctx.inputs:
         raise NodeError("selection 'global' needs the quality input connected")
     centers = aps.array("center")
@@ -215,9 +225,10 @@ def stack(ctx: Context) -> Result:
     gain, level = np.ones(n), None  # level: the common brightness, the same for every stack size
     if p.match_brightness:
         gain, level = _frame_gains(ctx, stream, shift, valid, crop, brightness)
+    matching = matching_of(aps, crop) if local is None else None
     plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, 1,
                      (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
-                     spectral_power=p.spectral_power())
+                     spectral_power=p.spectral_power(), matching=matching)
     own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
     work = Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
     keep = []
@@ -231,29 +242,56 @@ def stack(ctx: Context) -> Result:
         plan = replace(plan, bands=len(work.bands), band_lo=np.minimum(lo[None, :], ap_frames[:, None]),
                        band_hi=np.minimum(hi[None, :], ap_frames[:, None]), bg_lo=lo, bg_hi=hi)
     held: dict[int, State] = {}  # the new chain states whose sums are kept, for all APs
-    outputs = _Filled(n_ap)
+    outputs = _Filled(n_ap, lambda name, shape, dtype: ctx.create_array("stacks", name, shape, dtype,
+                                                                        (1,) + tuple(shape[1:])))
     groups = _ap_groups(plan, n_ap) if work.bands else [slice(0, n_ap)]
     means: dict[int, np.ndarray] = {}  # background means by frame count: the first group's, for all
+    stacked = measured = replaced = 0  # local shifts needed, measured and replaced (this run's passes)
+    above = min(lo for lo, _ in work.bands) if work.bands else 0
+    if work.bands:  # the background first, in a pass of its own: the AP passes' items then carry no
+        #              frame-sized sums (the planet run's stack: 8.6 MB less per item)
+        none = slice(0, 0)
+        background = _pass(ctx, _for_group(plan, none), none, shift, gain, local, weight, rank, global_rank,
+                           f"background above {above} frames" if above else "background")
+        for _ in work.walk(pool.states, background, none, means, bg_shape):
+            pass  # fills ``means``, the background of every state
+        background = None
     for g in groups:
         sums = clipped = None
         if work.bands:
-            above = min(lo for lo, _ in work.bands)
             what = f"stack above {above} frames" if above else "stack"
-            sums = _pass(ctx, _for_group(plan, g), g, shift, gain, local, weight, rank,
-                         global_rank if g.start == 0 else None, what)
-        fresh, sides = work.states_of(pool.states, sums, g, means, bg_shape)
-        held = _into(held, {k: fresh[k] for k in keep if k in fresh}, g, n_ap)
-        if p.sigma_clip is not None:  # never incremental: every chain state is new, one per size
+            sums = _pass(ctx, _for_group(plan, g), g, shift, gain, local, weight, rank, None, what)
+            stacked, measured, replaced = (stacked + sums.stacked, measured + sums.measured,
+                                           replaced + sums.replaced)
+        made = set()  # sizes (by index) put out from this group's states
+        fresh: dict[int, State] = {}  # all new chain states, for sigma clipping's second pass
+        group_held: dict[int, State] = {}
+        for count, k_chain, state in work.walk(pool.states, sums, g, means, bg_shape):
+            if k_chain in keep:
+                group_held[k_chain] = state
+            if p.sigma_clip is not None:  # never incremental: every chain state is new, one per size
+                fresh[k_chain] = state
+                continue
+            for k_sorted, k in enumerate(order):
+                if k not in linked and k not in made and int(sizes[k][1]) == count:
+                    outputs.put(g, _size_outputs(sizes[k][0], state, None, k_sorted, side, p))
+                    made.add(k)
+        held = _into(held, group_held, g, n_ap)
+        if p.sigma_clip is not None:
             at = np.searchsorted(chain, asc)
             clip_plan = _clip_plan(_for_group(plan, g), [fresh[k] for k in range(len(chain))], sums.sq, at,
                                    ap_counts[g], p.sigma_clip)
             clipped = _pass(ctx, clip_plan, g, shift, gain, local, weight, rank, None, "sigma clip")
         sums = None
         for k_sorted, k in enumerate(order):
-            if k not in linked:
-                state = work.state_of(int(sizes[k][1]), pool.states, fresh, sides, g)
+            if k not in linked and k not in made:  # on a chain state taken from an earlier result, or clipped
+                state = fresh[work.index[int(sizes[k][1])]] if p.sigma_clip is not None else \
+                    work.chain_state(work.index[int(sizes[k][1])], pool.states, {}, g)
                 outputs.put(g, _size_outputs(sizes[k][0], state, clipped, k_sorted, side, p))
+        fresh = group_held = None
 
+    if replaced:
+        ctx.log(f"{replaced} of the AP shifts stacked lost track and were replaced from neighbours")
     arrays: dict[str, np.ndarray] = dict(outputs.arrays)
     meta_sizes = []
     for k_sorted, k in enumerate(order):
@@ -273,7 +311,8 @@ def stack(ctx: Context) -> Result:
     meta = {"sizes": meta_sizes, "labels": [s["label"] for s in meta_sizes], "drizzle": zoom,
             "patch_size": side, "ap_size": int(values[np.argmax(freq)]), "method": method,
             "channels": channels, "crop": [int(c) for c in crop], "bit_depth": int(stream.bit_depth),
-            "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums, "level": level}
+            "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums, "level": level,
+            "shifts": {"stacked": stacked, "measured": measured, "replaced": replaced}}
     return Result(arrays=arrays, meta=meta)
 
 
@@ -322,37 +361,41 @@ def _ap_groups(plan: StackPlan, n_ap: int) -> list[slice]:
     return [slice(s, min(n_ap, s + step)) for s in range(0, n_ap, step)]
 
 
-def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np.ndarray, local: np.ndarray,
+def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np.ndarray, local: np.ndarray | None,
           weight: np.ndarray, rank: np.ndarray, global_rank: np.ndarray | None, label: str) -> ChunkSums:
     """One pass over the recording for the APs ``aps`` (``plan`` holds theirs alone, see
-    :func:`_for_group`), with the background if ``global_rank`` is given; the float64 sums. An AP's
-    sums do not depend on its group."""
+    :func:`_for_group`; none: the background alone), with the background if ``global_rank`` is given;
+    the float64 sums. An AP's sums do not depend on its group."""
     n = shift.shape[0]
-    n_ap = local.shape[1]
+    n_ap = rank.shape[1]
     if global_rank is None:
         global_rank = np.full(n, -1, dtype=np.int32)
         plan = replace(plan, bg_lo=None, bg_hi=None)
-    what = label if aps.stop - aps.start == n_ap else f"{label}, APs {aps.start + 1}–{aps.stop} of {n_ap}"
+    what = label if aps.stop - aps.start in (0, n_ap) else f"{label}, APs {aps.start + 1}–{aps.stop} of {n_ap}"
     patches = int(in_bands(rank[:, aps], plan.band_lo, plan.band_hi).any(axis=-1).sum())
     if plan.bg_lo is not None:
         patches += BACKGROUND_FRAME_PATCHES * int(in_bands(global_rank, plan.bg_lo, plan.bg_hi).any(axis=-1).sum())
-    work = _chunk_work(plan, shift, gain, local[:, aps], weight[:, aps], rank[:, aps], global_rank)
+    work = _chunk_work(plan, shift, gain, None if local is None else local[:, aps], weight[:, aps], rank[:, aps],
+                       global_rank)
     return _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(n), label=what,
                            parallel=patches >= PARALLEL_PATCHES))
 
 
 def _for_group(plan: StackPlan, aps: slice) -> StackPlan:
     """The plan of the APs ``aps`` alone."""
-    return replace(plan, origins=plan.origins[aps], band_lo=plan.band_lo[aps], band_hi=plan.band_hi[aps])
+    return replace(plan, origins=plan.origins[aps], band_lo=plan.band_lo[aps], band_hi=plan.band_hi[aps],
+                   first_ap=aps.start)
 
 
 class _Filled:
-    """Per-size outputs (``patch_``, ``coverage_``, ``background_``) put together from AP groups; the
+    """Per-size outputs (``patch_``, ``coverage_``, ``background_``) put together from AP groups (the
+    patches written into arrays from ``create``, the context's, when there are several groups); the
     background, the same in every group, is taken from the first. An output that is one value per AP
     broadcast over its patch (spectral coverage) stays that way."""
 
-    def __init__(self, n_ap: int) -> None:
+    def __init__(self, n_ap: int, create=None) -> None:
         self.n_ap = n_ap
+        self._create = create  # (name, shape, dtype) → an array the result is written into as it fills
         self._arrays: dict[str, np.ndarray] = {}
         self._shapes: dict[str, tuple[int, ...]] = {}  # broadcast outputs: their full shape
 
@@ -366,7 +409,11 @@ class _Filled:
                 value = value[:, :1, :1]
             whole = self._arrays.get(name)
             if whole is None:
-                whole = self._arrays[name] = np.empty((self.n_ap,) + value.shape[1:], value.dtype)
+                shape = (self.n_ap,) + value.shape[1:]
+                # Patches of many groups (a Moon's 192 APs × 192² px: 28 MB a size) go straight into
+                # the result's store rather than being held until the end.
+                whole = self._arrays[name] = self._create(name, shape, value.dtype) \
+                    if self._create is not None and name.startswith("patch_") else np.empty(shape, value.dtype)
             whole[aps] = value
 
     @property
@@ -388,18 +435,24 @@ def _into(states: dict[int, State], group: dict[int, State], aps: slice, n_ap: i
     return states
 
 
-def _chunk_work(plan: StackPlan, shift: np.ndarray, gain: np.ndarray, local: np.ndarray, weight: np.ndarray,
+def _chunk_work(plan: StackPlan, shift: np.ndarray, gain: np.ndarray, local: np.ndarray | None, weight: np.ndarray,
                 rank: np.ndarray, global_rank: np.ndarray):
-    """The work items of one pass over the recording: :data:`CHUNK` frames each."""
+    """The work items of one pass over the recording: :func:`_chunk_length` frames each."""
     n = shift.shape[0]
-    for s in range(0, n, CHUNK):
-        e = min(n, s + CHUNK)
-        yield ChunkWork(plan, np.arange(s, e), shift[s:e], local[s:e], rank[s:e], weight[s:e], global_rank[s:e],
-                        gain[s:e])
+    step = _chunk_length(n)
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        yield ChunkWork(plan, np.arange(s, e), shift[s:e], None if local is None else local[s:e], rank[s:e],
+                        weight[s:e], global_rank[s:e], gain[s:e])
+
+
+def _chunk_length(n: int) -> int:
+    """Frames per work item of a recording of ``n`` frames (see :data:`CHUNK`, :data:`MIN_ITEMS`)."""
+    return min(CHUNK, max(MIN_CHUNK, -(-n // MIN_ITEMS)))
 
 
 def _chunk_count(n: int) -> int:
-    return (n + CHUNK - 1) // CHUNK
+    return -(-n // _chunk_length(n))
 
 
 def _clip_plan(plan: StackPlan, states: list[State], sq: np.ndarray, at: np.ndarray, ap_counts: np.ndarray,

@@ -14,6 +14,7 @@ every run: a rerun with other sizes takes the states and outputs earlier results
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -94,25 +95,29 @@ class Work:
         """Frame count of chain state ``k`` (-1: the empty start)."""
         return int(self.chain[k]) if k >= 0 else 0
 
-    def states_of(self, offered: dict[int, State], sums: ChunkSums | None, aps: slice,
-                  means: dict[int, np.ndarray], bg_shape: tuple[int, ...]
-                  ) -> tuple[dict[int, State], dict[int, State]]:
-        """The new chain states (by index) and the side states (by frame count) of the APs ``aps``, from
-        the pass's ``sums`` (their bands as in :attr:`bands`); see :func:`advance`."""
-        fresh: dict[int, State] = {}
-        for band, k in enumerate(self.new):
-            below = self.chain_state(k - 1, offered, fresh, aps)
-            fresh[k] = advance(below, self.count(k - 1), sums, band, self.count(k), means, bg_shape)
-        sides = {}
-        for band, c in enumerate(self.sides, start=len(self.new)):
-            below = self.chain_state(self.base[c], offered, fresh, aps)
-            sides[c] = advance(below, self.count(self.base[c]), sums, band, c, means, bg_shape)
-        return fresh, sides
-
-    def state_of(self, count: int, offered: dict[int, State], fresh: dict[int, State],
-                 sides: dict[int, State], aps: slice) -> State:
-        """The state of the size of ``count`` frames, for the APs ``aps``."""
-        return sides[count] if count in sides else self.chain_state(self.index[count], offered, fresh, aps)
+    def walk(self, offered: dict[int, State], sums: ChunkSums | None, aps: slice,
+             means: dict[int, np.ndarray], bg_shape: tuple[int, ...]) -> Iterator[tuple[int, int | None, State]]:
+        """The new chain states and the side states of the APs ``aps``, from the pass's ``sums`` (their
+        bands as in :attr:`bands`; see :func:`advance`), one at a time in ascending frame count as
+        ``(count, chain index or None for a side, state)``: a caller that keeps only what it needs
+        holds two states at a time, not the whole chain."""
+        sides_on: dict[int, list[int]] = {}
+        for c in self.sides:
+            sides_on.setdefault(self.base[c], []).append(c)
+        new_band = {k: b for b, k in enumerate(self.new)}
+        side_band = {c: b for b, c in enumerate(self.sides, start=len(self.new))}
+        previous: tuple[int, State | None] | None = None
+        for k in sorted(set(self.new) | set(sides_on)):
+            if k in new_band:
+                below = previous[1] if previous is not None and previous[0] == k - 1 else \
+                    self.chain_state(k - 1, offered, {}, aps)
+                state = advance(below, self.count(k - 1), sums, new_band[k], self.count(k), means, bg_shape)
+                yield self.count(k), k, state
+            else:  # an offered state (or the empty start) that sides build on
+                state = self.chain_state(k, offered, {}, aps)
+            for c in sides_on.get(k, []):
+                yield c, None, advance(state, self.count(k), sums, side_band[c], c, means, bg_shape)
+            previous = (k, state)
 
     @staticmethod
     def chain_state(k: int, offered: dict[int, State], fresh: dict[int, State], aps: slice) -> State | None:

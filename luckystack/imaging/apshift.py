@@ -163,16 +163,18 @@ def extract_shifted(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int) 
 
 
 def _gauss_newton(img: np.ndarray, tpl: Templates, group: LkGroup, shift: np.ndarray, iterations: int,
-                  tol: float, active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss–Newton iterations of one size group (of its members ``active``, default all), updating
-    ``shift`` (A, 2) in place; each AP stops once its update is below ``tol`` px. Returns each AP's
-    patch from its last iteration (g, n, n) and its last update (g,), px along the larger axis."""
+                  tol: float, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Newton iterations of the members ``active`` of one size group, updating ``shift`` (A, 2) in
+    place; each AP stops once its update is below ``tol`` px. Returns each AP's patch from its last
+    iteration (g, n, n; rows of other APs undefined) and its last update (g,), px along the larger axis.
+
+    Every AP's arithmetic is its own (per-AP products; a gathered batch product was slower), so its
+    shift is the same bits whichever other APs are measured with it.
+    """
     idx, proj, step = group.idx, group.proj, group.step
     last = np.empty((len(idx), group.side, group.side), np.float32)
     moved = np.full(len(idx), np.inf)
     s = int(tpl.sizes[idx[0]])
-    filled = active is None  # whether every row of ``last`` holds a patch
-    active = np.arange(len(idx)) if active is None else active  # APs still moving
     for _ in range(iterations):
         a = idx[active]
         if step == 1:
@@ -180,10 +182,7 @@ def _gauss_newton(img: np.ndarray, tpl: Templates, group: LkGroup, shift: np.nda
         else:  # the strided first iterations only approach the match: bilinear is enough, and 2× cheaper
             f = extract_many(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s, step, cv2.INTER_LINEAR)
         last[active] = f
-        if filled and 2 * len(active) >= len(idx):  # one product over all rows (the same values per row)
-            coef = np.matmul(proj, last.reshape(len(idx), -1, 1))[active, :, 0].astype(np.float64)
-        else:  # proj[active] would copy megabytes; a few small products are cheaper
-            coef = np.stack([proj[j] @ fj for j, fj in zip(active, f.reshape(len(a), -1))]).astype(np.float64)
+        coef = np.stack([proj[j] @ fj for j, fj in zip(active, f.reshape(len(a), -1))]).astype(np.float64)
         gain = coef[:, 0]
         safe = np.abs(gain) > 1e-6
         delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
@@ -197,14 +196,14 @@ def _gauss_newton(img: np.ndarray, tpl: Templates, group: LkGroup, shift: np.nda
     return last, moved
 
 
-def _correlation(f: np.ndarray, group: LkGroup) -> np.ndarray:
-    """Gaussian-weighted ZNCC (g,) of the group's templates with the frame patches ``f`` (g, n, n)."""
-    w = group.weight
-    f2 = f.reshape(len(f), -1)
-    fc = f2 - (f2 @ w)[:, None]
-    cov = np.einsum("gi,gi->g", group.weighted_template, fc).astype(np.float64)
-    varf = np.einsum("gi,gi->g", fc * w, fc).astype(np.float64)
-    return cov / np.sqrt(np.maximum(group.var * varf, 1e-24))
+def _correlation(f: np.ndarray, group: LkGroup, rows: np.ndarray) -> np.ndarray:
+    """Gaussian-weighted ZNCC (k,) of the group's templates ``rows`` with the frame patches ``f``
+    (k, n, n); stacked matmuls, so each AP's value is its own (see :func:`_gauss_newton`)."""
+    f2 = f.reshape(len(f), 1, -1)
+    fc = f2 - np.matmul(f2, group.weight[:, None])
+    cov = np.matmul(group.weighted_template[rows][:, None, :], fc.transpose(0, 2, 1))[:, 0, 0]
+    varf = np.matmul(fc * group.weight, fc.transpose(0, 2, 1))[:, 0, 0]
+    return cov.astype(np.float64) / np.sqrt(np.maximum(group.var[rows] * varf.astype(np.float64), 1e-24))
 
 
 def _search(frame_half: np.ndarray, tpl: Templates, a: int, gdy: float, gdx: float, radius: int
@@ -219,9 +218,11 @@ def _search(frame_half: np.ndarray, tpl: Templates, a: int, gdy: float, gdx: flo
     return gdy + 2 * (oy - rc), gdx + 2 * (ox - rc), inside
 
 
-def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float,
-            radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Local shifts (A, 2) of one frame beyond its global shift, match correlation (A,), found (A,).
+def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radius: int,
+            aps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local shifts (A, 2) of one frame beyond its global shift, match correlation (A,), found (A,), of
+    the APs ``aps`` ((A,) bool; default all; the rows of others are 0, 0 and True). An AP's values do not
+    depend on which others are measured with it.
 
     Each window is fitted as template + offset + shift + blur difference (see :func:`_lk_group`), the
     frame patch resampled at the current estimate every iteration, all APs of a size at once:
@@ -253,17 +254,22 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float,
     frame_half = None
     for coarse, group in zip(tpl.lk_coarse, tpl.lk):
         idx = group.idx
-        f, moved = _gauss_newton(img, tpl, coarse, shift, START_ITERATIONS, COARSE_TOL)
-        lost = np.flatnonzero((moved >= COARSE_TOL) | (np.abs(shift[idx] - start).max(axis=1) > radius)
-                              | (_correlation(f, coarse) < SETTLED_CORRELATION))
+        active = np.arange(len(idx)) if aps is None else np.flatnonzero(aps[idx])
+        if active.size == 0:
+            continue
+        f, moved = _gauss_newton(img, tpl, coarse, shift, START_ITERATIONS, COARSE_TOL, active)
+        sel = idx[active]
+        lost = active[(moved[active] >= COARSE_TOL) | (np.abs(shift[sel] - start).max(axis=1) > radius)
+                      | (_correlation(f[active], coarse, active) < SETTLED_CORRELATION)]
         if lost.size:
             frame_half = half(img) if frame_half is None else frame_half
             for j in lost:
                 a = int(idx[j])
                 dy, dx, found[a] = _search(frame_half, tpl, a, gdy, gdx, radius)
                 shift[a] = dy, dx
-            _gauss_newton(img, tpl, coarse, shift, COARSE_ITERATIONS, COARSE_TOL, active=lost)
-        score[idx] = _correlation(_gauss_newton(img, tpl, group, shift, 1, 0.0)[0], group)
+            _gauss_newton(img, tpl, coarse, shift, COARSE_ITERATIONS, COARSE_TOL, lost)
+        last, _ = _gauss_newton(img, tpl, group, shift, 1, 0.0, active)
+        score[sel] = _correlation(last[active], group, active)
     found &= np.all(np.abs(shift - start) <= radius, axis=1)
     return shift - start, score, found
 

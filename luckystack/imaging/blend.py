@@ -24,22 +24,28 @@ def blend_patches(patches: np.ndarray, coverage: np.ndarray, origins: np.ndarray
     """Merge AP patches (A, p, p, C) at ``origins`` (A, 2) over ``background`` (H, W, C).
 
     ``coverage`` (A, p, p, C) is each patch's relative weight per pixel (0 = no data); ``extents``
-    (A,) the window width of each AP in pixels. Returns (H, W, C) float32.
+    (A,) the window width of each AP in pixels. Returns (H, W, C) float32. ``patches`` and ``coverage``
+    may be stored (zarr) arrays: they are read a chunk of APs at a time, never whole (a Moon's 192 APs
+    of 192² px are 28 MB each).
     """
     h, w, c = background.shape
     acc = np.zeros((h, w, c))
     wsum = np.zeros((h, w, c))
     side = patches.shape[1]
+    block = int(getattr(patches, "chunks", (patches.shape[0],))[0]) or 1
     for a in range(patches.shape[0]):
+        if a % block == 0:
+            patch_block = np.asarray(patches[a:a + block])
+            coverage_block = np.asarray(coverage[a:a + block])
         win1 = cosine_window(side, float(extents[a]))
-        win = (win1[:, None] * win1[None, :])[:, :, None] * coverage[a]
+        win = (win1[:, None] * win1[None, :])[:, :, None] * coverage_block[a % block]
         y0, x0 = int(origins[a, 0]), int(origins[a, 1])
         ys, xs = max(0, y0), max(0, x0)
         ye, xe = min(h, y0 + side), min(w, x0 + side)
         if ye <= ys or xe <= xs:
             continue
         sl = (slice(ys - y0, ye - y0), slice(xs - x0, xe - x0))
-        acc[ys:ye, xs:xe] += win[sl] * patches[a][sl]
+        acc[ys:ye, xs:xe] += win[sl] * patch_block[a % block][sl]
         wsum[ys:ye, xs:xe] += win[sl]
     ap_image = np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0)
     fw = np.clip(wsum / full_weight, 0.0, 1.0)

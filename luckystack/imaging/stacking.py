@@ -33,7 +33,9 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from luckystack.imaging.colour import grey
 from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch
+from luckystack.imaging.localshift import ApMatching
 from luckystack.imaging.spectral import shifted_spectra, spectral_weights
 
 PATCH_OVERLAP = 1.5  # patch side = AP box × 1.5, so neighbouring patches (step ≈ box/2) overlap
@@ -159,6 +161,8 @@ class StackPlan:
     band_hi: np.ndarray | None = None
     bg_lo: np.ndarray | None = None  # (B,) global ranks of the background's bands; None: no background
     bg_hi: np.ndarray | None = None
+    matching: ApMatching | None = None  # measures the local shifts where the work has none
+    first_ap: int = 0  # index of this plan's first AP among the matching's (the plan may hold a group)
 
 
 @dataclass
@@ -166,7 +170,7 @@ class ChunkWork:
     plan: StackPlan
     frames: np.ndarray  # (n,) frame indices in the selection
     shift: np.ndarray  # (n, 2) global shift
-    local: np.ndarray  # (n, A, 2) local AP shift
+    local: np.ndarray | None  # (n, A, 2) local AP shift; None: measured here (plan.matching)
     ap_rank: np.ndarray  # (n, A) rank of the frame for each AP, -1 = not ranked
     ap_weight: np.ndarray  # (n, A)
     bg_rank: np.ndarray  # (n,) global rank for the background, -1 = not used
@@ -181,6 +185,9 @@ class ChunkSums:
     sq: np.ndarray | None = None  # (A, B, p, p, C) Σ w·num²/den (sigma clipping statistics)
     bg: dict[int, np.ndarray] = field(default_factory=dict)  # band → Σ aligned frames
     bg_count: np.ndarray | None = None  # (B,) frames per background band
+    stacked: int = 0  # AP shifts needed: (frame, AP) pairs stacked where the work had no shifts
+    measured: int = 0  # AP shifts measured (neighbours of the APs stacked included)
+    replaced: int = 0  # AP shifts that lost track and were replaced from neighbours
 
     def promote(self) -> ChunkSums:
         """This chunk's sums in float64 (the running total across chunks)."""
@@ -202,6 +209,9 @@ class ChunkSums:
             else:
                 self.bg[b] = img.copy()
         self.bg_count += other.bg_count
+        self.stacked += other.stacked
+        self.measured += other.measured
+        self.replaced += other.replaced
 
 
 def sample_patch(plan: StackPlan, frame: np.ndarray, a: int, offset: np.ndarray
@@ -249,18 +259,35 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
     crop = np.asarray(plan.crop_offset, dtype=np.float64)
     inside = in_bands(work.ap_rank, plan.band_lo, plan.band_hi)  # (n, A, B)
     bg_inside = in_bands(work.bg_rank, plan.bg_lo, plan.bg_hi) if plan.bg_lo is not None else None
+    stacked = measured = replaced = 0
     for j, i in enumerate(work.frames):
         aps = np.flatnonzero(inside[j].any(axis=1)).tolist()
         bg_bands = np.flatnonzero(bg_inside[j]).tolist() if bg_inside is not None else []
         if not aps and not bg_bands:
             continue
-        offsets = crop + work.shift[j] + work.local[j]  # (A, 2) frame offsets
-        box = None if bg_bands or plan.method == "bayer" or not READ_BOXES else patch_box(plan, aps, offsets)
+        whole = bool(bg_bands) or plan.method == "bayer" or not READ_BOXES
+        region = None  # the frame region the local shifts are measured in
+        if work.local is not None or not aps:
+            offsets = crop + work.shift[j] + (work.local[j] if work.local is not None else 0.0)  # (A, 2)
+            box = None if whole else patch_box(plan, aps, offsets)
+        else:
+            want = np.zeros(plan.matching.count, bool)
+            want[np.asarray(aps, np.int64) + plan.first_ap] = True
+            region = plan.matching.region(work.shift[j], (plan.stream.height, plan.stream.width), want)
+            offsets = np.broadcast_to(crop + work.shift[j], (plan.origins.shape[0], 2))
+            box = None if whole else _union(region, patch_box(plan, aps, offsets, plan.matching.search))
         if box is None:
             full = plan.stream.read(int(i)) if (bg_bands or plan.method != "bayer") else None
             frame = plan.stream.read_cfa(int(i)) if plan.method == "bayer" else full
         else:  # only the patches' part of the frame, and the offsets relative to it
             frame = plan.stream.read(int(i), box)
+        if region is not None:
+            local, ok, count = _measure(plan, int(i), full if box is None else frame, box, region, want,
+                                        work.shift[j])
+            stacked, measured = stacked + len(aps), measured + count
+            replaced += len(aps) - int(ok[aps].sum())
+            offsets = crop + work.shift[j] + local
+        if box is not None:
             offsets = offsets - (box[0], box[2])
         gain = float(work.gain[j])
         members = [np.flatnonzero(inside[j, a]).tolist() for a in aps]
@@ -275,19 +302,46 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
                 else:
                     bg[b] = img * np.float32(gain) if gain != 1.0 else img.copy()
                 bg_count[b] += 1
-    return ChunkSums(num, den, sq, bg, bg_count)
+    return ChunkSums(num, den, sq, bg, bg_count, stacked, measured, replaced)
 
 
-def patch_box(plan: StackPlan, aps: list[int], offsets: np.ndarray) -> tuple[int, int, int, int] | None:
+def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
+    """The smallest (top, bottom, left, right) box holding boxes ``a`` and ``b`` (None: ``a``)."""
+    if b is None:
+        return a
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
+
+
+def _measure(plan: StackPlan, i: int, frame: np.ndarray | None, box: tuple[int, int, int, int] | None,
+             region: tuple[int, int, int, int], want: np.ndarray, shift: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, int]:
+    """The local shifts (A, 2) of the plan's APs in frame ``i`` where ``want`` (the matching's APs;
+    others 0), whether each was measured well, and the count of measurements: on the grey of
+    ``region`` of the frame as read (``frame``, at ``box``; None = whole), or read apart where that is
+    a raw CFA."""
+    a, b, c, d = region
+    if frame is None or plan.method == "bayer":
+        mono = plan.stream.read_mono(i, region)
+    else:
+        top, left = (box[0], box[2]) if box is not None else (0, 0)
+        mono = grey(frame[a - top:b - top, c - left:d - left])
+    local, ok, measured = plan.matching.shifts(mono, (a, c), shift, want)
+    first, count = plan.first_ap, plan.origins.shape[0]
+    return local[first:first + count], ok[first:first + count], measured
+
+
+def patch_box(plan: StackPlan, aps: list[int], offsets: np.ndarray, slack: float = 0.0
+              ) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) of the frame region the patches of ``aps`` read at ``offsets`` (A, 2),
     kept inside the frame; None when they lie outside it. A patch's output pixel u sits at frame
     position (origin + u + 0.5) / zoom − 0.5 + offset; :data:`READ_MARGIN` px more cover the
-    interpolation taps and drizzle drops, and a region edge inside the frame is never reached."""
+    interpolation taps and drizzle drops, and a region edge inside the frame is never reached. ``slack``
+    px more on every side hold the patches wherever offsets up to that far from ``offsets`` put them."""
     origin = plan.origins[aps].astype(np.float64)
     first = (origin + 0.5) / plan.zoom - 0.5 + offsets[aps]
     last = (origin + plan.patch - 0.5) / plan.zoom - 0.5 + offsets[aps]
-    top, left = (int(v) - READ_MARGIN for v in np.floor(first.min(axis=0)))
-    bottom, right = (int(v) + READ_MARGIN + 1 for v in np.ceil(last.max(axis=0)))
+    top, left = (int(v) - READ_MARGIN for v in np.floor(first.min(axis=0) - slack))
+    bottom, right = (int(v) + READ_MARGIN + 1 for v in np.ceil(last.max(axis=0) + slack))
     top, left = max(0, top), max(0, left)
     bottom, right = min(plan.stream.height, bottom), min(plan.stream.width, right)
     return (top, bottom, left, right) if bottom > top and right > left else None

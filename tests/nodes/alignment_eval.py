@@ -1,4 +1,5 @@
-"""Alignment accuracy of the real stabilize → analyse → reference → align-aps nodes on a simulated
+"""Alignment accuracy of the real stabilize → analyse → reference → align-aps nodes, and of the local
+shifts the stack measures with align-aps's result (here in every valid frame), on a simulated
 recording with a known truth (used by tests/nodes/test_alignment_accuracy.py; run as a script for a table).
 
 Geometry. stabilize's shifts are the true ones plus a constant c (its reference origin differs from the
@@ -29,6 +30,8 @@ import luckystack.nodes.reader  # noqa: F401
 import luckystack.nodes.reference  # noqa: F401
 import luckystack.nodes.stabilize  # noqa: F401
 from luckystack.graph.context import run_node
+from luckystack.nodes.align_aps import local_shifts, matching_of
+from luckystack.nodes.frames import open_frames
 from luckystack.simulate import load_truth, simulate, write_recording
 
 
@@ -61,7 +64,11 @@ def run_pipeline(ser: Path, params: dict | None = None, jobs: int = 1) -> dict:
     inputs = {"frames": frames, "shifts": shifts, "quality": quality}
     ref = run_node("reference", params.get("reference", {}), inputs, ser, jobs)["reference"]
     aps = run_node("align-aps", params.get("align-aps", {}), {**inputs, "reference": ref}, ser, jobs)["aps"]
-    return {"frames": frames, "shifts": shifts, "quality": quality, "reference": ref, "aps": aps}
+    # Every AP's shift in every valid frame, as the stack measures them in the frames it stacks.
+    local, ok = local_shifts(open_frames(frames, ser), shifts.array("shift"), quality.array("valid"),
+                             matching_of(aps, shifts.meta["crop"]))
+    return {"frames": frames, "shifts": shifts, "quality": quality, "reference": ref, "aps": aps,
+            "local": local, "ok": ok}
 
 
 def evaluate(truth, out: dict, scene: str = "", seconds: float = 0.0) -> Accuracy:
@@ -79,7 +86,7 @@ def evaluate(truth, out: dict, scene: str = "", seconds: float = 0.0) -> Accurac
     py, px = ry + c[0], rx + c[1]  # image positions of the AP centres (r + g - s)
     n = len(g)
     d = np.stack([truth.true_displacement(i, py, px) for i in range(n)])  # (N, A, 2)
-    measured = g[:, None, :] + aps.array("shift").astype(np.float64)
+    measured = g[:, None, :] + out["local"]
     err = measured - (s[:, None, :] + d)
     sv = truth.seeing[valid]
     sharp = valid & (truth.seeing <= np.median(sv))
@@ -91,7 +98,7 @@ def evaluate(truth, out: dict, scene: str = "", seconds: float = 0.0) -> Accurac
     fair = fair - fair[valid].reshape(-1, 2).mean(axis=0)
     return Accuracy(scene, global_rms, rms(err[sharp]), rms(fixed), rms(err[sharp] - fixed), rms(fair[sharp]),
                     rms(fair[sharp].mean(axis=0)),
-                    len(centre), float((~aps.array("ok")[sharp]).mean()),
+                    len(centre), float((~out["ok"][sharp]).mean()),
                     rms(d[sharp] - d[sharp].mean(axis=(0, 1))), seconds)
 
 

@@ -1,13 +1,15 @@
 import numpy as np
 import pytest
 
+import luckystack.imaging.localshift as localshift
 import luckystack.nodes.align_aps  # noqa: F401
 import luckystack.nodes.analyse  # noqa: F401
 import luckystack.nodes.reference  # noqa: F401
 import luckystack.nodes.stabilize  # noqa: F401
 from luckystack.graph.context import run_node
 from luckystack.graph.node import NodeError
-from luckystack.nodes.frames import ArrayFrameStream, memory_frames
+from luckystack.nodes.align_aps import local_shifts, matching_of
+from luckystack.nodes.frames import ArrayFrameStream, memory_frames, open_frames
 from tests.nodes.synthetic_planet import make_recording
 
 N = 40
@@ -27,13 +29,21 @@ def data():
     return sim, {"frames": fr, "shifts": shifts, "quality": quality, "reference": ref}
 
 
+def _local(inputs, aps):
+    shifts = inputs["shifts"]
+    return local_shifts(open_frames(inputs["frames"], None), shifts.array("shift"),
+                        inputs["quality"].array("valid"), matching_of(aps, shifts.meta["crop"]))
+
+
 def test_ap_shifts_match_the_true_local_displacement(data):
     sim, inputs = data
     aps = run_node("align-aps", {}, inputs)["aps"]
-    centre, size, shift = aps.array("center"), aps.array("size"), aps.array("shift")
+    centre = aps.array("center")
     a = len(centre)
-    assert 10 <= a <= 40 and shift.shape == (N, a, 2) and shift.dtype == np.float32
-    assert aps.array("quality").shape == (N, a) and aps.array("ok").dtype == bool
+    assert 10 <= a <= 40 and "shift" not in aps.arrays  # align-aps ranks; the stack measures
+    assert aps.array("quality").shape == (N, a) and aps.array("window_size").shape == (a,)
+    shift, ok = _local(inputs, aps)
+    assert shift.shape == (N, a, 2) and ok.dtype == bool
     y0, x0 = inputs["shifts"].meta["crop"][:2]
     g = inputs["shifts"].array("shift")
     measured = g[:, None, :] + shift
@@ -49,19 +59,42 @@ def test_ap_shifts_match_the_true_local_displacement(data):
     assert rms < 0.13, rms
 
 
-def test_lost_tracking_is_replaced_and_counted(data):
+def test_lost_tracking_is_replaced_from_neighbours(data):
     _, inputs = data
     aps = run_node("align-aps", {}, inputs)["aps"]
-    ok = aps.array("ok")
-    assert aps.meta["replaced"] == int((~ok).sum()) > 0
+    shift, ok = _local(inputs, aps)
     assert (~ok[3]).sum() >= 1 and ok[[i for i in range(N) if i != 3]].mean() > 0.95
+    lost = np.flatnonzero(~ok[3])
+    assert np.all(np.abs(shift[3, lost]) <= aps.meta["search"])  # a neighbour's median, not the garbage
+
+
+def test_an_aps_shift_does_not_depend_on_the_aps_measured_with_it(data):
+    """The stack measures in each frame only the APs that stack it: every AP's shift (and its
+    replacement when lost) must be the same bits whichever others are measured."""
+    _, inputs = data
+    aps = run_node("align-aps", {}, inputs)["aps"]
+    shifts = inputs["shifts"]
+    matching = matching_of(aps, shifts.meta["crop"])
+    stream = open_frames(inputs["frames"], None)
+    every, every_ok = _local(inputs, aps)
+    rng = np.random.default_rng(5)
+    for i in (0, 3, 7, 21):
+        g = shifts.array("shift")[i]
+        for share in (0.1, 0.5):
+            want = rng.random(matching.count) < share
+            want[0] = True
+            a, b, c, d = matching.region(g, (stream.height, stream.width), want)  # their rows only
+            local, ok, measured = matching.shifts(stream.read_mono(i, (a, b, c, d)), (a, c), g, want)
+            assert want.sum() <= measured <= matching.count
+            assert np.array_equal(local[want], every[i, want]) and np.array_equal(ok[want], every_ok[i, want])
+            assert not local[~want].any() and not ok[~want].any()
 
 
 def test_results_do_not_depend_on_jobs_and_manual_aps(data):
     _, inputs = data
     a = run_node("align-aps", {"ap_size": [48], "manual": [(100, 80, 32)]}, inputs, jobs=1)["aps"]
     b = run_node("align-aps", {"ap_size": [48], "manual": [(100, 80, 32)]}, inputs, jobs=2)["aps"]
-    for k in ("center", "size", "shift", "quality", "ok"):
+    for k in ("center", "size", "quality", "window_center", "window_size", "reference"):
         assert np.array_equal(a.array(k), b.array(k), equal_nan=True)
     assert a.array("center")[-1].tolist() == [80, 100] and a.meta["ap_sizes"] == [32, 48]
     with pytest.raises(NodeError):
@@ -70,8 +103,6 @@ def test_results_do_not_depend_on_jobs_and_manual_aps(data):
 
 @pytest.mark.parametrize("ap_size", [None, 32])  # 32: the 64 px matching windows reach beyond the boxes
 def test_measuring_only_the_aps_region_of_each_frame_changes_nothing(monkeypatch, ap_size):
-    import luckystack.nodes.align_aps as align_module
-
     sim = make_recording(n=12, h=300, w=420, radius=60, field=0.8, noise=0.01, seed=3)
     frames = memory_frames(ArrayFrameStream(sim.frames))
     shifts = run_node("stabilize", {}, {"frames": frames})["shifts"]
@@ -80,16 +111,18 @@ def test_measuring_only_the_aps_region_of_each_frame_changes_nothing(monkeypatch
               "reference": run_node("reference", {}, {"frames": frames, "shifts": shifts,
                                                       "quality": quality})["reference"]}
     regions = []
-    real = align_module._work_region
-    monkeypatch.setattr(align_module, "_work_region", lambda *a: regions.append(real(*a)) or regions[-1])
+    real = localshift.work_region
+    monkeypatch.setattr(localshift, "work_region", lambda *a: regions.append(real(*a)) or regions[-1])
     part = run_node("align-aps", {"ap_size": ap_size}, inputs)["aps"]
+    part_shift, part_ok = _local(inputs, part)
     a, b, c, d = regions[0]
     assert (b - a) * (d - c) < 0.6 * 300 * 420  # the planet's part of the frame, not all of it
-    monkeypatch.setattr(align_module, "_work_region", lambda extent, dy, dx, margin, shape: (0, shape[0], 0,
-                                                                                              shape[1]))
+    monkeypatch.setattr(localshift, "work_region", lambda extent, dy, dx, margin, shape: (0, shape[0], 0,
+                                                                                          shape[1]))
     whole = run_node("align-aps", {"ap_size": ap_size}, inputs)["aps"]
+    whole_shift, whole_ok = _local(inputs, whole)
     np.testing.assert_array_equal(part.array("quality"), whole.array("quality"))
-    np.testing.assert_array_equal(part.array("ok"), whole.array("ok"))
+    np.testing.assert_array_equal(part_ok, whole_ok)
     # The same samples; positions relative to the region round differently in float32, which can tip an
     # AP's strided iterations (remap's 1/32 px table, the 0.05 px stop) one way or the other: ≤ 2e-3 px.
-    np.testing.assert_allclose(part.array("shift"), whole.array("shift"), atol=2e-3)
+    np.testing.assert_allclose(part_shift, whole_shift, atol=2e-3)

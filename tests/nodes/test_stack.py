@@ -111,7 +111,8 @@ def test_building_on_earlier_sizes_gives_the_same_bits(mode):
                          ([15, 50], "stack above 6 frames"),  # 9 frames: a side band below the top
                          ([10, 20], None), ([4, 25], "stack"), ([5, 25], None), ([25, 10], None)):
         built, labels = _stack_after(syn, [first], jobs=2, percent=sizes, **mode)
-        assert labels == ([label] if label else []), sizes
+        # The background's pass, then the APs' (one group here).
+        assert labels == ([label.replace("stack", "background"), label] if label else []), sizes
         _assert_same_stacks(built, _stack(syn, percent=sizes, **mode))
 
 
@@ -130,7 +131,7 @@ def test_states_and_sizes_come_from_every_earlier_result():
     syn = make(n=60, h=64, w=80, ap_size=24)
     low, high = _stack(syn, percent=[10]), _stack(syn, percent=[50, 5])
     built, labels = _stack_after(syn, [low, high], percent=[5, 10, 45])  # 45 %: a side band on 40 %'s state
-    assert labels == ["stack above 24 frames"]
+    assert labels == ["background above 24 frames", "stack above 24 frames"]
     _assert_same_stacks(built, _stack(syn, percent=[5, 10, 45]))
     assert built.arrays["patch_P10"] is low.arrays["patch_P10"] and built.arrays["patch_P5"] is high.arrays["patch_P5"]
 
@@ -143,13 +144,13 @@ def test_sizes_taken_from_an_earlier_result_use_its_sums():
     built, labels = _stack_after(syn, [doctored], percent=[25, 10])
     assert labels == [] and np.allclose(built.array("background_P25"), 2 * first.array("background_P25"))
     built, labels = _stack_after(syn, [doctored], percent=[10, 30])
-    assert labels == ["stack above 15 frames"]
+    assert labels == ["background above 15 frames", "stack above 15 frames"]
     assert np.array_equal(built.array("background_P10"), first.array("background_P10"))
     assert not np.array_equal(built.array("background_P30"), _stack(syn, percent=[10, 30]).array("background_P30"))
     unreadable = Result(arrays={k: v for k, v in first.arrays.items() if not k.startswith("sum_num")},
                         meta=first.meta)  # a result that lost arrays is skipped, not an error
     built, labels = _stack_after(syn, [unreadable], percent=[10, 30])
-    assert labels == ["stack"] and np.array_equal(built.array("patch_P30"),
+    assert labels == ["background", "stack"] and np.array_equal(built.array("patch_P30"),
                                                   _stack(syn, percent=[10, 30]).array("patch_P30"))
 
 
@@ -159,7 +160,7 @@ def test_sums_are_kept_on_the_grid_below_the_largest_size():
     assert [s["frames"] for s in alone.meta["sums"]] == [3, 6, 12, 15]  # 5, 10, 20 and 25 %
     assert [s["background"] for s in alone.meta["sums"]] == ["sum_bg_3", "sum_bg_6", "sum_bg_12", "background_P25"]
     built, labels = _stack_after(syn, [alone], percent=[50])  # a sweep's next value builds on P25's run
-    assert labels == ["stack above 15 frames"]
+    assert labels == ["background above 15 frames", "stack above 15 frames"]
     assert np.array_equal(built.array("patch_P50"), _stack(syn, percent=[50]).array("patch_P50"))
     built, labels = _stack_after(syn, [alone], percent=[10])
     assert labels == [] and np.array_equal(built.array("patch_P10"), _stack(syn, percent=[10]).array("patch_P10"))
@@ -170,7 +171,7 @@ def test_sigma_clipped_stacks_are_never_built_on_earlier_ones():
     first = _stack(syn, percent=[10, 25], sigma_clip=2.5)
     assert not [n for n in first.arrays if n.startswith("sum_")] and not first.meta["sums"]
     built, labels = _stack_after(syn, [first], percent=[10, 30], sigma_clip=2.5)
-    assert labels == ["stack", "sigma clip"]
+    assert labels == ["background", "stack", "sigma clip"]
 
 
 def test_constant_image_stays_constant_with_partial_ap_cover():
@@ -313,7 +314,8 @@ def test_many_aps_are_stacked_in_groups_with_the_same_bits(monkeypatch, mode):
     first = _stack(syn, percent=[10, 25], **mode)
     if "sigma_clip" not in mode:  # building on earlier sums, group by group
         built, labels = _stack_after(syn, [first], percent=[10, 40], **mode)
-        assert labels[0].startswith("stack above") and len(labels) == n_ap
+        assert labels[0].startswith("background above") and labels[1].startswith("stack above")
+        assert len(labels) == n_ap + 1
         assert np.array_equal(built.array("patch_P40"), whole40.array("patch_P40"))
 
 
@@ -370,7 +372,7 @@ def test_the_highest_sums_that_fit_the_cache_budget_are_kept(monkeypatch):
     for name in kept.arrays:  # the outputs themselves do not change
         assert np.array_equal(kept.array(name), full.array(name)), name
     built, labels = _stack_after(syn, [kept], percent=[50, 45])  # P45 on the state at 24 frames
-    assert labels == ["stack above 24 frames"]
+    assert labels == ["background above 24 frames", "stack above 24 frames"]
     assert np.array_equal(built.array("patch_P45"), _stack(syn, percent=[50, 45]).array("patch_P45"))
     built, labels = _stack_after(syn, [kept], percent=[10, 40])  # a rerun computes no state only to keep it
     assert labels == [] and [s["frames"] for s in built.meta["sums"]] == [24]
@@ -383,4 +385,4 @@ def test_a_small_pass_runs_in_this_process(monkeypatch):
     monkeypatch.setattr(luckystack.nodes.stack, "PARALLEL_PATCHES", 1500)  # the shipped threshold
     ctx = _EarlierContext([{"stacks": first}], {"percent": [10, 25, 42]}, {k: syn.inputs[k] for k in PORTS}, jobs=2)
     registry()["stack"].run(ctx)
-    assert ctx.labels == ["stack above 24 frames"] and ctx.parallel == [False]  # a rank per AP: no worker
+    assert ctx.labels == ["background above 24 frames", "stack above 24 frames"] and ctx.parallel == [False, False]  # a rank per AP: no worker
