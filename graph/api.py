@@ -32,10 +32,11 @@ from luckystack.graph.progress import Reporter
 from luckystack.graph.storage import location_of
 from luckystack.graph.runrecord import RunRecord, executions
 from luckystack.graph.scheduler import damage_in, run_one
-from luckystack.graph.spec import Pipeline, PipelineError, load_pipeline, pipeline_from_dict  # noqa: F401
+from luckystack.graph.spec import Pipeline, PipelineError  # noqa: F401
 from luckystack.graph.store import CacheStore
 from luckystack.graph.sweep import Variant, variants
-from luckystack.graph.validate import check_against_input
+from luckystack.graph.validate import (check_against_input, load_pipeline,  # noqa: F401  (re-exported)
+                                       pipeline_from_dict, with_overrides)
 
 PathLike = str | os.PathLike
 

@@ -79,7 +79,7 @@ class PipelineNode:
 
 @dataclass
 class Pipeline:
-    """A validated pipeline, ready to hash and run. Build with :func:`load_pipeline`."""
+    """A validated pipeline, ready to hash and run. Build with :func:`~luckystack.graph.validate.load_pipeline`."""
 
     name: str
     description: str
@@ -89,13 +89,6 @@ class Pipeline:
     sweep: SweepEntry | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
-    def with_overrides(self, sets: Mapping[str, Any]) -> "Pipeline":
-        """A copy with ``{"node.param": value}`` overrides applied and validated."""
-        from luckystack.graph.validate import build
-        raw = apply_overrides(self.raw, dict(sets), self.source)
-        p = build(raw, self.source)
-        p.raw, p.overrides = raw, {**self.overrides, **dict(sets)}
-        return p
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -181,8 +174,6 @@ def _drop_conflicting(entry: Any, file_entry: Any, overridden: set[str]) -> None
     """An override wins over what the pipeline file set on the same node: when the node's params break
     a rule between params (``stack.frames`` set where the file gives ``stack.percent``), the file's
     param whose removal alone satisfies the rules goes back to its default."""
-    from luckystack.graph.node import registry
-
     if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):
         return
     node_type = registry().get(str(entry.get("type")))
@@ -207,28 +198,6 @@ def _param_rule_broken(model: type, params: dict[str, Any]) -> bool | None:
     except (TypeError, ValueError):
         return False
     return None
-
-
-def load_pipeline(path: Path | str, sets: Mapping[str, Any] | Iterable[str] | None = None) -> Pipeline:
-    """Read, override and validate a pipeline file. Raises PipelineError listing every problem."""
-    from luckystack.graph.validate import build
-    source = str(path)
-    raw = read_file(path)
-    if sets is not None and not isinstance(sets, Mapping):
-        sets = parse_sets(sets)
-    sets = dict(sets or {})
-    raw2 = apply_overrides(raw, sets, source) if sets else raw
-    p = build(raw2, source)
-    p.raw, p.overrides = raw2, sets
-    return p
-
-
-def pipeline_from_dict(raw: dict[str, Any], source: str = "<pipeline>") -> Pipeline:
-    """Validate an in-memory pipeline description (same rules as a file)."""
-    from luckystack.graph.validate import build
-    p = build(copy.deepcopy(raw), source)
-    p.raw = copy.deepcopy(raw)
-    return p
 
 
 _PROBLEMS = {  # pydantic error type → what the user reads

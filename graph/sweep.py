@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from luckystack.graph.spec import Pipeline, PipelineError, SweepEntry, parse_value
+from luckystack.graph.validate import with_overrides
 
 
 @dataclass
@@ -76,7 +77,7 @@ def variants(pipeline: Pipeline, sweep: Mapping[str, list[Any]] | None = None,
     for label, combo in zip(labels(targets, combos), combos):
         sets = dict(zip(targets, combo))
         try:
-            p = pipeline.with_overrides(sets)
+            p = with_overrides(pipeline, sets)
         except PipelineError as e:
             raise PipelineError([f"{line} (sweep variant {label})" for line in e.lines]) from None
         out.append(Variant(label, sets, p))

@@ -182,7 +182,7 @@ class _Rewriter(Reporter):
 def test_recording_changed_while_read_fails_and_stores_nothing(tmp_path, node, shape):
     rec = make_recording(tmp_path / "r.npy", n=48)
     original = rec.read_bytes()
-    p = api.pipeline_from_dict(PIPE).with_overrides({"slow.delay": 0})
+    p = api.with_overrides(api.pipeline_from_dict(PIPE), {"slow.delay": 0})
     cache = tmp_path / "cache"
     with pytest.raises(InputChanged, match=f"the recording changed while it was read: {rec}"):
         api.run(p, [rec], cache=cache, out=tmp_path / "o", jobs=1, reporter=_Rewriter(rec, node, 2, shape))
