@@ -7,8 +7,9 @@ costs page faults and zeroing: measured, that doubles the time of a blur + gradi
 on a 600×440 frame. Raising the mmap threshold to 16 MB and the trim threshold to 64 MB keeps those
 buffers in the heap for reuse; memory stays bounded by the trim threshold per arena.
 
-Applied once per process (the main process and every joblib worker import :mod:`luckystack.graph.node`);
-no-op where glibc's ``mallopt`` is missing, and off with ``LUCKYSTACK_MALLOC=default``.
+Applied once per process by :func:`luckystack.graph.process.configure_process`, before nodes run (in
+the main process and every worker); no-op where glibc's ``mallopt`` is missing, and off with
+``LUCKYSTACK_MALLOC=default``.
 """
 
 from __future__ import annotations

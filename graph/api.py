@@ -28,6 +28,7 @@ from luckystack.graph.executor import Executor, make_executor
 from luckystack.graph.explain import NodeStatus, render  # noqa: F401  (re-exported)
 from luckystack.graph.explain import explain as _explain
 from luckystack.graph.node import Result
+from luckystack.graph.process import configure_process
 from luckystack.graph.progress import Reporter
 from luckystack.graph.storage import location_of
 from luckystack.graph.runrecord import RunRecord, executions
@@ -171,6 +172,7 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
     once at the end with the successful runs when there were two or more (a sweep or a batch: the app
     compares the results).
     """
+    configure_process()
     store = _store(cache)
     store.sweep_orphans()
     jobs = jobs or default_jobs()

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, InvalidStateError
 from typing import Any
 
+from luckystack.graph.process import configure_process
+
 # Retries of a task that raised. A worker that dies is not a raise: Dask reschedules its tasks by itself
 # (up to distributed.scheduler.allowed-failures times). A node's errors are its data's, so they stay raised.
 RETRIES = 0
@@ -33,6 +35,7 @@ def _value(x: Any) -> Any:
 
 
 def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
+    configure_process()  # the node package that defines fn registered its set-up when it was imported
     return fn(item)
 
 

@@ -41,10 +41,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from luckystack.graph.allocator import tune_allocator
-
-tune_allocator()  # every process running nodes (workers included) imports this module
-
 T = TypeVar("T")
 R = TypeVar("R")
 

@@ -17,7 +17,8 @@ cores // jobs threads each, so ``jobs`` processes never run cores × jobs thread
 Workers never outlive the process that started them: a worker's initializer starts a watchdog thread
 that ends it within :data:`PARENT_POLL_S` once its parent is gone (SIGKILL, a crash); loky's resource
 trackers then see their last client go and exit too. The initializer is given the parent's pid, so a
-worker whose parent died while it was still starting exits at once.
+worker whose parent died while it was still starting exits at once, and the process set-up
+(:func:`~luckystack.graph.process.configure_process`) the parent's node packages registered.
 (``prctl(PR_SET_PDEATHSIG)`` would fire when the parent *thread* that started the worker ends, and
 workers are started from node threads that end with each run.) :func:`stop_workers` ends them at once
 when a run is interrupted.
@@ -32,6 +33,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
 from typing import Any
+
+from luckystack.graph.process import configure_process, process_setups
 
 IDLE_WORKER_TIMEOUT_S = 300  # as joblib's loky backend: workers survive between the nodes of a run
 AHEAD_PER_WORKER = 2  # items queued per worker, so a worker never waits for the caller to submit
@@ -53,6 +56,12 @@ def worker_env(jobs: int) -> dict[str, str]:
 
 
 _watchdog: threading.Thread | None = None
+
+
+def _start_worker(parent: int, setups: tuple[Callable[[], object], ...]) -> None:
+    """A worker's initializer: watch ``parent`` and set the process up to run nodes."""
+    _watch_parent(parent)
+    configure_process(setups)
 
 
 def _watch_parent(parent: int) -> None:
@@ -98,7 +107,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
     from joblib.externals.loky import get_reusable_executor
 
     pool = get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs),
-                                 initializer=_watch_parent, initargs=(os.getpid(),))
+                                 initializer=_start_worker, initargs=(os.getpid(), process_setups()))
     started = pool.submit(_ready)
     wait([started], timeout=WARM_WORKER_WAIT_S)
     source = iter(items)

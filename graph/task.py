@@ -29,6 +29,7 @@ from luckystack.graph.context import CacheContext
 from luckystack.graph.files import WriteFailed, free_space, human_size
 from luckystack.graph.inputwatch import InputChanged, Watched, check_unchanged
 from luckystack.graph.node import NodeError, Params, Result, registry
+from luckystack.graph.process import configure_process
 from luckystack.graph.progress import Reporter
 from luckystack.graph.storage import Store, open_store
 
@@ -87,6 +88,7 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
     names the node); whatever happens, no partial entry becomes visible.
     """
     importlib.import_module(task.node_module)
+    configure_process()  # after the import: the node package has registered its set-up
     node_type = registry()[task.node_type]
     store = store if store is not None else open_store(task.store)
     reporter = reporter or Reporter()

@@ -201,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import luckystack.nodes  # noqa: F401  (registers the node types)
 
     from luckystack import __version__
+    from luckystack.setup import configure_process
+
+    configure_process()
 
     return engine_cli.main(argv, commands=app_commands(), after_run=_report_after_run,
                            after_sweep=_after_sweep, version=f"luckystack {__version__}", hint=_hint)

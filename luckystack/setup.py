@@ -1,0 +1,16 @@
+"""The application's set-up step, which the command line and :func:`luckystack.api.run` call.
+
+Importing luckystack's modules changes nothing in the process; this does: glibc's allocator thresholds
+and, once the node types are imported, OpenCV's thread count (see :mod:`luckystack.graph.process`).
+The engine repeats the step wherever nodes run (worker processes, cluster tasks), so code that calls
+:func:`luckystack.graph.api.run` directly is set up as well.
+"""
+
+from __future__ import annotations
+
+from luckystack.graph import process
+
+
+def configure_process() -> None:
+    """Set this process up for running luckystack's nodes (idempotent)."""
+    process.configure_process()
