@@ -1,14 +1,14 @@
 """The Python API, mirroring the command line (usable from a notebook)::
 
     from luckystack.graph import api
-    p = api.load_pipeline("pipelines/planet.json", {"stack.percent": [10]})
-    print(api.render(api.explain(p, "jupiter.ser")))
-    records = api.run(p, ["jupiter.ser"], out="out")
-    images = api.read_result(p, "post", "jupiter.ser")["images"].array("image_P10")
+    p = api.load_pipeline("pipeline.json", {"scale.factor": [10]})
+    print(api.render(api.explain(p, "input.dat")))
+    records = api.run(p, ["input.dat"], out="out")
+    values = api.read_result(p, "scale", "input.dat")["values"].array("scaled")
 
 Output layout: ``<out>/<input stem>/`` holds a plain run's exported files and ``run.json``; a sweep
 variant's go to ``<out>/<input stem>/<variant label>/`` so settings never overwrite each other.
-Without an input (pipelines that read no recording) the pipeline name replaces the stem.
+Without an input (pipelines that read no input file) the pipeline name replaces the stem.
 
 Where it runs: ``api.run(..., executor="dask")`` starts a local Dask cluster, ``executor="tcp://host:8786"``
 uses an existing one, and an :class:`~luckystack.graph.executor.Executor` instance is used as it is (the

@@ -1,11 +1,11 @@
-"""The Dask executor: nodes and their frame chunks on a ``dask.distributed`` cluster.
+"""The Dask executor: nodes and their chunks of work on a ``dask.distributed`` cluster.
 
 Both levels of :mod:`luckystack.graph.executor` go to the cluster. ``submit`` sends a node's
 :class:`~luckystack.graph.task.NodeTask` (a few kB) to a worker, which reopens the cache and reads the
-frames from the shared path. Inside that task, ``Context.map`` submits the node's chunks from the
+input file from the shared path. Inside that task, ``Context.map`` submits the node's chunks from the
 worker (``worker_client``: the node's thread secedes while it waits, so its slot computes chunks too)
 and yields their results in chunk order, so the node reduces them as it would locally and the bits
-are the same. A chunk's function (often a partial holding a reference image) is sent once per map as
+are the same. A chunk's function (often a partial holding a large array) is sent once per map as
 a task of its own, on which every chunk depends; if its worker dies, Dask computes it again.
 
 A worker that dies mid-task has its tasks run again elsewhere (Dask does this by itself); a killed
@@ -105,7 +105,7 @@ class DaskExecutor:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise ValueError("the dask executor needs Dask: pip install 'luckystack[distributed]'") from None
+            raise ValueError("the dask executor needs Dask: pip install 'dask[distributed]'") from None
         self.retries = retries
         self._cluster = None
         if client is not None:

@@ -8,10 +8,10 @@ then whenever the next result in order is not ready. With ``jobs`` = 2 one worke
 of the work, its start-up overlaps the caller's computing, and the run holds one process less in
 memory. Results come in input order, so they never depend on who computed them. The last item is
 never queued on a worker but computed here, so the caller does not sit idle at the end while a worker
-still holds a queued item (the stack node's 16 items of about 0.4 s: 3.68 → 3.44 s with 2 jobs, median of 4).
+still holds a queued item (16 items of about 0.4 s: 3.68 → 3.44 s with 2 jobs, median of 4).
 
 Workers come from loky's reusable executor (the one joblib uses) and stay alive between nodes. Like
-joblib's workers they start with the native thread pools (OpenMP, BLAS, OpenCV) limited to
+joblib's workers they start with the native thread pools (OpenMP, BLAS) limited to
 cores // jobs threads each, so ``jobs`` processes never run cores × jobs threads between them.
 
 Workers never outlive the process that started them: a worker's initializer starts a watchdog thread
@@ -42,9 +42,10 @@ WAITING_PER_JOB = 2  # results computed here that may wait for an earlier worker
 PARENT_POLL_S = 0.25  # how often a worker checks that the process that started it is still there
 WARM_WORKER_WAIT_S = 0.05  # a running worker answers a no-op in about 1 ms; a starting one takes ~0.7 s
 _END = object()
-# Thread-pool sizes native libraries read at start-up (joblib's list, plus OpenCV's).
+# Thread-pool sizes native libraries read at start-up (joblib's list). A library with its own setting
+# limits it in a process set-up function (see luckystack.graph.process), which workers run as they start.
 THREAD_LIMIT_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "OPENCV_FOR_THREADS_NUM")
+                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 def worker_env(jobs: int) -> dict[str, str]:

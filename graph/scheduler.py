@@ -18,10 +18,7 @@ SIGTERM) stops its running nodes at their next item and records "interrupted".
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
 import json
-import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -40,25 +37,7 @@ from luckystack.graph.spec import Pipeline
 from luckystack.graph.storage import location_of
 from luckystack.graph.store import CacheStore, EntryInUse
 from luckystack.graph.task import NodeTask, TaskOutcome, load_committed, run_task
-
-_LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
-
-
-def versions() -> dict[str, str]:
-    """Python and library versions for a result's provenance."""
-    return dict(_versions())
-
-
-@functools.cache
-def _versions() -> dict[str, str]:
-    # Looked up once per process: each metadata lookup scans the installed distributions (~1 ms).
-    out = {"python": sys.version.split()[0]}
-    for lib in _LIBS:
-        try:
-            out[lib] = importlib.metadata.version(lib)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
+from luckystack.graph.versions import versions
 
 
 class RunCancelled(KeyboardInterrupt):

@@ -5,7 +5,7 @@ wherever an executor puts it: a thread of this process or a Dask worker on anoth
 tasks Hamilton's and Kedro's executors submit, a :class:`NodeTask` holds no open handles: the node type
 by name (and the module that registers it), the resolved params, the upstream entries by key, the
 store by location and the input file by path. The worker reopens the store, leases and reads the
-upstream entries itself, and reads the input frames from the shared path, so no array is shipped
+upstream entries itself, and reads the input file from the shared path, so no array is shipped
 from the client. The result goes into the store; only a small :class:`TaskOutcome` comes back.
 """
 

@@ -139,7 +139,7 @@ def build(raw: dict[str, Any], source: str) -> Pipeline:
 def check_against_input(pipeline: Pipeline, input_file: Path | None) -> None:
     """Run every node type's ``check_input`` on ``input_file``; PipelineError listing what does not fit.
 
-    Called before any node runs, so a param the recording rules out (an AP larger than the frame)
+    Called before any node runs, so a param the input rules out (a region larger than the input)
     fails at once rather than deep inside a node after minutes of work.
     """
     if input_file is None:

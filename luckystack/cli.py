@@ -15,7 +15,7 @@ from pathlib import Path
 from luckystack.bench import COMMAND as bench_command
 from luckystack.compare import COMMAND as compare_command
 from luckystack.graph import cli as engine_cli
-from luckystack.graph.cli import Command, UsageError
+from luckystack.graph.cli import Application, Command, UsageError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINES = REPO_ROOT / "pipelines"
@@ -196,17 +196,33 @@ def _hint(error: Exception, args: argparse.Namespace) -> str | None:
     return None
 
 
+def application() -> Application:
+    """How the engine's command line names luckystack, with examples on its recordings and pipelines."""
+    from luckystack import __version__
+    from luckystack.setup import LIBRARIES
+
+    return Application(
+        name="luckystack", version=f"luckystack {__version__}", libraries=LIBRARIES,
+        description="Lucky-imaging stacker run as a cached dataflow graph: only what changed is recomputed.",
+        examples={
+            "": "example:\n  luckystack run pipelines/planet.json --input jupiter.ser",
+            "run": "example:\n  luckystack run pipelines/planet.json -i jupiter.ser --set stack.percent=25\n"
+                   "  luckystack run pipelines/planet.json -i a.ser -i b.ser --sweep stack.percent=5,10,25\n"
+                   "  luckystack run pipelines/planet.json -i a.ser -i b.ser --scheduler tcp://host:8786",
+            "explain": "example:\n  luckystack explain pipelines/planet.json -i jupiter.ser --set align.ap_size=48",
+            "schema": "example:\n  luckystack schema -o pipelines/schema.json",
+        })
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
     import luckystack.nodes  # noqa: F401  (registers the node types)
 
-    from luckystack import __version__
     from luckystack.setup import configure_process
 
     configure_process()
-
-    return engine_cli.main(argv, commands=app_commands(), after_run=_report_after_run,
-                           after_sweep=_after_sweep, version=f"luckystack {__version__}", hint=_hint)
+    return engine_cli.main(argv, app=application(), commands=app_commands(), after_run=_report_after_run,
+                           after_sweep=_after_sweep, hint=_hint)
 
 
 if __name__ == "__main__":

@@ -104,3 +104,11 @@ def test_run_record_saved_with_exports_and_warnings(tmp_path, recording, cache):
     assert prov["pipeline"] == "test-pipe" and prov["node_type"] == "t-stack" and prov["params"]["percent"] == 0.5
     assert set(prov["upstream"]) == {"frames", "quality", "aps"} and "numpy" in prov["versions"]
     assert prov["wall_s"] > 0 and prov["peak_rss_mb"]["self"] > 0
+
+
+def test_provenance_names_the_libraries_the_application_records():
+    from luckystack.graph.versions import record_versions_of, versions
+
+    assert {"python", "numpy", "zarr"} <= set(versions())
+    record_versions_of("xxhash", "no-such-distribution")
+    assert "xxhash" in versions() and "no-such-distribution" not in versions()
