@@ -12,6 +12,7 @@ on stderr; ``--debug`` shows tracebacks.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import re
 import signal
@@ -39,14 +40,29 @@ from luckystack.graph.sweep import parse_sweep_args
 
 @dataclass
 class Command:
-    """A subcommand: ``add_arguments(parser)`` declares options, ``run(args)`` returns the exit status."""
+    """A subcommand: ``add_arguments(parser)`` declares options, ``run(args)`` returns the exit status.
+
+    An application lists its commands by name, help line and ``module``: that module's ``COMMAND`` (a
+    full Command) is imported only when the command is chosen, so the others and ``--help`` start
+    without it. The engine's own commands are given in full.
+    """
 
     name: str
     help: str
-    run: Callable[[argparse.Namespace], int]
+    run: Callable[[argparse.Namespace], int] | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
     description: str = ""
     epilog: str = ""
+    module: str | None = None
+
+    def load(self) -> "Command":
+        """The full command: this one, or its module's ``COMMAND``."""
+        if self.module is None:
+            return self
+        full = importlib.import_module(self.module).COMMAND
+        if full.name != self.name:
+            raise ValueError(f"{self.module}.COMMAND is {full.name!r}, listed as {self.name!r}")
+        return full
 
 
 @dataclass(frozen=True)
@@ -352,8 +368,27 @@ def _builtin_commands(prog: str) -> list[Command]:
     ]
 
 
-def build_parser(commands: Sequence[Command] = (), app: Application = Application()) -> argparse.ArgumentParser:
-    """The parser of the engine's commands and ``commands``, in the application's words."""
+_VALUED = ("--cache", "--jobs")  # options before the command that take a value
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv``: the first word that is not an option or an option's value."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(commands: Sequence[Command] = (), app: Application = Application(),
+                 argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of the engine's commands and ``commands``, in the application's words.
+
+    With ``argv``, only the command it names is loaded and given its options (see :class:`Command`);
+    the others are listed by name and help line."""
+    chosen = chosen_command(argv) if argv is not None else None
     parser = argparse.ArgumentParser(prog=app.name, formatter_class=_FMT, description=app.description)
     prog = parser.prog
     top = app.examples.get("", f"example:\n  {prog} run PIPELINE.json --input INPUT")
@@ -362,8 +397,9 @@ def build_parser(commands: Sequence[Command] = (), app: Application = Applicatio
     if app.version:
         parser.add_argument("--version", action="version", version=app.version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for cmd in [*_builtin_commands(prog), *commands]:
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help,
+    for listed in [*_builtin_commands(prog), *commands]:
+        cmd = listed.load() if argv is None or listed.name == chosen else listed
+        p = sub.add_parser(cmd.name, help=listed.help, description=cmd.description or cmd.help,
                            epilog=app.examples.get(cmd.name, cmd.epilog), formatter_class=_FMT)
         cmd.add_arguments(p)
         _common(p, suppress=True)
@@ -383,7 +419,8 @@ def main(argv: Sequence[str] | None = None, *, app: Application = Application(),
     line.
     """
     record_versions_of(*app.libraries)
-    parser = build_parser(commands, app)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(commands, app, argv)
     args = parser.parse_args(argv)  # exits 2 itself on usage errors
     args.after_run = after_run
     args.after_sweep = after_sweep

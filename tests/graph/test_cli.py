@@ -125,3 +125,11 @@ def test_the_application_names_itself_and_gives_the_examples():
     cache = parser._subparsers._group_actions[0].choices["cache"].format_help()
     assert "tool cache ls" in cache  # the engine's own examples, in the application's name
 
+
+
+def test_the_chosen_command_skips_options_and_their_values():
+    from luckystack.graph.cli import chosen_command
+
+    assert chosen_command(["--cache", "run", "--jobs", "2", "explain", "p.json"]) == "explain"
+    assert chosen_command(["--debug", "--cache=c", "run", "p.json"]) == "run"
+    assert chosen_command(["--help"]) is None
