@@ -211,7 +211,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    text = json.dumps(json_schema(title=f"{args.prog} pipeline"), indent=2, sort_keys=True) + "\n"
+    schema = json_schema(title=f"{args.app_name} pipeline") if args.app_name else json_schema()
+    text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     if args.output:
         Path(args.output).write_text(text)
     else:
@@ -424,7 +425,7 @@ def main(argv: Sequence[str] | None = None, *, app: Application = Application(),
     args = parser.parse_args(argv)  # exits 2 itself on usage errors
     args.after_run = after_run
     args.after_sweep = after_sweep
-    args.prog = parser.prog
+    args.prog, args.app_name = parser.prog, app.name
     if args.jobs is not None and args.jobs < 1:
         print(f"{parser.prog}: error: --jobs must be at least 1", file=sys.stderr)
         return 2
