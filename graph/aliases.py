@@ -3,7 +3,7 @@
 A node type may declare, per param whose default is "choose automatically" (``None``), how to read the
 value it chose from its results (:func:`declare_resolved`). When such a node computes with the param
 left automatic, the engine also records an *alias*: the key the node would have with the param set to
-the chosen value, pointing at the key it has. ``align.ap_size=88`` after a run where auto picked 88 px
+the chosen value, pointing at the key it has. ``tile.size=88`` after a run where the automatic size was 88
 then plans to the very same key (:func:`lookup`), so the node and everything downstream are cached, and
 ``explain`` says so and why. Aliases are small files under ``<cache>/aliases/``; one whose target was
 evicted is ignored. A declaration must be exact: the node run with the chosen value must compute what

@@ -1,14 +1,15 @@
-"""Keep glibc from returning every freed frame-sized buffer to the kernel (a large speed-up).
+"""Keep glibc from returning every freed buffer of a few MB to the kernel (a large speed-up).
 
-Node code allocates and frees many arrays of one to a few MB per frame (blurred copies, gradients,
-patch stacks). glibc serves blocks above its mmap threshold (128 KB at start, adapting upwards only
+Node code allocates and frees many arrays of one to a few MB per work item (blurred copies, gradients,
+intermediate results). glibc serves blocks above its mmap threshold (128 KB at start, adapting upwards only
 as such blocks are freed) with fresh ``mmap`` pages, and unmaps them on free, so every temporary array
 costs page faults and zeroing: measured, that doubles the time of a blur + gradient + sum of squares
-on a 600×440 frame. Raising the mmap threshold to 16 MB and the trim threshold to 64 MB keeps those
+on a 600×440 array. Raising the mmap threshold to 16 MB and the trim threshold to 64 MB keeps those
 buffers in the heap for reuse; memory stays bounded by the trim threshold per arena.
 
-Applied once per process (the main process and every joblib worker import :mod:`luckystack.graph.node`);
-no-op where glibc's ``mallopt`` is missing, and off with ``LUCKYSTACK_MALLOC=default``.
+Applied once per process by :func:`luckystack.graph.process.configure_process`, before nodes run (in
+the main process and every worker); no-op where glibc's ``mallopt`` is missing, and off with
+``LUCKYSTACK_MALLOC=default``.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """The Python API, mirroring the command line (usable from a notebook)::
 
     from luckystack.graph import api
-    p = api.load_pipeline("pipelines/planet.json", {"stack.percent": [10]})
-    print(api.render(api.explain(p, "jupiter.ser")))
-    records = api.run(p, ["jupiter.ser"], out="out")
-    images = api.read_result(p, "post", "jupiter.ser")["images"].array("image_P10")
+    p = api.load_pipeline("pipeline.json", {"scale.factor": [10]})
+    print(api.render(api.explain(p, "input.dat")))
+    records = api.run(p, ["input.dat"], out="out")
+    values = api.read_result(p, "scale", "input.dat")["values"].array("scaled")
 
 Output layout: ``<out>/<input stem>/`` holds a plain run's exported files and ``run.json``; a sweep
 variant's go to ``<out>/<input stem>/<variant label>/`` so settings never overwrite each other.
-Without an input (pipelines that read no recording) the pipeline name replaces the stem.
+Without an input (pipelines that read no input file) the pipeline name replaces the stem.
 
 Where it runs: ``api.run(..., executor="dask")`` starts a local Dask cluster, ``executor="tcp://host:8786"``
 uses an existing one, and an :class:`~luckystack.graph.executor.Executor` instance is used as it is (the
@@ -29,14 +29,16 @@ from luckystack.graph.explain import NodeStatus, render  # noqa: F401  (re-expor
 from luckystack.graph.explain import explain as _explain
 from luckystack.graph.fingerprint import fingerprint
 from luckystack.graph.node import Result
+from luckystack.graph.process import configure_process
 from luckystack.graph.progress import Reporter
 from luckystack.graph.storage import location_of
 from luckystack.graph.runrecord import RunRecord, executions
 from luckystack.graph.scheduler import damage_in, run_one
-from luckystack.graph.spec import Pipeline, PipelineError, load_pipeline, pipeline_from_dict  # noqa: F401
+from luckystack.graph.spec import Pipeline, PipelineError  # noqa: F401
 from luckystack.graph.store import CacheStore
 from luckystack.graph.sweep import Variant, variants
-from luckystack.graph.validate import check_against_input
+from luckystack.graph.validate import (check_against_input, load_pipeline,  # noqa: F401  (re-exported)
+                                       pipeline_from_dict, with_overrides)
 
 PathLike = str | os.PathLike
 
@@ -171,6 +173,7 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
     once at the end with the successful runs when there were two or more (a sweep or a batch: the app
     compares the results).
     """
+    configure_process()
     store = _store(cache)
     store.sweep_orphans()
     jobs = jobs or default_jobs()

@@ -1,4 +1,7 @@
-"""The ``luckystack`` command line: run, explain, schema, cache — plus commands the app adds.
+"""The engine's command line: run, explain, schema, cache — plus the commands the application adds.
+
+The application names itself (:class:`Application`: program name, description, version, examples);
+the engine's own help stays generic.
 
 Exit status: 0 success, 1 a node failed on the data (NodeError), a result file could not be written
 (WriteFailed), damage found by ``cache verify``, or an internal error; 2 a bad pipeline file, override
@@ -9,6 +12,7 @@ on stderr; ``--debug`` shows tracebacks.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import re
 import signal
@@ -16,7 +20,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +30,7 @@ from luckystack.graph.files import WriteFailed
 from luckystack.graph.node import NodeError
 from luckystack.graph.spec import PipelineError, json_schema, parse_sets
 from luckystack.graph.parallel import stop_workers
+from luckystack.graph.versions import record_versions_of
 
 if TYPE_CHECKING:
     from luckystack.graph.executor import Executor
@@ -36,14 +42,47 @@ if TYPE_CHECKING:
 
 @dataclass
 class Command:
-    """A subcommand: ``add_arguments(parser)`` declares options, ``run(args)`` returns the exit status."""
+    """A subcommand: ``add_arguments(parser)`` declares options, ``run(args)`` returns the exit status.
+
+    An application lists its commands by name, help line and ``module``: that module's ``COMMAND`` (a
+    full Command) is imported only when the command is chosen, so the others and ``--help`` start
+    without it. The engine's own commands are given in full.
+    """
 
     name: str
     help: str
-    run: Callable[[argparse.Namespace], int]
+    run: Callable[[argparse.Namespace], int] | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
     description: str = ""
     epilog: str = ""
+    module: str | None = None
+
+    def load(self) -> "Command":
+        """The full command: this one, or its module's ``COMMAND``."""
+        if self.module is None:
+            return self
+        full = importlib.import_module(self.module).COMMAND
+        if full.name != self.name:
+            raise ValueError(f"{self.module}.COMMAND is {full.name!r}, listed as {self.name!r}")
+        return full
+
+
+@dataclass(frozen=True)
+class Application:
+    """What the command line says about the application built on the engine.
+
+    ``name`` is the program name in usage lines and messages (default: argparse's, from
+    ``sys.argv[0]``); ``examples`` maps a command's name (the
+    engine's or the application's own; ``""`` for the top level) to example lines shown below its help,
+    replacing the engine's generic ones. ``libraries``: installed distributions whose versions every
+    result's provenance records (see :mod:`~luckystack.graph.versions`).
+    """
+
+    name: str | None = None
+    description: str = "Runs pipelines as a cached dataflow graph: only what changed is recomputed."
+    version: str | None = None
+    examples: Mapping[str, str] = field(default_factory=dict)
+    libraries: tuple[str, ...] = ()
 
 
 class UsageError(Exception):
@@ -66,7 +105,7 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
 def _pipeline_args(p: argparse.ArgumentParser, inputs_required: bool) -> None:
     p.add_argument("pipeline", help="pipeline file (JSON)")
     p.add_argument("--input", "-i", action="append", default=[], metavar="FILE", required=inputs_required,
-                   help="input recording; repeat for a batch processed with the same pipeline")
+                   help="input file; repeat for a batch processed with the same pipeline")
     p.add_argument("--set", "-s", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a param (VALUE parsed as JSON, else a string); repeatable")
     p.add_argument("--sweep", action="append", default=[], metavar="NODE.PARAM=V1,V2",
@@ -185,7 +224,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    schema = json_schema(title=f"{args.app_name} pipeline") if args.app_name else json_schema()
+    text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     if args.output:
         Path(args.output).write_text(text)
     else:
@@ -266,7 +306,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         print(f"{len(entries)} entries, {_human(sum(e.size for e in entries))} in {store.root}")
     elif args.action == "rm":
         if not args.keys:
-            raise UsageError("cache rm: give one or more KEYs (or prefixes) from `luckystack cache ls`")
+            raise UsageError(f"cache rm: give one or more KEYs (or prefixes) from `{args.prog} cache ls`")
         for k in args.keys:
             try:
                 key = store.resolve(k)
@@ -291,7 +331,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
-def _builtin_commands() -> list[Command]:
+def _builtin_commands(prog: str) -> list[Command]:
     def run_args(p: argparse.ArgumentParser) -> None:
         _pipeline_args(p, inputs_required=False)
         p.add_argument("--out", "-o", default="out", metavar="DIR",
@@ -324,62 +364,86 @@ def _builtin_commands() -> list[Command]:
         p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
 
     return [
-        Command("run", "run a pipeline on input recordings, reusing cached results", _cmd_run, run_args,
+        Command("run", "run a pipeline on input files, reusing cached results", _cmd_run, run_args,
                 "Runs every node that is not already cached, exports result files and prints a summary.\n"
                 "Several --input files form a batch (on a Dask cluster its runs go on at once); a run that\n"
                 "fails is reported and the others complete. --sweep runs one variant per value.",
-                "example:\n  luckystack run pipelines/planet.json -i jupiter.ser --set stack.percent=25\n"
-                "  luckystack run pipelines/planet.json -i a.ser -i b.ser --sweep stack.percent=5,10,25\n"
-                "  luckystack run pipelines/planet.json -i a.ser -i b.ser --scheduler tcp://host:8786"),
+                f"example:\n  {prog} run PIPELINE.json -i INPUT --set NODE.PARAM=VALUE\n"
+                f"  {prog} run PIPELINE.json -i A -i B --sweep NODE.PARAM=V1,V2,V3\n"
+                f"  {prog} run PIPELINE.json -i A -i B --scheduler tcp://host:8786"),
         Command("explain", "show which nodes are cached and why the others will run", _cmd_explain,
                 explain_args, "Hashes the pipeline (fingerprinting input files) and computes nothing.",
-                "example:\n  luckystack explain pipelines/planet.json -i jupiter.ser --set align.ap_size=48"),
+                f"example:\n  {prog} explain PIPELINE.json -i INPUT --set NODE.PARAM=VALUE"),
         Command("schema", "print the JSON Schema of pipeline files (all node types)", _cmd_schema,
                 schema_args, "Point an editor at it to validate and complete pipeline files.",
-                "example:\n  luckystack schema -o pipelines/schema.json"),
+                f"example:\n  {prog} schema -o schema.json"),
         Command("cache", "list, evict, remove or verify cached results", _cmd_cache, cache_args,
                 "Entries are zarr groups under the cache directory, one per node result, every file\n"
                 "checksummed. verify reads them all and exits 1 when it finds damage (0 with --repair).",
-                "examples:\n  luckystack cache ls\n  luckystack cache gc --max-size 20GB\n"
-                "  luckystack cache rm 3fa9c1\n  luckystack cache verify --repair"),
+                f"examples:\n  {prog} cache ls\n  {prog} cache gc --max-size 20GB\n"
+                f"  {prog} cache rm 3fa9c1\n  {prog} cache verify --repair"),
     ]
 
 
-def build_parser(commands: Sequence[Command] = (), version: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="luckystack", formatter_class=_FMT,
-        description="Lucky-imaging stacker run as a cached dataflow graph: only what changed is recomputed.",
-        epilog="example:\n  luckystack run pipelines/planet.json --input jupiter.ser\n\n"
-               "Run `luckystack COMMAND --help` for a command's options.")
+_VALUED = ("--cache", "--jobs")  # options before the command that take a value
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv``: the first word that is not an option or an option's value."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(commands: Sequence[Command] = (), app: Application = Application(),
+                 argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of the engine's commands and ``commands``, in the application's words.
+
+    With ``argv``, only the command it names is loaded and given its options (see :class:`Command`);
+    the others are listed by name and help line."""
+    chosen = chosen_command(argv) if argv is not None else None
+    parser = argparse.ArgumentParser(prog=app.name, formatter_class=_FMT, description=app.description)
+    prog = parser.prog
+    top = app.examples.get("", f"example:\n  {prog} run PIPELINE.json --input INPUT")
+    parser.epilog = f"{top}\n\nRun `{prog} COMMAND --help` for a command's options."
     _common(parser, suppress=False)
-    if version:
-        parser.add_argument("--version", action="version", version=version)
+    if app.version:
+        parser.add_argument("--version", action="version", version=app.version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for cmd in [*_builtin_commands(), *commands]:
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help,
-                           epilog=cmd.epilog, formatter_class=_FMT)
+    for listed in [*_builtin_commands(prog), *commands]:
+        cmd = listed.load() if argv is None or listed.name == chosen else listed
+        p = sub.add_parser(cmd.name, help=listed.help, description=cmd.description or cmd.help,
+                           epilog=app.examples.get(cmd.name, cmd.epilog), formatter_class=_FMT)
         cmd.add_arguments(p)
         _common(p, suppress=True)
         p.set_defaults(_run=cmd.run)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, commands: Sequence[Command] = (),
-         after_run: Callable[[Any, Path], None] | None = None,
-         after_sweep: Callable[[list[Any], Path], None] | None = None, version: str | None = None,
+def main(argv: Sequence[str] | None = None, *, app: Application = Application(),
+         commands: Sequence[Command] = (), after_run: Callable[[Any, Path], None] | None = None,
+         after_sweep: Callable[[list[Any], Path], None] | None = None,
          hint: Callable[[Exception, argparse.Namespace], str | None] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status (see the module docstring).
 
-    ``after_run(record, out_dir)`` follows every run; ``after_sweep(runs, out_root)`` follows a ``run``
-    of two runs or more (sweep variants × inputs), with the :class:`api.VariantRun` list. ``version``
-    is what ``--version`` prints. ``hint(error, args)`` may return advice appended to a node error's line.
+    ``app`` names the application and its examples. ``after_run(record, out_dir)`` follows every run;
+    ``after_sweep(runs, out_root)`` follows a ``run`` of two runs or more (sweep variants × inputs), with
+    the :class:`api.VariantRun` list. ``hint(error, args)`` may return advice appended to a node error's
+    line.
     """
-    parser = build_parser(commands, version)
+    record_versions_of(*app.libraries)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(commands, app, argv)
     args = parser.parse_args(argv)  # exits 2 itself on usage errors
     args.after_run = after_run
     args.after_sweep = after_sweep
+    args.prog, args.app_name = parser.prog, app.name
     if args.jobs is not None and args.jobs < 1:
-        print("luckystack: error: --jobs must be at least 1", file=sys.stderr)
+        print(f"{parser.prog}: error: --jobs must be at least 1", file=sys.stderr)
         return 2
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -432,7 +496,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: the run stops cleanly and records "interrupted"."""
 
 
-def _terminated(signum: int, frame: Any) -> None:
+def _terminated(signum: int, _frame: Any) -> None:
     raise Terminated()
 
 

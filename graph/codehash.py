@@ -3,7 +3,7 @@
 Cache keys contain each node type's explicit ``version``, not its source: a whitespace or comment edit
 must not invalidate a user's multi-GB cache. The risk of explicit versions is forgetting the bump. A lock
 file records, per node type, its version and a fingerprint of its code: the module defining the node
-function plus every module of the same package it imports, transitively (the image maths). The
+function plus every module of the same package it imports, transitively (its helpers). The
 fingerprint hashes the syntax tree with docstrings removed, so formatting and comments do not count. A
 test compares the lock with the code and fails when the code changed but the version did not.
 

@@ -114,8 +114,8 @@ class CacheContext(LocalContext):
 
 
 def _range_sizes(items: Iterable) -> list[int] | None:
-    """The lengths of the items when they are all ranges (a node mapping over ranges of frame indices):
-    the progress bar then counts frames rather than work items."""
+    """The lengths of the items when they are all ranges (a node mapping over ranges of indices): the
+    progress bar then counts the indices rather than work items."""
     if isinstance(items, (list, tuple)) and items and all(isinstance(i, range) for i in items):
         return [len(i) for i in items]
     return None

@@ -1,8 +1,8 @@
-"""The Dask executor: nodes and their frame chunks on a ``dask.distributed`` cluster.
+"""The Dask executor: nodes and their chunks of work on a ``dask.distributed`` cluster.
 
 Both levels of :mod:`luckystack.graph.executor` go to the cluster. ``submit`` sends a node's
 :class:`~luckystack.graph.task.NodeTask` (a few kB) to a worker, which reopens the cache and reads the
-frames from the shared path. Inside that task, ``Context.map`` submits the node's chunks from the
+input file from the shared path. Inside that task, ``Context.map`` submits the node's chunks from the
 worker (``worker_client``: the node's thread secedes while it waits, so its slot computes chunks too)
 and yields their results in chunk order, so the node reduces them as it would locally and the bits
 are the same. A chunk's function (often a partial holding a reference image) is sent once per map as
@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, InvalidStateError
 from typing import Any
 
+from luckystack.graph.process import configure_process
+
 # Retries of a task that raised. A worker that dies is not a raise: Dask reschedules its tasks by itself
 # (up to distributed.scheduler.allowed-failures times). A node's errors are its data's, so they stay raised.
 RETRIES = 0
@@ -36,6 +38,7 @@ def _value(x: Any) -> Any:
 
 
 def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
+    configure_process()  # the node package that defines fn registered its set-up when it was imported
     return fn(item)
 
 
@@ -114,7 +117,7 @@ class DaskExecutor:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise ValueError("the dask executor needs Dask: pip install 'luckystack[distributed]'") from None
+            raise ValueError("the dask executor needs Dask: pip install 'dask[distributed]'") from None
         self.retries = retries
         self._cluster = None
         if client is not None:

@@ -3,7 +3,7 @@ serves both levels of parallel work:
 
 * ``submit(fn, *args)``: a node of a run (the scheduler submits :func:`~luckystack.graph.task.run_task`
   with a :class:`~luckystack.graph.task.NodeTask`), returning a ``concurrent.futures.Future``;
-* ``map(fn, items, jobs)``: the frame chunks inside a node (``Context.map``), results in input order,
+* ``map(fn, items, jobs)``: the chunks of work inside a node (``Context.map``), results in input order,
   so a node reduces them in a fixed order and its bits never depend on who computed what.
 
 ``sweep_orphans(location)`` removes, where the executor's processes run, what killed writers left in
@@ -56,7 +56,7 @@ def default_map_backend() -> str:
 def local_map(fn: Callable[[Any], Any], items: Iterable, jobs: int, backend: str | None = None) -> Iterator:
     """``fn`` over ``items`` in order: in this thread alone when ``jobs`` is 1, else with this thread
     and ``jobs − 1`` loky processes ("loky") or on ``jobs`` threads ("threading": no worker start-up
-    or pickling, for work in numpy/OpenCV, which release the GIL)."""
+    or pickling, for work in native code that releases the GIL)."""
     if jobs <= 1:
         return map(fn, items)
     backend = backend or default_map_backend()

@@ -94,7 +94,7 @@ def plan(pipeline: Pipeline, input_file: Path | None, cache_dir: Path | None) ->
             params[name] = "<file content>" if value is not None else None  # path excluded from key
         if node.type.reads_input:
             if input_file is None:
-                raise PipelineError(f"{pipeline.source}: node {nid!r} reads the input recording; "
+                raise PipelineError(f"{pipeline.source}: node {nid!r} reads the input file; "
                                     "give one with --input FILE")
             if input_fp is None:
                 try:

@@ -2,9 +2,9 @@
 
 The earlier run's record (``run.json``) says which files it exported and which node result made each.
 A file this run writes again from another result is *replaced*, worth a warning only when its content
-changed (an identical file, e.g. after a change that leaves the image alone, is no news). A file the
+changed (an identical file, e.g. after a change that leaves its content alone, is no news). A file the
 earlier run exported that this run does not write is *stale*: it would sit beside a report that does
-not list it (a stack size no longer asked for), so it is removed, with its folder when that empties.
+not list it (a variant no longer asked for), so it is removed, with its folder when that empties.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Writing result files so that a file under its final name is always whole.
 
-Every exported file (images, run records, reports, pictures) goes through :func:`write_file`: the
+Every exported file (results, run records, reports) goes through :func:`write_file`: the
 bytes are made in memory first (files here are megabytes), written to a hidden temporary name in the
 same folder, flushed to disk, then renamed over the final name — a rename within one folder is atomic,
 so a reader, a crash or a full disk never leaves a partial file under the final name. On failure the

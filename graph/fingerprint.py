@@ -2,20 +2,20 @@
 
 A fingerprint is ``xxh3-128:<hex>`` of the *whole* file content (plus its size), read in 8 MiB blocks.
 We hash everything rather than sampling: a sampled hash (head, tail, a few blocks) would miss an edit in
-the middle of a recording and silently reuse stale results, which is the worst failure a cache can have.
+the middle of a large file and silently reuse stale results, which is the worst failure a cache can have.
 
-XXH3-128 (the ``xxhash`` package) is not cryptographic, and need not be: it tells recordings apart, it
+XXH3-128 (the ``xxhash`` package) is not cryptographic, and need not be: it tells input files apart, it
 does not defend against someone forging a colliding file, and its 128 bits make an accidental collision
 negligibly unlikely. It matters for speed: about 6× faster than sha256 with SHA extensions (8.8 against
-1.4 GB/s; blake2b 0.8 GB/s), so a 2000-frame 640×480 recording is fingerprinted in under 0.1 s and a
-4 GB SER costs less than reading it from disk once. The result is remembered in
+1.4 GB/s; blake2b 0.8 GB/s), so a 600 MB input is fingerprinted in under 0.1 s and a 4 GB one
+costs less than reading it from disk once. The result is remembered in
 ``<cache>/fingerprints/`` under the file's (real path, size, mtime_ns, ctime_ns, inode, device)
 (ctime catches tools that restore mtime after writing); any later run,
 explain or batch pays one ``stat``. A renamed or copied file is hashed once more under its new identity
 and then hits every cached result, because keys use the content hash, never the path. Files modified in
 the last 2 seconds are not remembered (their mtime may not yet reflect a write in progress).
 
-A file can change while a run reads it (capture software still writing, a copy in progress): the
+A file can change while a run reads it (a program still writing it, a copy in progress): the
 scheduler asks :func:`unchanged` after every node it computed, which costs one ``stat`` while the file's
 identity is the one seen when its fingerprint was taken, and hashes the file again only when it is not.
 """
@@ -52,8 +52,8 @@ def hash_file(path: Path) -> str:
 def fingerprint(path: Path | str, cache_dir: Path | None = None) -> str:
     """Content fingerprint of ``path``; memoised in ``cache_dir/fingerprints`` by file identity.
 
-    A folder (a recording stored as one image file per frame) is fingerprinted as the sorted list of
-    its files' names and content fingerprints, so adding, removing, renaming or editing a frame counts.
+    A folder (an input stored as one file per item) is fingerprinted as the sorted list of its files'
+    names and content fingerprints, so adding, removing, renaming or editing a file counts.
     """
     path = Path(path)
     if path.is_dir():

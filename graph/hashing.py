@@ -1,12 +1,12 @@
 """Cache keys: canonical JSON of a node's *recipe*, hashed with sha256.
 
-A key never depends on frame data, only on what produced it (the "lsk-node/1" preimage):
+A key never depends on the data itself, only on what produced it (the "lsk-node/1" preimage):
 
     {"schema": "lsk-node/1", "type": ..., "version": ..., "params": {...},
      "inputs": {port: {"key": upstream key, "port": upstream port}}, "files": {name: fingerprint}}
 
 File paths are not in the preimage (their content fingerprints are), nor is the node id or the pipeline
-name, so renaming a recording or a node, or sharing a step between pipelines, reuses the cache.
+name, so renaming an input file or a node, or sharing a step between pipelines, reuses the cache.
 The preimage is stored beside each result as ``key.json`` so ``explain`` can say what changed.
 """
 

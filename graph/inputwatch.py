@@ -1,7 +1,7 @@
 """Input files watched during a run: a file that changes while nodes read it fails the run.
 
 Keys hold the fingerprint an input file had when the run was planned. If the file changes while a
-node reads it (capture software still writing, a copy in progress), that node's result belongs to
+node reads it (a program still writing it, a copy in progress), that node's result belongs to
 neither content, so the scheduler checks every watched file after each node it computed, before the
 result is committed, and :class:`InputChanged` fails the run.
 """
@@ -24,11 +24,11 @@ class InputChanged(NodeError):
 class Watched:
     path: Path
     fingerprint: str
-    what: str  # "the recording", or "file <name> of node <id>"
+    what: str  # "the input file", or "file <name> of node <id>"
 
 
 def watched_files(pipeline: Any, statuses: dict[str, Any], input_file: Path | None) -> list[Watched]:
-    """The input recording and every file param whose fingerprint is part of a key of this run."""
+    """The input file and every file param whose fingerprint is part of a key of this run."""
     from luckystack.graph.explain import file_fields
 
     out: dict[tuple[Path, str], Watched] = {}
@@ -36,7 +36,7 @@ def watched_files(pipeline: Any, statuses: dict[str, Any], input_file: Path | No
         files = st.preimage.get("files", {})
         if input_file is not None and "input" in files:
             out.setdefault((Path(input_file), files["input"]),
-                           Watched(Path(input_file), files["input"], "the recording"))
+                           Watched(Path(input_file), files["input"], "the input file"))
         params = pipeline.nodes[nid].params
         for name in file_fields(type(params)):
             value, fps = getattr(params, name), files.get(f"params.{name}")

@@ -5,28 +5,28 @@ A node type is a pure function from validated params and upstream results to new
 of any of that. It sees only a :class:`Context`:
 
     @node_type(
-        "stack",
-        params=StackParams,
-        inputs={"frames": Port(), "shifts": Port(), "aps": Port(), "quality": Port(required=False)},
-        outputs=("stacks",),
+        "combine",
+        params=CombineParams,
+        inputs={"items": Port(), "weights": Port(required=False)},
+        outputs=("combined",),
         version="1",
     )
-    def stack(ctx: Context) -> Result:
-        frames = ctx.inputs["frames"]          # an upstream Result
+    def combine(ctx: Context) -> Result:
+        items = ctx.inputs["items"]            # an upstream Result
         ...
-        return Result(arrays={"patches": patches}, meta={"sizes": sizes})
+        return Result(arrays={"total": total}, meta={"count": count})
 
 Rules every node follows:
 
 * Pure: the same params, inputs and files give the same output bits, whatever ``ctx.jobs`` is. Split
-  frame-parallel work into chunks whose boundaries do not depend on ``ctx.jobs`` and reduce the chunk
+  parallel work into chunks whose boundaries do not depend on ``ctx.jobs`` and reduce the chunk
   results in chunk order (``ctx.map`` returns them in order).
-* Small results stay small: per-frame values are 1-D arrays, per-frame-per-AP values are (frames, APs).
+* Small results stay small: one value per item is a 1-D array, one per item and region is (items, regions).
   Large arrays that a later node streams are written chunk by chunk through ``ctx.create_array``.
 * Bump ``version`` whenever the algorithm's output changes; the cache key includes it.
 * A node type may declare params ``incremental``: then ``ctx.earlier()`` offers results it made before
-  from the same inputs and other params, which it may build on (e.g. a stack of more frames on the sums
-  of fewer). The output bits must be the same whether it does or computes from scratch.
+  from the same inputs and other params, which it may build on (e.g. a sum over more items on the sum
+  over fewer). The output bits must be the same whether it does or computes from scratch.
 * Bad data or unusable params raise :class:`NodeError` with one clear sentence for the user.
 """
 
@@ -41,10 +41,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from luckystack.graph.allocator import tune_allocator
-
-tune_allocator()  # every process running nodes (workers included) imports this module
-
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -57,7 +53,7 @@ class InputFileMarker:
     """Marks a params field holding a file path whose *content* is part of the node's cache key."""
 
 
-# A params field of this type names a file (dark recording, reference image...) that the engine
+# A params field of this type names a file (a calibration file, a reference...) that the engine
 # fingerprints by content, so editing the file reruns the node and renaming it does not.
 InputFile = Annotated[Path, InputFileMarker()]
 
@@ -152,7 +148,7 @@ class Context(Protocol):
 
     params: Any  # the node's validated params model instance
     inputs: Mapping[str, Result]  # connected input ports → upstream results
-    input_file: Path | None  # the run's input recording, for nodes with reads_input=True
+    input_file: Path | None  # the run's input file, for nodes with reads_input=True
     jobs: int  # worker processes the node may use (>= 1)
     node_id: str
 
@@ -160,7 +156,7 @@ class Context(Protocol):
             label: str = "", parallel: bool = True) -> Iterator[R]:
         """Apply a picklable module-level ``fn`` to ``items`` in parallel; yield results in order.
 
-        Progress is reported per item (make items chunks of frames, not single frames). ``parallel=False``
+        Progress is reported per item (make items chunks of many small pieces of work, not single ones). ``parallel=False``
         runs them all in this thread: for work too small to repay starting a worker process (~0.3 s).
         """
         ...
@@ -206,14 +202,14 @@ class NodeType:
     # What each output port carries (see Port.kind); ports missing here carry an undeclared kind.
     output_kinds: Mapping[str, str] = field(default_factory=dict)
     reads_input: bool = False
-    # Writes user-facing files (images) from the node's results into an output folder; runs on every
-    # run, cached or not. Signature: export(results_by_port, params, out_dir, stem) -> written paths,
-    # where stem names the input (e.g. "jupiter" for jupiter.ser) for use in file names.
+    # Writes user-facing files from the node's results into an output folder; runs on every run,
+    # cached or not. Signature: export(results_by_port, params, out_dir, stem) -> written paths,
+    # where stem names the input (e.g. "night1" for night1.dat) for use in file names.
     export: ExportFunc | None = None
     # Params whose change the node can absorb by building on an earlier result (see Context.earlier).
     incremental: tuple[str, ...] = ()
     # Checks params against the run's input file before any node runs (headers only, cheap): raises
-    # ValueError with one sentence naming the param and its range, e.g. a box larger than the frame.
+    # ValueError with one sentence naming the param and its range, e.g. a box larger than the input.
     check_input: Callable[[Any, Path], None] | None = None
 
     def run(self, ctx: Context) -> dict[str, Result]:
@@ -260,5 +256,5 @@ def node_type(name: str, *, params: type[Params], inputs: Mapping[str, Port] | N
 
 
 def registry() -> Mapping[str, NodeType]:
-    """All registered node types by name (importing ``luckystack.nodes`` registers the built-ins)."""
+    """All registered node types by name (importing a node package registers its node types)."""
     return _REGISTRY

@@ -8,16 +8,17 @@ then whenever the next result in order is not ready. With ``jobs`` = 2 one worke
 of the work, its start-up overlaps the caller's computing, and the run holds one process less in
 memory. Results come in input order, so they never depend on who computed them. The last item is
 never queued on a worker but computed here, so the caller does not sit idle at the end while a worker
-still holds a queued item (the stack node's 16 items of about 0.4 s: 3.68 → 3.44 s with 2 jobs, median of 4).
+still holds a queued item (16 items of about 0.4 s: 3.68 → 3.44 s with 2 jobs, median of 4).
 
 Workers come from loky's reusable executor (the one joblib uses) and stay alive between nodes. Like
-joblib's workers they start with the native thread pools (OpenMP, BLAS, OpenCV) limited to
+joblib's workers they start with the native thread pools (OpenMP, BLAS) limited to
 cores // jobs threads each, so ``jobs`` processes never run cores × jobs threads between them.
 
 Workers never outlive the process that started them: a worker's initializer starts a watchdog thread
 that ends it within :data:`PARENT_POLL_S` once its parent is gone (SIGKILL, a crash); loky's resource
 trackers then see their last client go and exit too. The initializer is given the parent's pid, so a
-worker whose parent died while it was still starting exits at once.
+worker whose parent died while it was still starting exits at once, and the process set-up
+(:func:`~luckystack.graph.process.configure_process`) the parent's node packages registered.
 (``prctl(PR_SET_PDEATHSIG)`` would fire when the parent *thread* that started the worker ends, and
 workers are started from node threads that end with each run.) :func:`stop_workers` ends them at once
 when a run is interrupted.
@@ -33,15 +34,18 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
 from typing import Any
 
+from luckystack.graph.process import configure_process, process_setups
+
 IDLE_WORKER_TIMEOUT_S = 300  # as joblib's loky backend: workers survive between the nodes of a run
 AHEAD_PER_WORKER = 2  # items queued per worker, so a worker never waits for the caller to submit
 WAITING_PER_JOB = 2  # results computed here that may wait for an earlier worker item (bounds memory)
 PARENT_POLL_S = 0.25  # how often a worker checks that the process that started it is still there
 WARM_WORKER_WAIT_S = 0.05  # a running worker answers a no-op in about 1 ms; a starting one takes ~0.7 s
 _END = object()
-# Thread-pool sizes native libraries read at start-up (joblib's list, plus OpenCV's).
+# Thread-pool sizes native libraries read at start-up (joblib's list). A library with its own setting
+# limits it in a process set-up function (see luckystack.graph.process), which workers run as they start.
 THREAD_LIMIT_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "OPENCV_FOR_THREADS_NUM")
+                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 def worker_env(jobs: int) -> dict[str, str]:
@@ -53,6 +57,12 @@ def worker_env(jobs: int) -> dict[str, str]:
 
 
 _watchdog: threading.Thread | None = None
+
+
+def _start_worker(parent: int, setups: tuple[Callable[[], object], ...]) -> None:
+    """A worker's initializer: watch ``parent`` and set the process up to run nodes."""
+    _watch_parent(parent)
+    configure_process(setups)
 
 
 def _watch_parent(parent: int) -> None:
@@ -98,7 +108,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
     from joblib.externals.loky import get_reusable_executor
 
     pool = get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs),
-                                 initializer=_watch_parent, initargs=(os.getpid(),))
+                                 initializer=_start_worker, initargs=(os.getpid(), process_setups()))
     started = pool.submit(_ready)
     wait([started], timeout=WARM_WORKER_WAIT_S)
     source = iter(items)

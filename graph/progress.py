@@ -1,6 +1,6 @@
 """Progress display: a tqdm bar per node on a terminal, plain log lines otherwise, or nothing.
 
-A bar counts what the node's ``Context.map`` counts: frames when the node maps over ranges of frame
+A bar counts what the node's ``Context.map`` counts: indices when the node maps over ranges of
 indices (see :mod:`luckystack.graph.context`), else work items. It is named by the node id, followed by
 the map's label only when that says more than the node's name.
 """
@@ -65,7 +65,7 @@ class LineReporter(Reporter):
 
 
 class BarReporter(LineReporter):
-    """A tqdm bar per running node (frames done, time left); start/finish lines as LineReporter."""
+    """A tqdm bar per running node (items done, time left); start/finish lines as LineReporter."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)

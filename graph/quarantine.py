@@ -18,7 +18,7 @@ from pathlib import Path
 from luckystack.graph.checksum import EntryDamaged
 
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
-OUTDATED = "written by an older luckystack"
+OUTDATED = "written by an older version"
 
 
 class Quarantine:

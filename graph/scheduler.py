@@ -37,7 +37,7 @@ from luckystack.graph.spec import Pipeline
 from luckystack.graph.storage import location_of
 from luckystack.graph.store import CacheStore, EntryInUse
 from luckystack.graph.task import NodeTask, TaskOutcome, absolute_files, load_committed, run_task
-from luckystack.graph.task import versions  # noqa: F401  (re-exported)
+from luckystack.graph.versions import versions  # noqa: F401  (re-exported)
 
 _INDEX_LOCK = threading.Lock()  # runs of a batch in flight at once share the pipeline's index file
 

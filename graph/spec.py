@@ -2,11 +2,11 @@
 
 A pipeline file::
 
-    {"name": "planet", "description": "...",
+    {"name": "example", "description": "...",
      "nodes": {"read": {"type": "reader", "params": {...}},
-               "stack": {"type": "stack", "params": {"percent": [25]},
-                         "inputs": {"frames": "read", "shifts": "stabilize.shifts"}}},
-     "sweep": {"mode": "product", "params": {"stack.percent": [5, 10, 25]}}}
+               "scale": {"type": "scale", "params": {"factor": [25]},
+                         "inputs": {"values": "read", "offsets": "measure.offsets"}}},
+     "sweep": {"mode": "product", "params": {"scale.factor": [5, 10, 25]}}}
 
 An input names ``"node"`` (its only output port) or ``"node.port"``. Every problem is reported as one
 line naming the file, the node and the parameter path, before any work starts (see :mod:`validate`).
@@ -47,7 +47,7 @@ class NodeEntry(BaseModel):
     """One node of a pipeline file."""
 
     model_config = ConfigDict(extra="forbid")
-    type: str = Field(description="The node type (see `luckystack schema`).")
+    type: str = Field(description="The node type (one of those this schema lists).")
     params: dict[str, Any] = Field(default_factory=dict, description="Params; defaults fill the rest.")
     inputs: dict[str, str] = Field(default_factory=dict,
                                    description='Input port → "node" or "node.port".')
@@ -84,7 +84,7 @@ class PipelineNode:
 
 @dataclass
 class Pipeline:
-    """A validated pipeline, ready to hash and run. Build with :func:`load_pipeline`."""
+    """A validated pipeline, ready to hash and run. Build with :func:`~luckystack.graph.validate.load_pipeline`."""
 
     name: str
     description: str
@@ -94,13 +94,6 @@ class Pipeline:
     sweep: SweepEntry | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
-    def with_overrides(self, sets: Mapping[str, Any]) -> "Pipeline":
-        """A copy with ``{"node.param": value}`` overrides applied and validated."""
-        from luckystack.graph.validate import build
-        raw = apply_overrides(self.raw, dict(sets), self.source)
-        p = build(raw, self.source)
-        p.raw, p.overrides = raw, {**self.overrides, **dict(sets)}
-        return p
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -138,12 +131,12 @@ def parse_value(text: str) -> Any:
 
 
 def parse_sets(items: Iterable[str], source: str = "--set") -> dict[str, Any]:
-    """``["stack.percent=25"]`` → ``{"stack.percent": 25}``."""
+    """``["scale.factor=25"]`` → ``{"scale.factor": 25}``."""
     out = {}
     for item in items:
         target, sep, value = item.partition("=")
         if not sep or "." not in target:
-            raise PipelineError(f"{source} {item!r}: expected NODE.PARAM=VALUE, e.g. stack.percent=25")
+            raise PipelineError(f"{source} {item!r}: expected NODE.PARAM=VALUE, e.g. scale.factor=25")
         out[target.strip()] = parse_value(value)
     return out
 
@@ -184,10 +177,8 @@ def apply_overrides(raw: dict[str, Any], sets: Mapping[str, Any], source: str) -
 
 def _drop_conflicting(entry: Any, file_entry: Any, overridden: set[str]) -> None:
     """An override wins over what the pipeline file set on the same node: when the node's params break
-    a rule between params (``stack.frames`` set where the file gives ``stack.percent``), the file's
+    a rule between params (``scale.count`` set where the file gives ``scale.fraction``), the file's
     param whose removal alone satisfies the rules goes back to its default."""
-    from luckystack.graph.node import registry
-
     if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):
         return
     node_type = registry().get(str(entry.get("type")))
@@ -212,28 +203,6 @@ def _param_rule_broken(model: type, params: dict[str, Any]) -> bool | None:
     except (TypeError, ValueError):
         return False
     return None
-
-
-def load_pipeline(path: Path | str, sets: Mapping[str, Any] | Iterable[str] | None = None) -> Pipeline:
-    """Read, override and validate a pipeline file. Raises PipelineError listing every problem."""
-    from luckystack.graph.validate import build
-    source = str(path)
-    raw = read_file(path)
-    if sets is not None and not isinstance(sets, Mapping):
-        sets = parse_sets(sets)
-    sets = dict(sets or {})
-    raw2 = apply_overrides(raw, sets, source) if sets else raw
-    p = build(raw2, source)
-    p.raw, p.overrides = raw2, sets
-    return p
-
-
-def pipeline_from_dict(raw: dict[str, Any], source: str = "<pipeline>") -> Pipeline:
-    """Validate an in-memory pipeline description (same rules as a file)."""
-    from luckystack.graph.validate import build
-    p = build(copy.deepcopy(raw), source)
-    p.raw = copy.deepcopy(raw)
-    return p
 
 
 _PROBLEMS = {  # pydantic error type → what the user reads
@@ -421,7 +390,7 @@ def _bounds(meta: list[Any], low: str, high: str) -> str:
     return ""
 
 
-def json_schema(types: Iterable[str] | None = None) -> dict[str, Any]:
+def json_schema(types: Iterable[str] | None = None, title: str = "pipeline") -> dict[str, Any]:
     """JSON Schema (2020-12) of pipeline files, with the params of node ``types`` (default: all registered).
 
     ``nodes`` values are a ``oneOf`` discriminated by the ``type`` constant, so editors validate and
@@ -462,6 +431,6 @@ def json_schema(types: Iterable[str] | None = None) -> dict[str, Any]:
     }
     top["properties"]["sweep"] = {"anyOf": [sweep, {"type": "null"}], "default": None}
     top["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    top["title"] = "luckystack pipeline"
+    top["title"] = title
     top["$defs"] = dict(sorted(defs.items()))
     return top

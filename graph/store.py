@@ -281,7 +281,7 @@ class CacheStore(Quarantine):
 
     def manifest(self, key: str) -> dict:
         """The entry's manifest, its checksum checked: FileNotFoundError when there is none,
-        EntryDamaged when it is damaged or written by a luckystack without checksums."""
+        EntryDamaged when it is damaged or written by a version without checksums."""
         text = (self.root / key / "manifest.json").read_bytes()
         try:
             manifest = unseal(text)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from luckystack.graph.spec import Pipeline, PipelineError, SweepEntry, parse_value
+from luckystack.graph.validate import with_overrides
 
 
 @dataclass
@@ -26,12 +27,12 @@ class Variant:
 
 
 def parse_sweep_args(items: Iterable[str]) -> dict[str, list[Any]]:
-    """``["stack.percent=5,10,25"]`` → ``{"stack.percent": [5, 10, 25]}`` (a JSON list also works)."""
+    """``["scale.factor=5,10,25"]`` → ``{"scale.factor": [5, 10, 25]}`` (a JSON list also works)."""
     out = {}
     for item in items:
         target, sep, values = item.partition("=")
         if not sep or "." not in target or not values:
-            raise PipelineError(f"--sweep {item!r}: expected NODE.PARAM=V1,V2,..., e.g. stack.percent=5,10,25")
+            raise PipelineError(f"--sweep {item!r}: expected NODE.PARAM=V1,V2,..., e.g. scale.factor=5,10,25")
         parsed = parse_value(values)
         if not isinstance(parsed, list):
             parsed = [parse_value(v) for v in values.split(",")]
@@ -76,7 +77,7 @@ def variants(pipeline: Pipeline, sweep: Mapping[str, list[Any]] | None = None,
     for label, combo in zip(labels(targets, combos), combos):
         sets = dict(zip(targets, combo))
         try:
-            p = pipeline.with_overrides(sets)
+            p = with_overrides(pipeline, sets)
         except PipelineError as e:
             raise PipelineError([f"{line} (sweep variant {label})" for line in e.lines]) from None
         out.append(Variant(label, sets, p))

@@ -5,7 +5,7 @@ wherever an executor puts it: a thread of this process or a Dask worker on anoth
 tasks Hamilton's and Kedro's executors submit, a :class:`NodeTask` holds no open handles: the node type
 by name (and the module that registers it), the resolved params, the upstream entries by key, the
 store by location and the input file by path. The worker reopens the store, leases and reads the
-upstream entries itself, and reads the input frames from the shared path, so no array is shipped
+upstream entries itself, and reads the input file from the shared path, so no array is shipped
 from the client. The result goes into the store; only a small :class:`TaskOutcome` comes back.
 """
 
@@ -31,8 +31,10 @@ from luckystack.graph.context import CacheContext
 from luckystack.graph.files import WriteFailed, free_space, human_size
 from luckystack.graph.inputwatch import InputChanged, Watched, check_unchanged
 from luckystack.graph.node import NodeError, Params, Result, registry
+from luckystack.graph.process import configure_process
 from luckystack.graph.progress import Reporter
 from luckystack.graph.storage import Store, open_store
+from luckystack.graph.versions import versions
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 UPSTREAM_PATIENCE_S = 60.0  # NFS's attribute cache holds a directory's entries for up to 60 s by default
@@ -69,26 +71,6 @@ class TaskOutcome:
     pid: int
 
 
-_LIBS = ("luckystack", "numpy", "scipy", "opencv-python-headless", "zarr", "joblib", "pydantic")
-
-
-def versions() -> dict[str, str]:
-    """Python and library versions of this process, for a result's provenance (where it was computed)."""
-    return dict(_versions())
-
-
-@functools.cache
-def _versions() -> dict[str, str]:
-    # Looked up once per process: each metadata lookup scans the installed distributions (~1 ms).
-    out = {"python": sys.version.split()[0]}
-    for lib in _LIBS:
-        try:
-            out[lib] = importlib.metadata.version(lib)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def _peak_rss_mb() -> dict[str, float]:
     import resource
 
@@ -107,6 +89,7 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
     names the node); whatever happens, no partial entry becomes visible.
     """
     importlib.import_module(task.node_module)
+    configure_process()  # after the import: the node package has registered its set-up
     node_type = registry()[task.node_type]
     store = store if store is not None else open_store(task.store)
     reporter = reporter or Reporter()

@@ -1,4 +1,8 @@
-"""Turn a raw pipeline dict into a validated :class:`~luckystack.graph.spec.Pipeline`.
+"""Turn a raw pipeline dict into a validated :class:`~luckystack.graph.spec.Pipeline`, and load pipelines.
+
+:mod:`luckystack.graph.spec` owns the model (the file format, :class:`Pipeline`, overrides, the JSON
+Schema); this module uses it: :func:`load_pipeline`, :func:`pipeline_from_dict` and
+:func:`with_overrides` are the ways to get a validated pipeline.
 
 Finds every problem before any work starts, one line each: unknown keys, unknown node type, bad
 params (unknown name with a suggestion, wrong type, out of range), inputs naming a missing node or
@@ -9,7 +13,9 @@ whose nodes export no file is valid: its results stay in the cache, readable wit
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +23,38 @@ from pydantic import ValidationError
 
 from luckystack.graph.dag import find_cycle
 from luckystack.graph.node import NodeType, registry
-from luckystack.graph.spec import (Pipeline, PipelineError, PipelineFile, PipelineNode,
-                                   format_validation_error, suggest)
+from luckystack.graph.spec import (Pipeline, PipelineError, PipelineFile, PipelineNode, apply_overrides,
+                                   format_validation_error, parse_sets, read_file, suggest)
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def load_pipeline(path: Path | str, sets: Mapping[str, Any] | Iterable[str] | None = None) -> Pipeline:
+    """Read, override and validate a pipeline file. Raises PipelineError listing every problem."""
+    source = str(path)
+    raw = read_file(path)
+    if sets is not None and not isinstance(sets, Mapping):
+        sets = parse_sets(sets)
+    sets = dict(sets or {})
+    raw2 = apply_overrides(raw, sets, source) if sets else raw
+    p = build(raw2, source)
+    p.raw, p.overrides = raw2, sets
+    return p
+
+
+def pipeline_from_dict(raw: dict[str, Any], source: str = "<pipeline>") -> Pipeline:
+    """Validate an in-memory pipeline description (same rules as a file)."""
+    p = build(copy.deepcopy(raw), source)
+    p.raw = copy.deepcopy(raw)
+    return p
+
+
+def with_overrides(pipeline: Pipeline, sets: Mapping[str, Any]) -> Pipeline:
+    """A copy of ``pipeline`` with ``{"node.param": value}`` overrides applied and validated."""
+    raw = apply_overrides(pipeline.raw, dict(sets), pipeline.source)
+    p = build(raw, pipeline.source)
+    p.raw, p.overrides = raw, {**pipeline.overrides, **dict(sets)}
+    return p
 
 
 def build(raw: dict[str, Any], source: str) -> Pipeline:
@@ -99,7 +133,7 @@ def build(raw: dict[str, Any], source: str) -> Pipeline:
 def check_against_input(pipeline: Pipeline, input_file: Path | None) -> None:
     """Run every node type's ``check_input`` on ``input_file``; PipelineError listing what does not fit.
 
-    Called before any node runs, so a param the recording rules out (an AP larger than the frame)
+    Called before any node runs, so a param the input rules out (a region larger than the input)
     fails at once rather than deep inside a node after minutes of work.
     """
     if input_file is None:

@@ -21,6 +21,7 @@ from luckystack.graph.api import (CacheStore, NodeStatus, PathLike, Pipeline, Pi
                                   load_pipeline, pipeline_from_dict, read_result, render, sweep_executions)
 from luckystack.graph import api as _engine
 from luckystack.graph.progress import Reporter
+from luckystack.setup import configure_process
 
 
 def write_report(record: RunRecord, out_dir: Path) -> Path:
@@ -45,6 +46,8 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
     """Run the pipeline on every input, once per sweep variant (:func:`luckystack.graph.api.run`), and
     write each run's report and, after two runs or more, the comparison, as ``luckystack run`` does.
     ``report=False`` writes neither; ``after_run(record, out_dir)`` follows each run's report."""
+    configure_process()
+
     def each(record: RunRecord, out_dir: Path) -> None:
         if report:
             write_report(record, out_dir)

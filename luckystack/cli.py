@@ -1,8 +1,10 @@
 """The ``luckystack`` command: the engine's commands (run, explain, schema, cache) plus the app's own.
 
-App commands: ``demo`` (simulate a Jupiter recording and stack it), ``simulate`` (write a simulated
-recording and its truth), ``info`` (what the reader sees in a recording), ``compare`` (rank result
-images side by side). After every run the app writes ``report.html`` into the output folder.
+App commands, each a ``COMMAND`` in its own module (:mod:`luckystack.commands`, :mod:`luckystack.compare`,
+:mod:`luckystack.bench`): ``demo`` (simulate a Jupiter recording and stack it), ``simulate`` (write a
+simulated recording and its truth), ``info`` (what the reader sees in a recording), ``studio`` (a local
+web page to try settings), ``compare`` (rank result images side by side), ``bench`` (the benchmark
+suite). After every run the app writes ``report.html`` into the output folder.
 """
 
 from __future__ import annotations
@@ -12,15 +14,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from luckystack.bench import COMMAND as bench_command
-from luckystack.compare import COMMAND as compare_command
 from luckystack.graph import cli as engine_cli
-from luckystack.graph.cli import Command, UsageError
+from luckystack.graph.cli import Application, Command, UsageError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINES = REPO_ROOT / "pipelines"
-SCENES = ("jupiter", "moon", "sun")
-LAYOUTS = ("mono", "RGB", "RGGB", "GRBG", "GBRG", "BGGR")
 
 
 def shipped_pipeline(name: str) -> Path:
@@ -31,93 +29,6 @@ def shipped_pipeline(name: str) -> Path:
     return path
 
 
-# ---- simulate ---------------------------------------------------------------------------------
-
-def _simulate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scene", choices=SCENES, default="jupiter", help="what to simulate (default: jupiter)")
-    p.add_argument("--frames", type=int, default=300, help="number of frames (default: 300)")
-    p.add_argument("--size", default="640x480", metavar="WxH", help="frame size (default: 640x480)")
-    p.add_argument("--bit-depth", type=int, default=8, help="data bit depth, 8 or 9..16 (default: 8)")
-    p.add_argument("--layout", choices=LAYOUTS, default="mono", help="mono, RGB or a Bayer pattern (default: mono)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default: 0)")
-    p.add_argument("--out", "-o", default=None, metavar="FILE",
-                   help="SER file to write (default: ./<scene>.ser); the truth goes beside it")
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
-    return w, h
-
-
-def _progress():
-    from luckystack.graph.progress import auto_reporter
-
-    return auto_reporter(sys.stderr)
-
-
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    from luckystack.simulate.recording import simulate_command
-
-    width, height = _parse_size(args.size)
-    try:
-        summary = simulate_command(args.scene, args.frames, args.out or f"{args.scene}.ser", width, height,
-                                   args.bit_depth, args.layout, args.seed, reporter=_progress())
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    print(summary["line"])
-    return 0
-
-
-# ---- info -------------------------------------------------------------------------------------
-
-def _info_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a recording: SER, AVI, FITS cube, or a folder of FITS/TIFF/PNG frames")
-
-
-def _cmd_info(args: argparse.Namespace) -> int:
-    from luckystack.graph.node import NodeError
-    from luckystack.info import describe
-
-    try:
-        print(describe(args.file))
-    except (ValueError, OSError) as exc:
-        raise NodeError(str(exc)) from None
-    return 0
-
-
-# ---- demo -------------------------------------------------------------------------------------
-
-def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--frames", type=int, default=400, help="frames to simulate (default: 400)")
-    p.add_argument("--out", "-o", default="out", metavar="DIR", help="output root (default: ./out)")
-    p.add_argument("--workdir", default="demo", metavar="DIR",
-                   help="where the simulated recording goes (default: ./demo)")
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from luckystack.simulate.recording import simulate_command
-
-    recording = Path(args.workdir) / "jupiter.ser"
-    if not recording.is_file():
-        print(simulate_command("jupiter", args.frames, recording, seed=1, reporter=_progress())["line"])
-    else:
-        print(f"using the simulated recording {recording} from an earlier demo")
-    argv = ["run", str(shipped_pipeline("planet")), "--input", str(recording), "--out", args.out]
-    for name in ("cache", "jobs"):
-        if getattr(args, name, None) is not None:
-            argv = [f"--{name}", str(getattr(args, name))] + argv
-    if getattr(args, "debug", False):
-        argv = ["--debug"] + argv
-    status = main(argv)
-    if status == 0:
-        report = Path(args.out) / recording.stem / "report.html"
-        print(f"\ndemo results are in {Path(args.out) / recording.stem}/ — open {report} in a browser")
-    return status
-
-
 def _report_after_run(record, out_dir: Path) -> None:
     from luckystack.api import write_report
 
@@ -125,50 +36,22 @@ def _report_after_run(record, out_dir: Path) -> None:
     print(f"  report {path}")
 
 
-def _studio_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="RECORDING_OR_FOLDER",
-                   help="a recording, or a folder of recordings (listed, with a batch over all of them)")
-    p.add_argument("--pipeline", "-p", default=None, metavar="FILE",
-                   help="pipeline to start from (default: the shipped pipelines/planet.json)")
-    p.add_argument("--out", "-o", default="out", metavar="DIR", help="output root, as for `run` (default: ./out)")
-    p.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this computer only)")
-    p.add_argument("--no-browser", action="store_true", help="print the URL but do not open a browser")
-
-
-def _cmd_studio(args: argparse.Namespace) -> int:
-    from luckystack.studio.command import run_command  # only this command imports the web stack
-
-    return run_command(args)
-
-
 def app_commands() -> list[Command]:
-    """The app's commands, added to the engine's."""
-    commands = [
+    """The app's commands, added to the engine's: each a ``COMMAND`` in its own module, imported only
+    when that command runs (or shows its --help)."""
+    return [
         Command("demo", "simulate a Jupiter recording, stack it with pipelines/planet.json, write a report",
-                _cmd_demo, _demo_args,
-                "The quickest look at luckystack: no file of your own needed. The simulated recording is\n"
-                "kept in --workdir, so running the demo again reuses the cache and finishes at once.",
-                "example:\n  luckystack demo\n  luckystack demo --frames 1000 --out results"),
+                module="luckystack.commands.demo"),
         Command("simulate", "write a simulated recording (SER) and its truth, for testing settings",
-                _cmd_simulate, _simulate_args,
-                "Simulates seeing (global drift, local distortion, blur varying between frames and across\n"
-                "the field), transparency, photon and read noise. The truth (<name>.truth.npz) holds the\n"
-                "sharp image and every frame's true shifts, for judging a stack.",
-                "example:\n  luckystack simulate --scene moon --frames 500 --out moon.ser\n"
-                "  luckystack run pipelines/surface.json --input moon.ser"),
-        Command("info", "show what the reader sees in a recording", _cmd_info, _info_args,
-                "Format, size, colour layout, detected bit depth, frame count, duration and frame rate from\n"
-                "the timestamps, and the capture program's metadata.",
-                "example:\n  luckystack info jupiter.ser"),
+                module="luckystack.commands.simulate"),
+        Command("info", "show what the reader sees in a recording", module="luckystack.commands.info"),
         Command("studio", "a local web page to try settings on a recording (AP size, stack size, sharpening)",
-                _cmd_studio, _studio_args,
-                "Starts a local server and opens the page: the recording, the node graph, the APs on the\n"
-                "reference, the quality graph with one cut per stack size, the result and its sharpening.\n"
-                "Every change runs through the same engine and cache as `run`; \"Save pipeline\" writes it.",
-                "example:\n  luckystack studio jupiter.ser\n  luckystack studio captures/ --pipeline pipelines/surface.json"),
+                module="luckystack.commands.studio"),
+        Command("compare", "rank result images side by side: contact sheet, blink GIF and a table of figures",
+                module="luckystack.compare"),
+        Command("bench", "benchmark speed and memory of pipelines/planet.json on simulated recordings",
+                module="luckystack.bench"),
     ]
-    return commands + [compare_command, bench_command]
 
 
 def _after_sweep(runs, out_root: Path) -> None:
@@ -209,16 +92,35 @@ def _command(argv: Sequence[str]) -> str | None:
     return None
 
 
+def application() -> Application:
+    """How the engine's command line names luckystack, with examples on its recordings and pipelines."""
+    from luckystack import __version__
+    from luckystack.setup import LIBRARIES
+
+    return Application(
+        name="luckystack", version=f"luckystack {__version__}", libraries=LIBRARIES,
+        description="Lucky-imaging stacker run as a cached dataflow graph: only what changed is recomputed.",
+        examples={
+            "": "example:\n  luckystack run pipelines/planet.json --input jupiter.ser",
+            "run": "example:\n  luckystack run pipelines/planet.json -i jupiter.ser --set stack.percent=25\n"
+                   "  luckystack run pipelines/planet.json -i a.ser -i b.ser --sweep stack.percent=5,10,25\n"
+                   "  luckystack run pipelines/planet.json -i a.ser -i b.ser --scheduler tcp://host:8786",
+            "explain": "example:\n  luckystack explain pipelines/planet.json -i jupiter.ser --set align.ap_size=48",
+            "schema": "example:\n  luckystack schema -o pipelines/schema.json",
+        })
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if _command(argv) not in NO_NODES:
         import luckystack.nodes  # noqa: F401  (registers the node types)
 
-    from luckystack import __version__
+    from luckystack.setup import configure_process
 
-    return engine_cli.main(argv, commands=app_commands(), after_run=_report_after_run,
-                           after_sweep=_after_sweep, version=f"luckystack {__version__}", hint=_hint)
+    configure_process()
+    return engine_cli.main(argv, app=application(), commands=app_commands(), after_run=_report_after_run,
+                           after_sweep=_after_sweep, hint=_hint)
 
 
 if __name__ == "__main__":

@@ -64,9 +64,8 @@ post (inputs ``images``, optional ``frames`` for file metadata) -> ``images``
     ``<out>/<label>/<stem>_<label>_ap<size>[_d<z>][_sharp].tif|png|fits``.
 """
 
-import cv2
-
 from luckystack.graph.aliases import declare_resolved
+from luckystack.graph.process import add_process_setup
 from luckystack.nodes import (  # noqa: F401  (imported for registration)
     align_aps,
     analyse,
@@ -80,9 +79,17 @@ from luckystack.nodes import (  # noqa: F401  (imported for registration)
     stack,
 )
 
-# The nodes parallelise over frames with ``ctx.map``, one process per job. OpenCV's own thread pool on
-# top of that would run jobs × cores threads, and would make ``--jobs 1`` spread over every core.
-cv2.setNumThreads(1)
+
+def limit_opencv_threads() -> None:
+    """The nodes parallelise over frames with ``ctx.map``, one process per job. OpenCV's own thread
+    pool on top of that would run jobs × cores threads, and would make ``--jobs 1`` spread over every
+    core. Run by the engine in each process before nodes run, not on import."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+add_process_setup(limit_opencv_threads)
 
 
 def _chosen_ap_size(results):

@@ -206,7 +206,7 @@ def test_bad_file_content_is_one_line_exit_2(content, recording, tmp_path, capsy
 
 
 def test_a_byte_order_mark_is_fine(recording, tmp_path):
-    from luckystack.graph.spec import load_pipeline
+    from luckystack.graph.validate import load_pipeline
     path = tmp_path / "bom.json"
     path.write_bytes(b"\xef\xbb\xbf" + (REPO / "pipelines" / "planet.json").read_bytes())
     assert load_pipeline(path).name == "planet"
@@ -226,7 +226,7 @@ def test_ap_larger_than_the_frame_fails_before_any_work(recording, tmp_path, cap
 
 
 def test_numbers_written_as_text_still_work(recording, tmp_path):
-    from luckystack.graph.spec import load_pipeline
+    from luckystack.graph.validate import load_pipeline
     p = load_pipeline(REPO / "pipelines" / "planet.json",
                       ["stack.percent=\"25\"", "stack.drizzle=\"1.5\"", "reader.first=\"2\"", "stack.frames=null"])
     assert p.nodes["stack"].params.percent == [25.0] and p.nodes["stack"].params.drizzle == 1.5

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import luckystack.nodes  # noqa: F401  (registers the node types)
 from luckystack.graph.node import registry
-from luckystack.graph.spec import PipelineError, load_pipeline
+from luckystack.graph.spec import PipelineError
+from luckystack.graph.validate import load_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 PLANET = json.loads((REPO / "pipelines" / "planet.json").read_text())

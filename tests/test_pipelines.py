@@ -30,7 +30,7 @@ def test_shipped_pipeline_validates_and_says_when_to_use_it(path):
 def test_shipped_schema_is_current():
     shipped = json.loads((REPO / "pipelines" / "schema.json").read_text())
     builtin = [name for name, t in registry().items() if t.func.__module__.startswith("luckystack.nodes.")]
-    assert shipped == json_schema(builtin), "run: luckystack schema -o pipelines/schema.json"
+    assert shipped == json_schema(builtin, title="luckystack pipeline"), "run: luckystack schema -o pipelines/schema.json"
 
 
 def test_ci_runs_the_readme_commands():

@@ -92,8 +92,9 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
             notes.append(f"the video announces {count} frames but only {decoded} could be decoded")
         count, source["frames"] = decoded, decoded
         arrays["raw"] = raw
+    reader = RawReader(source, path, arrays.get("raw"))
     if decode or source["type"] != "array":
-        samples = _samples(RawReader(source, path, arrays.get("raw")), count)
+        samples = _samples(reader, count)
     order = "native"
     if source.get("file_dtype") in ("<u2", ">u2"):
         # samples hold values decoded with the flag's byte order (np.stack makes them native)

@@ -23,7 +23,8 @@ import luckystack.nodes  # noqa: F401  (registers the node types)
 from luckystack.graph import api
 from luckystack.graph.node import NodeError
 from luckystack.graph.progress import Reporter
-from luckystack.graph.spec import Pipeline, PipelineError, apply_overrides, pipeline_from_dict
+from luckystack.graph.spec import Pipeline, PipelineError, apply_overrides
+from luckystack.graph.validate import pipeline_from_dict
 from luckystack.graph.store import CacheStore
 
 RECORDING_SUFFIXES = (".ser", ".avi", ".mov", ".mp4", ".mkv", ".fits", ".fit", ".fts")

@@ -177,7 +177,7 @@ def test_damage_of_a_result_only_a_later_run_reads_is_caught_then(fresh, tmp_pat
     cache = tmp_path / "cache"
     shutil.copytree(clean, cache)
     _damage(_file_of(cache / record.nodes["aps"].key, "aps", "chunk"), "delete")
-    p = api.pipeline_from_dict(PIPE).with_overrides({"stack.percent": 25})
+    p = api.with_overrides(api.pipeline_from_dict(PIPE), {"stack.percent": 25})
     [r] = api.run(p, [rec], cache=cache, out=tmp_path / "o", jobs=1, reporter=Reporter())
     [u] = api.run(p, [rec], cache=tmp_path / "clean", out=tmp_path / "o2", jobs=1, reporter=Reporter())
     assert sorted(r.record.ran()) == ["aps", "stack"] and any("aps: cache entry" in w for w in r.record.warnings())
@@ -207,7 +207,7 @@ def test_a_damaged_earlier_result_is_not_built_on(tmp_path, monkeypatch):
                                              "sum": {"type": "t-prefix", "inputs": {"frames": "read"}}}}
 
     def run(cache: Path, upto: int):
-        p = api.pipeline_from_dict(pipe).with_overrides({"sum.upto": upto})
+        p = api.with_overrides(api.pipeline_from_dict(pipe), {"sum.upto": upto})
         log.unlink(missing_ok=True)
         [r] = api.run(p, [rec], cache=cache, out=tmp_path / "o", jobs=1, reporter=Reporter())
         return r.record, api.read_result(p, "sum", rec, cache=cache)["sum"].array("value")[0]

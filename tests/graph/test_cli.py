@@ -101,7 +101,7 @@ def test_missing_input_file_is_usage_error(pipeline_file, tmp_path, capsys):
     assert main(["run", str(pipeline_file), "-i", str(tmp_path / "nope.npy"), "--cache", str(tmp_path)]) == 2
     assert capsys.readouterr().err == f"error: input {tmp_path / 'nope.npy'}: not found\n"
     assert main(["run", str(pipeline_file), "--cache", str(tmp_path)]) == 2
-    assert "reads the input recording; give one with --input FILE" in capsys.readouterr().err
+    assert "reads the input file; give one with --input FILE" in capsys.readouterr().err
 
 
 def test_help_texts_have_examples(capsys):
@@ -110,3 +110,26 @@ def test_help_texts_have_examples(capsys):
             main([cmd, "--help"])
         out = capsys.readouterr().out
         assert "example" in out and "--cache" in out and "default" in out
+
+
+def test_the_application_names_itself_and_gives_the_examples():
+    from luckystack.graph.cli import Application, build_parser
+
+    app = Application(name="tool", description="Does things.", version="tool 9",
+                      examples={"": "example:\n  tool run a.json", "run": "example:\n  tool run a.json -i x.dat"})
+    parser = build_parser((), app)
+    top = parser.format_help()
+    assert top.startswith("usage: tool ") and "Does things." in top and "tool run a.json" in top
+    run = parser._subparsers._group_actions[0].choices["run"].format_help()
+    assert "tool run a.json -i x.dat" in run and "PIPELINE.json" not in run
+    cache = parser._subparsers._group_actions[0].choices["cache"].format_help()
+    assert "tool cache ls" in cache  # the engine's own examples, in the application's name
+
+
+
+def test_the_chosen_command_skips_options_and_their_values():
+    from luckystack.graph.cli import chosen_command
+
+    assert chosen_command(["--cache", "run", "--jobs", "2", "explain", "p.json"]) == "explain"
+    assert chosen_command(["--debug", "--cache=c", "run", "p.json"]) == "run"
+    assert chosen_command(["--help"]) is None

@@ -188,9 +188,9 @@ class _Rewriter(Reporter):
 def test_recording_changed_while_read_fails_and_stores_nothing(tmp_path, node, shape):
     rec = make_recording(tmp_path / "r.npy", n=48)
     original = rec.read_bytes()
-    p = api.pipeline_from_dict(PIPE).with_overrides({"slow.delay": 0})
+    p = api.with_overrides(api.pipeline_from_dict(PIPE), {"slow.delay": 0})
     cache = tmp_path / "cache"
-    with pytest.raises(InputChanged, match=f"the recording changed while it was read: {rec}"):
+    with pytest.raises(InputChanged, match=f"the input file changed while it was read: {rec}"):
         api.run(p, [rec], cache=cache, out=tmp_path / "o", jobs=1, reporter=_Rewriter(rec, node, 2, shape))
     store = CacheStore(cache)
     assert list(store.keys()) == [] and not [p for p in cache.iterdir() if ".partial-" in p.name]
@@ -212,7 +212,7 @@ def test_recording_changed_is_one_line_exit_1(tmp_path, monkeypatch, capsys):
     assert main(["run", str(pipe), "-i", str(rec), "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o"),
                  "--jobs", "1", "--set", "slow.delay=0"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"error: read: the recording changed while it was read: {rec}")
+    assert err.count("\n") == 1 and err.startswith(f"error: read: the input file changed while it was read: {rec}")
 
 
 # -- full disks -----------------------------------------------------------------------------------

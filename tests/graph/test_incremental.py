@@ -26,7 +26,7 @@ def run(tmp_path, recording, cache, monkeypatch):
     monkeypatch.setenv("LSK_TEST_EARLIER", str(log))
 
     def run_with(**sets):
-        p = api.pipeline_from_dict(PIPE).with_overrides({f"sum.{k}": v for k, v in sets.items()})
+        p = api.with_overrides(api.pipeline_from_dict(PIPE), {f"sum.{k}": v for k, v in sets.items()})
         log.unlink(missing_ok=True)
         [r] = api.run(p, [recording], cache=cache, out=tmp_path / "out", jobs=1, reporter=Reporter())
         seen = ast.literal_eval(log.read_text()) if log.exists() else None
@@ -48,7 +48,7 @@ def test_building_on_an_earlier_result_gives_the_same_value(run, tmp_path, recor
     run(upto=5)
     built = run(upto=20)[2]
     fresh_cache = tmp_path / "fresh"
-    p = api.pipeline_from_dict(PIPE).with_overrides({"sum.upto": 20})
+    p = api.with_overrides(api.pipeline_from_dict(PIPE), {"sum.upto": 20})
     api.run(p, [recording], cache=fresh_cache, out=tmp_path / "o2", jobs=1, reporter=Reporter())
     assert built == api.read_result(p, "sum", recording, cache=fresh_cache)["sum"].array("value")[0]
 
@@ -75,11 +75,11 @@ def test_incremental_must_name_params():
 def test_explain_tells_what_an_incremental_node_can_build_on(run, recording, cache):
     run(upto=4)
     run(upto=8)
-    p = api.pipeline_from_dict(PIPE).with_overrides({"sum.upto": 6})
+    p = api.with_overrides(api.pipeline_from_dict(PIPE), {"sum.upto": 6})
     st = api.explain(p, recording, cache)
     assert st["sum"].earlier == 2 and not st["read"].earlier
     assert "(incremental: 2 earlier results to build on)" in api.render(st)
-    p = api.pipeline_from_dict(PIPE).with_overrides({"sum.scale": 3.0})
+    p = api.with_overrides(api.pipeline_from_dict(PIPE), {"sum.scale": 3.0})
     assert api.explain(p, recording, cache)["sum"].earlier == 0
 
 
@@ -99,7 +99,7 @@ def test_processes_building_on_one_family_at_once_agree_with_fresh_runs(tmp_path
         assert proc.returncode == 0, err
     p = api.pipeline_from_dict(PIPE)
     for upto in (6, 8, 16, 20):
-        q = p.with_overrides({"sum.upto": upto})
+        q = api.with_overrides(p, {"sum.upto": upto})
         shared = api.read_result(q, "sum", recording, cache=cache)["sum"].array("value")[0]
         fresh = tmp_path / f"fresh{upto}"
         api.run(q, [recording], cache=fresh, out=tmp_path / "f", jobs=1, reporter=Reporter())
@@ -120,7 +120,7 @@ def test_a_result_evicted_while_it_is_read_is_not_trusted(run, tmp_path, recordi
     monkeypatch.setattr(CacheStore, "load", load_then_delete)
     log = tmp_path / "earlier.log"
     log.unlink()
-    p = api.pipeline_from_dict(PIPE).with_overrides({"sum.upto": 8})
+    p = api.with_overrides(api.pipeline_from_dict(PIPE), {"sum.upto": 8})
     api.run(p, [recording], cache=cache, out=tmp_path / "out", jobs=1, reporter=Reporter())
     assert [ast.literal_eval(line) for line in log.read_text().splitlines()] == [[4], []]  # read, then redone
     monkeypatch.setattr(CacheStore, "load", real_load)
@@ -140,7 +140,7 @@ def test_looking_through_a_family_neither_prunes_nor_refreshes_it(run, recording
         os.utime(store.path(key) / "last-use", (1e9, 1e9))
     [marker4] = [m for m in (cache / "families").rglob(members[4])]
     store.remove(members[4])
-    p = api.pipeline_from_dict(PIPE).with_overrides({"sum.upto": 6})
+    p = api.with_overrides(api.pipeline_from_dict(PIPE), {"sum.upto": 6})
     assert api.explain(p, recording, cache)["sum"].earlier == 1
     assert marker4.exists()  # explain only looks
     assert run(upto=6)[1] == [8]

@@ -31,12 +31,12 @@ def test_results_come_in_input_order_and_both_the_caller_and_a_worker_compute():
 
 def _slow_thread_limits(_: int) -> tuple[str | None, str | None, int]:
     time.sleep(0.01)
-    return os.environ.get("OMP_NUM_THREADS"), os.environ.get("OPENCV_FOR_THREADS_NUM"), os.getpid()
+    return os.environ.get("OMP_NUM_THREADS"), os.environ.get("MKL_NUM_THREADS"), os.getpid()
 
 
 def test_workers_limit_native_thread_pools_to_their_share_of_the_cores(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setenv("OPENCV_FOR_THREADS_NUM", "3")  # the user's choice stands
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the user's choice stands
     cores = len(os.sched_getaffinity(0))
     out = list(ordered_map(_slow_thread_limits, range(200), jobs=2))
     worker = {(omp, cv) for omp, cv, pid in out if pid != os.getpid()}

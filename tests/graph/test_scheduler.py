@@ -21,8 +21,8 @@ def test_rerun_selectivity(tmp_path, recording, cache):
     out = tmp_path / "out"
     assert _run(p, recording, cache, out).ran() == ["read", "aps", "score", "stack"]
     assert _run(p, recording, cache, out).ran() == []  # nothing changed
-    assert _run(p.with_overrides({"stack.percent": 25}), recording, cache, out).ran() == ["stack"]
-    assert _run(p.with_overrides({"aps.size": 8}), recording, cache, out).ran() == ["aps", "stack"]
+    assert _run(api.with_overrides(p, {"stack.percent": 25}), recording, cache, out).ran() == ["stack"]
+    assert _run(api.with_overrides(p, {"aps.size": 8}), recording, cache, out).ran() == ["aps", "stack"]
     renamed = tmp_path / "saturn.npy"
     shutil.copy(recording, renamed)
     recording.unlink()
@@ -38,7 +38,7 @@ def test_explain_reasons(tmp_path, recording, cache):
     st = api.explain(p, recording, cache)
     assert all(s.reasons == ["first run"] and not s.cached for s in st.values())
     _run(p, recording, cache, tmp_path / "out")
-    st = api.explain(p.with_overrides({"aps.size": 8}), recording, cache)
+    st = api.explain(api.with_overrides(p, {"aps.size": 8}), recording, cache)
     assert st["read"].cached and st["score"].cached
     assert st["aps"].reasons == ["param size changed 4→8"]
     assert st["stack"].reasons == ["upstream 'aps' changed"]
@@ -65,7 +65,7 @@ def test_code_version_change_is_explained(tmp_path, recording, cache, monkeypatc
 
 def test_results_identical_for_any_jobs_and_cached_equals_fresh(tmp_path):
     rec = make_recording(tmp_path / "r.npy", n=40)
-    p = api.pipeline_from_dict(PIPELINE).with_overrides({"stack.percent": 70})
+    p = api.with_overrides(api.pipeline_from_dict(PIPELINE), {"stack.percent": 70})
     images = []
     for jobs in (1, 2):
         cache = tmp_path / f"c{jobs}"
@@ -87,15 +87,15 @@ def test_file_param_fingerprint_by_content(tmp_path, recording, cache):
     p = api.pipeline_from_dict(raw)
     assert _run(p, recording, cache, tmp_path / "o").ran() == ["read", "dark"]
     shutil.copy(tmp_path / "dark.npy", tmp_path / "dark2.npy")
-    assert _run(p.with_overrides({"dark.dark": str(tmp_path / "dark2.npy")}), recording, cache,
+    assert _run(api.with_overrides(p, {"dark.dark": str(tmp_path / "dark2.npy")}), recording, cache,
                 tmp_path / "o").ran() == []
     np.save(tmp_path / "dark2.npy", np.full((16, 20), 0.25, np.float32))
-    p3 = p.with_overrides({"dark.dark": str(tmp_path / "dark2.npy")})
+    p3 = api.with_overrides(p, {"dark.dark": str(tmp_path / "dark2.npy")})
     assert api.explain(p3, recording, cache)["dark"].reasons == ["file params.dark changed"]
 
 
 def test_run_record_saved_with_exports_and_warnings(tmp_path, recording, cache):
-    p = api.pipeline_from_dict(PIPELINE).with_overrides({"stack.percent": 0.5})
+    p = api.with_overrides(api.pipeline_from_dict(PIPELINE), {"stack.percent": 0.5})
     rec = _run(p, recording, cache, tmp_path / "out")
     saved = api.RunRecord.load(tmp_path / "out" / "jupiter" / "run.json")
     assert saved.ran() == rec.ran() and saved.exports() == [str(tmp_path / "out/jupiter/jupiter_stack.npy")]
@@ -104,3 +104,11 @@ def test_run_record_saved_with_exports_and_warnings(tmp_path, recording, cache):
     assert prov["pipeline"] == "test-pipe" and prov["node_type"] == "t-stack" and prov["params"]["percent"] == 0.5
     assert set(prov["upstream"]) == {"frames", "quality", "aps"} and "numpy" in prov["versions"]
     assert prov["wall_s"] > 0 and prov["peak_rss_mb"]["self"] > 0
+
+
+def test_provenance_names_the_libraries_the_application_records():
+    from luckystack.graph.versions import record_versions_of, versions
+
+    assert {"python", "numpy", "zarr"} <= set(versions())
+    record_versions_of("xxhash", "no-such-distribution")
+    assert "xxhash" in versions() and "no-such-distribution" not in versions()

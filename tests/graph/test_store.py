@@ -46,7 +46,7 @@ def test_sigkill_mid_node_then_rerun_equals_uninterrupted(tmp_path):
     proc.wait()
     store = CacheStore(cache)
     assert len(_partials(cache)) == 1  # the slow node's half-written entry...
-    p = api.pipeline_from_dict(SLOW).with_overrides({"slow.delay": 0.1})
+    p = api.with_overrides(api.pipeline_from_dict(SLOW), {"slow.delay": 0.1})
     st = api.explain(p, rec, store)
     assert st["read"].cached and not st["slow"].cached  # ...is never taken for a result
     [r] = api.run(p, [rec], cache=cache, out=tmp_path / "o", jobs=1, reporter=Reporter())

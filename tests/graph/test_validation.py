@@ -13,7 +13,8 @@ from pydantic import Field
 
 from luckystack.graph import api
 from luckystack.graph.node import Params, Port, Result, node_type
-from luckystack.graph.spec import PipelineError, describe, pipeline_from_dict
+from luckystack.graph.spec import PipelineError, describe
+from luckystack.graph.validate import pipeline_from_dict
 
 
 class KindParams(Params):

@@ -80,7 +80,7 @@ def test_stack_size_edit_reruns_only_what_depends_on_it(studio):
 
 
 def test_explain_reasons_before_a_run(studio):
-    p = studio.session.pipeline.with_overrides({"stack.percent": [10, 30, 60]})
+    p = api.with_overrides(studio.session.pipeline, {"stack.percent": [10, 30, 60]})
     st = studio.session.statuses(pipeline=p)
     assert not st["stack"].cached and any("percent" in r for r in st["stack"].reasons)
     assert st["align"].cached and not st["post"].cached

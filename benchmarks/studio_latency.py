@@ -1,4 +1,4 @@
-"""How long the studio takes from an edit to the new image on screen: ``python -m luckystack.studio.bench``.
+"""How long the studio takes from an edit to the new image on screen: ``python benchmarks/studio_latency.py``.
 
 Simulates a recording (2000 frames of 640×480 by default, kept in ``--workdir``), starts the studio on
 it, opens the page in headless Chromium (selenium + chromedriver), waits for the first run, then makes
@@ -50,7 +50,7 @@ def _edit(driver, server: Server, script: str, what: str) -> tuple[float, float]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m luckystack.studio.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/studio_latency.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=2000)
     ap.add_argument("--size", default="640x480", metavar="WxH")
     ap.add_argument("--workdir", default="bench-studio", metavar="DIR",

@@ -1,6 +1,6 @@
 """Benchmark: stream a multi-GB SER and report frames/s, MB/s and peak RSS for two frame counts.
 
-Run with ``python -m luckystack.io.bench_read [--frames 2000 8000] [--dir /tmp]``. Each count runs in
+Run with ``python benchmarks/read_speed.py [--frames 2000 8000] [--dir /tmp]``. Each count runs in
 a fresh process so the peak RSS (ru_maxrss) belongs to that run alone; flat RSS across counts shows
 that memory does not grow with the recording.
 """
@@ -60,7 +60,7 @@ def main() -> None:
         path = a.dir / f"bench_{n}_{a.depth}bit.ser"
         make_ser(path, n, a.depth)
         try:
-            out = subprocess.run([sys.executable, "-m", "luckystack.io.bench_read", "--child", str(path)],
+            out = subprocess.run([sys.executable, __file__, "--child", str(path)],
                                  check=True, capture_output=True, text=True).stdout
             r = json.loads(out)
             print(f"{n:6d} frames {W}x{H} {a.depth}-bit ({r['GB']:.2f} GB): {r['fps']:8.0f} frames/s "

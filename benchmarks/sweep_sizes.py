@@ -1,6 +1,6 @@
 """Benchmark: what a stack-size sweep costs once the shared steps are cached.
 
-``python -m luckystack.bench_sweep [--frames 2000] [--size 640x480] [--recording FILE]`` simulates a
+``python benchmarks/sweep_sizes.py [--frames 2000] [--size 640x480] [--recording FILE]`` simulates a
 recording (unless one is given), runs ``pipelines/planet.json`` once with ``stack.percent=25`` on an
 empty cache (the full run), then sweeps ``stack.percent=5,10,25,50``: 25 is found cached and the three
 new sizes recompute only stack, merge and post. Prints both times and each new size's cost as a
@@ -22,7 +22,7 @@ SWEEP = [5, 10, 25, 50]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m luckystack.bench_sweep", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/sweep_sizes.py", description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=2000)
     ap.add_argument("--size", default="640x480", help="WxH of the simulated recording")
     ap.add_argument("--recording", help="use this recording instead of simulating one")

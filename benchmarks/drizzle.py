@@ -1,6 +1,6 @@
 """Benchmark: the stack node's time with drizzle 2× against the plain stack, on one recording.
 
-``python -m luckystack.bench_drizzle [--frames 300] [--size 640x480] [--rounds 3] [--jobs N]`` simulates a
+``python benchmarks/drizzle.py [--frames 300] [--size 640x480] [--rounds 3] [--jobs N]`` simulates a
 Jupiter recording (unless ``--recording`` is given), runs ``pipelines/planet.json`` once so the upstream
 nodes are cached, then alternates plain and drizzle-2× stacks (every stack entry removed before each,
 so neither builds on earlier sums) and prints each stack node time, the medians and their ratio
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m luckystack.bench_drizzle", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/drizzle.py", description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--size", default="640x480", help="WxH of the simulated recording")
     ap.add_argument("--rounds", type=int, default=3, help="plain/drizzle pairs, alternating")

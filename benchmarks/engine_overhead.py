@@ -4,11 +4,12 @@ Builds a 20-node chain over a 2000-frame 64×64 recording, runs it once, then ti
 cached — hashing + explain (keys, store lookups, index diff) and loading every node's result, with the
 input fingerprint already memoised (fingerprinting is reported separately).
 
-    python -m luckystack.graph.bench
+    python benchmarks/engine_overhead.py [--nodes 20] [--frames 2000]
 """
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -86,4 +87,8 @@ def main(nodes: int = 20, frames: int = 2000) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser(prog="python benchmarks/engine_overhead.py", description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, default=20, help="length of the chain (default: 20)")
+    ap.add_argument("--frames", type=int, default=2000, help="rows of the 64×64 input (default: 2000)")
+    args = ap.parse_args()
+    main(args.nodes, args.frames)

@@ -1,0 +1,42 @@
+"""The luckystack command line: what it tells the engine, and its own commands."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+from luckystack.cli import application
+
+
+def test_luckystack_passes_its_name_examples_and_libraries():
+    app = application()
+    assert app.name == "luckystack" and app.version.startswith("luckystack ")
+    assert "opencv-python-headless" in app.libraries and "luckystack" in app.libraries
+    assert "pipelines/planet.json" in app.examples["run"]
+
+
+def test_every_app_command_is_a_COMMAND_in_its_module_listed_under_its_name():
+    from luckystack.cli import app_commands
+
+    for listed in app_commands():
+        full = listed.load()  # raises when the module's COMMAND has another name
+        assert listed.module and full.run is not None and full.help == listed.help
+
+
+def test_a_command_module_is_imported_only_when_that_command_is_chosen():
+    probe = ("import sys, contextlib, io\n"
+             "from luckystack.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in sys.modules if m in ('luckystack.bench', 'luckystack.compare')"
+             " or m.startswith('luckystack.commands.')))")
+
+    def imported(*argv: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return ast.literal_eval(out.stdout.splitlines()[-1])
+
+    assert imported("--help") == []
+    assert imported("--jobs", "2", "compare", "--help") == ["luckystack.compare"]
+    assert imported("info", "--help") == ["luckystack.commands.info"]
