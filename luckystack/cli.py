@@ -19,7 +19,7 @@ from luckystack.graph.cli import Command, UsageError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINES = REPO_ROOT / "pipelines"
-SCENES = ("jupiter", "moon", "sun")
+SCENES = ("jupiter", "saturn", "moon", "sun")
 LAYOUTS = ("mono", "RGB", "RGGB", "GRBG", "GBRG", "BGGR")
 
 
