@@ -80,6 +80,35 @@ def rank_correlation(cands: Sequence[Candidate], score: Callable[[np.ndarray], f
     return float(spearmanr(scores, [c.psnr for c in cands]).statistic)
 
 
+def summary_rows(saved: Path) -> list[str]:
+    """Markdown table rows from a ``--save`` folder: per recording, the correlation over all candidates,
+    the lowest within one AP size, the lowest over the stack sizes of one AP size and power, what the
+    score's overall pick loses against the best candidate, and what picking only the stack size (at
+    Fourier power 2, the default) gives against the best size and against P10 and P25 (worst AP size)."""
+    rows = []
+    for path in sorted(Path(saved).glob("*.npz")):
+        d = np.load(path)
+        psnr, ap, power, label = d["psnr"], d["ap_size"], d["power"], d["label"]
+        s = np.array([default_score(image) for image in d["images"]])
+        rho = spearmanr(s, psnr).statistic
+        within_ap = min(spearmanr(s[ap == a], psnr[ap == a]).statistic for a in np.unique(ap))
+        sizes = min(spearmanr(s[(ap == a) & (power == q)], psnr[(ap == a) & (power == q)]).statistic
+                    for a in np.unique(ap) for q in np.unique(power))
+        loss = psnr[np.argmax(s)] - psnr.max()
+        size_loss = vs10 = vs25 = np.inf
+        for a in np.unique(ap):
+            m = np.flatnonzero((ap == a) & (power == 2.0))
+            if not m.size:
+                continue
+            pick = m[np.argmax(s[m])]
+            size_loss = min(size_loss, psnr[pick] - psnr[m].max())
+            vs10 = min(vs10, psnr[pick] - psnr[m][label[m] == "P10"][0])
+            vs25 = min(vs25, psnr[pick] - psnr[m][label[m] == "P25"][0])
+        rows.append(f"| {path.stem} | {len(psnr)} | {rho:.2f} | {within_ap:.2f} | {sizes:.2f} | {loss:+.2f} | "
+                    f"{size_loss:+.2f} | {vs10:+.2f} | {vs25:+.2f} |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m luckystack.simulate.score_trust", description=__doc__.split("\n")[0])
     ap.add_argument("--scenes", default=",".join(SCENES))
@@ -88,7 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--save", help="keep every candidate's image and PSNR in this folder (one .npz a recording)")
+    ap.add_argument("--summary", help="print the markdown table of a --save folder instead of running")
     args = ap.parse_args(argv)
+    if args.summary:
+        print("| recording | n | ρ all | ρ one AP size (min) | ρ stack sizes (min) | score's pick vs best dB | "
+              "size pick vs best size | vs P10 | vs P25 |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(summary_rows(Path(args.summary))))
+        return 0
     w, h = (int(v) for v in args.size.split("x"))
     print(f"{'scene':<8}{'seeing':<9}{'seed':>5}{'n':>4}{'rho':>7}{'best PSNR':>11}{'score pick':>12}")
     for scene in args.scenes.split(","):
