@@ -43,8 +43,6 @@ def choose(ctx: Context) -> Result:
     chosen = result.chosen if pick in ("auto", "all") else pick
     keep = labels if pick == "all" else [chosen]
     frames = {s["label"]: s.get("frames") for s in merged.meta.get("sizes", [])}
-    ctx.log(f"chose {chosen} of {', '.join(labels)} by the no-truth score" if pick == "auto" else
-            f"kept {', '.join(keep)} (pick {pick}); the score prefers {result.chosen}")
     meta = dict(merged.meta)
     meta["labels"] = keep
     meta["sizes"] = [s for s in merged.meta.get("sizes", []) if s["label"] in keep]

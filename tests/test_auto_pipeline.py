@@ -18,7 +18,7 @@ def test_planet_auto_exports_the_chosen_stack_and_the_report_says_why(tmp_path):
     pipeline = api.load_pipeline(REPO / "pipelines" / "planet-auto.json")
     [run] = api.run(pipeline, [ser], cache=tmp_path / "cache", out=tmp_path / "out", jobs=1)
     choice = api.read_result(pipeline, "choose", ser, tmp_path / "cache")["images"].meta["choice"]
-    assert [c["label"] for c in choice["candidates"]] == ["P5", "P10", "P25", "P50"]
+    assert [c["label"] for c in choice["candidates"]] == ["P5", "P10", "P25"]
     assert choice["chosen"] == max(choice["candidates"], key=lambda c: c["score"])["label"]
     exported = [Path(p) for p in run.record.exports()]
     assert [p.parent.name for p in exported] == [choice["chosen"]]
