@@ -294,9 +294,10 @@ def rerun(name: str, rec: Path, frames: int, size: str, cache: Path, variants: l
 
 
 def engine_overhead() -> tuple[float, str]:
-    """graph/bench.py: hash + explain + load of a fully cached 20-node pipeline (seconds, its output)."""
-    out = subprocess.run([sys.executable, "-m", "luckystack.graph.bench"], capture_output=True, text=True,
-                         check=True).stdout
+    """benchmarks/engine_overhead.py: hash + explain + load of a fully cached 20-node pipeline (seconds,
+    its output)."""
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "engine_overhead.py")], capture_output=True,
+                         text=True, check=True).stdout
     m = re.search(r"fully cached:\s+([0-9.]+) s", out)
     return (float(m.group(1)) if m else float("nan")), out
 

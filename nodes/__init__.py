@@ -57,6 +57,10 @@ stack -> ``stacks``
 merge (input ``stacks`` only: the geometry travels with it) -> ``images``
     arrays ``image_{label}`` (H, W, C) float32, one per stack size. meta: ``labels``, ``sizes``,
     ``drizzle``, ``ap_size``, ``bit_depth``, ``layout``, ``channels``.
+choose (input ``images``: merge's result) -> ``images``
+    merge's form with only the stacks it keeps (``pick``: auto = the best by the no-truth score, a
+    label, or all); meta as merge plus ``choice`` {"pick", "chosen", "best_by_score", "candidates":
+    [{"label", "frames", "score"}]}.
 post (inputs ``images``, optional ``frames`` for file metadata) -> ``images``
     the final RGB-aligned images ``image_{label}`` (the main product, never sharpened) plus
     ``sharp_{label}`` when sharpening is on; meta as merge plus ``sharpened``, ``rgb_offsets``
@@ -70,6 +74,7 @@ from luckystack.nodes import (  # noqa: F401  (imported for registration)
     align_aps,
     analyse,
     calibrate,
+    choose,
     master,
     merge,
     post,

@@ -7,7 +7,7 @@ import argparse
 from luckystack.commands import progress_reporter
 from luckystack.graph.cli import Command, UsageError
 
-SCENES = ("jupiter", "moon", "sun")
+SCENES = ("jupiter", "saturn", "moon", "sun")
 LAYOUTS = ("mono", "RGB", "RGGB", "GRBG", "GBRG", "BGGR")
 
 

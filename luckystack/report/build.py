@@ -3,7 +3,8 @@
 The report finds what it shows by node *type*, so it works for any pipeline: the reader's metadata
 for the recording facts, ``analyse`` for the quality figure, ``stack`` (or ``merge``/``post``) for each
 stack size's frame count, ``reference`` + ``align-aps`` for the AP overlay and the local quality map,
-and every exported result image for the results (thumbnail, whole image, 1:1 crop, blink).
+``choose`` (with ``merge``'s candidates) for what auto chose and why, and every exported result image
+for the results (thumbnail, whole image, 1:1 crop, blink).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from luckystack.graph.runrecord import RunRecord
 from luckystack.graph.store import CacheStore
 from luckystack.report import figures
-from luckystack.report.contact import common_stretch, detail_crops, to_display, write_png
+from luckystack.report.contact import common_stretch, contact_sheet, detail_crops, to_display, write_png
 from luckystack.report.html import NodeRow, Picture, ReportData, ResultEntry, write_report
 
 THUMB_SIDE = 320
@@ -203,6 +204,29 @@ def _ap_section(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list
     return pictures, ["AP", "x", "y", "size", "good frames", "shifts replaced"], rows
 
 
+def _choice(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list[str], list[list[str]], list[Picture]]:
+    """What the ``choose`` node chose and why: a table of the candidates' scores and their contact sheet."""
+    chosen = next(iter(results.get("choose", {}).values()), None)
+    if chosen is None or "choice" not in chosen.meta:
+        return [], [], []
+    choice = chosen.meta["choice"]
+    cands = choice["candidates"]
+    best = max(c["score"] for c in cands)
+    rows = [[c["label"], str(c["frames"]), f"{c['score']:.3f}", f"{c['score'] - best:+.3f}",
+             "chosen" if c["label"] == choice["chosen"] else ""] for c in cands]
+    columns = ["stack", "frames", "no-truth score", "vs best", f"pick: {choice['pick']}"]
+    pictures = []
+    merged = next(iter(results.get("merge", {}).values()), None)
+    labels = [c["label"] for c in cands]
+    if merged is not None and all(f"image_{lab}" in merged.arrays for lab in labels):
+        sheet = contact_sheet([merged.array(f"image_{lab}") for lab in labels],
+                              [f"{lab} {c['score']:.2f}" for lab, c in zip(labels, cands)])
+        write_png(out_dir / "candidates.png", sheet)
+        pictures.append(Picture("candidates.png", f"the candidates; {choice['chosen']} chosen by the no-truth score",
+                                wide=True))
+    return columns, rows, pictures
+
+
 def _pipeline_used(record: RunRecord, store: CacheStore) -> dict[str, Any]:
     """Every node's type, version and full params (defaults included), from the cache's key.json."""
     nodes: dict[str, Any] = {}
@@ -241,6 +265,7 @@ def write_run_report(record: RunRecord, out_dir: Path) -> Path:
     frames = next(iter(results.get("reader", {}).values()), None)
     frame_count = len(frames.array("frame_index")) if frames is not None and "frame_index" in frames.arrays else None
     ap_pictures, ap_columns, ap_rows = _ap_section(results, out_dir)
+    choice_columns, choice_rows, choice_pictures = _choice(results, out_dir)
     data = ReportData(
         title=f"{record.pipeline} — {Path(record.input).name if record.input else 'no input'}"
               + (f" — {record.variant}" if record.variant else ""),
@@ -254,5 +279,8 @@ def write_run_report(record: RunRecord, out_dir: Path) -> Path:
         ap_pictures=ap_pictures, ap_columns=ap_columns, ap_rows=ap_rows,
         facts=_facts(frames.meta if frames is not None else {}, frame_count),
         notes=record.warnings(),
+        comparison_columns=choice_columns,
+        comparison_rows=choice_rows,
+        comparison_pictures=choice_pictures,
     )
     return write_report(out_dir, data)

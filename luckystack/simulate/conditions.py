@@ -15,6 +15,10 @@ import numpy as np
 from luckystack.simulate import fields
 
 LAYOUTS = ("mono", "RGGB", "GRBG", "GBRG", "BGGR", "RGB")
+# Seeing presets: SimOptions overrides for good, average (the defaults) and poor nights.
+SEEING = {"good": {"seeing_scale": 0.8, "local_px": 0.6},
+          "average": {},
+          "poor": {"seeing_scale": 2.2, "local_px": 1.5}}
 ARTIFACTS = {0: "none", 1: "dropped rows (a band of zeros)", 2: "torn frame (lower part shifted sideways)"}
 
 
@@ -22,10 +26,10 @@ ARTIFACTS = {0: "none", 1: "dropped rows (a band of zeros)", 2: "torn frame (low
 class SimOptions:
     """Every knob of the simulation, with realistic defaults (px are frame pixels, levels the 0..1 scale)."""
 
-    planet_diameter: float = 0.4  # jupiter: equatorial diameter as a fraction of the frame width
+    planet_diameter: float = 0.4  # jupiter: equatorial diameter (saturn: half the rings' span) as a fraction of the frame width
     optics_px: float = 0.5  # Gaussian sigma of the telescope's own blur, part of the truth
     exposure: float = 0.8  # brightest scene level on the recording's 0..1 scale
-    sky: float = 0.01  # sky background level (jupiter)
+    sky: float = 0.01  # sky background level (planets)
     drift_px: float = 6.0  # largest excursion of the smooth random-walk drift
     jitter_px: float = 1.0  # std of frame-to-frame tip-tilt jitter per axis
     jitter_rho: float = 0.5  # frame-to-frame correlation of the jitter
@@ -49,7 +53,7 @@ class SimOptions:
     dispersion_px: float = 0.0  # colour: red plane shifted by +this, blue by -this (atmospheric dispersion)
     dispersion_angle: float = 0.0  # direction of the red shift, degrees from +y (down) towards +x
     torn_frames: int = 0  # frames with a dropped-row band or a tear
-    partial_frames: int = 0  # jupiter: frames where the disc is cut by the frame edge
+    partial_frames: int = 0  # planets: frames where the disc is cut by the frame edge
     declared_depth: int | None = None  # SER header bit depth if it should differ from the data (quirk)
     fps: float = 100.0  # frame rate of the timestamps
     start_unix: float = 1709323200.0  # timestamp of frame 0 (2024-03-01 20:00 UTC)
@@ -149,7 +153,7 @@ def draw_conditions(rng: np.random.Generator, n: int, height: int, width: int, o
             rows[i] = (start, stop, int(rng.choice([-1, 1]) * rng.integers(8, 30)))
     if opts.partial_frames:
         if not planet:
-            raise ValueError("partial frames need a planet scene (jupiter)")
+            raise ValueError("partial frames need a planet scene (jupiter or saturn)")
         free = np.setdiff1d(candidates, np.flatnonzero(artifact))
         if opts.partial_frames > len(free):
             raise ValueError(f"partial_frames={opts.partial_frames} exceeds the frames available")

@@ -1,4 +1,5 @@
-"""Truth scenes: Jupiter-like disc with a moon, lunar surface, solar granulation (RGB float32, 0..1).
+"""Truth scenes: Jupiter-like disc with a moon, Saturn with its rings, lunar surface, solar granulation
+(RGB float32, 0..1).
 
 Each scene is drawn on a canvas of the frame size plus ``margin`` px on every side (so that shifted frames
 of a surface scene still see real surface); the frame's zero-shift view is ``canvas[m:m+H, m:m+W]``.
@@ -12,7 +13,8 @@ import numpy as np
 
 from luckystack.simulate.fields import fractal_noise
 
-SCENES = ("jupiter", "moon", "sun")
+SCENES = ("jupiter", "saturn", "moon", "sun")
+PLANETS = ("jupiter", "saturn")  # discs on dark sky; the others fill the frame
 LUMINANCE = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 # Jupiter's bands: (southern edge latitude in degrees, brightness, RGB colour), north is up (negative y).
@@ -43,11 +45,13 @@ def render_scene(name: str, height: int, width: int, margin: int, rng: np.random
     h, w = height + 2 * margin, width + 2 * margin
     if name == "jupiter":
         canvas = _jupiter(rng, h, w, planet_diameter * width / 2.0)
+    elif name == "saturn":  # the rings span twice planet_diameter: the globe is about Jupiter's size
+        canvas = _saturn(rng, h, w, planet_diameter * width / _RINGS[-1][1])
     elif name == "moon":
         canvas = _moon(rng, h, w, min(height, width))
     else:
         canvas = _sun(rng, h, w, min(height, width))
-    if name != "jupiter":  # surfaces: highlights (99.8th percentile) at 0.95
+    if name not in PLANETS:  # surfaces: highlights (99.8th percentile) at 0.95
         canvas = canvas * (0.95 / max(float(np.percentile(canvas @ LUMINANCE, 99.8)), 1e-6))
     if optics_px > 0:
         canvas = cv2.GaussianBlur(canvas, (0, 0), optics_px, borderType=cv2.BORDER_REFLECT)
@@ -126,6 +130,62 @@ def _jupiter(rng: np.random.Generator, h: int, w: int, radius: float) -> np.ndar
     moon = np.clip((1 - d) * mr + 0.5, 0, 1) * (0.55 + 0.35 * np.sqrt(np.clip(1 - d * d, 0, 1)))
     rgb += moon[..., None] * np.array([0.90, 0.86, 0.74], np.float32)
     return rgb
+
+
+# Saturn's rings: (inner, outer radius in equatorial radii, brightness, opacity), inside out.
+_RINGS = [
+    (1.24, 1.53, 0.22, 0.15),  # C ring
+    (1.53, 1.95, 0.95, 0.90),  # B ring
+    (1.95, 2.03, 0.08, 0.05),  # Cassini division
+    (2.03, 2.21, 0.70, 0.60),  # A ring inside the Encke gap
+    (2.21, 2.22, 0.05, 0.02),  # Encke gap
+    (2.22, 2.27, 0.66, 0.55),  # outer A ring
+]
+
+
+def _ring_profile(rng: np.random.Generator, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Brightness and opacity of the rings at radius ``rho`` (equatorial radii): the named rings and
+    gaps plus fine ringlets (random radial structure, strongest in the B ring)."""
+    grid = np.linspace(1.0, 2.4, 2801)
+    bright, opacity = np.zeros_like(grid), np.zeros_like(grid)
+    for lo, hi, b, o in _RINGS:
+        inside = (grid >= lo) & (grid < hi)
+        bright[inside], opacity[inside] = b, o
+    ringlets = np.convolve(rng.standard_normal(grid.size), np.hanning(41) / np.hanning(41).sum(), "same")
+    bright *= 1 + 0.12 * ringlets / ringlets.std()
+    rho = np.clip(rho, grid[0], grid[-1])
+    return (np.interp(rho, grid, bright).astype(np.float32), np.interp(rho, grid, opacity).astype(np.float32))
+
+
+def _saturn(rng: np.random.Generator, h: int, w: int, radius: float) -> np.ndarray:
+    """Oblate, limb-darkened pale globe with soft belts, and its rings tilted towards us: the rings'
+    far half passes behind the globe, the near half in front of it, and the rings cast a shadow on it."""
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    a, b = radius, radius * (1 - 0.098)
+    tilt = np.radians(rng.uniform(18.0, 26.0))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u, v = (xx - cx) / a, (yy - cy) / b
+    r2 = u * u + v * v
+    mu = np.sqrt(np.clip(1 - r2, 0, 1))
+    # Belts follow latitude on the tilted globe: the latitude-like coordinate of a visible point.
+    lat = np.clip(v * np.cos(tilt) - mu * np.sin(tilt), -1, 1)
+    swirl = fractal_noise(rng, h, w, radius / 6, octaves=4, aspect=3.0, persistence=0.55)
+    belts = 0.5 + 0.5 * np.cos(2 * np.pi * (lat + 0.01 * swirl) * rng.uniform(3.2, 3.8) + rng.uniform(0, 6.3))
+    globe = np.stack([0.92 - 0.10 * belts, 0.84 - 0.14 * belts, 0.62 - 0.16 * belts], -1).astype(np.float32)
+    globe *= (1 + 0.03 * swirl)[..., None] * (0.15 + 0.85 * mu**0.7)[..., None]
+    edge = np.clip((1 - np.sqrt(r2)) * a + 0.5, 0, 1)
+    globe *= edge[..., None]
+    # Ring plane: image y = Y sin(tilt) (near half below the centre, towards +y).
+    ry = (yy - cy) / np.sin(tilt)
+    rho = np.sqrt((xx - cx) ** 2 + ry * ry) / a
+    ring_b, ring_o = _ring_profile(rng, rho)
+    ring = ring_b[..., None] * np.array([0.90, 0.84, 0.70], np.float32)
+    front = (ry > 0) | (edge <= 0)  # the near half, and any ring not behind the globe
+    shadow_rho = np.sqrt((xx - cx) ** 2 + ((yy - cy - 0.12 * b) / np.sin(tilt)) ** 2) / a
+    _, shadow = _ring_profile(rng, shadow_rho)
+    globe *= (1 - 0.85 * shadow * (ry < 0))[..., None]  # the shadow falls on the globe beyond the rings
+    front = front[..., None]
+    return (globe * (1 - ring_o[..., None] * front) + ring * front).astype(np.float32)
 
 
 def _crater_height(r: np.ndarray, radius: float) -> np.ndarray:

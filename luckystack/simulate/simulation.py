@@ -9,7 +9,7 @@ import numpy as np
 
 from luckystack.simulate.conditions import LAYOUTS, SimOptions, draw_conditions
 from luckystack.simulate.render import FrameRenderer
-from luckystack.simulate.scenes import LUMINANCE, SCENES, render_scene
+from luckystack.simulate.scenes import LUMINANCE, PLANETS, SCENES, render_scene
 from luckystack.simulate.truth import Truth
 
 BIT_DEPTHS = range(1, 17)
@@ -24,13 +24,13 @@ class Simulation:
         self.scene, self.width, self.height = scene, width, height
         self.bit_depth, self.layout, self.seed, self.options = bit_depth, layout, seed, options
         rng = np.random.default_rng([seed, 0x5CE4E])
-        cond = draw_conditions(rng, frames, height, width, options, planet=scene == "jupiter")
+        cond = draw_conditions(rng, frames, height, width, options, planet=scene in PLANETS)
         usable = ~cond.partial
         reach = np.abs(cond.shifts[usable]).max() if usable.any() else 0.0
         self.margin = int(np.ceil(reach + 4 * options.local_px + 3 * min(cond.blur.max(), 8.0) + 4))
         canvas = render_scene(scene, height, width, self.margin, np.random.default_rng([seed, 0x5CE7E]),
                               planet_diameter=options.planet_diameter, optics_px=options.optics_px)
-        sky = options.sky if scene == "jupiter" else 0.0
+        sky = options.sky if scene in PLANETS else 0.0
         canvas = canvas * np.float32(options.exposure) + np.float32(sky)
         if layout == "mono":
             canvas = (canvas @ LUMINANCE)[..., None]
@@ -48,7 +48,7 @@ class Simulation:
         self.truth = Truth.from_conditions(image, cond, dispersion, timestamps, options.local_cell,
                                            options.blur_cell, 2**bit_depth - 1, params)
         self.renderer = FrameRenderer(canvas, m, self.truth, options, layout, bit_depth, seed,
-                                      border_value=float(sky) if scene == "jupiter" else None)
+                                      border_value=float(sky) if scene in PLANETS else None)
 
     @property
     def frame_count(self) -> int:
@@ -79,7 +79,7 @@ class Simulation:
 
 def simulate(scene: str = "jupiter", frames: int = 300, width: int = 640, height: int = 480,
              bit_depth: int = 8, layout: str = "mono", seed: int = 0, **options) -> Simulation:
-    """A simulated recording of ``scene`` (jupiter, moon or sun); ``options`` are
+    """A simulated recording of ``scene`` (jupiter, saturn, moon or sun); ``options`` are
     :class:`~luckystack.simulate.conditions.SimOptions` fields. Deterministic in all arguments.
 
     ``bit_depth`` is the data depth: 1..8 gives 8-bit samples, 9..16 16-bit samples, LSB-aligned (a 12-bit

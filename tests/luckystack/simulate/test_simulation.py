@@ -14,7 +14,7 @@ from luckystack.simulate.metrics import find_offset
 STILL = dict(local_px=0.0, seeing_best=0.0, seeing_scale=0.0, noise=False, transparency=0.0, flicker=0.0)
 
 
-@pytest.mark.parametrize("scene", ["jupiter", "moon", "sun"])
+@pytest.mark.parametrize("scene", ["jupiter", "saturn", "moon", "sun"])
 def test_same_seed_gives_same_bytes_and_other_seed_differs(tmp_path, scene):
     a = write_recording(tmp_path / "a.ser", simulate(scene, 6, 96, 64, seed=4))
     b = write_recording(tmp_path / "b.ser", simulate(scene, 6, 96, 64, seed=4))
@@ -131,7 +131,7 @@ def test_declared_depth_quirk_and_artifacts_and_partial_frames(tmp_path):
 
 def test_bad_arguments_raise_one_clear_value_error(tmp_path):
     with pytest.raises(ValueError, match="unknown scene"):
-        simulate("saturn")
+        simulate("neptune")
     with pytest.raises(ValueError, match="unknown simulation option"):
         simulate("moon", 2, 64, 48, blurr=3)
     with pytest.raises(ValueError, match="partial frames need a planet"):
@@ -144,3 +144,15 @@ def test_simulate_command_writes_both_files(tmp_path):
     summary = simulate_command("moon", 4, tmp_path / "out" / "m.ser", 64, 48, 8, "mono", 1)
     assert summary["ser"].is_file() and summary["truth"].name == "m.truth.npz" and summary["truth"].is_file()
     assert "4 frames" in summary["line"]
+
+
+def test_saturn_has_a_globe_rings_beside_it_and_a_gap_in_them():
+    img = simulate("saturn", 1, 320, 240, seed=0, layout="RGB", noise=False).truth.image.mean(axis=2)
+    cy, cx = 119.5, 159.5
+    row = img[int(cy)]  # through the centre: globe, then the rings' ansae on both sides, then sky
+    assert row[int(cx)] > 0.3  # the globe
+    assert img[5].max() < 0.05 and row[:8].max() < 0.05  # sky above and beyond the rings
+    radius = 0.4 * 320 / 2.27  # the rings span twice planet_diameter
+    b_ring, cassini = int(cx + 1.75 * radius), int(cx + 1.99 * radius)
+    assert row[b_ring] > 0.4 and row[cassini] < 0.5 * row[b_ring]
+    assert row[int(cx - 1.75 * radius)] > 0.4  # both ansae

@@ -1,0 +1,152 @@
+"""Does the no-truth score rank stacks as PSNR against the truth does?
+
+For one simulated recording (scene, seed, seeing preset), runs the scene's shipped pipeline over the
+candidates ``auto`` compares (AP sizes × Fourier powers × stack sizes; the cache shares every step the
+candidates share) and pairs each merged stack's no-truth :func:`~luckystack.imaging.image_metrics.score`
+with its PSNR against the truth. The Spearman rank correlation of the two over the candidates says how
+far the score can be trusted to pick among them.
+
+``python -m luckystack.simulate.score_trust`` prints the table for every scene, seed and seeing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from luckystack.imaging.image_metrics import score as default_score
+from luckystack.simulate.conditions import SEEING
+from luckystack.simulate.metrics import compare
+from luckystack.simulate.recording import write_recording
+from luckystack.simulate.scenes import PLANETS, SCENES
+from luckystack.simulate.simulation import simulate
+from luckystack.simulate.truth import load_truth
+
+REPO = Path(__file__).resolve().parents[2]
+PERCENTS = (5, 10, 25, 50)
+POWERS = (0.0, 2.0, 4.0)
+AP_SIZES = {"planet": (24, 40), "surface": (32, 64)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    ap_size: int
+    power: float
+    label: str  # stack size label (P10, …)
+    image: np.ndarray  # the merged stack, (H, W, C) 0..1
+    psnr: float  # against the truth
+
+
+def pipeline_for(scene: str) -> Path:
+    return REPO / "pipelines" / ("planet.json" if scene in PLANETS else "surface.json")
+
+
+def candidates(scene: str, seed: int, seeing: str, workdir: Path, frames: int = 150,
+               size: tuple[int, int] = (320, 240), percents: Sequence[float] = PERCENTS,
+               powers: Sequence[float] = POWERS, ap_sizes: Sequence[int] | None = None,
+               jobs: int | None = 2) -> list[Candidate]:
+    """Every candidate's merged stack of one simulated recording, with its PSNR against the truth."""
+    import luckystack.nodes  # noqa: F401  (registers the node types)
+    from luckystack.graph import api
+
+    if seeing not in SEEING:
+        raise ValueError(f"unknown seeing {seeing!r}; choose one of {', '.join(SEEING)}")
+    ser = write_recording(workdir / f"{scene}-{seed}-{seeing}.ser",
+                          simulate(scene, frames, size[0], size[1], seed=seed, **SEEING[seeing]))
+    truth = load_truth(ser).image
+    ap_sizes = ap_sizes or AP_SIZES["planet" if scene in PLANETS else "surface"]
+    out: list[Candidate] = []
+    for ap in ap_sizes:
+        for power in powers:
+            sets = {"align.ap_size": [int(ap)], "stack.percent": list(percents), "stack.spectral_weight": power}
+            p = api.load_pipeline(pipeline_for(scene), sets)
+            api.run(p, [ser], cache=workdir / "cache", out=workdir / "out", jobs=jobs)
+            merged = api.read_result(p, "merge", ser, workdir / "cache")["images"]
+            for label in merged.meta["labels"]:
+                image = merged.array(f"image_{label}")
+                out.append(Candidate(int(ap), float(power), label, image, compare(image, truth).psnr))
+    return out
+
+
+def rank_correlation(cands: Sequence[Candidate], score: Callable[[np.ndarray], float] = default_score) -> float:
+    """Spearman rank correlation between ``score`` and PSNR over the candidates."""
+    scores = [score(c.image) for c in cands]
+    return float(spearmanr(scores, [c.psnr for c in cands]).statistic)
+
+
+def summary_rows(saved: Path) -> list[str]:
+    """Markdown table rows from a ``--save`` folder: per recording, the correlation over all candidates,
+    the lowest within one AP size, the lowest over the stack sizes of one AP size and power, what the
+    score's overall pick loses against the best candidate, and what picking only the stack size (at
+    Fourier power 2, the default) gives against the best size and against P10 and P25 (worst AP size)."""
+    rows = []
+    for path in sorted(Path(saved).glob("*.npz")):
+        d = np.load(path)
+        psnr, ap, power, label = d["psnr"], d["ap_size"], d["power"], d["label"]
+        s = np.array([default_score(image) for image in d["images"]])
+        rho = spearmanr(s, psnr).statistic
+        within_ap = min(spearmanr(s[ap == a], psnr[ap == a]).statistic for a in np.unique(ap))
+        sizes = min(spearmanr(s[(ap == a) & (power == q)], psnr[(ap == a) & (power == q)]).statistic
+                    for a in np.unique(ap) for q in np.unique(power))
+        loss = psnr[np.argmax(s)] - psnr.max()
+        size_loss = vs10 = vs25 = np.inf
+        for a in np.unique(ap):
+            m = np.flatnonzero((ap == a) & (power == 2.0))
+            if not m.size:
+                continue
+            pick = m[np.argmax(s[m])]
+            size_loss = min(size_loss, psnr[pick] - psnr[m].max())
+            vs10 = min(vs10, psnr[pick] - psnr[m][label[m] == "P10"][0])
+            vs25 = min(vs25, psnr[pick] - psnr[m][label[m] == "P25"][0])
+        rows.append(f"| {path.stem} | {len(psnr)} | {rho:.2f} | {within_ap:.2f} | {sizes:.2f} | {loss:+.2f} | "
+                    f"{size_loss:+.2f} | {vs10:+.2f} | {vs25:+.2f} |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m luckystack.simulate.score_trust", description=__doc__.split("\n")[0])
+    ap.add_argument("--scenes", default=",".join(SCENES))
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--seeing", default=",".join(SEEING))
+    ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--size", default="320x240")
+    ap.add_argument("--save", help="keep every candidate's image and PSNR in this folder (one .npz a recording)")
+    ap.add_argument("--summary", help="print the markdown table of a --save folder instead of running")
+    args = ap.parse_args(argv)
+    if args.summary:
+        print("| recording | n | ρ all | ρ one AP size (min) | ρ stack sizes (min) | score's pick vs best dB | "
+              "size pick vs best size | vs P10 | vs P25 |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(summary_rows(Path(args.summary))))
+        return 0
+    w, h = (int(v) for v in args.size.split("x"))
+    print(f"{'scene':<8}{'seeing':<9}{'seed':>5}{'n':>4}{'rho':>7}{'best PSNR':>11}{'score pick':>12}")
+    for scene in args.scenes.split(","):
+        for seeing in args.seeing.split(","):
+            for seed in (int(s) for s in args.seeds.split(",")):
+                with tempfile.TemporaryDirectory() as tmp:
+                    cands = candidates(scene, seed, seeing, Path(tmp), args.frames, (w, h))
+                if args.save:
+                    Path(args.save).mkdir(parents=True, exist_ok=True)
+                    np.savez_compressed(Path(args.save) / f"{scene}-{seeing}-{seed}.npz",
+                                        images=np.stack([c.image for c in cands]),
+                                        psnr=np.array([c.psnr for c in cands]),
+                                        ap_size=np.array([c.ap_size for c in cands]),
+                                        power=np.array([c.power for c in cands]),
+                                        label=np.array([c.label for c in cands]))
+                rho = rank_correlation(cands)
+                best = max(c.psnr for c in cands)
+                pick = max(cands, key=lambda c: default_score(c.image)).psnr
+                print(f"{scene:<8}{seeing:<9}{seed:>5}{len(cands):>4}{rho:>7.3f}{best:>11.2f}{pick - best:>+12.2f}",
+                      flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

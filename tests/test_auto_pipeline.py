@@ -1,0 +1,31 @@
+"""The auto pipelines: every candidate stack size, the best kept by the no-truth score, explained in
+the run's report (table and contact sheet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import luckystack.nodes  # noqa: F401  (registers the node types)
+from luckystack.graph import api
+from luckystack.report.build import write_run_report
+from luckystack.simulate import simulate, write_recording
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_planet_auto_exports_the_chosen_stack_and_the_report_says_why(tmp_path):
+    ser = write_recording(tmp_path / "saturn.ser", simulate("saturn", 40, 256, 192, seed=2))
+    pipeline = api.load_pipeline(REPO / "pipelines" / "planet-auto.json")
+    [run] = api.run(pipeline, [ser], cache=tmp_path / "cache", out=tmp_path / "out", jobs=1)
+    choice = api.read_result(pipeline, "choose", ser, tmp_path / "cache")["images"].meta["choice"]
+    assert [c["label"] for c in choice["candidates"]] == ["P5", "P10", "P25"]
+    assert choice["chosen"] == max(choice["candidates"], key=lambda c: c["score"])["label"]
+    exported = [Path(p) for p in run.record.exports()]
+    assert [p.parent.name for p in exported] == [choice["chosen"]]
+    page = write_run_report(run.record, tmp_path / "report").read_text()
+    assert "candidates.png" in page and (tmp_path / "report" / "candidates.png").is_file()
+    assert "no-truth score" in page and ">chosen<" in page
+    # an explicit stack size still wins
+    [run] = api.run(api.load_pipeline(REPO / "pipelines" / "planet-auto.json", {"choose.pick": "P25"}), [ser],
+                    cache=tmp_path / "cache", out=tmp_path / "out2", jobs=1)
+    assert [Path(p).parent.name for p in run.record.exports()] == ["P25"]
