@@ -19,6 +19,7 @@ SIGTERM) stops its running nodes at their next item and records "interrupted".
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -104,7 +105,7 @@ class _Run:
             input_file=str(Path(self.input_file).absolute()) if self.input_file else None,
             jobs=self.jobs, pipeline=self.p.name,
             family=family_of(st.preimage, node.type.incremental) if node.type.incremental else None,
-            watched=tuple(self.watched))
+            watched=tuple(replace(w, path=Path(w.path).absolute()) for w in self.watched))
 
     def submit(self, executor: Executor, nid: str) -> Future:
         task = self.task_of(nid)

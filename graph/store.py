@@ -41,6 +41,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -242,10 +243,15 @@ class CacheStore(Quarantine):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._leases: dict[str, list] = {}  # key → [fds holding shared locks, times leased]
+        self._leases_lock = threading.Lock()  # the tasks of a run lease from several threads at once
         self.damaged: list[tuple[str, str, Path]] = []  # (key, problem, where it went) moved aside here
 
     def __getstate__(self) -> dict:
-        return {"root": self.root, "_leases": {}, "damaged": []}  # a lease belongs to the process that took it
+        return {"root": self.root, "damaged": []}  # a lease belongs to the process that took it
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._leases, self._leases_lock = {}, threading.Lock()
 
     def __del__(self) -> None:
         try:
@@ -348,10 +354,14 @@ class CacheStore(Quarantine):
     def _lease(self, key: str) -> dict:
         """Hold shared locks on ``key``'s manifest and those of the entries it links to; returns the
         manifest. Counted: each call needs one :meth:`release`. FileNotFoundError if any is gone."""
-        held = self._leases.get(key)
-        if held is not None:
-            held[1] += 1
-            return self.manifest(key)
+        with self._leases_lock:
+            held = self._leases.get(key)
+            if held is not None:
+                held[1] += 1
+                return self.manifest(key)
+            return self._lease_new(key)
+
+    def _lease_new(self, key: str) -> dict:
         fds: list[int] = []
         try:
             fds.append(self._lock_shared(key))
@@ -379,15 +389,16 @@ class CacheStore(Quarantine):
 
     def release(self, keys: list[str] | None = None) -> None:
         """Give up one lease on each of ``keys`` (None: every lease this store holds)."""
-        for key in list(self._leases) if keys is None else keys:
-            held = self._leases.get(key)
-            if held is None:
-                continue
-            held[1] = 0 if keys is None else held[1] - 1
-            if held[1] <= 0:
-                for fd in held[0]:
-                    os.close(fd)
-                del self._leases[key]
+        with self._leases_lock:
+            for key in list(self._leases) if keys is None else keys:
+                held = self._leases.get(key)
+                if held is None:
+                    continue
+                held[1] = 0 if keys is None else held[1] - 1
+                if held[1] <= 0:
+                    for fd in held[0]:
+                        os.close(fd)
+                    del self._leases[key]
 
     def read_json(self, key: str, name: str) -> dict:
         return json.loads((self.root / key / name).read_text())

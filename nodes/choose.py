@@ -24,8 +24,8 @@ class ChooseParams(Params):
         "label such as P10, or all.")
 
 
-@node_type("choose", params=ChooseParams, inputs={"images": Port(doc="merge's result")},
-           outputs=("images",), version="1")
+@node_type("choose", params=ChooseParams, inputs={"images": Port(doc="merge's result", kind="images")},
+           outputs={"images": "images"}, version="1")
 def choose(ctx: Context) -> Result:
     """Score every merged stack and keep the best (or the one asked for)."""
     merged = ctx.inputs["images"]

@@ -208,7 +208,7 @@ def test_recording_changed_is_one_line_exit_1(tmp_path, monkeypatch, capsys):
     rec = make_recording(tmp_path / "r.npy", n=48)
     pipe = tmp_path / "pipe.json"
     pipe.write_text(json.dumps(PIPE))
-    monkeypatch.setattr("luckystack.graph.cli.auto_reporter", lambda stream: _Rewriter(rec, "read", 3))
+    monkeypatch.setattr("luckystack.graph.progress.auto_reporter", lambda stream: _Rewriter(rec, "read", 3))
     assert main(["run", str(pipe), "-i", str(rec), "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o"),
                  "--jobs", "1", "--set", "slow.delay=0"]) == 1
     err = capsys.readouterr().err
