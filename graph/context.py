@@ -6,7 +6,7 @@ what tests and notebooks use to run a single node type on in-memory inputs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,9 @@ class LocalContext:
         self.messages: list[str] = []
 
     def map(self, fn: Callable, items: Iterable, *, total: int | None = None,
-            label: str = "", parallel: bool = True) -> Iterator:
+            label: str = "", parallel: bool = True, sizes: Sequence[int] | None = None) -> Iterator:
+        """``fn`` over ``items`` in order. ``total`` (item count) and ``sizes`` (what each item counts
+        for on a progress bar, e.g. the indices it covers) only inform progress."""
         if not parallel:
             return (fn(item) for item in items)
         if self.mapper is None:
@@ -86,8 +88,8 @@ class CacheContext(LocalContext):
         self._earlier = earlier
 
     def map(self, fn: Callable, items: Iterable, *, total: int | None = None,
-            label: str = "", parallel: bool = True) -> Iterator:
-        sizes = _range_sizes(items)
+            label: str = "", parallel: bool = True, sizes: Sequence[int] | None = None) -> Iterator:
+        sizes = list(sizes) if sizes is not None else _range_sizes(items)
         shown = total if sizes is None else sum(sizes)
         if shown is None and hasattr(items, "__len__"):
             shown = len(items)  # type: ignore[arg-type]

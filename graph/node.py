@@ -32,7 +32,7 @@ Rules every node follows:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, TypeVar, get_args, get_origin
@@ -153,10 +153,11 @@ class Context(Protocol):
     node_id: str
 
     def map(self, fn: Callable[[T], R], items: Iterable[T], *, total: int | None = None,
-            label: str = "", parallel: bool = True) -> Iterator[R]:
+            label: str = "", parallel: bool = True, sizes: Sequence[int] | None = None) -> Iterator[R]:
         """Apply a picklable module-level ``fn`` to ``items`` in parallel; yield results in order.
 
-        Progress is reported per item (make items chunks of many small pieces of work, not single ones). ``parallel=False``
+        Progress is reported per item, or by ``sizes`` (what each item counts for, e.g. the indices it covers; items
+        that are ranges count their length). Make items chunks of many small pieces of work. ``parallel=False``
         runs them all in this thread: for work too small to repay starting a worker process (~0.3 s).
         """
         ...

@@ -8,7 +8,7 @@ then whenever the next result in order is not ready. With ``jobs`` = 2 one worke
 of the work, its start-up overlaps the caller's computing, and the run holds one process less in
 memory. Results come in input order, so they never depend on who computed them. The last item is
 never queued on a worker but computed here, so the caller does not sit idle at the end while a worker
-still holds a queued item (16 items of about 0.4 s: 3.68 → 3.44 s with 2 jobs, median of 4).
+still holds a queued item.
 
 Workers come from loky's reusable executor (the one joblib uses) and stay alive between nodes. Like
 joblib's workers they start with the native thread pools (OpenMP, BLAS) limited to

@@ -44,25 +44,20 @@ from luckystack.nodes.stack_sums import (
 )
 
 CHUNK = 256  # frames per work item at most; fixed by the frame count alone, so results never depend on the
-#             number of workers. An item returns its partial sums (25 MB for 2000 × 640×480 with
-#             planet.json, whatever its length), which the caller adds: 128 frames rather than 64 halved that
-#             transfer and made the stack node 6 % faster, 256 rather than 128 took it from 3.39 to 3.19 s
-#             with 2 jobs (median of 3)
+#             number of workers. An item returns a whole group's partial sums whatever its length, which the
+#             caller adds: longer items mean fewer sums to send and add (docs/performance.md)
 MIN_ITEMS = 2  # … but a short recording (a Moon's 101 frames) is cut into this many items, at least
 MIN_CHUNK = 8  #   this many frames each, so its pass runs on two processes too. Every item allocates and
-#                returns a whole group's sums: 8 items cost the simulated Moon's stack 6.0 s of CPU, 2 items
-#                4.6 s, one item (one process) 4.4 s
+#                returns a whole group's sums, so more items cost more CPU
 
 
 PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) runs in this process: a rerun's
-#                          fresh worker would take longer to start (measured: a 0.9 % band 0.43 s here, 0.73 s
-#                          with a worker; even at 3.4 %)
+#                          fresh worker would take longer to start than the pass takes
 BACKGROUND_FRAME_PATCHES = 3  # a background frame costs about as much as this many patches
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
 GROUP_BYTES = 12 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
-#                         stacked in several passes over the recording, so memory does not grow with them.
-#                         32 MB held the 2000-frame planet.json run in one pass, at 417 MB for the stack's
-#                         two processes together; 12 MB: two passes, 333 MB, ~15 % more CPU
+#                         stacked in several passes over the recording, so memory does not grow with them;
+#                         smaller groups mean less memory and more passes (docs/performance.md)
 SUMS_SHARE = 0.03  # the sums kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
 
@@ -377,8 +372,10 @@ def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np
         patches += BACKGROUND_FRAME_PATCHES * int(in_bands(global_rank, plan.bg_lo, plan.bg_hi).any(axis=-1).sum())
     work = _chunk_work(plan, shift, gain, None if local is None else local[:, aps], weight[:, aps], rank[:, aps],
                        global_rank)
+    step = _chunk_length(n)
     return _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(n), label=what,
-                           parallel=patches >= PARALLEL_PATCHES))
+                           parallel=patches >= PARALLEL_PATCHES,
+                           sizes=[min(step, n - s) for s in range(0, n, step)]))  # the bar counts frames
 
 
 def _for_group(plan: StackPlan, aps: slice) -> StackPlan:

@@ -87,10 +87,10 @@ class _EarlierContext(LocalContext):
     def earlier(self):
         return iter(self._offered)
 
-    def map(self, fn, items, *, total=None, label="", parallel=True):
+    def map(self, fn, items, *, total=None, label="", parallel=True, sizes=None):
         self.labels.append(label)
         self.parallel.append(parallel)
-        return super().map(fn, items, total=total, label=label, parallel=parallel)
+        return super().map(fn, items, total=total, label=label, parallel=parallel, sizes=sizes)
 
 
 def _stack_after(syn, earlier, jobs=1, **params):
