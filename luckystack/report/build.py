@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xxhash
 
+from luckystack.graph.files import write_file
 from luckystack.graph.runrecord import RunRecord
 from luckystack.graph.store import CacheStore
 from luckystack.report import figures
@@ -188,8 +190,9 @@ def _ap_section(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list
     valid = np.asarray(quality.array("valid"), bool) if quality is not None else None
     ok = np.asarray(aps.array("ok"), bool) if "ok" in aps.arrays else None
     counts = figures.good_frames(np.asarray(aps.array("quality")), ok, valid)
-    figures.ap_figure(out_dir / "ap_overlay.png", image, centres, sizes)
-    figures.local_quality_figure(out_dir / "local_quality.png", image, centres, sizes, counts)
+    _draw_once(out_dir, ("ap_overlay.png", "local_quality.png"), (image, centres, sizes, counts),
+               lambda: (figures.ap_figure(out_dir / "ap_overlay.png", image, centres, sizes),
+                        figures.local_quality_figure(out_dir / "local_quality.png", image, centres, sizes, counts)))
     scale = figures.display_scale(image.shape)
     zoom = f", shown {scale}× enlarged" if scale > 1 else " at full size"
     weakest = np.argsort(counts, kind="stable")[:3] + 1
@@ -202,6 +205,21 @@ def _ap_section(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list
     rows = [[str(k + 1), str(int(cx)), str(int(cy)), str(int(s)), str(int(c)), str(int(r))]
             for k, ((cy, cx), s, c, r) in enumerate(zip(centres, sizes, counts, replaced))]
     return pictures, ["AP", "x", "y", "size", "good frames", "shifts replaced"], rows
+
+
+def _draw_once(out_dir: Path, names: tuple[str, ...], data: tuple[np.ndarray, ...], draw: Any) -> None:
+    """Run ``draw()`` unless ``names`` in ``out_dir`` were drawn from the very same ``data`` (a rerun that
+    changed only the stack sizes keeps the reference and APs: redrawing them took seconds on a Moon)."""
+    digest = xxhash.xxh3_128()
+    for a in data:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(a)
+    stamp = out_dir / f".{names[0]}.source"
+    if all((out_dir / n).is_file() for n in names) and stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        return
+    draw()
+    write_file(stamp, digest.hexdigest())
 
 
 def _choice(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list[str], list[list[str]], list[Picture]]:
