@@ -415,8 +415,8 @@ def json_schema(types: Iterable[str] | None = None, title: str = "pipeline") -> 
         node_schema: dict[str, Any] = {
             "type": "object",
             "description": (nt.doc.splitlines()[0] if nt.doc else name) + f" (version {nt.version})",
-            "properties": {"type": {"enum": [name, *nt.aliases]} if nt.aliases else {"const": name}, "params": {"$ref": f"#/$defs/{prefix}Params"},
-                           "inputs": inputs_schema},
+            "properties": {"type": {"enum": [name, *nt.aliases]} if nt.aliases else {"const": name},
+                           "params": {"$ref": f"#/$defs/{prefix}Params"}, "inputs": inputs_schema},
             "required": ["type"] + (["inputs"] if required_ports else []),
             "additionalProperties": False,
         }
