@@ -34,10 +34,11 @@ def _path(cache_dir: Path, key: str) -> Path:
     return Path(cache_dir) / "aliases" / f"{key}.json"
 
 
-def record(cache_dir: Path, preimage: Mapping[str, Any], key: str, results: Mapping[str, Any]) -> list[str]:
-    """After a node computed ``results`` under ``key``: write an alias for every combination of its
-    automatic params set to the values they resolved to; return the alias keys written."""
-    readers = _RESOLVED.get(str(preimage.get("type")), {})
+def record(cache_dir: Path, type_name: str, preimage: Mapping[str, Any], key: str,
+           results: Mapping[str, Any]) -> list[str]:
+    """After a node of type ``type_name`` computed ``results`` under ``key``: write an alias for every
+    combination of its automatic params set to the values they resolved to; return the alias keys written."""
+    readers = _RESOLVED.get(type_name, {})
     params = dict(preimage.get("params") or {})
     chosen = {}
     for name, read in readers.items():

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from luckystack.graph.executor import Mapper, local_map
-from luckystack.graph.node import Result, registry
+from luckystack.graph.node import Result, find, registry
 
 
 class _Counter:
@@ -66,7 +66,9 @@ def run_node(type_name: str, params: Mapping[str, Any] | None = None,
              inputs: Mapping[str, Result] | None = None, input_file: Path | None = None,
              jobs: int = 1) -> dict[str, Result]:
     """Validate ``params`` for node type ``type_name`` and run it in this process."""
-    node = registry()[type_name]
+    node = find(type_name)
+    if node is None:
+        raise KeyError(type_name)
     ctx = LocalContext(node.params(**dict(params or {})), inputs or {}, input_file, jobs, type_name)
     return node.run(ctx)
 

@@ -103,7 +103,7 @@ def plan(pipeline: Pipeline, input_file: Path | None, cache_dir: Path | None) ->
                     raise PipelineError(f"input file {input_file}: {e.strerror or e}") from None
             files["input"] = input_fp
         inputs = {port: {"key": out[src].key, "port": sport} for port, (src, sport) in node.inputs.items()}
-        pre = preimage(node.type.name, node.type.version, params, inputs, files)
+        pre = preimage(node.type.cache_name, node.type.version, params, inputs, files)
         key, same_as = key_of(pre), {}
         alias = aliases.lookup(cache_dir, key)
         if alias is not None and CacheStore(cache_dir).has(alias[0]):

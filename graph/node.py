@@ -212,6 +212,15 @@ class NodeType:
     # Checks params against the run's input file before any node runs (headers only, cheap): raises
     # ValueError with one sentence naming the param and its range, e.g. a box larger than the input.
     check_input: Callable[[Any, Path], None] | None = None
+    # Former names that pipeline files may still use for this type (see :func:`find`).
+    aliases: tuple[str, ...] = ()
+    # The name the cache key holds; differs from ``name`` only for a renamed type whose results stay valid.
+    key_name: str = ""
+
+    @property
+    def cache_name(self) -> str:
+        """The type's name in cache keys: ``key_name`` if set, else ``name``."""
+        return self.key_name or self.name
 
     def run(self, ctx: Context) -> dict[str, Result]:
         """Call the node function and normalise its return value to ``{port: Result}``."""
@@ -227,21 +236,31 @@ class NodeType:
 
 
 _REGISTRY: dict[str, NodeType] = {}
+_ALIASES: dict[str, str] = {}  # former name -> registered name
 
 
 def node_type(name: str, *, params: type[Params], inputs: Mapping[str, Port] | None = None,
               outputs: tuple[str, ...] | Mapping[str, str] = ("out",), version: str,
               reads_input: bool = False, export: ExportFunc | None = None, incremental: tuple[str, ...] = (),
-              check_input: Callable[[Any, Path], None] | None = None) -> Callable[[NodeFunc], NodeFunc]:
+              check_input: Callable[[Any, Path], None] | None = None, aliases: tuple[str, ...] = (),
+              key_name: str = "") -> Callable[[NodeFunc], NodeFunc]:
     """Register the decorated function as node type ``name``.
 
     ``outputs`` lists the output ports, or maps each to the kind it carries (``{"shifts": "shifts"}``)
-    so that wiring it to an input port of another kind is a pipeline error.
+    so that wiring it to an input port of another kind is a pipeline error. A renamed type lists its
+    former names in ``aliases`` (pipeline files using them still load) and may keep its former name in
+    cache keys with ``key_name``, so that results computed before the rename stay cached.
     """
 
     def register(func: NodeFunc) -> NodeFunc:
         if name in _REGISTRY and _REGISTRY[name].func is not func:
             raise ValueError(f"node type {name!r} is registered twice")
+        if _ALIASES.get(name, name) != name:
+            raise ValueError(f"node type {name!r} is already a former name of node type {_ALIASES[name]!r}")
+        for alias in aliases:
+            taken = find(alias)
+            if taken is not None and taken.func is not func:
+                raise ValueError(f"node type {name!r}: alias {alias!r} already names node type {taken.name!r}")
         unknown = set(incremental) - set(params.model_fields)
         if unknown:
             raise ValueError(f"node type {name!r}: incremental names unknown params {sorted(unknown)}")
@@ -250,7 +269,9 @@ def node_type(name: str, *, params: type[Params], inputs: Mapping[str, Port] | N
             output_kinds=dict(outputs) if isinstance(outputs, Mapping) else {}, version=version, func=func,
             doc=(func.__doc__ or "").strip(), reads_input=reads_input,
             export=export, incremental=tuple(incremental), check_input=check_input,
+            aliases=tuple(aliases), key_name=key_name,
         )
+        _ALIASES.update(dict.fromkeys(aliases, name))
         return func
 
     return register
@@ -259,3 +280,8 @@ def node_type(name: str, *, params: type[Params], inputs: Mapping[str, Port] | N
 def registry() -> Mapping[str, NodeType]:
     """All registered node types by name (importing a node package registers its node types)."""
     return _REGISTRY
+
+
+def find(name: str) -> NodeType | None:
+    """The node type registered as ``name`` or formerly called ``name`` (one of its ``aliases``); None if neither."""
+    return _REGISTRY.get(name) or _REGISTRY.get(_ALIASES.get(name, ""))

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
-from luckystack.graph.node import NodeType, Params, registry
+from luckystack.graph.node import NodeType, Params, find, registry
 
 
 class PipelineError(Exception):
@@ -181,7 +181,7 @@ def _drop_conflicting(entry: Any, file_entry: Any, overridden: set[str]) -> None
     param whose removal alone satisfies the rules goes back to its default."""
     if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):
         return
-    node_type = registry().get(str(entry.get("type")))
+    node_type = find(str(entry.get("type")))
     if node_type is None or _param_rule_broken(node_type.params, entry["params"]) is not True:
         return
     file_params = file_entry.get("params") if isinstance(file_entry, dict) else None
@@ -415,8 +415,8 @@ def json_schema(types: Iterable[str] | None = None, title: str = "pipeline") -> 
         node_schema: dict[str, Any] = {
             "type": "object",
             "description": (nt.doc.splitlines()[0] if nt.doc else name) + f" (version {nt.version})",
-            "properties": {"type": {"const": name}, "params": {"$ref": f"#/$defs/{prefix}Params"},
-                           "inputs": inputs_schema},
+            "properties": {"type": {"enum": [name, *nt.aliases]} if nt.aliases else {"const": name},
+                           "params": {"$ref": f"#/$defs/{prefix}Params"}, "inputs": inputs_schema},
             "required": ["type"] + (["inputs"] if required_ports else []),
             "additionalProperties": False,
         }

@@ -143,7 +143,7 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
                     "warnings": warnings}
             pending.write(results, task.preimage, prov)
             if root is not None:
-                aliases.record(root, task.preimage, task.key, results)
+                aliases.record(root, task.node_type, task.preimage, task.key, results)
             if task.family:
                 store.remember(task.family, task.key)
             del results, ctx

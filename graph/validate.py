@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from luckystack.graph.dag import find_cycle
-from luckystack.graph.node import NodeType, registry
+from luckystack.graph.node import NodeType, find, registry
 from luckystack.graph.spec import (Pipeline, PipelineError, PipelineFile, PipelineNode, apply_overrides,
                                    format_validation_error, parse_sets, read_file, suggest)
 
@@ -74,7 +74,7 @@ def build(raw: dict[str, Any], source: str) -> Pipeline:
         if not _ID_RE.match(nid):
             errors.append(f"{where}: node ids may hold only letters, digits, '_' and '-'")
             continue
-        nt = types.get(entry.type)
+        nt = find(entry.type)
         if nt is None:
             known = ", ".join(sorted(types)) or "none registered"
             errors.append(f"{where}: unknown node type {entry.type!r}{suggest(entry.type, types)}"
@@ -96,7 +96,7 @@ def build(raw: dict[str, Any], source: str) -> Pipeline:
             if src not in pf.nodes:
                 errors.append(f"{where}: inputs.{port}: no node {src!r}{suggest(src, pf.nodes)}")
                 continue
-            src_type = types.get(pf.nodes[src].type)
+            src_type = find(pf.nodes[src].type)
             if src_type is None:
                 continue  # reported on that node
             if not src_port:

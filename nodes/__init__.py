@@ -24,7 +24,7 @@ analyse -> ``quality``
     frames). meta: ``method``, ``scale``, ``reasons``.
 reference -> ``reference``
     arrays: ``image`` (height, width, C) float32 over the stabilize crop. meta: ``frames_used``.
-align-aps -> ``aps``
+align -> ``aps``
     arrays: ``center`` (A, 2) int32 (y, x) in crop coordinates, ``size`` (A,) int32 box size,
     ``quality`` (N, A) float32 local quality (on the globally stabilized frames; NaN for invalid
     frames), and what measuring the local shifts needs: ``window_center`` (A, 2) and ``window_size`` (A,)
@@ -71,7 +71,7 @@ post (inputs ``images``, optional ``frames`` for file metadata) -> ``images``
 from luckystack.graph.aliases import declare_resolved
 from luckystack.graph.process import add_process_setup
 from luckystack.nodes import (  # noqa: F401  (imported for registration)
-    align_aps,
+    align,
     analyse,
     calibrate,
     choose,
@@ -98,10 +98,10 @@ add_process_setup(limit_opencv_threads)
 
 
 def _chosen_ap_size(results):
-    """The AP size align-aps chose when ``ap_size`` was left automatic: the same grid as ``[size]``."""
+    """The AP size align chose when ``ap_size`` was left automatic: the same grid as ``[size]``."""
     size = results["aps"].meta.get("default_size")
     return [int(size)] if size else None
 
 
 # ``align.ap_size=88`` after a run where the automatic size was 88 px reuses that run's results.
-declare_resolved("align-aps", "ap_size", _chosen_ap_size)
+declare_resolved("align", "ap_size", _chosen_ap_size)

@@ -37,7 +37,7 @@ from luckystack.imaging.stacking import (
     accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
 )
 from luckystack.nodes.bounds import FrameCount, Percent
-from luckystack.nodes.align_aps import matching_of
+from luckystack.nodes.align import matching_of
 from luckystack.nodes.frames import chunked, open_frames
 from luckystack.nodes.stack_sums import (
     Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_sums, kept_states,
@@ -141,7 +141,7 @@ def _inputs(ctx: Context):
     shift = shifts.array("shift").astype(np.float64)
     valid = shifts.array("valid").astype(bool)
     # Shifts the aps input carries (measured elsewhere, or true ones in tests) are used as they are;
-    # align-aps leaves them to this node, which measures them in the frames it stacks.
+    # align leaves them to this node, which measures them in the frames it stacks.
     local = aps.array("shift").astype(np.float64) if "shift" in aps.arrays else None
     local_q = aps.array("quality").astype(np.float64)
     quality = ctx.inputs.get("quality")

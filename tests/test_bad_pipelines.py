@@ -252,7 +252,7 @@ def test_a_sample_through_real_processes(recording, tmp_path):
     for tmp, proc in procs:
         _, err = proc.communicate(timeout=120)
         _assert_one_line_exit_2(proc.returncode, err, tmp)
-    assert "node 'stack': input 'aps' expects aps from an align-aps node, got 'analyse' (analyse)" in err
+    assert "node 'stack': input 'aps' expects aps from an align node, got 'analyse' (analyse)" in err
 
 
 @pytest.mark.parametrize("sets, line", [

@@ -27,6 +27,26 @@ def test_shipped_pipeline_validates_and_says_when_to_use_it(path):
     assert len(json.loads(path.read_text())["description"]) > 80
 
 
+def test_one_name_per_step():
+    """A step's node type, its module in nodes/ and its id in the shipped pipelines are one name (a type
+    used several times in a pipeline, like master for dark and flat, has ids of its own)."""
+    builtin = {name: t for name, t in registry().items() if t.func.__module__.startswith("luckystack.nodes.")}
+    assert {name: t.func.__module__.rsplit(".", 1)[1] for name, t in builtin.items()} == {n: n for n in builtin}
+    for path in SHIPPED:
+        types = [entry["type"] for entry in json.loads(path.read_text())["nodes"].values()]
+        for nid, entry in json.loads(path.read_text())["nodes"].items():
+            assert entry["type"] in builtin, f"{path.name}: {nid} uses {entry['type']!r}"
+            assert types.count(entry["type"]) > 1 or nid == entry["type"], f"{path.name}: {nid} is a {entry['type']}"
+
+
+def test_a_pipeline_file_using_the_former_name_align_aps_still_loads():
+    raw = json.loads((REPO / "pipelines" / "planet.json").read_text())
+    raw["nodes"]["align"]["type"] = "align-aps"
+    old, new = api.pipeline_from_dict(raw), api.load_pipeline(REPO / "pipelines" / "planet.json")
+    assert old.nodes["align"].type is new.nodes["align"].type is registry()["align"]
+    assert new.nodes["align"].type.cache_name == "align-aps"  # results cached before the rename stay valid
+
+
 def test_shipped_schema_is_current():
     shipped = json.loads((REPO / "pipelines" / "schema.json").read_text())
     builtin = [name for name, t in registry().items() if t.func.__module__.startswith("luckystack.nodes.")]

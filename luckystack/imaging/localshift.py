@@ -29,7 +29,7 @@ from luckystack.imaging.placement import NEAREST_REACH, neighbours
 
 REGION_MARGIN = 16  # px around the AP and matching boxes beyond the search radius: Gauss–Newton steps
 #                    (≤ 4 px), bicubic sampling (2), smoothing (≤ 9 at scale 8) and the 2×2 binning
-MATCH_WINDOW = 0.3  # the Gauss–Newton weight's sigma as a fraction of the matching window (see align-aps)
+MATCH_WINDOW = 0.3  # the Gauss–Newton weight's sigma as a fraction of the matching window (see the align node)
 
 
 def boxes_extent(centres: np.ndarray, sizes: np.ndarray) -> tuple[int, int, int, int]:

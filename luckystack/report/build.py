@@ -2,7 +2,7 @@
 
 The report finds what it shows by node *type*, so it works for any pipeline: the reader's metadata
 for the recording facts, ``analyse`` for the quality figure, ``stack`` (or ``merge``/``post``) for each
-stack size's frame count, ``reference`` + ``align-aps`` for the AP overlay and the local quality map,
+stack size's frame count, ``reference`` + ``align`` for the AP overlay and the local quality map,
 ``choose`` (with ``merge``'s candidates) for what auto chose and why, and every exported result image
 for the results (thumbnail, whole image, 1:1 crop, blink).
 """
@@ -17,6 +17,7 @@ import numpy as np
 import xxhash
 
 from luckystack.graph.files import write_file
+from luckystack.graph.node import find
 from luckystack.graph.runrecord import RunRecord
 from luckystack.graph.store import CacheStore
 from luckystack.report import figures
@@ -31,9 +32,11 @@ def _results_by_type(record: RunRecord, store: CacheStore) -> dict[str, dict[str
     """The first node of each type in the record → its results by port."""
     found: dict[str, dict[str, Any]] = {}
     for node in record.nodes.values():
-        if node.type not in found and node.key:
+        known = find(node.type)  # a record written before a type was renamed names its former name
+        type_name = known.name if known is not None else node.type
+        if type_name not in found and node.key:
             try:
-                found[node.type] = store.load(node.key)
+                found[type_name] = store.load(node.key)
             except (KeyError, FileNotFoundError):
                 continue
     return found
@@ -181,7 +184,7 @@ def _quality_pictures(results: dict[str, dict[str, Any]], out_dir: Path, sizes: 
 
 def _ap_section(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list[Picture], list[str], list[list[str]]]:
     reference = next(iter(results.get("reference", {}).values()), None)
-    aps = next(iter(results.get("align-aps", {}).values()), None)
+    aps = next(iter(results.get("align", {}).values()), None)
     if reference is None or aps is None:
         return [], [], []
     image = reference.array("image")

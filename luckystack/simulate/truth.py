@@ -8,7 +8,7 @@ Geometry and scale, precisely:
   mono, 3 (R, G, B) for colour layouts. Pixel (y, x) of the image is pixel (y, x) of the frame at zero shift.
 - A feature at image position p = (y, x) appears in frame i at ``p + shifts[i] + true_displacement(i, p)``
   (plus ``dispersion[c]`` in colour plane c), the contract's convention: ``shifts`` are what stabilize
-  should find, the local displacement what align-aps should find added to it.
+  should find, the local displacement what align should find added to it.
 - Frame i's expected value (before noise) is ``brightness[i] * image`` blurred by a Gaussian of sigma
   ``true_blur(i, p)`` (a mix of ``blur[i, 0]`` and ``blur[i, 1]``) and displaced as above.
 """

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from luckystack.graph.node import find
 from luckystack.graph.spec import PipelineError
 from luckystack.graph.store import CacheStore
 from luckystack.studio import previews, security
@@ -56,6 +57,12 @@ def _entry(cache: Path, key: str | None):
         yield results, store.read_json(key, "key.json").get("type")
     finally:
         store.release([key])
+
+
+def _is_type(kind: str | None, type_name: str) -> bool:
+    """Whether a cache entry's type (its name in the key, perhaps a former name) is node type ``type_name``."""
+    known = find(str(kind))
+    return known is not None and known.name == type_name
 
 
 def _png(data: bytes, immutable: bool = False) -> Response:
@@ -132,7 +139,7 @@ class Studio:
             error = None
         except (PipelineError, OSError) as e:
             statuses, nodes, error = {}, [], str(e)
-        keys = {t: self._key(statuses, pipeline, t) for t in ("reader", "analyse", "reference", "align-aps",
+        keys = {t: self._key(statuses, pipeline, t) for t in ("reader", "analyse", "reference", "align",
                                                                "stack", "merge", "post")}
         params = {nid: n.params.model_dump(mode="json") for nid, n in pipeline.nodes.items()}
         job, done = s.job_summaries()
@@ -246,7 +253,7 @@ class Studio:
             with _entry(self.session.cache, q.get("reference")) as (ref, _), \
                  _entry(self.session.cache, q.get("aps")) as (aps, kind), \
                  _entry(self.session.cache, q.get("analyse")) as (ana, _):
-                if kind != "align-aps":
+                if not _is_type(kind, "align"):
                     raise Refused(404, "not an AP result")
                 a, r, v = (next(iter(x.values())) for x in (aps, ref, ana))
                 with warnings.catch_warnings():
@@ -262,7 +269,7 @@ class Studio:
         def read() -> dict:
             with _entry(self.session.cache, q.get("aps")) as (aps, kind), \
                  _entry(self.session.cache, q.get("analyse")) as (ana, _):
-                if kind != "align-aps":
+                if not _is_type(kind, "align"):
                     raise Refused(404, "not an AP result")
                 a, v = next(iter(aps.values())), next(iter(ana.values()))
                 with warnings.catch_warnings():

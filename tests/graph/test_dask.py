@@ -125,7 +125,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(
     deadline = time.monotonic() + 30
     while victim is None and time.monotonic() < deadline and thread.is_alive():
         for addr, keys in client.processing().items():
-            if any(k.startswith(("align-aps-", "stack-")) for k in keys):
+            if any(k.startswith(("align-", "stack-")) for k in keys):
                 victim = addr
         time.sleep(0.01)
     assert victim is not None, "no node task was seen running"

@@ -34,9 +34,9 @@ def test_a_map_over_frame_ranges_counts_frames():
 
 def test_other_items_count_one_each_and_a_type_name_is_not_repeated():
     rec = Recorder()
-    list(_context(rec, "align").map(str, ["a", "b"], label="align-aps"))  # the registered type of the node
+    list(_context(rec, "ap_grid").map(str, ["a", "b"], label="align"))  # the registered type of the node
     list(_context(rec, "stack").map(str, ["a"], label="stack"))
-    assert rec.totals == [("align", 2, ""), ("stack", 1, "")] and rec.done == 3
+    assert rec.totals == [("ap_grid", 2, ""), ("stack", 1, "")] and rec.done == 3
 
 
 def test_the_bar_names_the_node_once():

@@ -13,12 +13,18 @@ from luckystack.graph.sweep import variants
 from tests.graph.conftest import PIPELINE
 
 
+def _type_name(variant: dict) -> str:
+    """A node variant's type: its constant, or the first of the names it accepts (a renamed type's)."""
+    accepts = variant["properties"]["type"]
+    return accepts["const"] if "const" in accepts else accepts["enum"][0]
+
+
 def test_schema_covers_every_node_type(capsys):
     schema = json_schema()
     one_of = schema["properties"]["nodes"]["additionalProperties"]["oneOf"]
-    names = [v["properties"]["type"]["const"] for v in one_of]
+    names = [_type_name(v) for v in one_of]
     assert names == sorted(registry())
-    stack = next(v for v in one_of if v["properties"]["type"]["const"] == "t-stack")
+    stack = next(v for v in one_of if _type_name(v) == "t-stack")
     params = schema["$defs"][stack["properties"]["params"]["$ref"].split("/")[-1]]
     assert params["properties"]["percent"]["maximum"] == 100 and params["additionalProperties"] is False
     assert stack["properties"]["inputs"]["required"] == ["aps", "frames", "quality"]

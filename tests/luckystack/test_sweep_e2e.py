@@ -1,5 +1,5 @@
 """Issue 7 end to end: a 3 stack sizes × 2 AP sizes sweep of pipelines/planet.json on a small simulated
-recording computes align-aps twice and stack six times, and writes the contact sheet and table."""
+recording computes align twice and stack six times, and writes the contact sheet and table."""
 
 from __future__ import annotations
 

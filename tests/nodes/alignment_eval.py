@@ -1,5 +1,5 @@
-"""Alignment accuracy of the real stabilize → analyse → reference → align-aps nodes, and of the local
-shifts the stack measures with align-aps's result (here in every valid frame), on a simulated
+"""Alignment accuracy of the real stabilize → analyse → reference → align nodes, and of the local
+shifts the stack measures with align's result (here in every valid frame), on a simulated
 recording with a known truth (used by tests/nodes/test_alignment_accuracy.py; run as a script for a table).
 
 Geometry. stabilize's shifts are the true ones plus a constant c (its reference origin differs from the
@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-import luckystack.nodes.align_aps  # noqa: F401
+import luckystack.nodes.align  # noqa: F401
 import luckystack.nodes.analyse  # noqa: F401
 import luckystack.nodes.reader  # noqa: F401
 import luckystack.nodes.reference  # noqa: F401
 import luckystack.nodes.stabilize  # noqa: F401
 from luckystack.graph.context import run_node
-from luckystack.nodes.align_aps import local_shifts, matching_of
+from luckystack.nodes.align import local_shifts, matching_of
 from luckystack.nodes.frames import open_frames
 from luckystack.simulate import load_truth, simulate, write_recording
 
@@ -55,7 +55,7 @@ def rms(e: np.ndarray) -> float:
 
 
 def run_pipeline(ser: Path, params: dict | None = None, jobs: int = 1) -> dict:
-    """Run reader → stabilize → analyse → reference → align-aps; ``params`` per node type."""
+    """Run reader → stabilize → analyse → reference → align; ``params`` per node type."""
     params = params or {}
     frames = run_node("reader", params.get("reader", {}), {}, input_file=ser, jobs=jobs)["frames"]
     shifts = run_node("stabilize", params.get("stabilize", {}), {"frames": frames}, ser, jobs)["shifts"]
@@ -63,7 +63,7 @@ def run_pipeline(ser: Path, params: dict | None = None, jobs: int = 1) -> dict:
                        jobs)["quality"]
     inputs = {"frames": frames, "shifts": shifts, "quality": quality}
     ref = run_node("reference", params.get("reference", {}), inputs, ser, jobs)["reference"]
-    aps = run_node("align-aps", params.get("align-aps", {}), {**inputs, "reference": ref}, ser, jobs)["aps"]
+    aps = run_node("align", params.get("align", {}), {**inputs, "reference": ref}, ser, jobs)["aps"]
     # Every AP's shift in every valid frame, as the stack measures them in the frames it stacks.
     local, ok = local_shifts(open_frames(frames, ser), shifts.array("shift"), quality.array("valid"),
                              matching_of(aps, shifts.meta["crop"]))

@@ -1,4 +1,4 @@
-"""Acceptance: AP shifts measured with the real stabilize → analyse → reference → align-aps nodes against the
+"""Acceptance: AP shifts measured with the real stabilize → analyse → reference → align nodes against the
 simulator's true local displacement (issue 4: < 0.15 px RMS on the sharp half). See alignment_eval for
 the geometry; ``fair`` removes the reference's own distortion (the time-mean of the field over the few
 frames averaged into it, which shrinks with recording length), ``total`` keeps it."""
@@ -9,8 +9,8 @@ import pytest
 from luckystack.simulate import load_truth, simulate, write_recording
 from tests.nodes.alignment_eval import evaluate, run_pipeline
 
-DEFAULTS: dict = {}  # every node's defaults, as pipelines/planet.json and surface.json leave align-aps
-APS64 = {"align-aps": {"ap_size": [64]}}
+DEFAULTS: dict = {}  # every node's defaults, as pipelines/planet.json and surface.json leave align
+APS64 = {"align": {"ap_size": [64]}}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_ap_shift_error_on_the_sharp_half(recordings, scene, params, fair_max, t
     # Measured (320×240, 80 frames, seed 1), fair / total / global px: default APs (jupiter 30 × 40 px,
     # moon 15 × 96, sun 12 × 104; all matched over 64 px windows) jupiter 0.144 / 0.189 / 0.53,
     # moon 0.104 / 0.190 / 1.11, sun 0.131 / 0.235 / 0.72; 64 px APs: jupiter 0.128 / 0.179, moon 0.104 / 0.203
-    # (align-aps v5; sun with 64 px APs is not asserted)
+    # (align v5; sun with 64 px APs is not asserted)
     # (the surface anchor follows the local field at the anchor, hence moon's global error).
     assert acc.field_rms > 0.6  # the signal is several times the error: the APs really track the field
     assert acc.fair < fair_max, acc

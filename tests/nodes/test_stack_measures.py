@@ -1,4 +1,4 @@
-"""The stack measures each AP's local shift only in the frames that AP stacks (align-aps ranks the
+"""The stack measures each AP's local shift only in the frames that AP stacks (align ranks the
 frames per AP, from the globally stabilized frames): through the real engine and cache, on a simulated
 recording. What is measured is asserted from the result's counts, never from timing."""
 

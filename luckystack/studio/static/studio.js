@@ -211,16 +211,16 @@ $("scrub").oninput = (e) => showFrame(+e.target.value);
 async function loadAps() {
   const k = S.keys;
   aps = null;
-  if (k["align-aps"] && k.analyse) { try { aps = await api("/api/aps?" + q({aps: k["align-aps"], analyse: k.analyse})); } catch (e) { aps = null; } }
+  if (k.align && k.analyse) { try { aps = await api("/api/aps?" + q({aps: k.align, analyse: k.analyse})); } catch (e) { aps = null; } }
   drawReference();
 }
-function alignParams() { return S.params[S.ids["align-aps"]] || {}; }
+function alignParams() { return S.params[S.ids.align] || {}; }
 function drawReference() {
   const k = S.keys, img = $("reference");
   $("ref-wait").hidden = !!k.reference;
   if (!k.reference) { img.removeAttribute("src"); $("ap-layer").innerHTML = ""; return; }
-  const src = $("show-qmap").checked && k["align-aps"] && k.analyse
-    ? "/api/quality-map.png?" + q({reference: k.reference, aps: k["align-aps"], analyse: k.analyse})
+  const src = $("show-qmap").checked && k.align && k.analyse
+    ? "/api/quality-map.png?" + q({reference: k.reference, aps: k.align, analyse: k.analyse})
     : "/api/reference.png?" + q({key: k.reference});
   if (img.getAttribute("src") !== src) img.src = src;
   $("ref-box").classList.toggle("qmap", $("show-qmap").checked); $("qmap-legend").hidden = !$("show-qmap").checked;
@@ -268,8 +268,8 @@ function apAt(x, y) {  // the AP whose centre is nearest to (x, y) among those w
   return inside[0] || null;
 }
 $("ap-layer").addEventListener("click", (e) => {
-  if (!S || !S.keys.reference || !S.ids["align-aps"]) return;
-  const svg = $("ap-layer"), id = S.ids["align-aps"], manual = (alignParams().manual || []).map((m) => m.slice());
+  if (!S || !S.keys.reference || !S.ids.align) return;
+  const svg = $("ap-layer"), id = S.ids.align, manual = (alignParams().manual || []).map((m) => m.slice());
   const pt = svg.createSVGPoint(); pt.x = e.clientX; pt.y = e.clientY;
   const p = pt.matrixTransform(svg.getScreenCTM().inverse());
   if ($("ap-click").value === "remove") {
@@ -291,7 +291,7 @@ $("ap-layer").addEventListener("click", (e) => {
   edit({[id + ".manual"]: manual}, `add an AP at ${x}, ${y}`);
 });
 $("auto-aps").onclick = () => {
-  const id = S.ids["align-aps"];
+  const id = S.ids.align;
   edit({[id + ".manual"]: [], [id + ".min_brightness"]: gridBrightness ?? 0.2}, "automatic APs");
 };
 $("show-qmap").onchange = drawReference;
@@ -302,12 +302,12 @@ function drawApSize() {
   if (!opts.includes(want)) opts.push(want);
   sel.innerHTML = opts.map((o) => `<option value="${o}">${o === "auto" ? "auto" + (auto ? ` (${auto} px)` : "") : o + " px"}</option>`).join("");
   sel.value = want;
-  sel.disabled = !S.ids["align-aps"] || manualLayout();
+  sel.disabled = !S.ids.align || manualLayout();
   $("auto-aps").hidden = !manualLayout();
 }
 $("ap-size").onchange = (e) => {
   const v = e.target.value;
-  edit({[S.ids["align-aps"] + ".ap_size"]: v === "auto" ? null : [+v]}, `AP size ${v}`);
+  edit({[S.ids.align + ".ap_size"]: v === "auto" ? null : [+v]}, `AP size ${v}`);
 };
 
 // ---- quality graph with cuts -------------------------------------------------------------------

@@ -48,12 +48,12 @@ def test_first_run_and_previews(studio):
     k = st["keys"]
     for path, params in [("/api/result.png", {"key": k["post"], "label": "P25"}),
                          ("/api/reference.png", {"key": k["reference"]}),
-                         ("/api/quality-map.png", {"reference": k["reference"], "aps": k["align-aps"],
+                         ("/api/quality-map.png", {"reference": k["reference"], "aps": k["align"],
                                                    "analyse": k["analyse"]}),
                          ("/api/frame.png", {"i": 3})]:
         r = studio.client.get(path, params=params)
         assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n", path
-    aps = studio.client.get("/api/aps", params={"aps": k["align-aps"], "analyse": k["analyse"]}).json()
+    aps = studio.client.get("/api/aps", params={"aps": k["align"], "analyse": k["analyse"]}).json()
     assert len(aps["center"]) == len(aps["size"]) == len(aps["quality"]) > 0
     quality = studio.client.get("/api/quality", params={"key": k["analyse"]}).json()
     assert len(quality["score"]) == 60 and quality["n_valid"] == len(quality["sorted"])

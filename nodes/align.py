@@ -1,4 +1,4 @@
-"""align-aps: alignment points on the reference, and every AP's local quality per frame.
+"""align: alignment points on the reference, and every AP's local quality per frame.
 
 Local quality is measured on the globally stabilized frames, so it needs no local shift: the stack ranks
 the frames per AP by it and measures each AP's sub-pixel shift only in the frames that AP stacks
@@ -32,7 +32,7 @@ CHUNK = 32
 MATCH_SIZE = 64
 
 
-class AlignApsParams(Params):
+class AlignParams(Params):
     ap_size: list[ApSize] | None = Field(None, min_length=1, max_length=16,
                                          description="AP box size in px, or a list of sizes (their grids "
                                                      "are mixed); default: chosen so a planet disc gets "
@@ -63,15 +63,16 @@ class AlignApsParams(Params):
         return [value] if isinstance(value, (int, float, str)) and not isinstance(value, bool) else value
 
 
-@node_type("align-aps", params=AlignApsParams,
+# Its former name: pipeline files may still say align-aps, and cache keys keep it, so cached results stay valid.
+@node_type("align", params=AlignParams, aliases=("align-aps",), key_name="align-aps",
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"),
                    "reference": Port(kind="reference"), "quality": Port(required=False, kind="quality")},
            outputs={"aps": "aps"}, version="9", reads_input=True, check_input=ap_sizes_fit)
-def align_aps(ctx: Context) -> Result:
+def align(ctx: Context) -> Result:
     """Place APs and measure each AP's local quality in every globally stabilized frame.
 
     The stack measures each AP's shift in the frames it stacks (:mod:`luckystack.imaging.localshift`)."""
-    p: AlignApsParams = ctx.params
+    p: AlignParams = ctx.params
     stream = open_frames(ctx.inputs["frames"], ctx.input_file)
     shifts = ctx.inputs["shifts"]
     quality = ctx.inputs.get("quality")
@@ -85,14 +86,14 @@ def align_aps(ctx: Context) -> Result:
     ref = ctx.inputs["reference"].array("image")
     mono = grey(ref)
     if mono.shape != (crop[2], crop[3]):
-        raise NodeError(f"align-aps: the reference is {mono.shape[1]}×{mono.shape[0]} but the crop is "
+        raise NodeError(f"align: the reference is {mono.shape[1]}×{mono.shape[0]} but the crop is "
                         f"{crop[3]}×{crop[2]}")
     try:
         centres, sizes = place_aps(mono, p.ap_size, p.margin, p.min_brightness, p.min_structure, p.manual)
     except ValueError as exc:
-        raise NodeError(f"align-aps: {exc}") from exc
+        raise NodeError(f"align: {exc}") from exc
     if len(centres) == 0:
-        raise NodeError("align-aps: no AP passed the brightness and structure limits; lower them or use "
+        raise NodeError("align: no AP passed the brightness and structure limits; lower them or use "
                         "smaller AP sizes")
     windows = match_boxes(centres, sizes, mono.shape, p.match_size)
     matching = ApMatching(np.ascontiguousarray(mono, np.float32), centres.astype(np.int32),
@@ -101,7 +102,7 @@ def align_aps(ctx: Context) -> Result:
     chunks = chunked(range(stream.count), CHUNK)
     fn = partial(quality_chunk, stream, shift=shift, valid=valid, matching=matching, method=method,
                  scale=scale, normalize=normalize)
-    lq = np.concatenate(list(ctx.map(fn, chunks, total=len(chunks), label="align-aps"))).astype(np.float32)
+    lq = np.concatenate(list(ctx.map(fn, chunks, total=len(chunks), label="align"))).astype(np.float32)
     lq[aps_over_gaps(stream, shift, valid, crop, centres, sizes)] = np.nan  # no data there: left out of that AP's stack
     used_sizes = sorted({int(s) for s in sizes})
     return Result(arrays={"center": matching.centres, "size": matching.sizes, "quality": lq,

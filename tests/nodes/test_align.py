@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 
 import luckystack.imaging.localshift as localshift
-import luckystack.nodes.align_aps  # noqa: F401
+import luckystack.nodes.align  # noqa: F401
 import luckystack.nodes.analyse  # noqa: F401
 import luckystack.nodes.reference  # noqa: F401
 import luckystack.nodes.stabilize  # noqa: F401
 from luckystack.graph.context import run_node
 from luckystack.graph.node import NodeError
-from luckystack.nodes.align_aps import local_shifts, matching_of
+from luckystack.nodes.align import local_shifts, matching_of
 from luckystack.nodes.frames import ArrayFrameStream, memory_frames, open_frames
 from tests.nodes.synthetic_planet import make_recording
 
@@ -22,7 +22,7 @@ def data():
     frames[3, 60:140, 60:140] = np.random.default_rng(1).random((80, 80))  # a burst of garbage
     clean = memory_frames(ArrayFrameStream(sim.frames))
     fr = memory_frames(ArrayFrameStream(frames))
-    # Stabilize and reference see clean frames; align-aps sees the garbage burst in frame 3.
+    # Stabilize and reference see clean frames; align sees the garbage burst in frame 3.
     shifts = run_node("stabilize", {}, {"frames": clean})["shifts"]
     quality = run_node("analyse", {}, {"frames": clean, "shifts": shifts})["quality"]
     ref = run_node("reference", {}, {"frames": clean, "shifts": shifts, "quality": quality})["reference"]
@@ -37,10 +37,10 @@ def _local(inputs, aps):
 
 def test_ap_shifts_match_the_true_local_displacement(data):
     sim, inputs = data
-    aps = run_node("align-aps", {}, inputs)["aps"]
+    aps = run_node("align", {}, inputs)["aps"]
     centre = aps.array("center")
     a = len(centre)
-    assert 10 <= a <= 40 and "shift" not in aps.arrays  # align-aps ranks; the stack measures
+    assert 10 <= a <= 40 and "shift" not in aps.arrays  # align ranks; the stack measures
     assert aps.array("quality").shape == (N, a) and aps.array("window_size").shape == (a,)
     shift, ok = _local(inputs, aps)
     assert shift.shape == (N, a, 2) and ok.dtype == bool
@@ -61,7 +61,7 @@ def test_ap_shifts_match_the_true_local_displacement(data):
 
 def test_lost_tracking_is_replaced_from_neighbours(data):
     _, inputs = data
-    aps = run_node("align-aps", {}, inputs)["aps"]
+    aps = run_node("align", {}, inputs)["aps"]
     shift, ok = _local(inputs, aps)
     assert (~ok[3]).sum() >= 1 and ok[[i for i in range(N) if i != 3]].mean() > 0.95
     lost = np.flatnonzero(~ok[3])
@@ -72,7 +72,7 @@ def test_an_aps_shift_does_not_depend_on_the_aps_measured_with_it(data):
     """The stack measures in each frame only the APs that stack it: every AP's shift (and its
     replacement when lost) must be the same bits whichever others are measured."""
     _, inputs = data
-    aps = run_node("align-aps", {}, inputs)["aps"]
+    aps = run_node("align", {}, inputs)["aps"]
     shifts = inputs["shifts"]
     matching = matching_of(aps, shifts.meta["crop"])
     stream = open_frames(inputs["frames"], None)
@@ -92,13 +92,13 @@ def test_an_aps_shift_does_not_depend_on_the_aps_measured_with_it(data):
 
 def test_results_do_not_depend_on_jobs_and_manual_aps(data):
     _, inputs = data
-    a = run_node("align-aps", {"ap_size": [48], "manual": [(100, 80, 32)]}, inputs, jobs=1)["aps"]
-    b = run_node("align-aps", {"ap_size": [48], "manual": [(100, 80, 32)]}, inputs, jobs=2)["aps"]
+    a = run_node("align", {"ap_size": [48], "manual": [(100, 80, 32)]}, inputs, jobs=1)["aps"]
+    b = run_node("align", {"ap_size": [48], "manual": [(100, 80, 32)]}, inputs, jobs=2)["aps"]
     for k in ("center", "size", "quality", "window_center", "window_size", "reference"):
         assert np.array_equal(a.array(k), b.array(k), equal_nan=True)
     assert a.array("center")[-1].tolist() == [80, 100] and a.meta["ap_sizes"] == [32, 48]
     with pytest.raises(NodeError):
-        run_node("align-aps", {"min_brightness": 1.0}, inputs)
+        run_node("align", {"min_brightness": 1.0}, inputs)
 
 
 @pytest.mark.parametrize("ap_size", [None, 32])  # 32: the 64 px matching windows reach beyond the boxes
@@ -113,13 +113,13 @@ def test_measuring_only_the_aps_region_of_each_frame_changes_nothing(monkeypatch
     regions = []
     real = localshift.work_region
     monkeypatch.setattr(localshift, "work_region", lambda *a: regions.append(real(*a)) or regions[-1])
-    part = run_node("align-aps", {"ap_size": ap_size}, inputs)["aps"]
+    part = run_node("align", {"ap_size": ap_size}, inputs)["aps"]
     part_shift, part_ok = _local(inputs, part)
     a, b, c, d = regions[0]
     assert (b - a) * (d - c) < 0.6 * 300 * 420  # the planet's part of the frame, not all of it
     monkeypatch.setattr(localshift, "work_region", lambda extent, dy, dx, margin, shape: (0, shape[0], 0,
                                                                                           shape[1]))
-    whole = run_node("align-aps", {"ap_size": ap_size}, inputs)["aps"]
+    whole = run_node("align", {"ap_size": ap_size}, inputs)["aps"]
     whole_shift, whole_ok = _local(inputs, whole)
     np.testing.assert_array_equal(part.array("quality"), whole.array("quality"))
     np.testing.assert_array_equal(part_ok, whole_ok)
