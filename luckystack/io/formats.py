@@ -43,6 +43,8 @@ class Probe:
 
 
 ReadFrame = Callable[["RawReader", int, slice, slice], np.ndarray]
+CreateArray = Callable[[tuple[int, ...], str, tuple[int, ...]], Any]
+Load = Callable[[Path, dict[str, Any], int, CreateArray, bool, list[str]], tuple[Any, int]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ class Format:
     ``probe(path)`` describes a recording (ValueError with one sentence when it cannot);
     ``read(reader, k, rows, cols)`` returns raw frame ``k`` cropped to ``rows``/``cols`` (uint8, uint16 or
     float32, (H, W) or (H, W, 3) RGB). ``folders``: the format also reads directories.
+
+    ``load``, for formats whose frames must be decoded before they can be read one by one (videos):
+    ``load(path, source, count, create, sample_only, notes) -> (raw, decoded)`` decodes up to ``count``
+    frames into ``create(shape, dtype, chunks)`` (the Result's ``raw`` array), completes ``source``,
+    appends notes for the user, and returns the array and the number of frames it holds;
+    ``sample_only`` when they are only looked at (``luckystack info``).
     """
 
     name: str  # for the user: "SER", "FITS cube", "video"...
@@ -60,6 +68,7 @@ class Format:
     read: ReadFrame
     source_type: str  # the ``type`` of the source descriptions its probe writes
     folders: bool = False
+    load: Load | None = None
 
 
 _formats: list[Format] = []

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from luckystack.io.formats import Format, Probe, register
+from luckystack.io.formats import CreateArray, Format, Probe, register
 
 if TYPE_CHECKING:
     from luckystack.io.sources import RawReader
@@ -152,4 +152,19 @@ def read_decoded_frame(reader: RawReader, k: int, ys: slice, xs: slice) -> np.nd
     return np.asarray(reader.raw[k, ys, xs])
 
 
-register(Format("video", VIDEO_SUFFIXES, probe_video_source, read_decoded_frame, "array"))
+def load_video(path: Path, source: dict, count: int, create: CreateArray, sample_only: bool,
+               notes: list[str]) -> tuple[object, int]:
+    """Decode up to ``count`` frames of a probed video into ``create``'s array: (array, frames decoded)."""
+    raw, decoded, outliers = decode_video(Path(path), {**source.pop("video"), "count": count}, create)
+    if not sample_only and outliers > GREY_OUTLIERS:
+        notes.append(f"up to {100 * outliers:.1f} % of a frame's pixels have unequal channels, more than "
+                     "in the frames sampled: every frame was read as grey (its luma)")
+    if decoded == 0:
+        raise ValueError(f"{Path(path).name}: no frame could be decoded")
+    if not sample_only and decoded < count:
+        notes.append(f"the video announces {count} frames but only {decoded} could be decoded")
+    source["frames"] = decoded
+    return raw, decoded
+
+
+register(Format("video", VIDEO_SUFFIXES, probe_video_source, read_decoded_frame, "array", load=load_video))
