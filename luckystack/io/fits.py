@@ -7,8 +7,16 @@ astropy reads back identically.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from luckystack.io.formats import Format, Probe, register
+
+if TYPE_CHECKING:
+    from luckystack.io.sources import RawReader
+
+FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
 
 def _fits():
@@ -121,3 +129,29 @@ def write_fits_image(path: Path | str, image: np.ndarray, header: dict | None = 
     path = Path(path)
     hdu.writeto(path, overwrite=True)
     return path
+
+
+def probe_fits(path: Path) -> Probe:
+    """A FITS cube's (or single frame's) source description: samples memory-mapped in place."""
+    d = probe_fits_cube(path)
+    shape = d["shape"]
+    source = {"type": "fits", "offset": d["offset"], "file_dtype": d["file_dtype"], "sample": d["sample"],
+              "bzero": d["bzero"], "bscale": d["bscale"], "blank": d["blank"], "frames": d["count"],
+              "shape": shape}
+    layout = d["bayer"] if d["bayer"] in ("RGGB", "GRBG", "GBRG", "BGGR") else "mono"
+    meta = d["meta"]
+    capture = {"observer": meta["OBSERVER"], "instrument": meta["INSTRUME"], "telescope": meta["TELESCOP"],
+               "start_utc": meta["DATE-OBS"] or None}
+    depth = {"u1": 8, "u2": 16, "f4": 32}[d["sample"]]
+    return Probe(source, "fits", d["count"], shape[0], shape[1], layout, d["sample"], depth,
+                 np.full(d["count"], np.nan), capture)
+
+
+def read_fits_cube_frame(reader: RawReader, k: int, ys: slice, xs: slice) -> np.ndarray:
+    """Frame ``k`` of a FITS cube, cropped and decoded (scaling, BLANK) from the memory map."""
+    s = reader.source
+    mm = reader.mapped(s["file_dtype"], s["offset"], (s["frames"], *s["shape"]))
+    return decode_fits_samples(mm[k, ys, xs], s)
+
+
+register(Format("FITS", FITS_SUFFIXES, probe_fits, read_fits_cube_frame, "fits"))

@@ -7,11 +7,17 @@ import struct
 from collections import Counter
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 import tifffile
 
 from luckystack.io.fits import fits_image_shape, read_fits_frame
+from luckystack.io.formats import Format, Probe, register
+
+if TYPE_CHECKING:
+    from luckystack.io.sources import RawReader
 
 KINDS = {".tif": "tiff", ".tiff": "tiff", ".png": "png", ".fits": "fits", ".fit": "fits", ".fts": "fits"}
 
@@ -81,3 +87,31 @@ def read_image(path: Path, kind: str) -> np.ndarray:
     if img.ndim == 3 and img.shape[2] == 4:
         img = img[..., :3]
     return img
+
+
+def probe_folder(path: Path) -> Probe:
+    """A folder of frames (or one image file, read as a one-frame recording): names listed, read lazily."""
+    folder, only = (path, None) if path.is_dir() else (path.parent, path.name)
+    kind, names = (KINDS[Path(only).suffix.lower()], [only]) if only else list_frames(folder)
+    shape = check_same_shape(folder, kind, names)
+    first = read_image(folder / names[0], kind)
+    if first.shape != shape:
+        shape = first.shape
+    sample = {"uint8": "u1", "uint16": "u2"}.get(str(first.dtype), "f4")
+    source = {"type": "files", "folder": str(folder) if only else None, "kind": kind, "names": names}
+    layout = "RGB" if len(shape) == 3 else "mono"
+    depth = {"u1": 8, "u2": 16, "f4": 32}[sample]
+    return Probe(source, kind, len(names), shape[0], shape[1], layout, sample, depth,
+                 np.full(len(names), np.nan))
+
+
+def read_folder_frame(reader: RawReader, k: int, ys: slice, xs: slice) -> np.ndarray:
+    """Frame ``k`` (its file, read now) of a folder of frames, cropped."""
+    s = reader.source
+    folder = Path(s["folder"]) if s.get("folder") else reader.path
+    return read_image(folder / s["names"][k], s["kind"])[ys, xs]
+
+
+# single FITS files are read as one-frame cubes by the FITS format
+register(Format("folder of frames", (".tif", ".tiff", ".png"), probe_folder, read_folder_frame, "files",
+                folders=True))

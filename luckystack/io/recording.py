@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from luckystack.imaging.debayer import PATTERNS, shift_pattern
+from luckystack.io.formats import for_source
 from luckystack.io.sample_depth import DepthInfo, detect_bit_depth, detect_byte_order, float_scale
 from luckystack.io.sources import Probe, RawReader, probe
-from luckystack.io.video import GREY_OUTLIERS, decode_video
 
 SAMPLE_FRAMES = 4  # frames inspected for byte order and bit depth
 SAMPLE_ROWS = 256  # rows per inspected frame, evenly spaced
@@ -69,32 +69,17 @@ def describe(path: Path, *, first: int = 0, last: int | None = None, step: int =
     notes = list(p.warnings)
     arrays: dict[str, Any] = {}
     source = dict(p.source)
-    count = p.count
-    if source["type"] == "array" and not decode:
-        video = source.pop("video")
-        raw, decoded, _ = decode_video(Path(path), {**video, "count": min(count, SAMPLE_FRAMES)},
-                                       lambda shape, dtype, chunks: np.zeros(shape, dtype))
-        if decoded == 0:
-            raise ValueError(f"{Path(path).name}: no frame could be decoded")
-        source["frames"] = decoded
-        samples = _samples(RawReader(source, path, raw), decoded)
-        arrays["raw"] = raw
-    elif source["type"] == "array":
-        make = create or (lambda shape, dtype, chunks: np.zeros(shape, dtype))
-        video = source.pop("video")
-        raw, decoded, outliers = decode_video(Path(path), video, make)
-        if outliers > GREY_OUTLIERS:
-            notes.append(f"up to {100 * outliers:.1f} % of a frame's pixels have unequal channels, more than "
-                         "in the frames sampled: every frame was read as grey (its luma)")
-        if decoded == 0:
-            raise ValueError(f"{Path(path).name}: no frame could be decoded")
-        if decoded < count:
-            notes.append(f"the video announces {count} frames but only {decoded} could be decoded")
-        count, source["frames"] = decoded, decoded
-        arrays["raw"] = raw
+    count = sampled = p.count
+    load = for_source(source).load
+    if load is not None:
+        zeros = lambda shape, dtype, chunks: np.zeros(shape, dtype)  # noqa: E731
+        if decode:
+            arrays["raw"], count = load(Path(path), source, count, create or zeros, False, notes)
+            sampled = count
+        else:  # a few frames to look at; the announced count stays
+            arrays["raw"], sampled = load(Path(path), source, min(count, SAMPLE_FRAMES), zeros, True, notes)
     reader = RawReader(source, path, arrays.get("raw"))
-    if decode or source["type"] != "array":
-        samples = _samples(reader, count)
+    samples = _samples(reader, sampled)
     order = "native"
     if source.get("file_dtype") in ("<u2", ">u2"):
         # samples hold values decoded with the flag's byte order (np.stack makes them native)

@@ -11,8 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
+
+from luckystack.io.formats import CreateArray, Format, Probe, register
+
+if TYPE_CHECKING:
+    from luckystack.io.sources import RawReader
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".wmv")
 GREY_TOLERANCE = 4  # levels (of 8 bits) by which a grey frame's channels may differ after lossy coding
@@ -119,3 +126,45 @@ def decode_video(path: Path, probe: dict,
     finally:
         cap.release()
     return arr, n, spread[1]
+
+
+def grey_note(stored: str, spread: int = 0) -> str:
+    """The note that a grey recording stored as three colour channels is read as mono."""
+    equal = f"channels at most {spread} levels apart, as lossy coding leaves them" if spread else "equal channels"
+    return f"grey frames stored as {stored} ({equal}): read and stacked as mono"
+
+
+def probe_video_source(path: Path) -> Probe:
+    """A video's source description: frames to be decoded into the Result's ``raw`` array."""
+    v = probe_video(path)
+    source = {"type": "array", "video": v}
+    notes = []
+    if v["mono"] and v["stored_channels"] == 3:
+        notes.append(grey_note("BGR", v["spread"]))
+    return Probe(source, "avi", v["count"], v["height"], v["width"], "mono" if v["mono"] else "RGB",
+                 "u1" if v["dtype"] == "uint8" else "u2", 8 if v["dtype"] == "uint8" else 16,
+                 np.full(v["count"], np.nan), warnings=notes, fps=v["fps"] or None,
+                 stored_as="BGR" if v["mono"] and v["stored_channels"] == 3 else None)
+
+
+def read_decoded_frame(reader: RawReader, k: int, ys: slice, xs: slice) -> np.ndarray:
+    """Frame ``k`` of a decoded video (the reader's ``raw`` array), cropped."""
+    return np.asarray(reader.raw[k, ys, xs])
+
+
+def load_video(path: Path, source: dict, count: int, create: CreateArray, sample_only: bool,
+               notes: list[str]) -> tuple[object, int]:
+    """Decode up to ``count`` frames of a probed video into ``create``'s array: (array, frames decoded)."""
+    raw, decoded, outliers = decode_video(Path(path), {**source.pop("video"), "count": count}, create)
+    if not sample_only and outliers > GREY_OUTLIERS:
+        notes.append(f"up to {100 * outliers:.1f} % of a frame's pixels have unequal channels, more than "
+                     "in the frames sampled: every frame was read as grey (its luma)")
+    if decoded == 0:
+        raise ValueError(f"{Path(path).name}: no frame could be decoded")
+    if not sample_only and decoded < count:
+        notes.append(f"the video announces {count} frames but only {decoded} could be decoded")
+    source["frames"] = decoded
+    return raw, decoded
+
+
+register(Format("video", VIDEO_SUFFIXES, probe_video_source, read_decoded_frame, "array", load=load_video))
