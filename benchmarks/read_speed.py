@@ -30,12 +30,11 @@ def make_ser(path: Path, frames: int, depth: int) -> None:
 
 
 def stream_once(path: Path) -> dict:
-    from luckystack.graph.node import Result
     from luckystack.io.recording import describe
     from luckystack.io.stream import open_stream
 
     meta, arrays, _ = describe(path, bit_depth=12 if "16" in path.name else None)
-    s = open_stream(Result(arrays=arrays, meta=meta), path)
+    s = open_stream(meta, arrays, path)
     t = time.perf_counter()
     acc = 0.0
     for i in range(s.count):

@@ -17,11 +17,12 @@ from pydantic import Field, field_validator
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.apshift import MATCH_SIGMA, match_blur
 from luckystack.imaging.colour import grey
+from luckystack.imaging.gaps import aps_over_gaps
 from luckystack.imaging.localshift import ApMatching
 from luckystack.imaging.placement import default_ap_size, match_boxes, place_aps
 from luckystack.imaging.quality import box_scores, detail_energy, smooth
 from luckystack.nodes.bounds import ApSize, Coordinate, ap_sizes_fit
-from luckystack.nodes.frames import aps_over_gaps, chunked, open_frames
+from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
 # Measured on the simulator (alignment_eval, 320×240 and 640×480): a 64 px matching window with a
@@ -103,7 +104,8 @@ def align(ctx: Context) -> Result:
     fn = partial(quality_chunk, stream, shift=shift, valid=valid, matching=matching, method=method,
                  scale=scale, normalize=normalize)
     lq = np.concatenate(list(ctx.map(fn, chunks, total=len(chunks), label="align"))).astype(np.float32)
-    lq[aps_over_gaps(stream, shift, valid, crop, centres, sizes)] = np.nan  # no data there: left out of that AP's stack
+    gaps = aps_over_gaps(getattr(stream, "nonfinite_mask", None), shift, valid, crop, centres, sizes)
+    lq[gaps] = np.nan  # no data there: left out of that AP's stack
     used_sizes = sorted({int(s) for s in sizes})
     return Result(arrays={"center": matching.centres, "size": matching.sizes, "quality": lq,
                           "window_center": matching.window_centres, "window_size": matching.window_sizes,

@@ -74,7 +74,6 @@ def test_fill_of_a_strided_plane_and_of_nothing_finite():
 
 
 def test_float_tiff_frames_count_pixels_and_mask_them(tmp_path):
-    from luckystack.graph.node import Result
     from luckystack.io.recording import describe
     from luckystack.io.stream import open_stream
     for i in range(3):
@@ -86,7 +85,7 @@ def test_float_tiff_frames_count_pixels_and_mask_them(tmp_path):
     meta, arrays, notes = describe(tmp_path)
     assert meta["layout"] == "RGB" and arrays["nonfinite"].tolist() == [0, 5, 0]
     assert notes[-1].startswith("5 non-finite pixels (NaN or infinity) in 1 of 3 frames were left out")
-    stream = open_stream(Result(arrays=arrays, meta=meta), tmp_path)
+    stream = open_stream(meta, arrays, tmp_path)
     assert np.isfinite(stream.read(1)).all() and stream.nonfinite_mask(0) is None
     mask = stream.nonfinite_mask(1)
     assert mask.sum() == 5 and mask[2:4, 3:5].all() and mask[7, 7]
@@ -106,7 +105,6 @@ def test_fits_cubes_with_nothing_to_stack_are_one_sentence(tmp_path, data, messa
 
 
 def test_fits_blank_samples_are_pixels_without_a_value(tmp_path):
-    from luckystack.graph.node import Result
     from luckystack.io.recording import describe
     from luckystack.io.stream import open_stream
     data = np.full((3, 8, 10), 1000, np.int16)
@@ -117,6 +115,6 @@ def test_fits_blank_samples_are_pixels_without_a_value(tmp_path):
     meta, arrays, notes = describe(tmp_path / "blank.fits")
     assert arrays["nonfinite"].tolist() == [0, 2, 0]
     assert notes[-1].startswith("2 non-finite pixels (NaN, infinity or FITS BLANK) in 1 of 3 frames")
-    stream = open_stream(Result(arrays=arrays, meta=meta), tmp_path / "blank.fits")
+    stream = open_stream(meta, arrays, tmp_path / "blank.fits")
     frame = stream.read_mono(1)
     assert np.all(frame == frame[0, 0]) and stream.nonfinite_mask(1).sum() == 2  # no dark spot: filled

@@ -1,5 +1,6 @@
 """The reader's description of a recording: the probe plus the user's selection and the decisions
-taken from the data (byte order, real bit depth, layout). It becomes the ``frames`` Result meta.
+taken from the data (byte order, real bit depth, layout): what :func:`luckystack.io.stream.open_stream`
+opens a frame stream from.
 """
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ debayer (``read`` only). Scale is 1 / ((2**bit_depth − 1) · 2**bit_shift): MS
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from luckystack.graph.node import Result
 from luckystack.imaging.calibration import fill_nonfinite, fix_pixels, neighbour_index
 from luckystack.imaging.colour import luminance
 from luckystack.imaging.debayer import PATTERNS, cfa_luminance, colour_masks, debayer
@@ -24,14 +24,15 @@ from luckystack.imaging.pattern_noise import remove_pattern
 from luckystack.io.sources import RawReader
 
 
-def _small(arrays: dict[str, Any], name: str) -> np.ndarray | None:
+def _small(arrays: Mapping[str, Any], name: str) -> np.ndarray | None:
     return np.asarray(arrays[name][...]) if name in arrays else None
 
 
 class RecordingStream:
-    """A :class:`~luckystack.nodes.frames.FrameStream` over a reader or calibrate Result."""
+    """A :class:`~luckystack.io.frames.FrameStream` over a described recording (its metadata and
+    small arrays, calibration included) and the recording's file."""
 
-    def __init__(self, meta: dict[str, Any], arrays: dict[str, Any], input_file: Path | None) -> None:
+    def __init__(self, meta: dict[str, Any], arrays: Mapping[str, Any], input_file: Path | None) -> None:
         src = meta["source"]
         if src["type"] in ("ser", "fits") and input_file is None:
             raise ValueError("the frames description needs the input recording, but no input file was given")
@@ -161,8 +162,10 @@ class RecordingStream:
         return out
 
 
-def open_stream(result: Result, input_file: Path | None) -> RecordingStream:
-    """The frame stream of a ``reader`` or ``calibrate`` result (see :mod:`luckystack.nodes.frames`)."""
-    if "source" not in result.meta:
-        raise ValueError("this result does not describe frames (expected a reader or calibrate result)")
-    return RecordingStream(result.meta, result.arrays, Path(input_file) if input_file else None)
+def open_stream(meta: dict[str, Any], arrays: Mapping[str, Any], input_file: Path | str | None) -> RecordingStream:
+    """The frame stream of a described recording: ``meta`` and ``arrays`` as
+    :func:`luckystack.io.recording.describe` makes them (and calibration adds to), ``input_file`` the
+    recording they describe. ValueError when ``meta`` describes no frames."""
+    if "source" not in meta:
+        raise ValueError("this description has no frames (expected a recording's description)")
+    return RecordingStream(meta, arrays, Path(input_file) if input_file else None)

@@ -389,7 +389,7 @@ class Studio:
 def _stream(path: str, mtime_ns: int):
     """A frame stream over a recording (its description read once per file version)."""
     from luckystack.io.recording import describe
-    from luckystack.io.stream import RecordingStream
+    from luckystack.io.stream import open_stream
 
     meta, arrays, _ = describe(Path(path))
-    return RecordingStream(meta, arrays, Path(path))
+    return open_stream(meta, arrays, path)

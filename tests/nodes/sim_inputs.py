@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 
 from luckystack.graph.node import Result
-from luckystack.nodes.frames import ArrayFrameStream, memory_frames
+from luckystack.io.frames import ArrayFrameStream
+from luckystack.nodes.frames import memory_frames
 
 
 def true_inputs(sim, ap_size: int = 48, frames_result: Result | None = None

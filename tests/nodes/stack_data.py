@@ -17,7 +17,8 @@ from luckystack.graph.node import Result
 from luckystack.imaging.colour import grey
 from luckystack.imaging.quality import crop_brightness
 from luckystack.imaging.registration import aligned_box
-from luckystack.nodes.frames import ArrayFrameStream, memory_frames
+from luckystack.io.frames import ArrayFrameStream
+from luckystack.nodes.frames import memory_frames
 
 
 @dataclass

@@ -9,7 +9,8 @@ import luckystack.nodes.stabilize  # noqa: F401
 from luckystack.graph.context import run_node
 from luckystack.graph.node import NodeError
 from luckystack.nodes.align import local_shifts, matching_of
-from luckystack.nodes.frames import ArrayFrameStream, memory_frames, open_frames
+from luckystack.io.frames import ArrayFrameStream
+from luckystack.nodes.frames import memory_frames, open_frames
 from tests.nodes.synthetic_planet import make_recording
 
 N = 40

@@ -7,9 +7,10 @@ import pytest
 
 import luckystack.nodes.reader  # noqa: F401  (registers the node type)
 from luckystack.graph.context import run_node
-from luckystack.graph.node import NodeError
+from luckystack.graph.node import NodeError, Result
+from luckystack.io.frames import FrameStream
 from luckystack.io.ser_format import SerHeader, write_ser
-from luckystack.nodes.frames import FrameStream, open_frames
+from luckystack.nodes.frames import open_frames
 
 
 def test_reader_result_and_stream(tmp_path):
@@ -41,3 +42,9 @@ def test_empty_folder_and_bad_params(tmp_path):
         run_node("reader", {}, input_file=tmp_path)
     with pytest.raises(Exception):
         run_node("reader", {"step": 0}, input_file=tmp_path)
+
+
+def test_open_frames_is_the_one_place_io_errors_become_node_errors():
+    """A Result that describes no frames is a NodeError naming the input, not io's ValueError."""
+    with pytest.raises(NodeError, match="cannot read frames from nowhere.ser: this description has no frames"):
+        open_frames(Result(meta={"count": 3}), "nowhere.ser")

@@ -7,7 +7,8 @@ import luckystack.nodes.reference  # noqa: F401
 import luckystack.nodes.stabilize  # noqa: F401
 from luckystack.graph.context import run_node
 from luckystack.graph.node import NodeError
-from luckystack.nodes.frames import ArrayFrameStream, memory_frames
+from luckystack.io.frames import ArrayFrameStream
+from luckystack.nodes.frames import memory_frames
 from tests.nodes.synthetic_planet import make_recording
 
 

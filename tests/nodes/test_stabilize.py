@@ -6,7 +6,8 @@ from tests.nodes.synthetic_planet import make_recording
 import luckystack.nodes.stabilize  # noqa: F401
 from luckystack.graph.context import run_node
 from luckystack.graph.node import NodeError
-from luckystack.nodes.frames import ArrayFrameStream, memory_frames
+from luckystack.io.frames import ArrayFrameStream
+from luckystack.nodes.frames import memory_frames
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import luckystack.nodes.merge  # noqa: F401
 import luckystack.nodes.stack  # noqa: F401
 from luckystack.graph.context import LocalContext, run_node
 from luckystack.graph.node import NodeError, Result, registry
-from luckystack.nodes.frames import ArrayFrameStream, memory_frames
+from luckystack.io.frames import ArrayFrameStream
+from luckystack.nodes.frames import memory_frames
 from luckystack.nodes.stack import StackParams
 from tests.nodes.stack_data import make, mid_power, psnr
 
@@ -198,7 +199,8 @@ def test_normalize_puts_the_bright_part_at_target():
 
 
 def test_bayer_drizzle_stacks_colour_without_demosaicing():
-    from luckystack.nodes.frames import ArrayFrameStream, memory_frames
+    from luckystack.io.frames import ArrayFrameStream
+    from luckystack.nodes.frames import memory_frames
 
     syn = make(n=24, constant=0.0, noise=0.0)
     h, w = syn.frames.shape[1:3]

@@ -11,7 +11,6 @@ import pytest
 import tifffile
 from astropy.io import fits
 
-from luckystack.graph.node import Result
 from luckystack.io.folder import natural_key
 from luckystack.io.recording import describe
 from luckystack.io.stream import open_stream
@@ -19,7 +18,7 @@ from luckystack.io.stream import open_stream
 
 def open_path(path: Path, **kw):
     meta, arrays, notes = describe(path, **kw)
-    return open_stream(Result(arrays=arrays, meta=meta), path), meta
+    return open_stream(meta, arrays, path), meta
 
 
 def frames_u8(n=3, h=20, w=24, planes=1, seed=1):

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from luckystack.graph.node import Result
 from luckystack.io.recording import describe
 from luckystack.io.ser import read_ser_info
 from luckystack.io.ser_format import HEADER_SIZE, SerHeader, ticks_from_unix, write_ser
@@ -35,7 +34,7 @@ def smooth_frames(n: int, h: int, w: int, peak: int, planes: int = 1, seed: int 
 
 def stream_of(path: Path, **kw):
     meta, arrays, notes = describe(path, **kw)
-    return open_stream(Result(arrays=arrays, meta=meta), path), meta, notes
+    return open_stream(meta, arrays, path), meta, notes
 
 
 LAYOUTS = ["mono", "RGGB", "GRBG", "GBRG", "BGGR", "RGB", "BGR"]

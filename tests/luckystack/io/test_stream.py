@@ -8,7 +8,6 @@ import time
 import numpy as np
 import pytest
 
-from luckystack.graph.node import Result
 from luckystack.imaging.debayer import colour_masks
 from luckystack.io.recording import describe, select_frames
 from luckystack.io.ser_format import SerHeader, write_ser
@@ -23,7 +22,7 @@ def ser(tmp_path, frames, layout="mono"):
 
 def stream(path, **kw):
     meta, arrays, _ = describe(path, **kw)
-    return open_stream(Result(arrays=arrays, meta=meta), path), meta, arrays
+    return open_stream(meta, arrays, path), meta, arrays
 
 
 def test_selection_roi_and_batch_reads(tmp_path):
