@@ -51,7 +51,7 @@ def disk_full(path: Path, needed: int | None) -> WriteFailed:
 def _remove_stale_temporaries(path: Path) -> None:
     for tmp in path.parent.glob(f".{glob_escape(path.name)}.*-*.tmp"):
         pid = tmp.name[len(path.name) + 2:].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
 
@@ -59,7 +59,8 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -59,6 +59,7 @@ except ImportError:  # Windows: no leases, so `cache rm`/`gc` do not know which 
     fcntl = None  # type: ignore[assignment]
 
 from luckystack.graph.checksum import CheckedStore, EntryDamaged, check_file, digest_tree, seal, unseal
+from luckystack.graph.files import pid_alive
 from luckystack.graph.node import Result
 from luckystack.graph.quarantine import KEY_RE as _KEY_RE
 from luckystack.graph.quarantine import OUTDATED as _OUTDATED
@@ -91,16 +92,6 @@ def _write_json(path: Path, data: Any) -> None:
         json.dump(data, f, indent=1, sort_keys=True, default=str)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def default_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
@@ -484,7 +475,7 @@ class CacheStore(Quarantine):
                 continue
             try:
                 owner = json.loads((p / "owner.json").read_text())
-                dead = (owner.get("host") == host and not _pid_alive(int(owner["pid"]))) \
+                dead = (owner.get("host") == host and not pid_alive(int(owner["pid"]))) \
                     or time.time() - float(owner["started"]) > max_age_s
             except (OSError, ValueError, KeyError):
                 try:
