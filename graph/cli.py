@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from luckystack.graph.executor import EXECUTORS
-from luckystack.graph.files import WriteFailed
+from luckystack.graph.files import WriteFailed, human_size
 from luckystack.graph.node import NodeError
 from luckystack.graph.spec import PipelineError, json_schema, parse_sets
 from luckystack.graph.parallel import stop_workers
@@ -251,14 +251,6 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""
-
-
 def _age(t: float) -> str:
     s = max(0.0, time.time() - t)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -301,9 +293,9 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         entries = store.entries()
         print(f"{'key':<14}{'node':<16}{'type':<12}{'size':>10}  {'age':<10}last use")
         for e in entries:
-            print(f"{e.key[:12]:<14}{e.node:<16}{e.type:<12}{_human(e.size):>10}  {_age(e.created):<10}"
+            print(f"{e.key[:12]:<14}{e.node:<16}{e.type:<12}{human_size(e.size):>10}  {_age(e.created):<10}"
                   f"{_age(e.last_use)}")
-        print(f"{len(entries)} entries, {_human(sum(e.size for e in entries))} in {store.root}")
+        print(f"{len(entries)} entries, {human_size(sum(e.size for e in entries))} in {store.root}")
     elif args.action == "rm":
         if not args.keys:
             raise UsageError(f"cache rm: give one or more KEYs (or prefixes) from `{args.prog} cache ls`")
@@ -323,7 +315,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         broken, quarantined = store.clean_damaged()
         in_use: list[str] = []
         evicted = store.gc(limit, in_use=in_use)
-        print(f"evicted {len(evicted)} entries ({_human(sum(e.size for e in evicted))}), "
+        print(f"evicted {len(evicted)} entries ({human_size(sum(e.size for e in evicted))}), "
               f"removed {len(removed)} orphaned partial entries"
               + (f", {len(broken) + len(quarantined)} damaged or incomplete entries" if broken or quarantined
                  else "")

@@ -52,31 +52,10 @@ def binned_disc_centroid(binned: np.ndarray, threshold: float = 0.2) -> Disc | N
     if hi - lo < 1e-4:
         return None
     thr = lo + threshold * (hi - lo)
-    mask = (small > thr).astype(np.uint8)
-    # Only the box around the bright pixels, 4 px more (the closing's reach, there and back), is labelled:
-    # the same components as over the whole frame, which on a planet is mostly dark sky.
-    rx, ry, rw, rh = cv2.boundingRect(mask)
-    if rw == 0:
+    found = bright_component(small, thr, pad=4, close=5)
+    if found is None:
         return None
-    sh, sw = small.shape
-    ox, oy = max(0, rx - 4), max(0, ry - 4)
-    box = mask[oy:min(sh, ry + rh + 4), ox:min(sw, rx + rw + 4)]
-    # Close small gaps (dark belts) so a banded disc stays one object; moons further away stay apart.
-    box = cv2.morphologyEx(box, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    # Grana's algorithm: the same labels as the default, 2.5× faster with statistics
-    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(box, 8, cv2.CV_32S, cv2.CCL_GRANA)
-    if n < 2:
-        return None
-    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, bw, bh, area = stats[k]
-    touches = bool(x + ox <= 0 or y + oy <= 0 or x + ox + bw >= sw or y + oy + bh >= sh)
-    weight = small[oy + y:oy + y + bh, ox + x:ox + x + bw] - np.float32(thr)
-    np.maximum(weight, 0.0, out=weight)
-    weight[labels[y:y + bh, x:x + bw] != k] = 0.0
-    m = cv2.moments(weight)
-    if m["m00"] <= 0:
-        return None
-    cy_s, cx_s = oy + y + m["m01"] / m["m00"], ox + x + m["m10"] / m["m00"]
+    cy_s, cx_s, area, touches, (ry, rx, rh, rw) = found
     # Bin centre (i) covers full-resolution pixels 2i and 2i+1.
     box = (2 * ry, 2 * (ry + rh), 2 * rx, 2 * (rx + rw))
     return Disc(cy=2 * cy_s + 0.5, cx=2 * cx_s + 0.5, area=int(area) * 4, touches_edge=touches, box=box)
@@ -225,3 +204,37 @@ def warp_crop(img: np.ndarray, y0: float, x0: float, h: int, w: int,
     out = cv2.warpAffine(np.ascontiguousarray(img, np.float32), m, (int(w), int(h)),
                          flags=interpolation | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     return out.reshape((int(h), int(w)) + img.shape[2:])
+
+
+def bright_component(small: np.ndarray, thr: float, pad: int, close: int
+                     ) -> tuple[float, float, int, bool, tuple[int, int, int, int]] | None:
+    """Centroid (cy, cx) of the largest connected object above ``thr`` in ``small``, weighted by its
+    excess over ``thr``; with its area (px), whether it touches the image edge, and the bounding box
+    (y, x, h, w) of everything above ``thr``. None when nothing stands out.
+
+    Only that box, ``pad`` px more (the closing's reach, there and back), is labelled: the same components
+    as over the whole image, which on a planet is mostly dark sky. A ``close`` × ``close`` closing first
+    joins small gaps (dark belts), so a banded disc stays one object while moons further away stay apart.
+    """
+    mask = (small > thr).astype(np.uint8)
+    rx, ry, rw, rh = cv2.boundingRect(mask)
+    if rw == 0:
+        return None
+    sh, sw = small.shape
+    ox, oy = max(0, rx - pad), max(0, ry - pad)
+    box = cv2.morphologyEx(mask[oy:min(sh, ry + rh + pad), ox:min(sw, rx + rw + pad)], cv2.MORPH_CLOSE,
+                           np.ones((close, close), np.uint8))
+    # Grana's algorithm: the same labels as the default, 2.5× faster with statistics
+    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(box, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    if n < 2:
+        return None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, bw, bh, area = stats[k]
+    touches = bool(x + ox <= 0 or y + oy <= 0 or x + ox + bw >= sw or y + oy + bh >= sh)
+    weight = small[oy + y:oy + y + bh, ox + x:ox + x + bw] - np.float32(thr)
+    np.maximum(weight, 0.0, out=weight)
+    weight[labels[y:y + bh, x:x + bw] != k] = 0.0
+    m = cv2.moments(weight)
+    if m["m00"] <= 0:
+        return None
+    return oy + y + m["m01"] / m["m00"], ox + x + m["m10"] / m["m00"], int(area), touches, (ry, rx, rh, rw)

@@ -14,7 +14,7 @@ import numpy as np
 
 from luckystack.imaging.apshift import match_blur
 from luckystack.imaging.registration import (
-    binned_disc_centroid, choose_anchors, disc_centroid, extract, half, match_shift,
+    binned_disc_centroid, bright_component, choose_anchors, disc_centroid, extract, half, match_shift,
 )
 
 HALF_MATCH_SIGMA = 0.5  # planet matching blur at half resolution (≈ match_blur's 1 px at full resolution)
@@ -127,27 +127,11 @@ def coarse_disc(small: np.ndarray, threshold: float) -> tuple[float, float, bool
     if hi - lo <= 0:
         return None
     thr = lo + threshold * (hi - lo)
-    mask = (small > thr).astype(np.uint8)
-    rx, ry, rw, rh = cv2.boundingRect(mask)
-    if rw == 0:
+    found = bright_component(small, thr, pad=2, close=3)
+    if found is None:
         return None
-    sh, sw = small.shape
-    ox, oy = max(0, rx - 2), max(0, ry - 2)
-    box = cv2.morphologyEx(mask[oy:min(sh, ry + rh + 2), ox:min(sw, rx + rw + 2)], cv2.MORPH_CLOSE,
-                           np.ones((3, 3), np.uint8))
-    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(box, 8, cv2.CV_32S, cv2.CCL_GRANA)
-    if n < 2:
-        return None
-    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, bw, bh, _ = stats[k]
-    touches = bool(x + ox <= 0 or y + oy <= 0 or x + ox + bw >= sw or y + oy + bh >= sh)
-    weight = small[oy + y:oy + y + bh, ox + x:ox + x + bw] - np.float32(thr)
-    np.maximum(weight, 0.0, out=weight)
-    weight[labels[y:y + bh, x:x + bw] != k] = 0.0
-    m = cv2.moments(weight)
-    if m["m00"] <= 0:
-        return None
-    return 4 * (oy + y + m["m01"] / m["m00"]) + 1.5, 4 * (ox + x + m["m10"] / m["m00"]) + 1.5, touches
+    cy, cx, _area, touches, _box = found
+    return 4 * cy + 1.5, 4 * cx + 1.5, touches
 
 
 def fit_box(ref: PlanetReference, dy: float, dx: float) -> tuple[int, int, int, int]:
