@@ -81,17 +81,6 @@ def _hint(error: Exception, args: argparse.Namespace) -> str | None:
 NO_NODES = ("info", "simulate", "compare", "bench")  # commands that never look at node types
 
 
-def _command(argv: Sequence[str]) -> str | None:
-    """The subcommand named in ``argv`` (the first word that is not an option or an option's value)."""
-    words = iter(argv)
-    for word in words:
-        if word in ("--cache", "--jobs"):
-            next(words, None)
-        elif not word.startswith("-"):
-            return word
-    return None
-
-
 def application() -> Application:
     """How the engine's command line names luckystack, with examples on its recordings and pipelines."""
     from luckystack import __version__
@@ -113,7 +102,7 @@ def application() -> Application:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if _command(argv) not in NO_NODES:
+    if engine_cli.chosen_command(argv) not in NO_NODES:
         import luckystack.nodes  # noqa: F401  (registers the node types)
 
     from luckystack.setup import configure_process
