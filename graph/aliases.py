@@ -22,12 +22,43 @@ from typing import Any
 from luckystack.graph.hashing import key_of
 
 _RESOLVED: dict[str, dict[str, Callable[[Mapping[str, Any]], Any]]] = {}
+_WHY: dict[str, dict[str, Callable[[Mapping[str, Any]], str]]] = {}
+AUTOMATIC = (None, "auto")  # the param values that mean "choose automatically"
 
 
-def declare_resolved(type_name: str, param: str, read: Callable[[Mapping[str, Any]], Any]) -> None:
-    """Node type ``type_name`` chooses ``param`` itself when it is None; ``read(results)`` returns the
-    value it chose, as the param's JSON form (what ``--set`` would give), or None if it cannot tell."""
+def declare_resolved(type_name: str, param: str, read: Callable[[Mapping[str, Any]], Any],
+                     why: Callable[[Mapping[str, Any]], str] | None = None) -> None:
+    """Node type ``type_name`` chooses ``param`` itself when it is None (or "auto"); ``read(results)``
+    returns the value it chose, as the param's JSON form (what ``--set`` would give), or None if it
+    cannot tell; ``why(results)``, if given, a short text of how it chose (``explain`` shows both).
+    Aliases are written only for params left None: a declaration for one whose automatic value is "auto"
+    serves ``explain`` alone."""
     _RESOLVED.setdefault(type_name, {})[param] = read
+    if why is not None:
+        _WHY.setdefault(type_name, {})[param] = why
+
+
+def chosen(type_name: str, params: Mapping[str, Any], results: Mapping[str, Any]) -> dict[str, str]:
+    """For the params of a ``type_name`` node left automatic: what it chose (and why), as text, from
+    its ``results``; params it cannot tell are left out."""
+    out = {}
+    for name, read in _RESOLVED.get(type_name, {}).items():
+        if name not in params or params[name] not in AUTOMATIC:
+            continue
+        try:
+            value = read(results)
+            why = _WHY.get(type_name, {}).get(name)
+            text = why(results) if why is not None and value is not None else ""
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        if value is not None:
+            out[name] = json.dumps(value) + (f" ({text})" if text else "")
+    return out
+
+
+def has_resolved(type_name: str) -> bool:
+    """Whether the node type declares any param it chooses itself."""
+    return bool(_RESOLVED.get(type_name))
 
 
 def _path(cache_dir: Path, key: str) -> Path:

@@ -39,12 +39,13 @@ class NodeStatus:
     root_causes: list[str] = field(default_factory=list)
     earlier: int = 0  # earlier results an incremental node type will be offered to build on
     same_as: dict[str, Any] = field(default_factory=dict)  # params set to what "auto" chose for this key
+    chose: dict[str, str] = field(default_factory=dict)  # cached: what its automatic params chose (and why)
 
     def to_dict(self) -> dict[str, Any]:
         return {"node": self.id, "type": self.type, "key": self.key,
                 "status": "cached" if self.cached else "run",
                 "reasons": self.reasons, "root_causes": self.root_causes, "earlier": self.earlier,
-                "same_as_auto": self.same_as}
+                "same_as_auto": self.same_as, "auto_chose": self.chose}
 
 
 def _has_marker(annotation: Any) -> bool:
@@ -185,6 +186,11 @@ def explain(pipeline: Pipeline, input_file: Path | None, store: CacheStore,
     for nid, st in statuses.items():
         st.cached = store.has(st.key)
         if st.cached:
+            if aliases.has_resolved(st.type):
+                try:
+                    st.chose = aliases.chosen(st.type, st.preimage.get("params") or {}, store.load(st.key))
+                except (KeyError, OSError, ValueError):
+                    st.chose = {}
             continue
         node = pipeline.nodes[nid]
         ups = {port: src for port, (src, _) in node.inputs.items()}
@@ -215,6 +221,8 @@ def render(statuses: dict[str, NodeStatus]) -> str:
         if st.cached:
             why = ("the automatic run's result: " + ", ".join(f"{k} {_short(v)}" for k, v in st.same_as.items())
                    + " is what auto chose") if st.same_as else ""
+            if st.chose:
+                why = "; ".join([why] * bool(why) + [f"auto chose {k} {v}" for k, v in st.chose.items()])
         else:
             why = "; ".join(st.reasons)
             upstream_only = all(r.startswith("upstream ") for r in st.reasons)

@@ -98,10 +98,31 @@ add_process_setup(limit_opencv_threads)
 
 
 def _chosen_ap_size(results):
-    """The AP size align chose when ``ap_size`` was left automatic: the same grid as ``[size]``."""
-    size = results["aps"].meta.get("default_size")
+    """The AP size align chose when ``ap_size`` was left automatic (None, or measured: auto): the same
+    grid as ``[size]``."""
+    meta = results["aps"].meta
+    size = meta.get("default_size") or (meta.get("ap_choice") or {}).get("chosen")
     return [int(size)] if size else None
 
 
+def _why_ap_size(results) -> str:
+    choice = results["aps"].meta.get("ap_choice")
+    if not choice:
+        return "about 25 APs on the object"
+    allows = f"allows {choice['rigid_size']:.0f} px" if choice.get("rigid_size") is not None else "is rigid"
+    return (f"local shift field: strain {choice['strain']:.4f} px/px, detail {choice['detail_frequency']:.3f} "
+            f"cycles/px {allows}; 24…{choice['largest']} px")
+
+
+def _chosen_stack(results):
+    return results["images"].meta["choice"]["chosen"]
+
+
+def _why_stack(results) -> str:
+    cands = results["images"].meta["choice"]["candidates"]
+    return "no-truth score " + ", ".join(f"{c['label']} {c['score']:.3f}" for c in cands)
+
+
 # ``align.ap_size=88`` after a run where the automatic size was 88 px reuses that run's results.
-declare_resolved("align", "ap_size", _chosen_ap_size)
+declare_resolved("align", "ap_size", _chosen_ap_size, _why_ap_size)
+declare_resolved("choose", "pick", _chosen_stack, _why_stack)

@@ -9,7 +9,7 @@ matching windows and the matching settings.
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -21,6 +21,7 @@ from luckystack.imaging.gaps import aps_over_gaps
 from luckystack.imaging.localshift import ApMatching
 from luckystack.imaging.placement import default_ap_size, match_boxes, place_aps
 from luckystack.imaging.quality import box_scores, detail_energy, smooth
+from luckystack.nodes.apscale import auto_ap_size, measure_field
 from luckystack.nodes.bounds import ApSize, Coordinate, ap_sizes_fit
 from luckystack.nodes.frames import chunked, open_frames
 
@@ -34,10 +35,10 @@ MATCH_SIZE = 64
 
 
 class AlignParams(Params):
-    ap_size: list[ApSize] | None = Field(None, min_length=1, max_length=16,
-                                         description="AP box size in px, or a list of sizes (their grids "
-                                                     "are mixed); default: chosen so a planet disc gets "
-                                                     "about 25 APs")
+    ap_size: Annotated[list[ApSize], Field(min_length=1, max_length=16)] | Literal["auto"] | None = Field(
+        None, description="AP box size in px, or a list of sizes (their grids are mixed); default: chosen "
+        "so a planet disc gets about 25 APs; auto: the size over which the best frames' local shift field "
+        "stays rigid (measured on a grid, at most the default; meta ap_choice says why)")
     min_brightness: float = Field(0.2, ge=0.0, le=1.0, description="drop APs whose mean is below this "
                                                                    "fraction of the reference's range")
     min_structure: float = Field(0.04, ge=0.0, le=1.0, description="drop APs whose structure (detail in both "
@@ -61,6 +62,8 @@ class AlignParams(Params):
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         """A single size (as sweeps pass it) is a list of one."""
+        if value == "auto":
+            return value
         return [value] if isinstance(value, (int, float, str)) and not isinstance(value, bool) else value
 
 
@@ -68,7 +71,7 @@ class AlignParams(Params):
 @node_type("align", params=AlignParams, aliases=("align-aps",), key_name="align-aps",
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"),
                    "reference": Port(kind="reference"), "quality": Port(required=False, kind="quality")},
-           outputs={"aps": "aps"}, version="9", reads_input=True, check_input=ap_sizes_fit)
+           outputs={"aps": "aps"}, version="10", reads_input=True, check_input=ap_sizes_fit)
 def align(ctx: Context) -> Result:
     """Place APs and measure each AP's local quality in every globally stabilized frame.
 
@@ -89,8 +92,15 @@ def align(ctx: Context) -> Result:
     if mono.shape != (crop[2], crop[3]):
         raise NodeError(f"align: the reference is {mono.shape[1]}×{mono.shape[0]} but the crop is "
                         f"{crop[3]}×{crop[2]}")
+    ap_size, ap_choice = p.ap_size, None
+    if ap_size == "auto":
+        field = measure_field(stream, shift, valid, quality.array("score") if quality is not None else
+                              np.where(valid, 0.0, np.nan), mono, crop, p.margin, p.min_brightness,
+                              p.min_structure, p.search, p.min_corr, p.max_jump)
+        chosen, largest = auto_ap_size(field, mono, p.min_brightness)
+        ap_size, ap_choice = [chosen], {"chosen": chosen, "largest": largest, **field.as_meta()}
     try:
-        centres, sizes = place_aps(mono, p.ap_size, p.margin, p.min_brightness, p.min_structure, p.manual)
+        centres, sizes = place_aps(mono, ap_size, p.margin, p.min_brightness, p.min_structure, p.manual)
     except ValueError as exc:
         raise NodeError(f"align: {exc}") from exc
     if len(centres) == 0:
@@ -112,7 +122,8 @@ def align(ctx: Context) -> Result:
                           "reference": matching.reference},
                   meta={"ap_sizes": used_sizes, "match_size": p.match_size, "search": p.search,
                         "min_corr": p.min_corr, "max_jump": p.max_jump, "method": method, "scale": scale,
-                        "default_size": default_ap_size(mono, p.min_brightness) if p.ap_size is None else None})
+                        "default_size": default_ap_size(mono, p.min_brightness) if p.ap_size is None else None,
+                        "ap_choice": ap_choice})
 
 
 def matching_of(aps: Result, crop: list[int]) -> ApMatching:

@@ -35,7 +35,8 @@ def ap_sizes_fit(params: Any, input_file: Path) -> None:
     Reads only the recording's header; a recording that cannot be read is left to the reader node,
     which reports it in its own words.
     """
-    asked = [("ap_size", s) for s in params.ap_size or []] + [("manual", s) for _, _, s in params.manual]
+    sizes = params.ap_size if isinstance(params.ap_size, list) else []  # or None, or "auto"
+    asked = [("ap_size", s) for s in sizes] + [("manual", s) for _, _, s in params.manual]
     if not asked:
         return
     try:

@@ -29,3 +29,27 @@ def test_planet_auto_exports_the_chosen_stack_and_the_report_says_why(tmp_path):
     [run] = api.run(api.load_pipeline(REPO / "pipelines" / "planet-auto.json", {"choose.pick": "P25"}), [ser],
                     cache=tmp_path / "cache", out=tmp_path / "out2", jobs=1)
     assert [Path(p).parent.name for p in run.record.exports()] == ["P25"]
+
+
+def test_auto_ap_size_follows_the_local_shift_field_and_an_explicit_size_wins(tmp_path):
+    """A field that varies a lot (poor seeing) gets small APs; a rigid one keeps the object's default size;
+    the report and explain say what was chosen and why."""
+    pipeline = api.load_pipeline(REPO / "pipelines" / "surface-auto.json", {"stack.percent": [10]})
+    chosen = {}
+    for name, local_px in (("distorted", 1.5), ("rigid", 0.0)):
+        ser = write_recording(tmp_path / f"{name}.ser", simulate("moon", 30, 256, 192, seed=4, local_px=local_px))
+        [run] = api.run(pipeline, [ser], cache=tmp_path / "cache", out=tmp_path / "out", jobs=1)
+        aps = api.read_result(pipeline, "align", ser, tmp_path / "cache")["aps"]
+        chosen[name] = aps.meta["ap_choice"]
+        assert aps.meta["ap_sizes"] == [chosen[name]["chosen"]]
+    assert chosen["distorted"]["chosen"] <= 32 < chosen["distorted"]["largest"]
+    assert chosen["rigid"]["chosen"] == chosen["rigid"]["largest"]
+    assert chosen["distorted"]["strain"] > 3 * chosen["rigid"]["strain"]
+    page = write_run_report(run.record, tmp_path / "report").read_text()
+    assert f"AP size auto: {chosen['rigid']['chosen']} px" in page
+    [status] = [s for s in api.explain(pipeline, ser, tmp_path / "cache").values() if s.id == "align"]
+    assert status.cached and status.chose["ap_size"].startswith(f"[{chosen['rigid']['chosen']}] (local shift field")
+    fixed = api.load_pipeline(REPO / "pipelines" / "surface-auto.json", {"stack.percent": [10], "align.ap_size": 48})
+    api.run(fixed, [ser], cache=tmp_path / "cache", out=tmp_path / "out", jobs=1)
+    meta = api.read_result(fixed, "align", ser, tmp_path / "cache")["aps"].meta
+    assert meta["ap_sizes"] == [48] and meta["ap_choice"] is None

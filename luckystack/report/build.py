@@ -248,6 +248,21 @@ def _choice(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list[str
     return columns, rows, pictures
 
 
+def _ap_choice(results: dict[str, dict[str, Any]]) -> str:
+    """What ``align.ap_size: auto`` chose and why ("" when the size was given)."""
+    aps = next(iter(results.get("align", {}).values()), None)
+    choice = aps.meta.get("ap_choice") if aps is not None else None
+    if not choice:
+        return ""
+    field = ", ".join(f"{lag} px: {v:.3f}" for lag, v in zip(choice["lags"], choice["structure"]))
+    limit = (f"the field allows {choice['rigid_size']:.0f} px" if choice.get("rigid_size") is not None
+             else "the field showed no measurable variation")
+    return (f"AP size auto: {choice['chosen']} px. The best frames' local shifts, measured on a grid, differ by "
+            f"(mean square per axis, px²) {field}: a strain of {choice['strain']:.4f} px/px; with the object's "
+            f"detail at {choice['detail_frequency']:.3f} cycles/px {limit} (between 24 px and "
+            f"{choice['largest']} px, the size that gives the object about 25 APs).")
+
+
 def _pipeline_used(record: RunRecord, store: CacheStore) -> dict[str, Any]:
     """Every node's type, version and full params (defaults included), from the cache's key.json."""
     nodes: dict[str, Any] = {}
@@ -297,7 +312,7 @@ def write_run_report(record: RunRecord, out_dir: Path) -> Path:
         results=entries,
         crop_note=crop_note,
         diagnostics=_quality_pictures(results, out_dir, sizes),
-        ap_pictures=ap_pictures, ap_columns=ap_columns, ap_rows=ap_rows,
+        ap_pictures=ap_pictures, ap_columns=ap_columns, ap_rows=ap_rows, ap_note=_ap_choice(results),
         facts=_facts(frames.meta if frames is not None else {}, frame_count),
         notes=record.warnings(),
         comparison_columns=choice_columns,

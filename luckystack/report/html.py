@@ -120,6 +120,7 @@ class ReportData:
     ap_pictures: list[Picture] = field(default_factory=list)  # AP overlay, local quality map
     ap_columns: list[str] = field(default_factory=list)  # per-AP table
     ap_rows: list[list[str]] = field(default_factory=list)
+    ap_note: str = ""  # how an automatic AP size was chosen
     facts: list[tuple[str, str]] = field(default_factory=list)  # recording facts: size, frames, ...
     comparison_columns: list[str] = field(default_factory=list)  # sweep table header
     comparison_rows: list[list[str]] = field(default_factory=list)
@@ -232,6 +233,8 @@ def render(data: ReportData) -> str:
         parts += [_img(p) for p in data.diagnostics]
     if data.ap_pictures:
         parts.append('<h2 id="aps">Alignment points</h2>')
+        if data.ap_note:
+            parts.append(f'<p id="ap-choice">{html.escape(data.ap_note)}</p>')
         parts += [_img(p) for p in data.ap_pictures]
         if data.ap_rows:
             parts.append(f"<details><summary>every AP ({len(data.ap_rows)})</summary>")

@@ -36,7 +36,7 @@ AP_SIZES = {"planet": (24, 40), "surface": (32, 64)}
 
 @dataclass(frozen=True)
 class Candidate:
-    ap_size: int
+    ap_size: int  # the AP size stacked (what auto chose, for "auto")
     power: float
     label: str  # stack size label (P10, …)
     image: np.ndarray  # the merged stack, (H, W, C) 0..1
@@ -49,9 +49,10 @@ def pipeline_for(scene: str) -> Path:
 
 def candidates(scene: str, seed: int, seeing: str, workdir: Path, frames: int = 150,
                size: tuple[int, int] = (320, 240), percents: Sequence[float] = PERCENTS,
-               powers: Sequence[float] = POWERS, ap_sizes: Sequence[int] | None = None,
+               powers: Sequence[float] = POWERS, ap_sizes: Sequence[int | str] | None = None,
                jobs: int | None = 2) -> list[Candidate]:
-    """Every candidate's merged stack of one simulated recording, with its PSNR against the truth."""
+    """Every candidate's merged stack of one simulated recording, with its PSNR against the truth
+    (``ap_sizes`` may hold "auto": align's measured size)."""
     import luckystack.nodes  # noqa: F401  (registers the node types)
     from luckystack.graph import api
 
@@ -64,13 +65,15 @@ def candidates(scene: str, seed: int, seeing: str, workdir: Path, frames: int = 
     out: list[Candidate] = []
     for ap in ap_sizes:
         for power in powers:
-            sets = {"align.ap_size": [int(ap)], "stack.percent": list(percents), "stack.spectral_weight": power}
+            sets = {"align.ap_size": ap if ap == "auto" else [int(ap)], "stack.percent": list(percents),
+                    "stack.spectral_weight": power}
             p = api.load_pipeline(pipeline_for(scene), sets)
             api.run(p, [ser], cache=workdir / "cache", out=workdir / "out", jobs=jobs)
             merged = api.read_result(p, "merge", ser, workdir / "cache")["images"]
             for label in merged.meta["labels"]:
                 image = merged.array(f"image_{label}")
-                out.append(Candidate(int(ap), float(power), label, image, compare(image, truth).psnr))
+                out.append(Candidate(int(merged.meta["ap_size"]), float(power), label, image,
+                                     compare(image, truth).psnr))
     return out
 
 
