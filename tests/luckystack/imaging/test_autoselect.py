@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from luckystack.imaging.autoselect import choose
+from luckystack.imaging.autoselect import choose, nested_scores
 
 
 def _scene(blur: float, noise: float, seed: int = 0) -> np.ndarray:
@@ -27,3 +27,28 @@ def test_ties_go_to_the_first_and_nothing_to_choose_from_is_an_error():
     assert choose({"a": same, "b": same.copy()}).chosen == "a"
     with pytest.raises(ValueError, match="no candidates"):
         choose({})
+
+
+def _nested_stacks(sizes=(3, 6, 15, 30), noise=0.03, seed=0):
+    """Stacks of the best n of 30 frames: blur grows with rank, the noise is coloured (smoothed, as
+    after sub-pixel resampling); and each stack's PSNR against the sharp truth."""
+    rng = np.random.default_rng(seed)
+    truth = cv2.GaussianBlur(np.random.default_rng(1).random((96, 128)).astype(np.float32), (0, 0), 1.5)
+    frames = [cv2.GaussianBlur(truth, (0, 0), 0.6 + 0.02 * k)
+              + cv2.GaussianBlur(noise * rng.standard_normal(truth.shape).astype(np.float32), (0, 0), 0.7)
+              for k in range(30)]
+    stacks = {f"F{n}": (0.3 + np.mean(frames[:n], axis=0))[..., None] for n in sizes}
+    psnr = {k: -10 * np.log10(np.mean((v[..., 0] - 0.3 - truth) ** 2)) for k, v in stacks.items()}
+    return stacks, {f"F{n}": n for n in sizes}, psnr
+
+
+def test_the_nested_score_measures_the_coloured_noise_the_image_alone_misses():
+    stacks, frames, psnr = _nested_stacks()
+    best = max(psnr, key=psnr.get)
+    assert best != "F3"
+    assert choose(stacks, frames=frames).chosen == best
+    assert choose(stacks).chosen == "F3"  # the white-noise estimate takes the coloured noise for detail
+    with pytest.raises(ValueError, match="two different"):
+        nested_scores({"a": stacks["F3"], "b": stacks["F6"]}, {"a": 3, "b": 3})
+    # without frame counts (or all the same) each image is scored alone
+    assert choose(stacks, frames={k: 5 for k in stacks}).scores == choose(stacks).scores

@@ -4,7 +4,7 @@ truth does. The full table over scenes, seeds and seeing is in docs/auto-setting
 
 import numpy as np
 
-from luckystack.imaging.image_metrics import noise_sigma
+from luckystack.imaging.image_metrics import noise_sigma, score
 from luckystack.simulate.score_trust import candidates, rank_correlation
 
 
@@ -15,3 +15,15 @@ def test_score_ranks_candidate_stacks_like_psnr(tmp_path):
     assert rank_correlation(cands) >= 0.9
     # a score that cannot tell (the noise level prefers the largest, blurriest stacks) fails the same check
     assert rank_correlation(cands, lambda image: -np.log(noise_sigma(image))) < 0.5
+
+
+def test_score_picks_the_stack_size_at_the_measured_ap_size(tmp_path):
+    """What the auto pipelines compare: stack sizes at align's measured AP size (Fourier power 2), on a
+    planet and on a surface in poor seeing; the score's pick is within 0.1 dB of the best by the truth."""
+    for scene, seeing in (("jupiter", "average"), ("sun", "poor")):
+        cands = candidates(scene, 0, seeing, tmp_path / scene, frames=60, size=(256, 192), percents=(5, 10, 25, 50),
+                           powers=(2.0,), ap_sizes=("auto",), jobs=1)
+        assert [c.label for c in cands] == ["P5", "P10", "P25", "P50"]
+        assert rank_correlation(cands) >= 0.9, scene
+        best = max(c.psnr for c in cands)
+        assert max(cands, key=lambda c: score(c.image)).psnr >= best - 0.1, scene
