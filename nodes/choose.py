@@ -3,9 +3,10 @@
 Input ``images`` is merge's result (``image_{label}`` per stack size); the output has the same form,
 so ``post`` exports what it keeps. ``pick: auto`` keeps the candidate with the highest no-truth score
 (:func:`luckystack.imaging.autoselect.choose`: the stack sizes' own differences measure their noise;
-see that module for what the choice is trusted for); a label (``P10``) keeps that one; ``all`` keeps every candidate. Every choice
-records the candidates' scores in meta ``choice`` {"pick", "chosen", "candidates": [{"label", "frames",
-"score"}]}, which the run report shows.
+see that module for what the choice is trusted for); a label (``P10``) keeps that one; ``all`` keeps
+every candidate. Every choice records the candidates' scores in meta ``choice`` {"pick", "chosen",
+"best_by_score", "candidates": [{"label", "frames", "score"}]}, which the run report and ``explain``
+show.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from luckystack.imaging.autoselect import nested_scores
 from luckystack.imaging.image_metrics import score as default_score
 from luckystack.simulate.conditions import SEEING
 from luckystack.simulate.metrics import compare
@@ -41,6 +42,7 @@ class Candidate:
     label: str  # stack size label (P10, …)
     image: np.ndarray  # the merged stack, (H, W, C) 0..1
     psnr: float  # against the truth
+    frames: int = 0  # frames stacked
 
 
 def pipeline_for(scene: str) -> Path:
@@ -70,10 +72,11 @@ def candidates(scene: str, seed: int, seeing: str, workdir: Path, frames: int = 
             p = api.load_pipeline(pipeline_for(scene), sets)
             api.run(p, [ser], cache=workdir / "cache", out=workdir / "out", jobs=jobs)
             merged = api.read_result(p, "merge", ser, workdir / "cache")["images"]
+            frames = {s["label"]: int(s["frames"]) for s in merged.meta["sizes"]}
             for label in merged.meta["labels"]:
                 image = merged.array(f"image_{label}")
                 out.append(Candidate(int(merged.meta["ap_size"]), float(power), label, image,
-                                     compare(image, truth).psnr))
+                                     compare(image, truth).psnr, frames[label]))
     return out
 
 
@@ -81,6 +84,19 @@ def rank_correlation(cands: Sequence[Candidate], score: Callable[[np.ndarray], f
     """Spearman rank correlation between ``score`` and PSNR over the candidates."""
     scores = [score(c.image) for c in cands]
     return float(spearmanr(scores, [c.psnr for c in cands]).statistic)
+
+
+def nested(cands: Sequence[Candidate]) -> list[float]:
+    """The choose node's default score of each candidate: the stack sizes of one AP size and Fourier
+    power scored together (:func:`luckystack.imaging.autoselect.nested_scores`)."""
+    out = [0.0] * len(cands)
+    for group in {(c.ap_size, c.power) for c in cands}:
+        members = [i for i, c in enumerate(cands) if (c.ap_size, c.power) == group]
+        scores = nested_scores({cands[i].label: cands[i].image for i in members},
+                               {cands[i].label: cands[i].frames for i in members})
+        for i in members:
+            out[i] = scores[cands[i].label]
+    return out
 
 
 def summary_rows(saved: Path) -> list[str]:
