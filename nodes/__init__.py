@@ -32,7 +32,7 @@ align -> ``aps``
     meta: ``ap_sizes``, ``search``, ``min_corr``, ``max_jump``, ``match_size``, ``method``, ``scale``,
     ``default_size`` (ap_size unset), ``ap_choice`` (ap_size auto: ``chosen``, ``largest`` and the local
     shift field's ``lags``, ``structure``, ``pairs``, ``noise``, ``strain``, ``detail_frequency``,
-    ``rigid_size``; else null).
+    ``rigid_size``; absent otherwise).
     No shifts: the stack measures each AP's shift in the frames it stacks
     (:mod:`luckystack.imaging.localshift`). An ``aps`` result that carries ``shift`` (N, A, 2) local
     (dy, dx) *added to* the global shift (measured elsewhere, or true ones in tests) is stacked with those.

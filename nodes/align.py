@@ -71,7 +71,7 @@ class AlignParams(Params):
 @node_type("align", params=AlignParams, aliases=("align-aps",), key_name="align-aps",
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"),
                    "reference": Port(kind="reference"), "quality": Port(required=False, kind="quality")},
-           outputs={"aps": "aps"}, version="10", reads_input=True, check_input=ap_sizes_fit)
+           outputs={"aps": "aps"}, version="9", reads_input=True, check_input=ap_sizes_fit)
 def align(ctx: Context) -> Result:
     """Place APs and measure each AP's local quality in every globally stabilized frame.
 
@@ -123,7 +123,7 @@ def align(ctx: Context) -> Result:
                   meta={"ap_sizes": used_sizes, "match_size": p.match_size, "search": p.search,
                         "min_corr": p.min_corr, "max_jump": p.max_jump, "method": method, "scale": scale,
                         "default_size": default_ap_size(mono, p.min_brightness) if p.ap_size is None else None,
-                        "ap_choice": ap_choice})
+                        **({"ap_choice": ap_choice} if ap_choice is not None else {})})
 
 
 def matching_of(aps: Result, crop: list[int]) -> ApMatching:
