@@ -62,8 +62,8 @@ class AlignParams(Params):
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         """A single size (as sweeps pass it) is a list of one."""
-        if value == "auto":
-            return value
+        if isinstance(value, str) and not value.strip().isdigit():
+            return value  # "auto", or a word the error names with the allowed forms
         return [value] if isinstance(value, (int, float, str)) and not isinstance(value, bool) else value
 
 

@@ -53,3 +53,14 @@ def test_auto_ap_size_follows_the_local_shift_field_and_an_explicit_size_wins(tm
     api.run(fixed, [ser], cache=tmp_path / "cache", out=tmp_path / "out", jobs=1)
     meta = api.read_result(fixed, "align", ser, tmp_path / "cache")["aps"].meta
     assert meta["ap_sizes"] == [48] and "ap_choice" not in meta
+
+
+def test_a_wrong_ap_size_word_is_one_clear_error_naming_auto():
+    from luckystack.graph.spec import PipelineError
+
+    try:
+        api.load_pipeline(REPO / "pipelines" / "planet-auto.json", {"align.ap_size": "big"})
+    except PipelineError as exc:
+        assert 'got "big"' in str(exc) and '"auto"' in str(exc) and "\n" not in str(exc).strip()
+    else:
+        raise AssertionError("ap_size 'big' was accepted")
