@@ -32,9 +32,9 @@ def test_auto_keeps_the_best_scored_stack_and_records_every_score(merged):
     assert np.array_equal(kept, images.array(f"image_{choice['chosen']}"))
 
 
-@pytest.mark.xfail(strict=True, reason="known shortfall (docs/auto-settings.md): with 3 noisy frames the "
-                   "score takes the resampled stack's coloured noise for detail and prefers P10 (43.4 dB) "
-                   "to P50 (45.6 dB)")
+@pytest.mark.xfail(strict=True, reason="known shortfall (docs/auto-settings.md): with 3 noisy frames both "
+                   "scores (nested and image) take the resampled stack's noise for detail and prefer P10 "
+                   "(43.4 dB) to P50 (45.6 dB)")
 def test_the_score_prefers_the_best_stack_by_the_truth_even_from_three_noisy_frames(merged):
     syn, images = merged
     chosen = run_node("choose", {}, {"images": images})["images"].meta["choice"]["chosen"]
