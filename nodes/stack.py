@@ -40,7 +40,7 @@ from luckystack.nodes.bounds import FrameCount, Percent
 from luckystack.nodes.align import matching_of
 from luckystack.nodes.frames import chunked, open_frames
 from luckystack.nodes.stack_sums import (
-    Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_sums, kept_states,
+    Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_shifts, keep_sums, kept_states, offered_shifts,
 )
 
 CHUNK = 256  # frames per work item at most; fixed by the frame count alone, so results never depend on the
@@ -58,7 +58,7 @@ DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every 
 GROUP_BYTES = 12 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
 #                         stacked in several passes over the recording, so memory does not grow with them;
 #                         smaller groups mean less memory and more passes (docs/performance.md)
-SUMS_SHARE = 0.03  # the sums kept for incremental reruns take at most this share of the recording's size,
+SUMS_SHARE = 0.05  # the sums (and local shifts) kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
 
 
@@ -226,16 +226,24 @@ def stack(ctx: Context) -> Result:
                      spectral_power=p.spectral_power(), matching=matching)
     own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
     work = Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
-    keep = []
+    keep, keep_local = [], False
     if incremental:
         state_bytes = n_ap * accumulator_bytes_per_ap(replace(plan, squares=False))
         budget = max(SUMS_SHARE * _recording_bytes(stream), SUMS_FLOOR)
+        shift_bytes = n * n_ap * 2 * 8
+        keep_local = local is None and shift_bytes <= budget  # the measured shifts first: they are small
+        budget -= shift_bytes if keep_local else 0
         keep = [k for k in kept_states(chain, own_background, state_bytes, int(np.prod(bg_shape)) * 4, budget)
                 if k in pool.states or k in work.new]  # never computed only to be kept
     if work.bands:
         lo, hi = (np.array(v, np.int64) for v in zip(*work.bands))
         plan = replace(plan, bands=len(work.bands), band_lo=np.minimum(lo[None, :], ap_frames[:, None]),
                        band_hi=np.minimum(hi[None, :], ap_frames[:, None]), bg_lo=lo, bg_hi=hi)
+        if local is None and incremental:  # the shifts earlier runs measured in these bands, if they all are
+            local = offered_shifts(pool, in_bands(rank, plan.band_lo, plan.band_hi).any(axis=-1))
+            matching = plan.matching if local is None else None
+            plan = replace(plan, matching=matching)
+    measured_local = np.full((n, n_ap, 2), np.nan) if keep_local and matching is not None and work.bands else None
     held: dict[int, State] = {}  # the new chain states whose sums are kept, for all APs
     outputs = _Filled(n_ap, lambda name, shape, dtype: ctx.create_array("stacks", name, shape, dtype,
                                                                         (1,) + tuple(shape[1:])))
@@ -258,6 +266,8 @@ def stack(ctx: Context) -> Result:
             sums = _pass(ctx, _for_group(plan, g), g, shift, gain, local, weight, rank, None, what)
             stacked, measured, replaced = (stacked + sums.stacked, measured + sums.measured,
                                            replaced + sums.replaced)
+            if measured_local is not None and sums.local is not None:
+                measured_local[:, g] = sums.local
         made = set()  # sizes (by index) put out from this group's states
         fresh: dict[int, State] = {}  # all new chain states, for sigma clipping's second pass
         group_held: dict[int, State] = {}
@@ -300,6 +310,9 @@ def stack(ctx: Context) -> Result:
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
     meta_sums = keep_sums(arrays, chain, {k: held[k] if k in held else pool.states[k] for k in keep},
                           own_background)
+    meta_local: dict = {}
+    if keep_local:
+        keep_shifts(arrays, meta_local, pool, measured_local)
     arrays["origin"] = origins
     arrays["extent"] = np.round(ap_sizes * PATCH_OVERLAP * zoom).astype(np.int32)
     values, freq = np.unique(ap_sizes, return_counts=True)
@@ -307,7 +320,7 @@ def stack(ctx: Context) -> Result:
             "patch_size": side, "ap_size": int(values[np.argmax(freq)]), "method": method,
             "channels": channels, "crop": [int(c) for c in crop], "bit_depth": int(stream.bit_depth),
             "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums, "level": level,
-            "shifts": {"stacked": stacked, "measured": measured, "replaced": replaced}}
+            "shifts": {"stacked": stacked, "measured": measured, "replaced": replaced}, **meta_local}
     return Result(arrays=arrays, meta=meta)
 
 
@@ -495,10 +508,12 @@ def brightness_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray,
 
 
 def _reduce(parts) -> ChunkSums:
-    total = None
+    total, local = None, []
     for part in parts:  # ctx.map yields in chunk order, so the float64 sums are reproducible
+        local.append(part.local)
         if total is None:
             total = part.promote()
         else:
             total.add(part)
+    total.local = None if any(v is None for v in local) else np.concatenate(local)  # by frame, as the chunks
     return total
