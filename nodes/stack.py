@@ -15,6 +15,9 @@ states and size outputs that earlier results hold are taken from them, and only 
 nearest state below up to each new state or size are read (at most 10 % of the frames per new size
 when the states are there), with the very same arithmetic, so the bits do not depend on what the cache
 held. What is taken is taken as it is (the cache then stores links to the earlier arrays, not copies).
+The local shifts the passes measure are kept too (16 bytes a frame and AP), so a rerun whose bands
+lie within ranks measured before measures none (an AP's shift in a frame depends on that frame and AP
+alone: the same bits).
 The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
 """
 
