@@ -57,6 +57,7 @@ MIN_CHUNK = 8  #   this many frames each, so its pass runs on two processes too.
 PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) runs in this process: a rerun's
 #                          fresh worker would take longer to start than the pass takes
 BACKGROUND_FRAME_PATCHES = 3  # a background frame costs about as much as this many patches
+SHIFTS_GIVEN_SHARE = 2  # … and a patch whose local shift is given costs about 1 / this of one measured
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
 GROUP_BYTES = 12 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
 #                         stacked in several passes over the recording, so memory does not grow with them;
@@ -384,6 +385,8 @@ def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np
         plan = replace(plan, bg_lo=None, bg_hi=None)
     what = label if aps.stop - aps.start in (0, n_ap) else f"{label}, APs {aps.start + 1}–{aps.stop} of {n_ap}"
     patches = int(in_bands(rank[:, aps], plan.band_lo, plan.band_hi).any(axis=-1).sum())
+    if local is not None:
+        patches //= SHIFTS_GIVEN_SHARE  # no shift to measure (a rerun given the earlier runs' shifts)
     if plan.bg_lo is not None:
         patches += BACKGROUND_FRAME_PATCHES * int(in_bands(global_rank, plan.bg_lo, plan.bg_hi).any(axis=-1).sum())
     work = _chunk_work(plan, shift, gain, None if local is None else local[:, aps], weight[:, aps], rank[:, aps],
