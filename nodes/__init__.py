@@ -48,7 +48,7 @@ stack -> ``stacks``
     weights); the background's state is ``background_{label}`` where a size has that count (and no
     ``normalize``), else ``sum_bg_{frames}``; meta ``sums`` lists them: [{"frames", "background"}]. When
     the stack measured the local shifts (an ``aps`` input without ``shift``) and they fit that budget
-    first, ``local_shift`` (N, A, 2) float64 holds every one measured so far, by this run or the
+    first (and ``SHIFTS_MAX_BYTES``), ``local_shift`` (N, A, 2) float64 holds every one measured so far, by this run or the
     results it built on (NaN where none was), and meta ``local_shifts`` their count: a rerun whose
     bands they cover measures none.
     meta: ``sizes`` [{"label": "P25", "frames": 123}, ...] in request order, ``labels``,

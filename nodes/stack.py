@@ -64,6 +64,8 @@ GROUP_BYTES = 12 << 20  # a chunk's sums cover at most this much: more APs (a Mo
 #                         smaller groups mean less memory and more passes (docs/performance.md)
 SUMS_SHARE = 0.05  # the sums (and local shifts) kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
+SHIFTS_MAX_BYTES = 32 << 20  # the measured local shifts are kept up to this size (N × APs × 16 bytes: a run
+#                              holds them all in memory); beyond it, reruns measure their bands again
 
 
 class StackParams(Params):
@@ -235,7 +237,7 @@ def stack(ctx: Context) -> Result:
         state_bytes = n_ap * accumulator_bytes_per_ap(replace(plan, squares=False))
         budget = max(SUMS_SHARE * _recording_bytes(stream), SUMS_FLOOR)
         shift_bytes = n * n_ap * 2 * 8
-        keep_local = local is None and shift_bytes <= budget  # the measured shifts first: they are small
+        keep_local = local is None and shift_bytes <= min(budget, SHIFTS_MAX_BYTES)  # first: they are small
         budget -= shift_bytes if keep_local else 0
         keep = [k for k in kept_states(chain, own_background, state_bytes, int(np.prod(bg_shape)) * 4, budget)
                 if k in pool.states or k in work.new]  # never computed only to be kept

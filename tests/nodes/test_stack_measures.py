@@ -109,3 +109,15 @@ def test_a_rerun_within_the_ranks_measured_before_measures_no_shift_and_matches_
     known = np.isfinite(beyond.array("local_shift")[..., 0])
     _, again, _ = _run(recording, cache, {"stack.percent": [35]})
     assert again.meta["shifts"]["measured"] == 0 and np.array_equal(known, np.isfinite(again.array("local_shift")[..., 0]))
+
+
+def test_shifts_beyond_their_size_limit_are_not_kept_and_reruns_measure_again(recording, tmp_path, monkeypatch):
+    import luckystack.nodes.stack
+
+    monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", 1e9)
+    monkeypatch.setattr(luckystack.nodes.stack, "SHIFTS_MAX_BYTES", 0)  # a recording of many frames and APs
+    cache = tmp_path / "cache"
+    _, first, _ = _run(recording, cache, {"stack.percent": [10, 25]})
+    assert "local_shift" not in first.arrays and "local_shifts" not in first.meta
+    _, built, _ = _run(recording, cache, {"stack.percent": [7]})
+    assert built.meta["shifts"]["measured"] > 0 and "local_shift" not in built.arrays
