@@ -98,8 +98,8 @@ def stop_workers() -> None:
 
 
 def workers_running() -> bool:
-    """Whether worker processes of an earlier map are alive and idle-waiting (a long-lived process: the
-    studio's server), so a map may use them at no start-up cost; never starts or imports anything."""
+    """Whether worker processes of an earlier map are alive and idle-waiting (a long-lived process, such
+    as a server that runs one pipeline edit after another), so a map may use them at no start-up cost; never starts or imports anything."""
     module = sys.modules.get("joblib.externals.loky.reusable_executor")
     executor = getattr(module, "_executor", None)
     if executor is None:

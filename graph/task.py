@@ -241,8 +241,8 @@ def _earlier(store: Store, load: Any, family: str, key: str, read: list[str]) ->
     the key of each one handed out.
 
     Each is checked only as every read is: its files' sizes here, each chunk's digest as the node reads
-    it (a rerun reads a few of an earlier result's arrays; hashing every file of every member first
-    cost more than the rerun's own reading as the family grew). Damage the node meets there makes
+    it (a node reads a few of an earlier result's arrays, while the family's files grow with every
+    member). Damage the node meets there makes
     :func:`run_task` move that result aside and run the node again without earlier results."""
     for other in store.family(family):
         if other == key:
