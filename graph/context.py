@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from luckystack.graph.executor import Mapper, local_map
+from luckystack.graph.executor import Mapper, default_map_backend, local_map
+from luckystack.graph.parallel import workers_running
 from luckystack.graph.node import Result, find, registry
 
 
@@ -40,13 +41,22 @@ class LocalContext:
 
     def map(self, fn: Callable, items: Iterable, *, total: int | None = None,
             label: str = "", parallel: bool = True, sizes: Sequence[int] | None = None) -> Iterator:
-        """``fn`` over ``items`` in order. ``total`` (item count) and ``sizes`` (what each item counts
-        for on a progress bar, e.g. the indices it covers) only inform progress."""
-        if not parallel:
+        """``fn`` over ``items`` in order. ``parallel``: whether the items are worth starting worker
+        processes for (False: computed in this thread, unless workers are running already, as in a
+        long-lived process that ran a larger map before). ``total`` (item count) and ``sizes`` (what
+        each item counts for on a progress bar, e.g. the indices it covers) only inform progress."""
+        if not parallel and not self._workers_warm():
             return (fn(item) for item in items)
         if self.mapper is None:
             return local_map(fn, items, self.jobs)
         return self.mapper.map(fn, items, self.jobs)
+
+    def _workers_warm(self) -> bool:
+        if self.jobs <= 1:
+            return False
+        if self.mapper is None:
+            return default_map_backend() == "loky" and workers_running()
+        return bool(getattr(self.mapper, "workers_warm", lambda: False)())
 
     def progress(self, total: int, label: str = "") -> _Counter:
         return _Counter()

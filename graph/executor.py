@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from luckystack.graph.parallel import ordered_map
+from luckystack.graph.parallel import ordered_map, workers_running
 
 MAP_BACKENDS = ("loky", "threading")
 
@@ -90,6 +90,10 @@ class LocalExecutor:
 
     def in_task(self) -> "LocalExecutor":
         return self
+
+    def workers_warm(self) -> bool:
+        """Whether worker processes are running already (see :func:`workers_running`)."""
+        return self.map_backend == "loky" and workers_running()
 
     def sweep_orphans(self, location: str) -> None:
         """Remove partial entries left by dead writers (this machine's: their liveness is checked here)."""

@@ -27,6 +27,7 @@ when a run is interrupted.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -94,6 +95,20 @@ def stop_workers() -> None:
     executor = getattr(reusable_executor, "_executor", None)  # loky's singleton; None: never started
     if executor is not None:
         executor.shutdown(wait=False, kill_workers=True)
+
+
+def workers_running() -> bool:
+    """Whether worker processes of an earlier map are alive and idle-waiting (a long-lived process, such
+    as a server that runs one pipeline edit after another), so a map may use them at no start-up cost; never starts or imports anything."""
+    module = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(module, "_executor", None)
+    if executor is None:
+        return False
+    flags = getattr(executor, "_flags", None)
+    if flags is None or flags.broken is not None or flags.shutdown:
+        return False
+    processes = dict(getattr(executor, "_processes", None) or {})
+    return bool(processes) and all(p.is_alive() for p in processes.values())
 
 
 def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterator:

@@ -236,13 +236,14 @@ class CacheStore(Quarantine):
         self._leases: dict[str, list] = {}  # key → [fds holding shared locks, times leased]
         self._leases_lock = threading.Lock()  # the tasks of a run lease from several threads at once
         self.damaged: list[tuple[str, str, Path]] = []  # (key, problem, where it went) moved aside here
+        self._manifests: dict[str, tuple[tuple[int, int, int], dict]] = {}  # see manifest()
 
     def __getstate__(self) -> dict:
         return {"root": self.root, "damaged": []}  # a lease belongs to the process that took it
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._leases, self._leases_lock = {}, threading.Lock()
+        self._leases, self._leases_lock, self._manifests = {}, threading.Lock(), {}
 
     def __del__(self) -> None:
         try:
@@ -278,8 +279,22 @@ class CacheStore(Quarantine):
 
     def manifest(self, key: str) -> dict:
         """The entry's manifest, its checksum checked: FileNotFoundError when there is none,
-        EntryDamaged when it is damaged or written by a version without checksums."""
-        text = (self.root / key / "manifest.json").read_bytes()
+        EntryDamaged when it is damaged or written by a version without checksums.
+
+        A manifest checked once is kept while its file's inode, size and modification time stay the
+        same (a rerun's family check and loads read each member's and the entries they link to
+        several times); one ``stat`` still tells that the entry is there."""
+        path = self.root / key / "manifest.json"
+        st = os.stat(path)
+        signature = (st.st_ino, st.st_size, st.st_mtime_ns)
+        known = self._manifests.get(key)
+        if known is not None and known[0] == signature:
+            return known[1]
+        manifest = self._read_manifest(key, path.read_bytes())
+        self._manifests[key] = (signature, manifest)
+        return manifest
+
+    def _read_manifest(self, key: str, text: bytes) -> dict:
         try:
             manifest = unseal(text)
         except ValueError as e:

@@ -123,10 +123,18 @@ def run_task(task: NodeTask, reporter: Reporter | None = None, mapper: Any = Non
             earlier = functools.partial(_earlier, store, load, task.family, task.key, read) if task.family else None
             ctx = CacheContext(task.params, inputs, input_file, task.jobs, task.node_id, pending, reporter,
                                earlier=earlier, mapper=mapper)
-            results = node_type.run(ctx)
-            if not all(store.has(k) for k in read):
-                # One was evicted while the node read it (a missing zarr chunk reads as zeros): start over
-                # without earlier results rather than trust what was read.
+            try:
+                results = node_type.run(ctx)
+                trusted = all(store.has(k) for k in read)
+            except Exception as e:
+                damage = _earlier_damage(store, e, read)
+                if damage is None:
+                    raise  # not an earlier result's (an input's damage: the scheduler moves it aside)
+                store.quarantine(damage.key, damage.what, damage.seal)  # do without earlier results
+                trusted = False
+            if not trusted:
+                # An earlier result was damaged, or evicted while the node read it (a missing zarr chunk
+                # reads as zeros): start over without earlier results rather than trust what was read.
                 pending.abort()
                 pending = store.begin(task.key)
                 ctx = CacheContext(task.params, inputs, input_file, task.jobs, task.node_id, pending, reporter,
@@ -209,14 +217,38 @@ def load_committed(load: Any, key: str, patience_s: float = UPSTREAM_PATIENCE_S)
             delay = min(2 * delay, 2.0)
 
 
+def _earlier_damage(store: Store, exc: BaseException, read: list[str]) -> EntryDamaged | None:
+    """The EntryDamaged behind ``exc`` (itself or its cause/context chain) when the damaged entry is
+    one of the earlier results ``read`` or an entry one of them links to; else None."""
+    seen: set[int] = set()
+    while exc is not None and not isinstance(exc, EntryDamaged) and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    if not isinstance(exc, EntryDamaged) or not read:
+        return None
+    earlier = set(read)
+    manifest = getattr(store, "manifest", None)
+    for k in read if manifest is not None else ():
+        try:
+            earlier.update(manifest(k).get("refs", []))
+        except (OSError, EntryDamaged):
+            pass
+    return exc if exc.key in earlier else None
+
+
 def _earlier(store: Store, load: Any, family: str, key: str, read: list[str]) -> Iterator[dict[str, Result]]:
     """Committed results of ``family`` other than ``key``, most recently used first; notes in ``read``
-    the key of each one handed out."""
+    the key of each one handed out.
+
+    Each is checked only as every read is: its files' sizes here, each chunk's digest as the node reads
+    it (a node reads a few of an earlier result's arrays, while the family's files grow with every
+    member). Damage the node meets there makes
+    :func:`run_task` move that result aside and run the node again without earlier results."""
     for other in store.family(family):
         if other == key:
             continue
         try:
-            store.check(other, full=True)  # rather than fail the node when it reads damage
+            store.check(other, full=False)
             result = load(other, touch=False)  # the node may not use it; what it links is touched
         except EntryDamaged as e:
             store.quarantine(e.key, e.what, e.seal)  # type: ignore[attr-defined]

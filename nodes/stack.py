@@ -15,6 +15,9 @@ states and size outputs that earlier results hold are taken from them, and only 
 nearest state below up to each new state or size are read (at most 10 % of the frames per new size
 when the states are there), with the very same arithmetic, so the bits do not depend on what the cache
 held. What is taken is taken as it is (the cache then stores links to the earlier arrays, not copies).
+The local shifts the passes measure are kept too (16 bytes a frame and AP), so a rerun whose bands
+lie within ranks measured before measures none (an AP's shift in a frame depends on that frame and AP
+alone: the same bits).
 The maths lives in :mod:`luckystack.imaging.stacking` and :mod:`luckystack.imaging.drizzle`.
 """
 
@@ -40,7 +43,7 @@ from luckystack.nodes.bounds import FrameCount, Percent
 from luckystack.nodes.align import matching_of
 from luckystack.nodes.frames import chunked, open_frames
 from luckystack.nodes.stack_sums import (
-    Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_sums, kept_states,
+    Pool, State, Work, chain_counts, earlier_pool, in_memory, keep_shifts, keep_sums, kept_states, offered_shifts,
 )
 
 CHUNK = 256  # frames per work item at most; fixed by the frame count alone, so results never depend on the
@@ -54,12 +57,15 @@ MIN_CHUNK = 8  #   this many frames each, so its pass runs on two processes too.
 PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) runs in this process: a rerun's
 #                          fresh worker would take longer to start than the pass takes
 BACKGROUND_FRAME_PATCHES = 3  # a background frame costs about as much as this many patches
+SHIFTS_GIVEN_SHARE = 2  # … and a patch whose local shift is given costs about 1 / this of one measured
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
 GROUP_BYTES = 12 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
 #                         stacked in several passes over the recording, so memory does not grow with them;
 #                         smaller groups mean less memory and more passes (docs/performance.md)
-SUMS_SHARE = 0.03  # the sums kept for incremental reruns take at most this share of the recording's size,
+SUMS_SHARE = 0.05  # the sums (and local shifts) kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
+SHIFTS_MAX_BYTES = 32 << 20  # the measured local shifts are kept up to this size (N × APs × 16 bytes: a run
+#                              holds them all in memory); beyond it, reruns measure their bands again
 
 
 class StackParams(Params):
@@ -226,16 +232,24 @@ def stack(ctx: Context) -> Result:
                      spectral_power=p.spectral_power(), matching=matching)
     own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
     work = Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
-    keep = []
+    keep, keep_local = [], False
     if incremental:
         state_bytes = n_ap * accumulator_bytes_per_ap(replace(plan, squares=False))
         budget = max(SUMS_SHARE * _recording_bytes(stream), SUMS_FLOOR)
+        shift_bytes = n * n_ap * 2 * 8
+        keep_local = local is None and shift_bytes <= min(budget, SHIFTS_MAX_BYTES)  # first: they are small
+        budget -= shift_bytes if keep_local else 0
         keep = [k for k in kept_states(chain, own_background, state_bytes, int(np.prod(bg_shape)) * 4, budget)
                 if k in pool.states or k in work.new]  # never computed only to be kept
     if work.bands:
         lo, hi = (np.array(v, np.int64) for v in zip(*work.bands))
         plan = replace(plan, bands=len(work.bands), band_lo=np.minimum(lo[None, :], ap_frames[:, None]),
                        band_hi=np.minimum(hi[None, :], ap_frames[:, None]), bg_lo=lo, bg_hi=hi)
+        if local is None and incremental:  # the shifts earlier runs measured in these bands, if they all are
+            local = offered_shifts(pool, in_bands(rank, plan.band_lo, plan.band_hi).any(axis=-1))
+            matching = plan.matching if local is None else None
+            plan = replace(plan, matching=matching)
+    measured_local = np.full((n, n_ap, 2), np.nan) if keep_local and matching is not None and work.bands else None
     held: dict[int, State] = {}  # the new chain states whose sums are kept, for all APs
     outputs = _Filled(n_ap, lambda name, shape, dtype: ctx.create_array("stacks", name, shape, dtype,
                                                                         (1,) + tuple(shape[1:])))
@@ -258,6 +272,8 @@ def stack(ctx: Context) -> Result:
             sums = _pass(ctx, _for_group(plan, g), g, shift, gain, local, weight, rank, None, what)
             stacked, measured, replaced = (stacked + sums.stacked, measured + sums.measured,
                                            replaced + sums.replaced)
+            if measured_local is not None and sums.local is not None:
+                measured_local[:, g] = sums.local
         made = set()  # sizes (by index) put out from this group's states
         fresh: dict[int, State] = {}  # all new chain states, for sigma clipping's second pass
         group_held: dict[int, State] = {}
@@ -300,6 +316,9 @@ def stack(ctx: Context) -> Result:
     meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
     meta_sums = keep_sums(arrays, chain, {k: held[k] if k in held else pool.states[k] for k in keep},
                           own_background)
+    meta_local: dict = {}
+    if keep_local:
+        keep_shifts(arrays, meta_local, pool, measured_local)
     arrays["origin"] = origins
     arrays["extent"] = np.round(ap_sizes * PATCH_OVERLAP * zoom).astype(np.int32)
     values, freq = np.unique(ap_sizes, return_counts=True)
@@ -307,7 +326,7 @@ def stack(ctx: Context) -> Result:
             "patch_size": side, "ap_size": int(values[np.argmax(freq)]), "method": method,
             "channels": channels, "crop": [int(c) for c in crop], "bit_depth": int(stream.bit_depth),
             "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums, "level": level,
-            "shifts": {"stacked": stacked, "measured": measured, "replaced": replaced}}
+            "shifts": {"stacked": stacked, "measured": measured, "replaced": replaced}, **meta_local}
     return Result(arrays=arrays, meta=meta)
 
 
@@ -368,6 +387,8 @@ def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np
         plan = replace(plan, bg_lo=None, bg_hi=None)
     what = label if aps.stop - aps.start in (0, n_ap) else f"{label}, APs {aps.start + 1}–{aps.stop} of {n_ap}"
     patches = int(in_bands(rank[:, aps], plan.band_lo, plan.band_hi).any(axis=-1).sum())
+    if local is not None:
+        patches //= SHIFTS_GIVEN_SHARE  # no shift to measure (a rerun given the earlier runs' shifts)
     if plan.bg_lo is not None:
         patches += BACKGROUND_FRAME_PATCHES * int(in_bands(global_rank, plan.bg_lo, plan.bg_hi).any(axis=-1).sum())
     work = _chunk_work(plan, shift, gain, None if local is None else local[:, aps], weight[:, aps], rank[:, aps],
@@ -495,10 +516,12 @@ def brightness_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray,
 
 
 def _reduce(parts) -> ChunkSums:
-    total = None
+    total, local = None, []
     for part in parts:  # ctx.map yields in chunk order, so the float64 sums are reproducible
+        local.append(part.local)
         if total is None:
             total = part.promote()
         else:
             total.add(part)
+    total.local = None if any(v is None for v in local) else np.concatenate(local)  # by frame, as the chunks
     return total

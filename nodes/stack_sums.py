@@ -50,11 +50,13 @@ def in_memory(array) -> np.ndarray:
 @dataclass
 class Pool:
     """What earlier results offer: chain states (by index into this run's chain; arrays read only where
-    needed, and stored again as links) and stack sizes' outputs by frame count (→ the result and its
-    label)."""
+    needed, and stored again as links), stack sizes' outputs by frame count (→ the result and its
+    label) and the local shifts measured (the array that holds the most, see :func:`keep_shifts`)."""
 
     states: dict[int, State]
     outputs: dict[int, tuple[Any, str]]
+    shifts: Any = None  # (N, A, 2) float64 by frame and AP, NaN where not measured; None: none kept
+    shifts_known: int = 0  # how many (frame, AP) shifts it holds
 
 
 def chain_counts(asc: np.ndarray, n_valid: int, incremental: bool) -> np.ndarray:
@@ -160,11 +162,14 @@ def earlier_pool(ctx: Context, chain: np.ndarray) -> Pool:
     size's output at a frame count, whichever result holds it.
     """
     index = {c: k for k, c in enumerate(chain.tolist())}
-    states: dict[int, State] = {}
-    outputs: dict[int, tuple[Any, str]] = {}
+    pool = Pool({}, {})
+    states, outputs = pool.states, pool.outputs
     for earlier in ctx.earlier():
         try:
             res = earlier["stacks"]
+            known = int(res.meta.get("local_shifts", 0))
+            if known > pool.shifts_known and "local_shift" in res.arrays:
+                pool.shifts, pool.shifts_known = res.arrays["local_shift"], known
             for kept in res.meta["sums"]:
                 count = kept["frames"]
                 k = index.get(count)
@@ -176,7 +181,41 @@ def earlier_pool(ctx: Context, chain: np.ndarray) -> Pool:
                     outputs.setdefault(int(size["frames"]), (res, size["label"]))
         except (OSError, KeyError, ValueError, TypeError):
             continue  # not readable: compute instead
-    return Pool(states, outputs)
+    return pool
+
+
+def offered_shifts(pool: Pool, needed: np.ndarray) -> np.ndarray | None:
+    """The local shifts (N, A, 2) of the (frame, AP) pairs ``needed`` (N, A) from those earlier results
+    measured (0 elsewhere), or None unless they hold every one of them: a pass given them measures none,
+    and stacks the very same bits (an AP's shift in a frame depends on that frame and AP alone)."""
+    if pool.shifts is None or not needed.any():
+        return None
+    try:
+        shifts = in_memory(pool.shifts)
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+    if shifts.shape[:2] != needed.shape or not np.isfinite(shifts[needed]).all():
+        return None
+    return np.where(needed[..., None], shifts, 0.0)
+
+
+def keep_shifts(arrays: dict[str, Any], meta: dict, pool: Pool, measured: np.ndarray | None) -> None:
+    """Store the local shifts known after this run (see ``luckystack.nodes``): those ``measured`` here
+    (NaN where not) with the ones the pool offered; the pool's array itself (a link) when this run
+    measured nothing new."""
+    if measured is None or not np.isfinite(measured).any():
+        if pool.shifts is not None:
+            arrays["local_shift"], meta["local_shifts"] = pool.shifts, pool.shifts_known
+        return
+    if pool.shifts is not None:
+        try:
+            earlier = in_memory(pool.shifts)
+            if earlier.shape == measured.shape:
+                measured = np.where(np.isfinite(measured), measured, earlier)
+        except (OSError, KeyError, ValueError, TypeError):
+            pass
+    arrays["local_shift"] = measured
+    meta["local_shifts"] = int(np.isfinite(measured[..., 0]).sum())
 
 
 def kept_states(chain: np.ndarray, own_background: dict[int, str], state_bytes: int, bg_bytes: int,

@@ -188,6 +188,8 @@ class ChunkSums:
     stacked: int = 0  # AP shifts needed: (frame, AP) pairs stacked where the work had no shifts
     measured: int = 0  # AP shifts measured (neighbours of the APs stacked included)
     replaced: int = 0  # AP shifts that lost track and were replaced from neighbours
+    local: np.ndarray | None = None  # (n, A, 2) the local shifts measured here (NaN: not measured), by frame
+    #                                  of the chunk; None when the work brought its shifts
 
     def promote(self) -> ChunkSums:
         """This chunk's sums in float64 (the running total across chunks)."""
@@ -260,6 +262,7 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
     inside = in_bands(work.ap_rank, plan.band_lo, plan.band_hi)  # (n, A, B)
     bg_inside = in_bands(work.bg_rank, plan.bg_lo, plan.bg_hi) if plan.bg_lo is not None else None
     stacked = measured = replaced = 0
+    found = None if work.local is not None else np.full((len(work.frames), plan.origins.shape[0], 2), np.nan)
     for j, i in enumerate(work.frames):
         aps = np.flatnonzero(inside[j].any(axis=1)).tolist()
         bg_bands = np.flatnonzero(bg_inside[j]).tolist() if bg_inside is not None else []
@@ -286,6 +289,7 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
                                         work.shift[j])
             stacked, measured = stacked + len(aps), measured + count
             replaced += len(aps) - int(ok[aps].sum())
+            found[j, aps] = local[aps]
             offsets = crop + work.shift[j] + local
         if box is not None:
             offsets = offsets - (box[0], box[2])
@@ -302,7 +306,7 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
                 else:
                     bg[b] = img * np.float32(gain) if gain != 1.0 else img.copy()
                 bg_count[b] += 1
-    return ChunkSums(num, den, sq, bg, bg_count, stacked, measured, replaced)
+    return ChunkSums(num, den, sq, bg, bg_count, stacked, measured, replaced, found)
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:

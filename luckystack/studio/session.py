@@ -137,7 +137,7 @@ class Session:
         if not target.exists():
             raise PipelineError(f"{target}: not found")
         self.cache, self.out, self.jobs = Path(cache).resolve(), Path(out).resolve(), jobs
-        CacheStore(self.cache)  # creates the folder
+        self.store = CacheStore(self.cache)  # one for the session: what it has checked, it knows (manifests)
         self.folder_mode = target.is_dir() and not self._frames_folder(target)
         self.folder = (target if self.folder_mode else target.parent).resolve()
         self.recordings = (find_recordings(self.folder, (self.cache, self.out)) if self.folder_mode
@@ -249,7 +249,7 @@ class Session:
             for k, rec in enumerate(job.recordings):
                 reporter = EventReporter(self.events, job.id, rec.name)
                 t0 = time.perf_counter()
-                [run] = api.run(job.pipeline, [rec], cache=self.cache, out=self.out, jobs=self.jobs,
+                [run] = api.run(job.pipeline, [rec], cache=self.store, out=self.out, jobs=self.jobs,
                                 reporter=reporter)
                 job.records.append({"recording": rec.name, "seconds": round(time.perf_counter() - t0, 3),
                                     "ran": run.record.ran(), "out_dir": run.record.out_dir,
@@ -295,7 +295,7 @@ class Session:
     # -- what the page shows ------------------------------------------------------------------
     def statuses(self, recording: Path | None = None, pipeline: Pipeline | None = None) -> dict:
         """Each node's key, cached or why it would run (``explain``), and its running state if any."""
-        return api.explain(pipeline or self.pipeline, recording or self.current, self.cache)
+        return api.explain(pipeline or self.pipeline, recording or self.current, self.store)
 
     def node_of_type(self, type_name: str, pipeline: Pipeline | None = None) -> str | None:
         for nid, node in (pipeline or self.pipeline).nodes.items():

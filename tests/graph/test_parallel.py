@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from luckystack.graph.parallel import ordered_map
+from luckystack.graph.parallel import ordered_map, stop_workers, workers_running
 
 
 def _slow_square_with_pid(x: int) -> tuple[int, int]:
@@ -43,12 +43,38 @@ def test_workers_limit_native_thread_pools_to_their_share_of_the_cores(monkeypat
     assert worker == {(str(max(1, cores // 2)), "3")}
 
 
-def test_a_map_asked_not_to_go_parallel_runs_everything_here():
+def _no_workers() -> None:
+    stop_workers()
+    deadline = time.monotonic() + 10
+    while workers_running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not workers_running()
+
+
+def test_a_map_asked_not_to_go_parallel_starts_no_worker():
     from luckystack.graph.context import LocalContext
 
+    _no_workers()
     ctx = LocalContext(None, {}, jobs=2)
     assert {pid for _, pid in ctx.map(_slow_square_with_pid, range(8), parallel=False)} == {os.getpid()}
+    assert not workers_running()
     assert len({pid for _, pid in ctx.map(_slow_square_with_pid, range(150))}) == 2
+    assert workers_running()
+
+
+def test_a_map_asked_not_to_go_parallel_uses_workers_already_running():
+    """A long-lived process (the studio) keeps its workers between runs: a small map shares them."""
+    from luckystack.graph.context import LocalContext
+
+    _warm_worker()
+    ctx = LocalContext(None, {}, jobs=2)
+    for _ in range(3):  # a worker answers in about 1 ms; allow for a busy machine
+        pids = {pid for _, pid in ctx.map(_slow_square_with_pid, range(12), parallel=False)}
+        if len(pids) == 2:
+            break
+    assert len(pids) == 2
+    assert {pid for _, pid in LocalContext(None, {}, jobs=1).map(_slow_square_with_pid, range(12),
+                                                                   parallel=False)} == {os.getpid()}
 
 
 def test_one_job_runs_everything_here():

@@ -80,3 +80,44 @@ def test_an_ap_size_rerun_stacks_what_a_run_from_scratch_does(recording, tmp_pat
     assert rerun.meta["ap_size"] == 48
     for name in ("patch_P10", "background_P10", "origin"):
         assert np.array_equal(rerun.array(name), fresh.array(name)), name
+
+
+def test_a_rerun_within_the_ranks_measured_before_measures_no_shift_and_matches_a_run_from_scratch(
+        recording, tmp_path, monkeypatch):
+    import luckystack.nodes.stack
+
+    monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", 1e9)  # a tiny recording: lift the sums' budget
+    cache = tmp_path / "cache"
+    _, first, pipeline = _run(recording, cache, {"stack.percent": [10, 25]})
+    n_valid = int(api.read_result(pipeline, "analyse", recording, cache)["quality"].array("valid").sum())
+    assert first.meta["local_shifts"] == _pairs_below(recording, cache, pipeline, 0, round(0.25 * n_valid))
+    for sizes in ([7], [20, 12]):  # side bands on the states at 5 and 10 %, a chain state at 20 %
+        record, built, _ = _run(recording, cache, {"stack.percent": sizes})
+        assert record.ran() == ["stack", "merge", "post"]
+        assert built.meta["shifts"]["stacked"] == built.meta["shifts"]["measured"] == 0
+        assert built.meta["local_shifts"] == first.meta["local_shifts"]
+        _, fresh, _ = _run(recording, tmp_path / f"fresh{sizes[0]}" / "cache", {"stack.percent": sizes})
+        assert fresh.meta["shifts"]["measured"] > 0
+        for name in fresh.arrays:
+            if not name.startswith(("sum_", "local_shift")):
+                assert np.array_equal(built.array(name), fresh.array(name)), (sizes, name)
+    # Beyond them: the new band is measured, and the result then knows the shifts of both.
+    _, beyond, _ = _run(recording, cache, {"stack.percent": [40]})
+    c25, c40 = round(0.25 * n_valid), round(0.4 * n_valid)
+    assert beyond.meta["shifts"]["stacked"] == _pairs_below(recording, cache, pipeline, c25, c40)
+    assert beyond.meta["local_shifts"] == _pairs_below(recording, cache, pipeline, 0, c40)
+    known = np.isfinite(beyond.array("local_shift")[..., 0])
+    _, again, _ = _run(recording, cache, {"stack.percent": [35]})
+    assert again.meta["shifts"]["measured"] == 0 and np.array_equal(known, np.isfinite(again.array("local_shift")[..., 0]))
+
+
+def test_shifts_beyond_their_size_limit_are_not_kept_and_reruns_measure_again(recording, tmp_path, monkeypatch):
+    import luckystack.nodes.stack
+
+    monkeypatch.setattr(luckystack.nodes.stack, "SUMS_SHARE", 1e9)
+    monkeypatch.setattr(luckystack.nodes.stack, "SHIFTS_MAX_BYTES", 0)  # a recording of many frames and APs
+    cache = tmp_path / "cache"
+    _, first, _ = _run(recording, cache, {"stack.percent": [10, 25]})
+    assert "local_shift" not in first.arrays and "local_shifts" not in first.meta
+    _, built, _ = _run(recording, cache, {"stack.percent": [7]})
+    assert built.meta["shifts"]["measured"] > 0 and "local_shift" not in built.arrays

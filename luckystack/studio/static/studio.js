@@ -62,6 +62,8 @@ async function refresh() {
   if (pending && pending.job !== null && S.jobs.some((j) => j.id >= pending.job && j.state !== "queued")) {
     const j = S.jobs.find((j) => j.id === pending.job);
     if (j && j.state === "failed") pending = null; else pending.ready = true;
+  } else if (pending && pending.job !== null && S.job && S.job.id === pending.job && S.results) {
+    pending.ready = true;  // its result is in the cache: shown while the run still exports its files
   }
   drawGraph(); drawFolder(); drawSharpen(); drawSizes();
   if (recChanged) loadRecording();
@@ -80,7 +82,8 @@ function listen() {
       if (S && ev.recording !== S.current) return;
       live[ev.node] = {...(live[ev.node] || {}), state: ev.state, why: ev.why, seconds: ev.seconds};
       drawGraph();
-      if (ev.state === "ran") refreshSoon();  // its pictures (quality graph, reference, APs) can show now
+      // Its pictures (quality graph, reference, APs) can show now; the result node's at once.
+      if (ev.state === "ran") (S && ev.node === (S.ids.post || S.ids.merge) ? refresh() : refreshSoon());
     } else if (ev.kind === "progress") {
       if (S && ev.recording !== S.current) return;
       live[ev.node] = {...(live[ev.node] || {}), state: "running", done: ev.done, total: ev.total, label: ev.label};
