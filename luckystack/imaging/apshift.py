@@ -73,15 +73,20 @@ LK_BATCH = 32  # APs whose terms are computed together: ~1 MB of float64 tempora
 #                a Moon's 198 APs at once took 191 MB (in every process that aligns), in batches 47 MB
 
 
-def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: float = 0.25) -> LkGroup:
-    """:func:`_lk_group_terms` of the APs ``idx`` (all one size), :data:`LK_BATCH` APs at a time (each
-    AP's terms are its own: the same values in any batch)."""
-    parts = [_lk_group_terms(full, idx[s:s + LK_BATCH], step, window) for s in range(0, len(idx), LK_BATCH)]
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    return LkGroup(idx, first.side, np.concatenate([q.rows for q in parts]), first.weight,
-                   np.concatenate([q.var for q in parts]), step)
+def _lk_groups(full: list[np.ndarray], idx: np.ndarray, steps: tuple[int, ...], window: float = 0.25
+               ) -> list[LkGroup]:
+    """:func:`_lk_group_terms` of the APs ``idx`` (all one size) for each of ``steps``, :data:`LK_BATCH`
+    APs at a time (each AP's terms are its own: the same values in any batch)."""
+    parts = [_lk_group_terms(full, idx[s:s + LK_BATCH], steps, window) for s in range(0, len(idx), LK_BATCH)]
+    out = []
+    for k, step in enumerate(steps):
+        first = parts[0][k]
+        if len(parts) == 1:
+            out.append(first)
+            continue
+        out.append(LkGroup(idx, first.side, np.concatenate([q[k].rows for q in parts]), first.weight,
+                           np.concatenate([q[k].var for q in parts]), step))
+    return out
 
 
 def _derivatives(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +105,8 @@ def _derivatives(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def _lk_group_terms(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: float = 0.25) -> LkGroup:
+def _lk_group_terms(full: list[np.ndarray], idx: np.ndarray, steps: tuple[int, ...], window: float = 0.25
+                    ) -> list[LkGroup]:
     """Precomputed Gaussian-weighted least-squares terms for the APs ``idx`` (all one size).
 
     A frame patch F is modelled as ``a·T + b − a·δ·∇T + c·∇²T + …``: the template, an offset, a small
@@ -109,8 +115,8 @@ def _lk_group_terms(full: list[np.ndarray], idx: np.ndarray, step: int = 1, wind
     Hessian: the patch is read at a whole-pixel offset up to ~½ px from the match, and a lopsided
     δ²·∂²T would otherwise bias δ). Fitting the blur term keeps a frame sharper or blurrier than the
     reference from being read as a shift, which otherwise biases every AP whose content is lopsided in
-    its window (a limb, a crater rim) by a large fraction of a pixel. ``step`` > 1 fits on every
-    ``step``-th pixel of the box only (a cheap first pass). ``window``: the Gaussian weight's sigma as a
+    its window (a limb, a crater rim) by a large fraction of a pixel. One group per ``steps``: a step
+    > 1 fits on every step-th pixel of the box only (a cheap first pass). ``window``: the Gaussian weight's sigma as a
     fraction of the box size. The projection gives a patch's fitted gain and shift·gain, all an
     iteration uses (the other terms are fitted so that they do not bias those, and are not needed
     themselves).
@@ -135,9 +141,13 @@ def _lk_group_terms(full: list[np.ndarray], idx: np.ndarray, step: int = 1, wind
     if BLUR_SHIFT:
         ly, lx = _derivatives(lap)
         terms += [ly, lx]
-    basis = np.stack(terms, 1)[:, :, ::step, ::step]  # (g, k, s', s')
-    w = w[::step, ::step]
-    w /= w.sum()
+    whole = np.stack(terms, 1)  # (g, k, s, s)
+    return [_projections(whole[:, :, ::step, ::step], w[::step, ::step], idx, step) for step in steps]
+
+
+def _projections(basis: np.ndarray, w: np.ndarray, idx: np.ndarray, step: int) -> LkGroup:
+    """The weighted least-squares projections of ``basis`` (g, k, n, n) under the weight ``w`` (n, n)."""
+    w = w / w.sum()
     basis = basis - (w * basis).sum((2, 3), keepdims=True)  # weighted-centred: the offset b drops out
     wb = w * basis
     normal = np.einsum("gkij,glij->gkl", wb, basis)
@@ -154,7 +164,7 @@ def _lk_group_terms(full: list[np.ndarray], idx: np.ndarray, step: int = 1, wind
 def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
                    y0: int, x0: int, window: float = 0.25) -> Templates:
     """Cut the AP boxes out of the (matched-blurred) reference over the crop at offset (y0, x0);
-    ``window`` is the sigma of the Gauss–Newton weight as a fraction of the box (see _lk_group)."""
+    ``window`` is the sigma of the Gauss–Newton weight as a fraction of the box (see _lk_group_terms)."""
     ref_half = half(ref_blur)
     full, coarse, tops, lefts = [], [], [], []
     for (cy, cx), s in zip(centres, sizes):
@@ -167,9 +177,9 @@ def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
     sizes = np.asarray(sizes, np.int32)
     top, left = np.array(tops, np.int64), np.array(lefts, np.int64)
     groups = [np.flatnonzero(sizes == v) for v in np.unique(sizes)]
-    return Templates(coarse, top, left, top + (sizes - 1) / 2.0, left + (sizes - 1) / 2.0, sizes,
-                     [_lk_group(full, g, 1, window) for g in groups],
-                     [_lk_group(full, g, COARSE_STEP, window) for g in groups])
+    fine, strided = zip(*[_lk_groups(full, g, (1, COARSE_STEP), window) for g in groups])
+    return Templates(coarse, top, left, top + (sizes - 1) / 2.0, left + (sizes - 1) / 2.0, sizes, list(fine),
+                     list(strided))
 
 
 def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, buffer: np.ndarray
