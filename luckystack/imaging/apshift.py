@@ -47,8 +47,8 @@ class LkGroup(NamedTuple):
 
     idx: np.ndarray  # (g,) the APs
     side: int
-    rows: np.ndarray  # (g, 4, side²) a patch's fitted gain, gain·dy, gain·dx, and the Gaussian weight ×
-    #                   weighted-centred template (its covariance with the patch)
+    rows: np.ndarray  # (g, 5, side²) a patch's fitted gain, gain·dy, gain·dx, the Gaussian weight ×
+    #                   weighted-centred template (its covariance with the patch) and the weight (its mean)
     weight: np.ndarray  # (side²,) the Gaussian weight, summing to 1
     var: np.ndarray  # (g,) the centred template's weighted variance (float64)
     step: int
@@ -156,7 +156,8 @@ def _projections(basis: np.ndarray, w: np.ndarray, idx: np.ndarray, step: int) -
     var = (w * tc * tc).sum((1, 2))
     proj = np.einsum("gkl,glij->gkij", solve[:, :3], wb)  # gain, gain·dy, gain·dx
     n = basis.shape[2]
-    rows = np.concatenate([proj, (w * tc)[:, None]], axis=1).reshape(len(idx), 4, n * n)
+    rows = np.concatenate([proj, (w * tc)[:, None], np.broadcast_to(w, tc.shape)[:, None]],
+                          axis=1).reshape(len(idx), 5, n * n)
     return LkGroup(idx, n, np.ascontiguousarray(rows, np.float32), w.reshape(n * n).astype(np.float32), var,
                    step)
 
@@ -186,10 +187,10 @@ def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray
          ) -> tuple[np.ndarray, np.ndarray]:
     """The shift (m, 2) beyond the whole-pixel offset and the Gaussian-weighted ZNCC (m,) of the group's
     members ``at`` (m,), their patches read from ``windows`` (the frame's patches on the group's step,
-    indexed by top-left corner) at ``corner`` (m, 2). ``buffer`` (g, side²) holds the group's patches:
-    all members' rows are multiplied at once (one batched product, cheaper than gathering the members'
-    rows), each row by its own arithmetic, so an AP's values do not depend on the others measured with
-    it."""
+    indexed by top-left corner) at ``corner`` (m, 2). ``buffer`` (g, side²) holds the group's patches.
+    Each AP's products are its own (a matrix-vector product of its rows, a dot product; one product over
+    several APs' rows would sum them in an order that depends on how many there are), so its values do
+    not depend on the others measured with it."""
     f = buffer.reshape(len(buffer), group.side, group.side)
     if group.step == 1:  # slices: ~10× faster than a fancy index of the sliding windows
         s = group.side
@@ -197,12 +198,15 @@ def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray
             f[j] = windows[y:y + s, x:x + s]
     else:
         f[at] = windows[corner[:, 0], corner[:, 1]]
-    coef = np.matmul(group.rows, buffer[:, :, None])[at, :, 0].astype(np.float64)  # (m, 4)
-    fm = buffer[at, None, :]  # (m, 1, side²): one product per AP (a matrix-vector product's rows would
-    #                           be summed in an order that depends on how many there are)
-    weight = group.weight[:, None]
-    mean = np.matmul(fm, weight)[:, 0, 0].astype(np.float64)
-    varf = np.maximum(np.matmul(np.square(fm), weight)[:, 0, 0] - mean * mean, 0.0)
+    if 4 * len(at) >= len(buffer):  # most of the group: one product over all its rows beats gathering them
+        coef = np.matmul(group.rows, buffer[:, :, None])[at, :, 0]
+        square = np.matmul((buffer * group.weight)[:, None, :], buffer[:, :, None])[at, 0, 0]
+    else:  # the same products (matrix-vector and dot, as above for each AP), AP by AP
+        coef = np.stack([group.rows[j] @ buffer[j] for j in at.tolist()])
+        square = np.array([(buffer[j] * group.weight) @ buffer[j] for j in at.tolist()])
+    coef = coef.astype(np.float64)  # (m, 5): gain, gain·dy, gain·dx, covariance, mean
+    mean = coef[:, 4]
+    varf = np.maximum(square - mean * mean, 0.0)
     gain = coef[:, 0]
     safe = np.abs(gain) > 1e-6
     delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
