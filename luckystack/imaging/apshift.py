@@ -147,19 +147,17 @@ def _lk_group_terms(full: list[np.ndarray], idx: np.ndarray, steps: tuple[int, .
 
 def _projections(basis: np.ndarray, w: np.ndarray, idx: np.ndarray, step: int) -> LkGroup:
     """The weighted least-squares projections of ``basis`` (g, k, n, n) under the weight ``w`` (n, n)."""
-    w = w / w.sum()
-    basis = basis - (w * basis).sum((2, 3), keepdims=True)  # weighted-centred: the offset b drops out
-    wb = w * basis
-    normal = np.einsum("gkij,glij->gkl", wb, basis)
+    g, k, n = basis.shape[:3]
+    w = (w / w.sum()).reshape(n * n)
+    basis = basis.reshape(g, k, n * n)
+    basis = basis - np.matmul(basis, w)[..., None]  # weighted-centred: the offset b drops out
+    wb = basis * w
+    normal = np.matmul(wb, basis.transpose(0, 2, 1))
     solve = np.linalg.pinv(normal)
-    tc = basis[:, 0]
-    var = (w * tc * tc).sum((1, 2))
-    proj = np.einsum("gkl,glij->gkij", solve[:, :3], wb)  # gain, gain·dy, gain·dx
-    n = basis.shape[2]
-    rows = np.concatenate([proj, (w * tc)[:, None], np.broadcast_to(w, tc.shape)[:, None]],
-                          axis=1).reshape(len(idx), 5, n * n)
-    return LkGroup(idx, n, np.ascontiguousarray(rows, np.float32), w.reshape(n * n).astype(np.float32), var,
-                   step)
+    var = (wb[:, 0] * basis[:, 0]).sum(1)
+    proj = np.matmul(solve[:, :3], wb)  # gain, gain·dy, gain·dx
+    rows = np.concatenate([proj, wb[:, :1], np.broadcast_to(w, (g, 1, n * n))], axis=1)
+    return LkGroup(idx, n, np.ascontiguousarray(rows, np.float32), w.astype(np.float32), var, step)
 
 
 def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
