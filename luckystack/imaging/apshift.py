@@ -181,14 +181,14 @@ def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
                      list(strided))
 
 
-def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, buffer: np.ndarray
-         ) -> tuple[np.ndarray, np.ndarray]:
+def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, buffer: np.ndarray,
+         correlate: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """The shift (m, 2) beyond the whole-pixel offset and the Gaussian-weighted ZNCC (m,) of the group's
     members ``at`` (m,), their patches read from ``windows`` (the frame's patches on the group's step,
     indexed by top-left corner) at ``corner`` (m, 2). ``buffer`` (g, side²) holds the group's patches.
     Each AP's products are its own (a matrix-vector product of its rows, a dot product; one product over
     several APs' rows would sum them in an order that depends on how many there are), so its values do
-    not depend on the others measured with it."""
+    not depend on the others measured with it. Without ``correlate`` the correlation is None."""
     f = buffer.reshape(len(buffer), group.side, group.side)
     if group.step == 1:  # slices: ~10× faster than a fancy index of the sliding windows
         s = group.side
@@ -196,18 +196,23 @@ def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray
             f[j] = windows[y:y + s, x:x + s]
     else:
         f[at] = windows[corner[:, 0], corner[:, 1]]
-    if 4 * len(at) >= len(buffer):  # most of the group: one product over all its rows beats gathering them
+    many = 4 * len(at) >= len(buffer)  # most of the group: one product over all its rows beats gathering them
+    if many:
         coef = np.matmul(group.rows, buffer[:, :, None])[at, :, 0]
-        square = np.matmul((buffer * group.weight)[:, None, :], buffer[:, :, None])[at, 0, 0]
-    else:  # the same products (matrix-vector and dot, as above for each AP), AP by AP
+    else:  # the same products (matrix-vector, as above for each AP), AP by AP
         coef = np.stack([group.rows[j] @ buffer[j] for j in at.tolist()])
-        square = np.array([(buffer[j] * group.weight) @ buffer[j] for j in at.tolist()])
     coef = coef.astype(np.float64)  # (m, 5): gain, gain·dy, gain·dx, covariance, mean
-    mean = coef[:, 4]
-    varf = np.maximum(square - mean * mean, 0.0)
     gain = coef[:, 0]
     safe = np.abs(gain) > 1e-6
     delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
+    if not correlate:
+        return delta, None
+    if many:
+        square = np.matmul((buffer * group.weight)[:, None, :], buffer[:, :, None])[at, 0, 0]
+    else:
+        square = np.array([(buffer[j] * group.weight) @ buffer[j] for j in at.tolist()])
+    mean = coef[:, 4]
+    varf = np.maximum(square - mean * mean, 0.0)
     score = coef[:, 3] / np.sqrt(np.maximum(group.var[at] * varf, 1e-24))
     return delta, score
 
@@ -327,7 +332,14 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
             a = sel[far]
             k[a] = np.minimum(np.maximum(np.rint(k[a] + delta[far]).astype(np.int64), low), high)
             delta[far], score[a] = _fit(padded, group, active[far], corner[active[far]] + k[a], fine_buffer)
-        shift[sel] = k[sel] + np.minimum(np.maximum(delta, -MAX_STEP), MAX_STEP)
+        # The fit's error grows with the offset from its whole pixel (how the frame's blur and the shift
+        # interact beyond the terms fitted): a second fit from the diagonal neighbour on the far side,
+        # blended per axis by the offset, cancels the part linear in the offset.
+        delta = np.minimum(np.maximum(delta, -MAX_STEP), MAX_STEP)
+        side = np.where(delta >= 0, 1, -1)
+        far_delta, _ = _fit(padded, group, active, corner[active] + k[sel] + side, fine_buffer, False)
+        t = np.abs(delta)
+        shift[sel] = k[sel] + (1 - t) * delta + t * (side + far_delta)
     found &= np.all(np.abs(shift - start) <= radius, axis=1)
     return shift - start, score, found
 
