@@ -197,11 +197,12 @@ def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray
     else:
         f[at] = windows[corner[:, 0], corner[:, 1]]
     many = 4 * len(at) >= len(buffer)  # most of the group: one product over all its rows beats gathering them
+    rows = group.rows if correlate else group.rows[:, :3]  # the shift alone: 40 % less to read
     if many:
-        coef = np.matmul(group.rows, buffer[:, :, None])[at, :, 0]
+        coef = np.matmul(rows, buffer[:, :, None])[at, :, 0]
     else:  # the same products (matrix-vector, as above for each AP), AP by AP
-        coef = np.stack([group.rows[j] @ buffer[j] for j in at.tolist()])
-    coef = coef.astype(np.float64)  # (m, 5): gain, gain·dy, gain·dx, covariance, mean
+        coef = np.stack([rows[j] @ buffer[j] for j in at.tolist()])
+    coef = coef.astype(np.float64)  # (m, 5 or 3): gain, gain·dy, gain·dx, covariance, mean
     gain = coef[:, 0]
     safe = np.abs(gain) > 1e-6
     delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
