@@ -181,41 +181,62 @@ def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
                      list(strided))
 
 
-def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, buffer: np.ndarray,
-         correlate: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, buffer: np.ndarray
+         ) -> tuple[np.ndarray, np.ndarray]:
     """The shift (m, 2) beyond the whole-pixel offset and the Gaussian-weighted ZNCC (m,) of the group's
-    members ``at`` (m,), their patches read from ``windows`` (the frame's patches on the group's step,
-    indexed by top-left corner) at ``corner`` (m, 2). ``buffer`` (g, side²) holds the group's patches.
-    Each AP's products are its own (a matrix-vector product of its rows, a dot product; one product over
-    several APs' rows would sum them in an order that depends on how many there are), so its values do
-    not depend on the others measured with it. Without ``correlate`` the correlation is None."""
+    members ``at`` (m,), their strided patches read from ``windows`` (the frame's patches on the group's
+    step, indexed by top-left corner) at ``corner`` (m, 2). ``buffer`` (g, side²) holds the group's
+    patches."""
     f = buffer.reshape(len(buffer), group.side, group.side)
-    if group.step == 1:  # slices: ~10× faster than a fancy index of the sliding windows
-        s = group.side
-        for j, (y, x) in zip(at.tolist(), corner.tolist()):
-            f[j] = windows[y:y + s, x:x + s]
-    else:
-        f[at] = windows[corner[:, 0], corner[:, 1]]
-    many = 4 * len(at) >= len(buffer)  # most of the group: one product over all its rows beats gathering them
-    rows = group.rows if correlate else group.rows[:, :3]  # the shift alone: 40 % less to read
-    if many:
-        coef = np.matmul(rows, buffer[:, :, None])[at, :, 0]
-    else:  # the same products (matrix-vector, as above for each AP), AP by AP
-        coef = np.stack([rows[j] @ buffer[j] for j in at.tolist()])
-    coef = coef.astype(np.float64)  # (m, 5 or 3): gain, gain·dy, gain·dx, covariance, mean
+    f[at] = windows[corner[:, 0], corner[:, 1]]
+    coef, square = _products(group, at, buffer[:, None, :])
+    return _shift(coef[:, :, 0]), _correlation(group, at, coef[:, :, 0], square)
+
+
+def _fit_pair(img: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, side: np.ndarray,
+              buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full-resolution fits of the group's members ``at`` (m,) at ``corner`` (m, 2) in ``img`` and at
+    its diagonal neighbour ``corner + side`` ((m, 2) of ±1): the shift (m, 2) and correlation (m,) of
+    the first, the shift (m, 2) of the second. ``buffer`` (g, 2, side²) holds the group's patch pairs;
+    both fits of an AP are one product, its rows read once."""
+    s = group.side
+    f = buffer.reshape(len(buffer), 2, s, s)
+    for j, (y, x), (sy, sx) in zip(at.tolist(), corner.tolist(), side.tolist()):
+        f[j, 0] = img[y:y + s, x:x + s]  # slices: ~10× faster than a fancy index of the windows
+        f[j, 1] = img[y + sy:y + sy + s, x + sx:x + sx + s]
+    coef, square = _products(group, at, buffer)
+    return _shift(coef[:, :, 0]), _correlation(group, at, coef[:, :, 0], square), _shift(coef[:, :, 1])
+
+
+def _products(group: LkGroup, at: np.ndarray, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The group's rows times the patches (g, p, side²) of its members ``at`` (m, 5, p), and the
+    weighted sum of squares of each member's first patch (m,). Each AP's products are its own (a
+    matrix product of its rows and patches, a dot product; one product over several APs' rows would
+    sum them in an order that depends on how many there are), so its values do not depend on the
+    others measured with it."""
+    first = patches[:, 0]
+    if 4 * len(at) >= len(patches):  # most of the group: one product over all its rows beats gathering them
+        coef = np.matmul(group.rows, patches.transpose(0, 2, 1))[at]
+        square = np.matmul((first * group.weight)[:, None, :], first[:, :, None])[at, 0, 0]
+    else:  # the same products, AP by AP
+        coef = np.stack([group.rows[j] @ patches[j].T for j in at.tolist()])
+        square = np.array([(first[j] * group.weight) @ first[j] for j in at.tolist()])
+    return coef.astype(np.float64), square.astype(np.float64)
+
+
+def _shift(coef: np.ndarray) -> np.ndarray:
+    """The shift (m, 2) from the fitted gain and gain·shift (the first three of ``coef`` (m, 5))."""
     gain = coef[:, 0]
     safe = np.abs(gain) > 1e-6
-    delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
-    if not correlate:
-        return delta, None
-    if many:
-        square = np.matmul((buffer * group.weight)[:, None, :], buffer[:, :, None])[at, 0, 0]
-    else:
-        square = np.array([(buffer[j] * group.weight) @ buffer[j] for j in at.tolist()])
+    return np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
+
+
+def _correlation(group: LkGroup, at: np.ndarray, coef: np.ndarray, square: np.ndarray) -> np.ndarray:
+    """The Gaussian-weighted ZNCC (m,) from a patch's covariance with the template and its mean (the
+    last two of ``coef`` (m, 5)) and weighted sum of squares ``square``."""
     mean = coef[:, 4]
     varf = np.maximum(square - mean * mean, 0.0)
-    score = coef[:, 3] / np.sqrt(np.maximum(group.var[at] * varf, 1e-24))
-    return delta, score
+    return coef[:, 3] / np.sqrt(np.maximum(group.var[at] * varf, 1e-24))
 
 
 def _strided_windows(img: np.ndarray, size: int, step: int) -> np.ndarray:
@@ -230,14 +251,16 @@ def _strided_windows(img: np.ndarray, size: int, step: int) -> np.ndarray:
 
 def _settle(windows: np.ndarray, group: LkGroup, corner: np.ndarray, k: np.ndarray, at: np.ndarray,
             iterations: int, low: np.ndarray, high: np.ndarray, buffer: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Strided Gauss–Newton steps between whole-pixel offsets for the members ``at`` (m,) of the group,
-    their box corners ``corner`` (m, 2): an AP whose estimate lies within :data:`MAX_STEP` px of its
-    offset ``k`` (A, 2; updated in place) settles at the whole pixel nearest it; one further away moves
-    by at most MAX_STEP and tries again, at most ``iterations`` times; offsets stay within
-    ``low``…``high``. Returns whether each settled (m,) and its last correlation (m,)."""
+    their box corners ``corner`` (m, 2): an AP whose estimate lies within :data:`SETTLE_REACH` px of
+    its offset ``k`` (A, 2; updated in place) settles at the whole pixel nearest it; one further away
+    moves by at most MAX_STEP and tries again, at most ``iterations`` times; offsets stay within
+    ``low``…``high``. Returns whether each settled (m,), its last correlation (m,) and its estimate
+    relative to its new offset (m, 2; 0 where it did not settle)."""
     settled = np.zeros(len(at), bool)
     score = np.zeros(len(at))
+    offset = np.zeros((len(at), 2))
     todo = np.arange(len(at))
     for _ in range(iterations):
         a = group.idx[at[todo]]
@@ -246,10 +269,11 @@ def _settle(windows: np.ndarray, group: LkGroup, corner: np.ndarray, k: np.ndarr
         step = np.where(near[:, None], np.rint(delta), np.sign(delta) * MAX_STEP).astype(np.int64)
         k[a] = np.minimum(np.maximum(k[a] + step, low), high)
         settled[todo[near]] = True
+        offset[todo[near]] = delta[near] - step[near]
         todo = todo[~near]
         if not todo.size:
             break
-    return settled, score
+    return settled, score, offset
 
 
 def _search(frame_half: np.ndarray, tpl: Templates, a: int, gdy: float, gdx: float, radius: int
@@ -279,10 +303,11 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
     - an AP that has not settled by then, has left the search radius or has settled below
       SETTLED_CORRELATION is searched (ZNCC at half resolution over ``radius``) and gets up to
       COARSE_ITERATIONS strided steps from the match;
-    - one fit on every pixel at the settled offset gives the sub-pixel shift, and a second one at
-      the whole pixel nearest it where that lies more than RECENTRE px away.
+    - a fit on every pixel at the settled offset and one at its diagonal neighbour on the side of the
+      strided estimate, blended per axis by the first one's offset, give the sub-pixel shift (both
+      again at the whole pixel nearest it where that lies more than RECENTRE px away).
     The Gaussian weight keeps the box edges, where content enters and leaves, from biasing the shift.
-    The correlation is the Gaussian-weighted ZNCC of the full-resolution patch of the last fit.
+    The correlation is the Gaussian-weighted ZNCC of the full-resolution patch at the settled offset.
     ``found`` is False where a search's peak sat on its border or the shift left the search radius
     (the match may lie outside it).
     """
@@ -314,33 +339,38 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
         corner = corner + pad_lo
         strided = _strided_windows(padded, s, COARSE_STEP)
         low, high = base - reach + 1, base + reach - 1
-        fine_buffer = np.zeros((len(idx), group.side ** 2), np.float32)
+        pair_buffer = np.zeros((len(idx), 2, group.side ** 2), np.float32)
         coarse_buffer = np.zeros((len(idx), coarse.side ** 2), np.float32)
-        settled, corr = _settle(strided, coarse, corner[active], k, active, START_ITERATIONS, low, high,
-                                   coarse_buffer)
+        settled, corr, offset = _settle(strided, coarse, corner[active], k, active, START_ITERATIONS, low, high,
+                                        coarse_buffer)
         sel = idx[active]
-        lost = active[~settled | (np.abs(k[sel] - start).max(axis=1) > radius) | (corr < SETTLED_CORRELATION)]
+        lost = np.flatnonzero(~settled | (np.abs(k[sel] - start).max(axis=1) > radius)
+                              | (corr < SETTLED_CORRELATION))
         if lost.size:
             frame_half = half(img) if frame_half is None else frame_half
-            for j in lost:
+            for j in active[lost]:
                 a = int(idx[j])
                 dy, dx, found[a] = _search(frame_half, tpl, a, gdy, gdx, radius)
                 k[a] = np.minimum(np.maximum(np.rint([dy, dx]).astype(np.int64), low), high)
-            _settle(strided, coarse, corner[lost], k, lost, COARSE_ITERATIONS, low, high, coarse_buffer)
-        delta, score[sel] = _fit(padded, group, active, corner[active] + k[sel], fine_buffer)
+            _, _, offset[lost] = _settle(strided, coarse, corner[active[lost]], k, active[lost], COARSE_ITERATIONS,
+                                         low, high, coarse_buffer)
+        # The full-resolution fit's error grows with the offset from its whole pixel (the frame's blur
+        # and the shift interacting beyond the terms fitted): a second fit from the diagonal neighbour
+        # on the side the strided estimate points to, blended per axis by the offset, cancels the part
+        # linear in the offset (extrapolating a little where the fit lands on the other side).
+        side = np.where(offset >= 0, 1, -1)
+        delta, score[sel], beyond = _fit_pair(padded, group, active, corner[active] + k[sel], side, pair_buffer)
         far = np.flatnonzero(np.abs(delta).max(axis=1) > RECENTRE)
         if far.size:
             a = sel[far]
-            k[a] = np.minimum(np.maximum(np.rint(k[a] + delta[far]).astype(np.int64), low), high)
-            delta[far], score[a] = _fit(padded, group, active[far], corner[active[far]] + k[a], fine_buffer)
-        # The fit's error grows with the offset from its whole pixel (how the frame's blur and the shift
-        # interact beyond the terms fitted): a second fit from the diagonal neighbour on the far side,
-        # blended per axis by the offset, cancels the part linear in the offset.
+            moved = np.minimum(np.maximum(np.rint(k[a] + delta[far]).astype(np.int64), low), high)
+            side[far] = np.where(k[a] + delta[far] >= moved, 1, -1)
+            k[a] = moved
+            delta[far], score[a], beyond[far] = _fit_pair(padded, group, active[far], corner[active[far]] + k[a],
+                                                          side[far], pair_buffer)
         delta = np.minimum(np.maximum(delta, -MAX_STEP), MAX_STEP)
-        side = np.where(delta >= 0, 1, -1)
-        far_delta, _ = _fit(padded, group, active, corner[active] + k[sel] + side, fine_buffer, False)
-        t = np.abs(delta)
-        shift[sel] = k[sel] + (1 - t) * delta + t * (side + far_delta)
+        t = delta * side
+        shift[sel] = k[sel] + (1 - t) * delta + t * (side + beyond)
     found &= np.all(np.abs(shift - start) <= radius, axis=1)
     return shift - start, score, found
 
