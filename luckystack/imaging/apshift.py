@@ -1,8 +1,9 @@
 """Local (per-AP) shifts of a frame against the reference, and replacement of lost measurements.
 
 Gauss–Newton (Lucas–Kanade) fits with a Gaussian window on the frame's pixels as they are, at whole-pixel
-offsets from each AP's box: a fit on every 2nd pixel finds the whole pixel nearest the match, one fit on
-every pixel there gives the sub-pixel shift. Nothing is resampled: the template's side of every fit
+offsets from each AP's box: a fit on every 2nd pixel finds the whole pixel nearest the match, a fit on
+every pixel there and one at its diagonal neighbour, blended by the offset, give the sub-pixel shift
+(the blend cancels the error linear in the offset). Nothing is resampled: the template's side of every fit
 (its least-squares projections, with terms for a blur difference, for the blur's interaction with the
 shift and for the second order of the shift, which the whole-pixel offset of up to ~½ px would
 otherwise bias) is computed once per AP, so a frame costs a few slices and one batched product per
