@@ -1,10 +1,16 @@
 """Local (per-AP) shifts of a frame against the reference, and replacement of lost measurements.
 
-Gauss–Newton (Lucas–Kanade) iterations with a Gaussian window, on every 2nd pixel and then one step on
-every pixel, give the sub-pixel shift; a ZNCC search at half resolution over the search radius finds the
-match first where those iterations, started at the frame's global shift, do not settle. Measured on
-synthetic discs this beats a parabolic ZNCC peak fit, which pulls toward whole pixels, and is cheaper
-than repeated template searches.
+Gauss–Newton (Lucas–Kanade) fits with a Gaussian window on the frame's pixels as they are, at whole-pixel
+offsets from each AP's box: a fit on every 2nd pixel finds the whole pixel nearest the match, a fit on
+every pixel there and one at its diagonal neighbour, blended by the offset, give the sub-pixel shift
+(the blend cancels the error linear in the offset). Nothing is resampled: the template's side of every fit
+(its least-squares projections, with terms for a blur difference, for the blur's interaction with the
+shift and for the second order of the shift, which the whole-pixel offset of up to ~½ px would
+otherwise bias) is computed once per AP, so a frame costs a few slices and one batched product per
+step for all its APs. A ZNCC search at half resolution over the search radius finds the match first
+where the fits, started at the frame's global shift, do not settle. Measured on synthetic discs this
+beats a parabolic ZNCC peak fit, which pulls toward whole pixels, and is cheaper than repeated
+template searches.
 """
 
 from __future__ import annotations
@@ -15,17 +21,18 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from luckystack.imaging.drizzle import shifted_patches
 from luckystack.imaging.registration import extract, half, match_shift
 
 AFFINE = True
 MATCH_SIGMA = 1.0  # both images are smoothed by this before matching (noise robustness)
 COARSE_STEP = 2  # Lucas–Kanade first converges on every 2nd pixel (4× cheaper), then one step on all
 COARSE_ITERATIONS = 3
-COARSE_TOL = 0.1  # px: an AP leaves the strided iterations once its update is below this; the full-resolution
-#                   step refines it. 0.05 took 18 % more strided samplings (72 against 61 per frame of 23 APs)
-#                   for the same accuracy: fair rms over 19 simulated recordings 0.3903 against 0.3895 px,
-#                   each within 0.0033 px but one (sun, 4 px field: 0.014 px better); 0.2 cost 0.0013 px
+MAX_STEP = 1  # px: the most one Gauss–Newton step moves an AP (a linearisation is not trusted further)
+RECENTRE = 0.6  # px: a full-resolution fit further than this from its whole-pixel offset is fitted again
+#                 at the whole pixel nearest it
+SETTLE_REACH = 1.5  # px: a strided estimate this close to its whole-pixel offset is trusted to the nearest pixel
+SECOND_ORDER = True
+BLUR_SHIFT = True
 START_ITERATIONS = 6  # strided iterations from the global shift before an AP that has not settled is searched
 SETTLED_CORRELATION = 0.8  # an AP settled below this correlation (a wrong local optimum) is searched too
 
@@ -41,20 +48,22 @@ class LkGroup(NamedTuple):
 
     idx: np.ndarray  # (g,) the APs
     side: int
-    weighted_template: np.ndarray  # (g, side²) Gaussian weight × weighted-centred template
+    rows: np.ndarray  # (g, 5, side²) a patch's fitted gain, gain·dy, gain·dx, the Gaussian weight ×
+    #                   weighted-centred template (its covariance with the patch) and the weight (its mean)
     weight: np.ndarray  # (side²,) the Gaussian weight, summing to 1
     var: np.ndarray  # (g,) the centred template's weighted variance (float64)
-    proj: np.ndarray  # (g, 3, side²) a patch's fitted gain, gain·dy and gain·dx
     step: int
 
 
 @dataclass(frozen=True)
 class Templates:
-    """Reference AP boxes at full and half resolution, and their centres in reference coordinates."""
+    """Reference AP boxes at half resolution, the boxes' top-left corners and continuous centres in
+    reference (frame) coordinates, and the Gauss–Newton terms per size group."""
 
-    full: list[np.ndarray]
     coarse: list[np.ndarray]
-    cy: np.ndarray  # continuous box centre, reference (frame) coordinates
+    top: np.ndarray  # (A,) int: the box's first row
+    left: np.ndarray
+    cy: np.ndarray  # continuous box centre
     cx: np.ndarray
     sizes: np.ndarray
     lk: list[LkGroup]  # per size group
@@ -65,35 +74,60 @@ LK_BATCH = 32  # APs whose terms are computed together: ~1 MB of float64 tempora
 #                a Moon's 198 APs at once took 191 MB (in every process that aligns), in batches 47 MB
 
 
-def _lk_group(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: float = 0.25) -> LkGroup:
-    """:func:`_lk_group_terms` of the APs ``idx`` (all one size), :data:`LK_BATCH` APs at a time (each
-    AP's terms are its own: the same values in any batch)."""
-    parts = [_lk_group_terms(full, idx[s:s + LK_BATCH], step, window) for s in range(0, len(idx), LK_BATCH)]
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    return LkGroup(idx, first.side, np.concatenate([q.weighted_template for q in parts]), first.weight,
-                   np.concatenate([q.var for q in parts]), np.concatenate([q.proj for q in parts]), step)
+def _lk_groups(full: list[np.ndarray], idx: np.ndarray, steps: tuple[int, ...], window: float = 0.25
+               ) -> list[LkGroup]:
+    """:func:`_lk_group_terms` of the APs ``idx`` (all one size) for each of ``steps``, :data:`LK_BATCH`
+    APs at a time (each AP's terms are its own: the same values in any batch)."""
+    parts = [_lk_group_terms(full, idx[s:s + LK_BATCH], steps, window) for s in range(0, len(idx), LK_BATCH)]
+    out = []
+    for k, step in enumerate(steps):
+        first = parts[0][k]
+        if len(parts) == 1:
+            out.append(first)
+            continue
+        out.append(LkGroup(idx, first.side, np.concatenate([q[k].rows for q in parts]), first.weight,
+                           np.concatenate([q[k].var for q in parts]), step))
+    return out
 
 
-def _lk_group_terms(full: list[np.ndarray], idx: np.ndarray, step: int = 1, window: float = 0.25) -> LkGroup:
+def _derivatives(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(d/dy, d/dx) of the boxes ``t`` (g, s, s): the 5-point central difference inside, 2-point at the
+    edges. The shift is read off one linearisation at a whole-pixel offset, so the gradient's scale
+    matters: the 3-point difference underestimates it by a few % at the frequencies that carry a shift."""
+    out = []
+    for axis in (1, 2):
+        d = np.gradient(t, axis=axis)
+        inner = [slice(None)] * 3
+        inner[axis] = slice(2, -2)
+        a = lambda k: t[tuple(slice(2 + k, t.shape[axis] - 2 + k) if i == axis else slice(None)  # noqa: E731
+                              for i in range(3))]
+        d[tuple(inner)] = (8 * (a(1) - a(-1)) - (a(2) - a(-2))) / 12
+        out.append(d)
+    return out[0], out[1]
+
+
+def _lk_group_terms(full: list[np.ndarray], idx: np.ndarray, steps: tuple[int, ...], window: float = 0.25
+                    ) -> list[LkGroup]:
     """Precomputed Gaussian-weighted least-squares terms for the APs ``idx`` (all one size).
 
-    A frame patch F is modelled as ``a·T + b − a·δ·∇T + c·∇²T``: the template, an offset, a small shift δ
-    and a blur difference (a Gaussian blur of variance v changes T by (v/2)·∇²T). Fitting the blur term
-    keeps a frame sharper or blurrier than the reference from being read as a shift, which otherwise
-    biases every AP whose content is lopsided in its window (a limb, a crater rim) by a large fraction
-    of a pixel. ``step`` > 1 fits on every ``step``-th pixel of the box only (a cheap first pass).
-    ``window``: the Gaussian weight's sigma as a fraction of the box size.
-    The projection gives a patch's fitted gain and shift·gain, all an iteration uses (the other terms
-    are fitted so that they do not bias those, and are not needed themselves).
+    A frame patch F is modelled as ``a·T + b − a·δ·∇T + c·∇²T + …``: the template, an offset, a small
+    shift δ and a blur difference (a Gaussian blur of variance v changes T by (v/2)·∇²T), the affine
+    terms of a field varying inside the box, and the other second-order terms of the shift (T's
+    Hessian: the patch is read at a whole-pixel offset up to ~½ px from the match, and a lopsided
+    δ²·∂²T would otherwise bias δ). Fitting the blur term keeps a frame sharper or blurrier than the
+    reference from being read as a shift, which otherwise biases every AP whose content is lopsided in
+    its window (a limb, a crater rim) by a large fraction of a pixel. One group per ``steps``: a step
+    > 1 fits on every step-th pixel of the box only (a cheap first pass). ``window``: the Gaussian weight's sigma as a
+    fraction of the box size. The projection gives a patch's fitted gain and shift·gain, all an
+    iteration uses (the other terms are fitted so that they do not bias those, and are not needed
+    themselves).
     """
     t = np.stack([full[a] for a in idx]).astype(np.float64)  # (g, s, s)
     s = t.shape[1]
     r = np.arange(s) - (s - 1) / 2
     w1 = np.exp(-0.5 * (r / (s * window)) ** 2)
     w = w1[:, None] * w1[None, :]
-    gy, gx = np.gradient(t, axis=(1, 2))
+    gy, gx = _derivatives(t)
     lap = np.zeros_like(t)
     lap[:, 1:-1, 1:-1] = (t[:, :-2, 1:-1] + t[:, 2:, 1:-1] + t[:, 1:-1, :-2] + t[:, 1:-1, 2:]
                           - 4 * t[:, 1:-1, 1:-1])
@@ -101,109 +135,148 @@ def _lk_group_terms(full: list[np.ndarray], idx: np.ndarray, step: int = 1, wind
     terms = [t, gy, gx, lap]
     if AFFINE:
         terms += [yy * gy, xx * gy, yy * gx, xx * gx]
-    basis = np.stack(terms, 1)[:, :, ::step, ::step]  # (g, k, s', s')
-    w = w[::step, ::step]
-    w /= w.sum()
-    basis = basis - (w * basis).sum((2, 3), keepdims=True)  # weighted-centred: the offset b drops out
-    wb = w * basis
-    normal = np.einsum("gkij,glij->gkl", wb, basis)
-    solve = np.linalg.pinv(normal)
-    tc = basis[:, 0]
-    var = (w * tc * tc).sum((1, 2))
-    proj = np.einsum("gkl,glij->gkij", solve[:, :3], wb).astype(np.float32)  # gain, gain·dy, gain·dx
-    n = basis.shape[2]
-    return LkGroup(idx, n, (w * tc).reshape(len(idx), n * n).astype(np.float32),
-                   w.reshape(n * n).astype(np.float32), var,
-                   np.ascontiguousarray(proj.reshape(len(idx), 3, n * n)), step)
+    if SECOND_ORDER:
+        gyy, gxy = _derivatives(gy)
+        _, gxx = _derivatives(gx)
+        terms += [gyy - gxx, gxy]
+    if BLUR_SHIFT:
+        ly, lx = _derivatives(lap)
+        terms += [ly, lx]
+    whole = np.stack(terms, 1)  # (g, k, s, s)
+    return [_projections(whole[:, :, ::step, ::step], w[::step, ::step], idx, step) for step in steps]
+
+
+def _projections(basis: np.ndarray, w: np.ndarray, idx: np.ndarray, step: int) -> LkGroup:
+    """The weighted least-squares projections of ``basis`` (g, k, n, n) under the weight ``w`` (n, n),
+    each term centred on its weighted mean (the offset b drops out). The centring is applied to the
+    products (Σw·b·bᵀ − m·mᵀ, m = Σw·b), not to the terms: one pass over them less."""
+    g, k, n = basis.shape[:3]
+    w = (w / w.sum()).reshape(n * n)
+    basis = basis.reshape(g, k, n * n)
+    wb = basis * w
+    mean = np.matmul(basis, w)  # (g, k)
+    normal = np.matmul(wb, basis.transpose(0, 2, 1)) - mean[:, :, None] * mean[:, None, :]
+    solve = np.linalg.pinv(normal)[:, :3]  # gain, gain·dy, gain·dx
+    proj = np.matmul(solve, wb) - np.matmul(solve, mean[:, :, None]) * w
+    covariance = wb[:, :1] - mean[:, :1, None] * w  # the weight × the weighted-centred template
+    rows = np.concatenate([proj, covariance, np.broadcast_to(w, (g, 1, n * n))], axis=1)
+    return LkGroup(idx, n, np.ascontiguousarray(rows, np.float32), w.astype(np.float32), normal[:, 0, 0], step)
 
 
 def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
                    y0: int, x0: int, window: float = 0.25) -> Templates:
     """Cut the AP boxes out of the (matched-blurred) reference over the crop at offset (y0, x0);
-    ``window`` is the sigma of the Gauss–Newton weight as a fraction of the box (see _lk_group)."""
+    ``window`` is the sigma of the Gauss–Newton weight as a fraction of the box (see _lk_group_terms)."""
     ref_half = half(ref_blur)
-    full, coarse, cys, cxs = [], [], [], []
+    full, coarse, tops, lefts = [], [], [], []
     for (cy, cx), s in zip(centres, sizes):
         ty, tx = int(cy) - int(s) // 2, int(cx) - int(s) // 2
         full.append(np.ascontiguousarray(ref_blur[ty:ty + s, tx:tx + s]))
         cyc, cxc = ty + (s - 1) / 2.0, tx + (s - 1) / 2.0  # continuous centre in crop coordinates
         coarse.append(extract(ref_half, (cyc - 0.5) / 2, (cxc - 0.5) / 2, s // 2, s // 2))
-        cys.append(y0 + cyc)
-        cxs.append(x0 + cxc)
+        tops.append(y0 + ty)
+        lefts.append(x0 + tx)
     sizes = np.asarray(sizes, np.int32)
+    top, left = np.array(tops, np.int64), np.array(lefts, np.int64)
     groups = [np.flatnonzero(sizes == v) for v in np.unique(sizes)]
-    return Templates(full, coarse, np.array(cys), np.array(cxs), sizes,
-                     [_lk_group(full, g, 1, window) for g in groups],
-                     [_lk_group(full, g, COARSE_STEP, window) for g in groups])
+    fine, strided = zip(*[_lk_groups(full, g, (1, COARSE_STEP), window) for g in groups])
+    return Templates(coarse, top, left, top + (sizes - 1) / 2.0, left + (sizes - 1) / 2.0, sizes, list(fine),
+                     list(strided))
 
 
-def extract_many(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int, step: int = 1,
-                 interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
-    """(A, n, n) float32 patches of ``img`` centred at sub-pixel (cy[a], cx[a]), sampled every ``step``
-    px of a ``size`` box (n = ceil(size / step)); ``interpolation`` an OpenCV flag, borders replicated.
-    All patches come from one ``cv2.remap`` call over a stacked map (fast, no Python loop)."""
-    r = (np.arange(size, dtype=np.float32) - np.float32((size - 1) / 2))[::step]
-    n, m = len(cy), len(r)
-    my = np.empty((n, m, m), np.float32)
-    mx = np.empty((n, m, m), np.float32)
-    # Rows and columns first, then broadcast copies: 2.5× faster than adding into the (n, m, m) maps.
-    my[...] = np.add.outer(np.asarray(cy, np.float32), r)[:, :, None]
-    mx[...] = np.add.outer(np.asarray(cx, np.float32), r)[:, None, :]
-    out = cv2.remap(img, mx.reshape(n * m, m), my.reshape(n * m, m), interpolation,
-                    borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(n, m, m)
+def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, buffer: np.ndarray
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """The shift (m, 2) beyond the whole-pixel offset and the Gaussian-weighted ZNCC (m,) of the group's
+    members ``at`` (m,), their strided patches read from ``windows`` (the frame's patches on the group's
+    step, indexed by top-left corner) at ``corner`` (m, 2). ``buffer`` (g, side²) holds the group's
+    patches."""
+    f = buffer.reshape(len(buffer), group.side, group.side)
+    f[at] = windows[corner[:, 0], corner[:, 1]]
+    coef, square = _products(group, at, buffer[:, None, :])
+    return _shift(coef[:, :, 0]), _correlation(group, at, coef[:, :, 0], square)
 
 
-def extract_shifted(img: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int) -> np.ndarray:
-    """What :func:`extract_many` gives at ``step`` 1, bicubic, by a separable filter of each patch's block
-    (exact kernel weights rather than ``remap``'s 1/32 px table): for 23 windows of 64 px 0.39 ms against
-    0.76 ms for one remap of all, which interpolates its map per pixel."""
-    h = (size - 1) / 2
-    return shifted_patches(img, np.stack([cy, cx], axis=1) - h, (size, size), "cubic")[..., 0]
+def _fit_pair(img: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, side: np.ndarray,
+              buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full-resolution fits of the group's members ``at`` (m,) at ``corner`` (m, 2) in ``img`` and at
+    its diagonal neighbour ``corner + side`` ((m, 2) of ±1): the shift (m, 2) and correlation (m,) of
+    the first, the shift (m, 2) of the second. ``buffer`` (g, 2, side²) holds the group's patch pairs;
+    both fits of an AP are one product, its rows read once."""
+    s = group.side
+    f = buffer.reshape(len(buffer), 2, s, s)
+    for j, (y, x), (sy, sx) in zip(at.tolist(), corner.tolist(), side.tolist()):
+        f[j, 0] = img[y:y + s, x:x + s]  # slices: ~10× faster than a fancy index of the windows
+        f[j, 1] = img[y + sy:y + sy + s, x + sx:x + sx + s]
+    coef, square = _products(group, at, buffer)
+    return _shift(coef[:, :, 0]), _correlation(group, at, coef[:, :, 0], square), _shift(coef[:, :, 1])
 
 
-def _gauss_newton(img: np.ndarray, tpl: Templates, group: LkGroup, shift: np.ndarray, iterations: int,
-                  tol: float, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss–Newton iterations of the members ``active`` of one size group, updating ``shift`` (A, 2) in
-    place; each AP stops once its update is below ``tol`` px. Returns each AP's patch from its last
-    iteration (g, n, n; rows of other APs undefined) and its last update (g,), px along the larger axis.
+def _products(group: LkGroup, at: np.ndarray, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The group's rows times the patches (g, p, side²) of its members ``at`` (m, 5, p), and the
+    weighted sum of squares of each member's first patch (m,). Each AP's products are its own (a
+    matrix product of its rows and patches, a dot product; one product over several APs' rows would
+    sum them in an order that depends on how many there are), so its values do not depend on the
+    others measured with it."""
+    first = patches[:, 0]
+    if 4 * len(at) >= len(patches):  # most of the group: one product over all its rows beats gathering them
+        coef = np.matmul(group.rows, patches.transpose(0, 2, 1))[at]
+        square = np.matmul((first * group.weight)[:, None, :], first[:, :, None])[at, 0, 0]
+    else:  # the same products, AP by AP
+        coef = np.stack([group.rows[j] @ patches[j].T for j in at.tolist()])
+        square = np.array([(first[j] * group.weight) @ first[j] for j in at.tolist()])
+    return coef.astype(np.float64), square.astype(np.float64)
 
-    Every AP's arithmetic is its own (per-AP products; a gathered batch product was slower), so its
-    shift is the same bits whichever other APs are measured with it.
-    """
-    idx, proj, step = group.idx, group.proj, group.step
-    last = np.empty((len(idx), group.side, group.side), np.float32)
-    moved = np.full(len(idx), np.inf)
-    s = int(tpl.sizes[idx[0]])
+
+def _shift(coef: np.ndarray) -> np.ndarray:
+    """The shift (m, 2) from the fitted gain and gain·shift (the first three of ``coef`` (m, 5))."""
+    gain = coef[:, 0]
+    safe = np.abs(gain) > 1e-6
+    return np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
+
+
+def _correlation(group: LkGroup, at: np.ndarray, coef: np.ndarray, square: np.ndarray) -> np.ndarray:
+    """The Gaussian-weighted ZNCC (m,) from a patch's covariance with the template and its mean (the
+    last two of ``coef`` (m, 5)) and weighted sum of squares ``square``."""
+    mean = coef[:, 4]
+    varf = np.maximum(square - mean * mean, 0.0)
+    return coef[:, 3] / np.sqrt(np.maximum(group.var[at] * varf, 1e-24))
+
+
+def _strided_windows(img: np.ndarray, size: int, step: int) -> np.ndarray:
+    """A view (H − size + 1, W − size + 1, n, n) of the ``size`` box at every top-left corner of ``img``
+    (C-contiguous), sampled every ``step`` px (n = ceil(size / step)); built directly, as
+    ``sliding_window_view`` costs ~50 µs a call."""
+    h, w = img.shape
+    n = -(-size // step)
+    rs, cs = img.strides
+    return np.ndarray((h - size + 1, w - size + 1, n, n), img.dtype, img, 0, (rs, cs, rs * step, cs * step))
+
+
+def _settle(windows: np.ndarray, group: LkGroup, corner: np.ndarray, k: np.ndarray, at: np.ndarray,
+            iterations: int, low: np.ndarray, high: np.ndarray, buffer: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Strided Gauss–Newton steps between whole-pixel offsets for the members ``at`` (m,) of the group,
+    their box corners ``corner`` (m, 2): an AP whose estimate lies within :data:`SETTLE_REACH` px of
+    its offset ``k`` (A, 2; updated in place) settles at the whole pixel nearest it; one further away
+    moves by at most MAX_STEP and tries again, at most ``iterations`` times; offsets stay within
+    ``low``…``high``. Returns whether each settled (m,), its last correlation (m,) and its estimate
+    relative to its new offset (m, 2; 0 where it did not settle)."""
+    settled = np.zeros(len(at), bool)
+    score = np.zeros(len(at))
+    offset = np.zeros((len(at), 2))
+    todo = np.arange(len(at))
     for _ in range(iterations):
-        a = idx[active]
-        if step == 1:
-            f = extract_shifted(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s)
-        else:  # the strided first iterations only approach the match: bilinear is enough, and 2× cheaper
-            f = extract_many(img, tpl.cy[a] + shift[a, 0], tpl.cx[a] + shift[a, 1], s, step, cv2.INTER_LINEAR)
-        last[active] = f
-        coef = np.stack([proj[j] @ fj for j, fj in zip(active, f.reshape(len(a), -1))]).astype(np.float64)
-        gain = coef[:, 0]
-        safe = np.abs(gain) > 1e-6
-        delta = np.where(safe[:, None], -coef[:, 1:3] / np.where(safe, gain, 1.0)[:, None], 0.0)
-        delta = np.minimum(np.maximum(delta, -1.0), 1.0)  # np.clip's values; its wrapper costs 10 µs
-        shift[a] += delta
-        moved[active] = np.abs(delta).max(axis=1)
-        moving = moved[active] >= tol
-        if not moving.any():
+        a = group.idx[at[todo]]
+        delta, score[todo] = _fit(windows, group, at[todo], corner[todo] + k[a], buffer)
+        near = np.abs(delta).max(axis=1) <= SETTLE_REACH
+        step = np.where(near[:, None], np.rint(delta), np.sign(delta) * MAX_STEP).astype(np.int64)
+        k[a] = np.minimum(np.maximum(k[a] + step, low), high)
+        settled[todo[near]] = True
+        offset[todo[near]] = delta[near] - step[near]
+        todo = todo[~near]
+        if not todo.size:
             break
-        active = active[moving]
-    return last, moved
-
-
-def _correlation(f: np.ndarray, group: LkGroup, rows: np.ndarray) -> np.ndarray:
-    """Gaussian-weighted ZNCC (k,) of the group's templates ``rows`` with the frame patches ``f``
-    (k, n, n); stacked matmuls, so each AP's value is its own (see :func:`_gauss_newton`)."""
-    f2 = f.reshape(len(f), 1, -1)
-    fc = f2 - np.matmul(f2, group.weight[:, None])
-    cov = np.matmul(group.weighted_template[rows][:, None, :], fc.transpose(0, 2, 1))[:, 0, 0]
-    varf = np.matmul(fc * group.weight, fc.transpose(0, 2, 1))[:, 0, 0]
-    return cov.astype(np.float64) / np.sqrt(np.maximum(group.var[rows] * varf.astype(np.float64), 1e-24))
+    return settled, score, offset
 
 
 def _search(frame_half: np.ndarray, tpl: Templates, a: int, gdy: float, gdx: float, radius: int
@@ -224,52 +297,83 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
     the APs ``aps`` ((A,) bool; default all; the rows of others are 0, 0 and True). An AP's values do not
     depend on which others are measured with it.
 
-    Each window is fitted as template + offset + shift + blur difference (see :func:`_lk_group`), the
-    frame patch resampled at the current estimate every iteration, all APs of a size at once:
-    - up to START_ITERATIONS Gauss–Newton steps on every COARSE_STEP-th pixel from the global shift,
-      each AP until its update is below COARSE_TOL px, sampled bilinearly (0.09 against 0.21 ms bicubic
-      for 23 windows, and no less accurate: fair rms over the 5 cases of test_alignment_accuracy × 2
-      seeds 0.117 px against 0.119 with bicubic steps);
+    Each window is fitted as template + offset + shift + blur difference + affine and second-order
+    terms (see :func:`_lk_group_terms`) on the frame's pixels as they are, read at a whole-pixel offset
+    from the box: no resampling. All APs of a size at once:
+    - up to START_ITERATIONS Gauss–Newton steps on every COARSE_STEP-th pixel from the whole pixel
+      nearest the global shift, each moving the AP to the whole pixel nearest its estimate, until
+      that no longer moves it;
     - an AP that has not settled by then, has left the search radius or has settled below
       SETTLED_CORRELATION is searched (ZNCC at half resolution over ``radius``) and gets up to
-      COARSE_ITERATIONS strided steps from the match. Searching every AP first cost 24 % more time
-      (3.4 against 2.8 ms a frame for 23 APs) and was no more accurate: fair rms over the 5 cases of
-      test_alignment_accuracy × 2 seeds 0.1172 px against 0.1170 (each case within 0.0022 px), 0.2331
-      against 0.2382 px on 1280×960 Jupiter, within 0.005 px with local fields of 2.5 and 4 px rms. On
-      the bench recording 5 % of the APs are searched;
-    - one step on every pixel, sampled bicubically, removes the strided grid's bias. Further
-      full-resolution steps cost a resampling of every box each and did not help on the simulator
-      (640×480, 80 frames: rms 0.31/0.47/0.48 px on jupiter/moon/sun with one step, 0.31/0.48/0.52 px
-      iterating to 0.01 px).
+      COARSE_ITERATIONS strided steps from the match;
+    - a fit on every pixel at the settled offset and one at its diagonal neighbour on the side of the
+      strided estimate, blended per axis by the first one's offset, give the sub-pixel shift (both
+      again at the whole pixel nearest it where that lies more than RECENTRE px away).
     The Gaussian weight keeps the box edges, where content enters and leaves, from biasing the shift.
-    The correlation is the Gaussian-weighted ZNCC on the full-resolution patch (before that last step).
-    ``found`` is False where a search's peak sat on its border or the refined shift left the search
-    radius (the match may lie outside it).
+    The correlation is the Gaussian-weighted ZNCC of the full-resolution patch at the settled offset.
+    ``found`` is False where a search's peak sat on its border or the shift left the search radius
+    (the match may lie outside it).
     """
     img = np.ascontiguousarray(frame_blur, np.float32)
+    n_ap = len(tpl.sizes)
     start = np.array([gdy, gdx])
-    shift = np.tile(start, (len(tpl.full), 1))
-    score = np.zeros(len(shift))
-    found = np.ones(len(shift), bool)
+    shift = np.tile(start, (n_ap, 1))
+    score = np.zeros(n_ap)
+    found = np.ones(n_ap, bool)
+    base = np.rint(start).astype(np.int64)
+    reach = radius + MAX_STEP + 1  # whole-pixel offsets stay within this of the global shift's
+    k = np.tile(base, (n_ap, 1))
     frame_half = None
     for coarse, group in zip(tpl.lk_coarse, tpl.lk):
         idx = group.idx
         active = np.arange(len(idx)) if aps is None else np.flatnonzero(aps[idx])
         if active.size == 0:
             continue
-        f, moved = _gauss_newton(img, tpl, coarse, shift, START_ITERATIONS, COARSE_TOL, active)
+        s = int(tpl.sizes[idx[0]])
+        corner = np.stack([tpl.top[idx], tpl.left[idx]], axis=1)  # (g, 2) box corners in the frame
+        lo = corner[active] + base - reach
+        hi = corner[active] + base + reach + s
+        pad_lo = np.maximum(0, -lo.min(axis=0))
+        pad_hi = np.maximum(0, hi.max(axis=0) - img.shape)
+        padded = img
+        if pad_lo.any() or pad_hi.any():  # windows beyond the frame: its edge pixels continue
+            padded = cv2.copyMakeBorder(img, int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1]),
+                                        cv2.BORDER_REPLICATE)
+        corner = corner + pad_lo
+        strided = _strided_windows(padded, s, COARSE_STEP)
+        low, high = base - reach + 1, base + reach - 1
+        pair_buffer = np.zeros((len(idx), 2, group.side ** 2), np.float32)
+        coarse_buffer = np.zeros((len(idx), coarse.side ** 2), np.float32)
+        settled, corr, offset = _settle(strided, coarse, corner[active], k, active, START_ITERATIONS, low, high,
+                                        coarse_buffer)
         sel = idx[active]
-        lost = active[(moved[active] >= COARSE_TOL) | (np.abs(shift[sel] - start).max(axis=1) > radius)
-                      | (_correlation(f[active], coarse, active) < SETTLED_CORRELATION)]
+        lost = np.flatnonzero(~settled | (np.abs(k[sel] - start).max(axis=1) > radius)
+                              | (corr < SETTLED_CORRELATION))
         if lost.size:
             frame_half = half(img) if frame_half is None else frame_half
-            for j in lost:
+            for j in active[lost]:
                 a = int(idx[j])
                 dy, dx, found[a] = _search(frame_half, tpl, a, gdy, gdx, radius)
-                shift[a] = dy, dx
-            _gauss_newton(img, tpl, coarse, shift, COARSE_ITERATIONS, COARSE_TOL, lost)
-        last, _ = _gauss_newton(img, tpl, group, shift, 1, 0.0, active)
-        score[sel] = _correlation(last[active], group, active)
+                k[a] = np.minimum(np.maximum(np.rint([dy, dx]).astype(np.int64), low), high)
+            _, _, offset[lost] = _settle(strided, coarse, corner[active[lost]], k, active[lost], COARSE_ITERATIONS,
+                                         low, high, coarse_buffer)
+        # The full-resolution fit's error grows with the offset from its whole pixel (the frame's blur
+        # and the shift interacting beyond the terms fitted): a second fit from the diagonal neighbour
+        # on the side the strided estimate points to, blended per axis by the offset, cancels the part
+        # linear in the offset (extrapolating a little where the fit lands on the other side).
+        side = np.where(offset >= 0, 1, -1)
+        delta, score[sel], beyond = _fit_pair(padded, group, active, corner[active] + k[sel], side, pair_buffer)
+        far = np.flatnonzero(np.abs(delta).max(axis=1) > RECENTRE)
+        if far.size:
+            a = sel[far]
+            moved = np.minimum(np.maximum(np.rint(k[a] + delta[far]).astype(np.int64), low), high)
+            side[far] = np.where(k[a] + delta[far] >= moved, 1, -1)
+            k[a] = moved
+            delta[far], score[a], beyond[far] = _fit_pair(padded, group, active[far], corner[active[far]] + k[a],
+                                                          side[far], pair_buffer)
+        delta = np.minimum(np.maximum(delta, -MAX_STEP), MAX_STEP)
+        t = delta * side
+        shift[sel] = k[sel] + (1 - t) * delta + t * (side + beyond)
     found &= np.all(np.abs(shift - start) <= radius, axis=1)
     return shift - start, score, found
 
