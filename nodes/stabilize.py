@@ -42,7 +42,7 @@ class StabilizeParams(Params):
 
 
 @node_type("stabilize", params=StabilizeParams, inputs={"frames": Port(doc="reader or calibrate result", kind="frames")},
-           outputs={"shifts": "shifts"}, version="6", reads_input=True)
+           outputs={"shifts": "shifts"}, version="7", reads_input=True)
 def stabilize(ctx: Context) -> Result:
     """Global sub-pixel shift and validity of every frame, the common crop and (planet) the object's box."""
     p: StabilizeParams = ctx.params

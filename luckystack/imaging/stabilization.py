@@ -173,7 +173,9 @@ def fit_template(ref: PlanetReference, window: np.ndarray, box: tuple[int, int, 
     of a correlation surface. Gain and offset absorb the samples' scale.
     """
     th, tw = ref.template.shape
-    img = _planet_match_image(half(np.asarray(window, np.float32)))
+    # integer samples are binned as stored (to the nearest level, far below their noise): no float copy
+    binned = half(window) if window.dtype in (np.uint8, np.uint16) else half(np.asarray(window, np.float32))
+    img = _planet_match_image(np.asarray(binned, np.float32))
     y0 = (ref.cy - 0.5 + dy) / 2 - box[0] / 2  # the template's centre in the binned window
     x0 = (ref.cx - 0.5 + dx) / 2 - box[2] / 2
     ey = ex = 0.0
