@@ -19,6 +19,7 @@ from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
 CELL = 4  # binned px (8 full-resolution px): the side of the cells of the detail maps
+MAP_CHUNK = 8  # work items per stored chunk of the detail maps
 STABILIZE_OFFSET = 10  # reason code 10 + k: disabled by stabilize with its reason k
 OBJECT_MARGIN = 16  # px around the object's box (the limb blurred by seeing, moved by local distortion)
 
@@ -69,6 +70,7 @@ def analyse(ctx: Context) -> Result:
     fn = partial(score_chunk, stream, shift=shift, valid=valid_in, region=region, method=p.method,
                  scale=p.scale, margin=margin, normalize=p.normalize, artifacts=p.artifacts, cells=binned)
     maps: dict[str, np.ndarray] = {}
+    held: dict[str, list[np.ndarray]] = {name: [] for name in CELL_MAPS}  # parts of the stored chunk filling
     score, reason, brightness = [], [], []
     for k, part in enumerate(ctx.map(fn, chunks, total=len(chunks), label="analyse")):
         score.append(part[0])
@@ -77,8 +79,12 @@ def analyse(ctx: Context) -> Result:
         for name, cells in zip(CELL_MAPS, part[3:]):
             if name not in maps:
                 maps[name] = ctx.create_array("quality", name, (n,) + cells.shape[1:], np.float32,
-                                              (8 * CHUNK,) + cells.shape[1:])
-            maps[name][chunks[k].start:chunks[k].stop] = cells
+                                              (MAP_CHUNK * CHUNK,) + cells.shape[1:])
+            held[name].append(cells)
+            if len(held[name]) == MAP_CHUNK or k == len(chunks) - 1:  # whole stored chunks: one write each
+                start = chunks[k + 1 - len(held[name])].start
+                maps[name][start:chunks[k].stop] = np.concatenate(held[name])
+                held[name] = []
     score = np.concatenate(score)
     reason = np.concatenate(reason).astype(np.int8)
     brightness = np.concatenate(brightness)
