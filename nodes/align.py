@@ -201,25 +201,23 @@ def cell_quality(quality: Result, boxes: CellBoxes, valid: np.ndarray, normalize
 
 
 def _box_sums(cells: np.ndarray, boxes: CellBoxes, cell: int) -> np.ndarray:
-    """(n, A) sums over the boxes of (n, rows, columns) cell sums: their integral image, interpolated
-    linearly inside each cell (the last row and column of cells may be narrower)."""
+    """(n, A) sums over the boxes of (n, rows, columns) cell sums, each cell counted by the share of it
+    inside the box (its content taken as even; the last row and column of cells may be narrower): one
+    matrix product with the boxes' cell weights."""
     n, rows, cols = cells.shape
-    integral = np.zeros((n, rows + 1, cols + 1))
-    np.cumsum(np.cumsum(cells, axis=1, dtype=np.float64), axis=2, out=integral[:, 1:, 1:])
+    wy = _overlap(boxes.top, boxes.bottom, rows, cell, boxes.height)  # (A, rows)
+    wx = _overlap(boxes.left, boxes.right, cols, cell, boxes.width)  # (A, cols)
+    weights = (wy[:, :, None] * wx[:, None, :]).reshape(len(wy), rows * cols)
+    return np.asarray(cells, np.float64).reshape(n, rows * cols) @ weights.T
 
-    def weights(at: np.ndarray, count: int, extent: int) -> tuple[np.ndarray, np.ndarray]:
-        k = np.minimum((at // cell).astype(np.intp), count - 1)
-        return k, (at - k * cell) / (np.minimum((k + 1) * cell, extent) - k * cell)
 
-    out = 0.0
-    for ys, sy in ((boxes.bottom, 1.0), (boxes.top, -1.0)):
-        ky, fy = weights(ys, rows, boxes.height)
-        for xs, sx in ((boxes.right, 1.0), (boxes.left, -1.0)):
-            kx, fx = weights(xs, cols, boxes.width)
-            corner = (integral[:, ky, kx] * (1 - fy) * (1 - fx) + integral[:, ky + 1, kx] * fy * (1 - fx)
-                      + integral[:, ky, kx + 1] * (1 - fy) * fx + integral[:, ky + 1, kx + 1] * fy * fx)
-            out = out + sy * sx * corner
-    return out
+def _overlap(lo: np.ndarray, hi: np.ndarray, count: int, cell: int, extent: int) -> np.ndarray:
+    """(A, count): the share of each of ``count`` cells ([k·cell, min((k+1)·cell, extent))) inside
+    [lo, hi) of each box."""
+    start = np.arange(count) * cell
+    end = np.minimum(start + cell, extent)
+    inside = np.minimum(hi[:, None], end) - np.maximum(lo[:, None], start)
+    return np.clip(inside, 0.0, None) / (end - start)
 
 
 def quality_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, matching: ApMatching,
