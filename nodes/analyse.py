@@ -3,6 +3,7 @@ artifact checks and ranking, and each frame's brightness (its transparency, whic
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Literal
 
@@ -18,7 +19,8 @@ from luckystack.imaging.registration import aligned_box
 from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
-CELL = 4  # binned px (8 full-resolution px): the side of the cells of the detail maps
+CELL = 4  # binned px (8 full-resolution px): the smallest side of the cells of the detail maps
+MAX_CELLS = 2048  # about, per frame and map: larger regions get larger cells (~8 kB per frame and map)
 MAP_CHUNK = 8  # work items per stored chunk of the detail maps
 STABILIZE_OFFSET = 10  # reason code 10 + k: disabled by stabilize with its reason k
 OBJECT_MARGIN = 16  # px around the object's box (the limb blurred by seeing, moved by local distortion)
@@ -66,9 +68,9 @@ def analyse(ctx: Context) -> Result:
     obj = shifts.meta.get("object") if p.region == "object" else None
     region = crop if obj is None else object_region(crop, obj, OBJECT_MARGIN + margin, 2 * margin + 4)
     chunks = chunked(range(n), CHUNK)
-    binned = p.method == "gradient" and p.scale >= BINNED_SCALE
+    cell = cell_side(region) if p.method == "gradient" and p.scale >= BINNED_SCALE else 0
     fn = partial(score_chunk, stream, shift=shift, valid=valid_in, region=region, method=p.method,
-                 scale=p.scale, margin=margin, normalize=p.normalize, artifacts=p.artifacts, cells=binned)
+                 scale=p.scale, margin=margin, normalize=p.normalize, artifacts=p.artifacts, cell=cell)
     maps: dict[str, np.ndarray] = {}
     held: dict[str, list[np.ndarray]] = {name: [] for name in CELL_MAPS}  # parts of the stored chunk filling
     score, reason, brightness = [], [], []
@@ -105,7 +107,7 @@ def analyse(ctx: Context) -> Result:
         ctx.log(f"{bad} frames disabled for artifacts")
     meta = {"method": p.method, "scale": p.scale, "normalize": p.normalize, "reasons": reasons, "region": region}
     if maps:
-        meta["cells"] = {"region": region, "bin": 2, "cell": CELL}
+        meta["cells"] = {"region": region, "bin": 2, "cell": cell}
     return Result(arrays={"score": score, "rank": rank, "valid": valid, "reason": reason, "brightness": brightness,
                           **maps}, meta=meta)
 
@@ -124,20 +126,27 @@ def object_region(crop: list[int], obj: list[int], pad: int, smallest: int) -> l
 CELL_MAPS = ("cell_energy", "cell_brightness")
 
 
+def cell_side(region: list[int]) -> int:
+    """The side (binned px) of the detail maps' cells over ``region`` (y, x, h, w): :data:`CELL`, or
+    larger where the region would need more than :data:`MAX_CELLS` cells."""
+    return max(CELL, math.ceil(math.sqrt((region[2] // 2) * (region[3] // 2) / MAX_CELLS)))
+
+
 def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, region: list[int], method: str,
-                scale: float, margin: int, normalize: bool, artifacts: bool, cells: bool = False
+                scale: float, margin: int, normalize: bool, artifacts: bool, cell: int = 0
                 ) -> tuple[np.ndarray, ...]:
     """Scores, artifact reason codes and brightness (:func:`crop_brightness`) of the aligned ``region``
     (y, x, h, w in reference coordinates) of frames ``chunk`` (frames stabilize disabled are skipped).
 
-    With ``cells`` (a binned gradient score) also the frames' detail maps (n, rows, columns) float32:
-    the squared gradient (per full-resolution px, 0…1 scale) and the smoothed brightness of the
-    2×2-binned region summed over cells of :data:`CELL` binned px (NaN for frames not measured), from
+    With a ``cell`` side (binned px; a binned gradient score) also the frames' detail maps (n, rows,
+    columns) float32: the squared gradient (per full-resolution px, 0…1 scale) and the smoothed
+    brightness of the 2×2-binned region summed over cells of that side (NaN for frames not measured), from
     which align takes every AP's local quality without reading the frames again."""
     score = np.full(len(chunk), np.nan)
     reason = np.zeros(len(chunk), np.int8)
     brightness = np.full(len(chunk), np.nan)
-    grid = (-(-(region[2] // 2) // CELL), -(-(region[3] // 2) // CELL))
+    cells = cell > 0
+    grid = (-(-(region[2] // 2) // cell), -(-(region[3] // 2) // cell)) if cells else (0, 0)
     energy_cells = np.full((len(chunk),) + grid, np.nan, np.float32) if cells else None
     bright_cells = np.full((len(chunk),) + grid, np.nan, np.float32) if cells else None
     for k, i in enumerate(chunk):
@@ -158,8 +167,8 @@ def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, regi
             if normalize:
                 value = value / mean if mean > 1e-6 else 0.0
             if cells:
-                energy_cells[k] = cell_sums(energy, CELL) * (factor * factor / 4)
-                bright_cells[k] = cell_sums(smoothed, CELL) * factor
+                energy_cells[k] = cell_sums(energy, cell) * (factor * factor / 4)
+                bright_cells[k] = cell_sums(smoothed, cell) * factor
         else:
             value = frame_score(samples, method, scale, margin, normalize, mean)
         score[k] = value * (1.0 if normalize else factor)
