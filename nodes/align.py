@@ -61,6 +61,11 @@ class AlignParams(Params):
         None, description="local quality estimator (default: the analyse node's method)")
     scale: float | None = Field(None, ge=2.0, le=8.0, description="local quality scale (default: analyse's)")
     normalize: bool | None = Field(None, description="normalise local quality by brightness (default: analyse's)")
+    from_analyse: bool = Field(True, description="take the local quality from analyse's detail maps (2×2-binned, "
+                               "summed over cells) where analyse used this estimator, reading no frame again "
+                               "(2000 frames of 640×480: 0.1 s instead of 1.7 s of CPU); false measures every "
+                               "frame at full resolution (measured: merged P10/P25 PSNR 0.02–0.03 dB higher "
+                               "on simulated Jupiter, within ±0.02 dB on Moon and Sun)")
 
     @field_validator("ap_size", mode="before")
     @classmethod
@@ -105,7 +110,8 @@ def align(ctx: Context) -> Result:
     matching = ApMatching(np.ascontiguousarray(mono, np.float32), centres.astype(np.int32),
                           sizes.astype(np.int32), windows[0], windows[1], (crop[0], crop[1]), p.search,
                           p.min_corr, p.max_jump)
-    cells = cells_of(quality, method, scale, centres, sizes, crop) if quality is not None else None
+    cells = cells_of(quality, method, scale, centres, sizes, crop) if quality is not None and p.from_analyse \
+        else None
     if cells is not None:  # analyse measured the detail on these frames already: sum its cells
         lq = cell_quality(quality, cells, valid, normalize).astype(np.float32)
     else:

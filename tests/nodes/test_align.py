@@ -159,10 +159,12 @@ def test_local_quality_comes_from_analyse_cells_and_ranks_as_measuring_the_frame
         rank_a, rank_b = np.argsort(np.argsort(a[good, j])), np.argsort(np.argsort(b[good, j]))
         assert np.corrcoef(rank_a, rank_b)[0, 1] > 0.97
     np.testing.assert_allclose(np.nanmedian(a / b, axis=0), 1.0, atol=0.1)
-    # Another estimator than analyse's, or APs beyond its maps: align measures the frames itself.
+    # Another estimator than analyse's, or APs beyond its maps, or asked to: align measures the frames.
     before = _CountingStream.reads
     run_node("align", {"method": "laplacian"}, counted)
     assert _CountingStream.reads > before
+    full = run_node("align", {"from_analyse": False}, counted)["aps"]
+    np.testing.assert_array_equal(full.array("quality"), b)
 
 
 def test_box_sums_over_cells_are_exact_on_cell_edges_and_for_even_cells():
