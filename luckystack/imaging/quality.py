@@ -121,12 +121,7 @@ def binned_gradient_score(region: np.ndarray, scale: float, margin: int, normali
     removes the detail that binning does). The binned region is smoothed by what the Gaussian of sigma
     ``scale / 4`` adds to the binning's own blur, and the gradient is per full-resolution pixel.
     """
-    if scale < BINNED_SCALE:
-        raise ValueError(f"a binned score needs a noise-robust scale of at least {BINNED_SCALE}")
-    h, w = region.shape[0] // 2 * 2, region.shape[1] // 2 * 2
-    binned = cv2.resize(np.asarray(region[:h, :w], np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    sigma = np.sqrt((scale / 4.0) ** 2 - 0.25) / 2  # the 2×2 box's variance is 1/4 px² per axis
-    score = frame_score(binned, "gradient", 4.0 * sigma, margin // 2) / 2
+    score = inner_rms(binned_detail(region, scale)[1], margin // 2) / 2  # per full-resolution px
     if normalize:
         mean = crop_brightness(region, margin) if brightness is None else brightness
         score = score / mean if mean > 1e-6 else 0.0
@@ -139,7 +134,7 @@ def binned_detail(region: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndar
     σ = ``scale / 4`` adds to the binning's blur, and its squared gradient per binned pixel
     (:func:`detail_energy`)."""
     if scale < BINNED_SCALE:
-        raise ValueError(f"a binned measure needs a noise-robust scale of at least {BINNED_SCALE}")
+        raise ValueError(f"a binned score needs a noise-robust scale of at least {BINNED_SCALE}")
     h, w = region.shape[0] // 2 * 2, region.shape[1] // 2 * 2
     binned = cv2.resize(np.asarray(region[:h, :w], np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     smoothed = smooth(binned, 4.0 * _binned_sigma(scale))
