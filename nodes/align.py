@@ -4,12 +4,17 @@ Local quality is measured on the globally stabilized frames, so it needs no loca
 the frames per AP by it and measures each AP's sub-pixel shift only in the frames that AP stacks
 (:mod:`luckystack.imaging.localshift`). The result carries what that needs: the grey reference, the
 matching windows and the matching settings.
+
+Where analyse scored the frames with the same estimator it left their detail maps (binned gradient
+energy and brightness summed over small cells of the scored region): each AP's local quality is then
+summed from those cells over its box, and no frame is read again. Otherwise (another estimator, or an
+AP box beyond the maps) align measures the frames itself.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -57,6 +62,11 @@ class AlignParams(Params):
         None, description="local quality estimator (default: the analyse node's method)")
     scale: float | None = Field(None, ge=2.0, le=8.0, description="local quality scale (default: analyse's)")
     normalize: bool | None = Field(None, description="normalise local quality by brightness (default: analyse's)")
+    from_analyse: bool = Field(True, description="take the local quality from analyse's detail maps (2×2-binned, "
+                               "summed over cells) where analyse used this estimator, reading no frame again "
+                               "(2000 frames of 640×480: 0.1 s instead of 1.7 s of CPU); false measures every "
+                               "frame at full resolution (measured: merged P10/P25 PSNR 0.02–0.03 dB higher "
+                               "on simulated Jupiter, within ±0.02 dB on Moon and Sun)")
 
     @field_validator("ap_size", mode="before")
     @classmethod
@@ -71,7 +81,7 @@ class AlignParams(Params):
 @node_type("align", params=AlignParams, aliases=("align-aps",), key_name="align-aps",
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"),
                    "reference": Port(kind="reference"), "quality": Port(required=False, kind="quality")},
-           outputs={"aps": "aps"}, version="9", reads_input=True, check_input=ap_sizes_fit)
+           outputs={"aps": "aps"}, version="10", reads_input=True, check_input=ap_sizes_fit)
 def align(ctx: Context) -> Result:
     """Place APs and measure each AP's local quality in every globally stabilized frame.
 
@@ -110,10 +120,15 @@ def align(ctx: Context) -> Result:
     matching = ApMatching(np.ascontiguousarray(mono, np.float32), centres.astype(np.int32),
                           sizes.astype(np.int32), windows[0], windows[1], (crop[0], crop[1]), p.search,
                           p.min_corr, p.max_jump)
-    chunks = chunked(range(stream.count), CHUNK)
-    fn = partial(quality_chunk, stream, shift=shift, valid=valid, matching=matching, method=method,
-                 scale=scale, normalize=normalize)
-    lq = np.concatenate(list(ctx.map(fn, chunks, total=len(chunks), label="align"))).astype(np.float32)
+    cells = cells_of(quality, method, scale, centres, sizes, crop) if quality is not None and p.from_analyse \
+        else None
+    if cells is not None:  # analyse measured the detail on these frames already: sum its cells
+        lq = cell_quality(quality, cells, valid, normalize).astype(np.float32)
+    else:
+        chunks = chunked(range(stream.count), CHUNK)
+        fn = partial(quality_chunk, stream, shift=shift, valid=valid, matching=matching, method=method,
+                     scale=scale, normalize=normalize)
+        lq = np.concatenate(list(ctx.map(fn, chunks, total=len(chunks), label="align"))).astype(np.float32)
     gaps = aps_over_gaps(getattr(stream, "nonfinite_mask", None), shift, valid, crop, centres, sizes)
     lq[gaps] = np.nan  # no data there: left out of that AP's stack
     used_sizes = sorted({int(s) for s in sizes})
@@ -149,6 +164,77 @@ def local_shifts(stream, shift: np.ndarray, valid: np.ndarray, matching: ApMatch
             local[i], ok[i], _ = matching.shifts(stream.read_mono(int(i), (a, b, c, d)), (a, c), shift[i],
                                                  everything)
     return local, ok
+
+
+class CellBoxes(NamedTuple):
+    """AP boxes in the binned px of analyse's detail maps: top, bottom, left, right (A,) float64, and
+    the binned image's height and width the maps cover."""
+
+    top: np.ndarray
+    bottom: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    height: int
+    width: int
+
+
+def cells_of(quality: Result, method: str, scale: float, centres: np.ndarray, sizes: np.ndarray,
+             crop: list[int]) -> CellBoxes | None:
+    """The AP boxes on the analyse result's detail maps, when it has maps measured by ``method`` at
+    ``scale`` that cover every AP box; None otherwise (align then measures the frames itself)."""
+    cells = quality.meta.get("cells")
+    if (cells is None or "cell_energy" not in quality.arrays or quality.meta.get("method") != method
+            or float(quality.meta.get("scale", -1.0)) != float(scale)):
+        return None
+    ry, rx, rh, rw = (int(v) for v in cells["region"])
+    b = int(cells["bin"])
+    top = (centres[:, 0] - sizes // 2 + crop[0] - ry).astype(np.float64)
+    left = (centres[:, 1] - sizes // 2 + crop[1] - rx).astype(np.float64)
+    bottom, right = top + sizes, left + sizes
+    if top.min() < 0 or left.min() < 0 or bottom.max() > rh // b * b or right.max() > rw // b * b:
+        return None
+    return CellBoxes(top / b, bottom / b, left / b, right / b, rh // b, rw // b)
+
+
+def cell_quality(quality: Result, boxes: CellBoxes, valid: np.ndarray, normalize: bool,
+                 frames_at_once: int = 512) -> np.ndarray:
+    """Local quality (N, A) of every frame over the AP boxes from analyse's detail maps: the RMS
+    gradient over each box (divided by its mean brightness with ``normalize``), the cells cut by a box
+    edge counted by the part of them inside (their detail taken as even). NaN for invalid frames."""
+    energy, bright = quality.arrays["cell_energy"], quality.arrays["cell_brightness"]
+    cell = int(quality.meta["cells"]["cell"])
+    n, rows, cols = energy.shape
+    area = (boxes.bottom - boxes.top) * (boxes.right - boxes.left)
+    out = np.full((n, len(area)), np.nan)
+    for s in range(0, n, frames_at_once):
+        e = _box_sums(np.asarray(energy[s:s + frames_at_once]), boxes, cell)
+        score = np.sqrt(np.maximum(e, 0.0) / area)
+        if normalize:
+            mean = _box_sums(np.asarray(bright[s:s + frames_at_once]), boxes, cell) / area
+            score = np.where(mean > 1e-6, score / np.maximum(mean, 1e-6), 0.0)
+        out[s:s + len(score)] = score
+    out[~valid] = np.nan
+    return out
+
+
+def _box_sums(cells: np.ndarray, boxes: CellBoxes, cell: int) -> np.ndarray:
+    """(n, A) sums over the boxes of (n, rows, columns) cell sums, each cell counted by the share of it
+    inside the box (its content taken as even; the last row and column of cells may be narrower): one
+    matrix product with the boxes' cell weights."""
+    n, rows, cols = cells.shape
+    wy = _overlap(boxes.top, boxes.bottom, rows, cell, boxes.height)  # (A, rows)
+    wx = _overlap(boxes.left, boxes.right, cols, cell, boxes.width)  # (A, cols)
+    weights = (wy[:, :, None] * wx[:, None, :]).reshape(len(wy), rows * cols)
+    return np.asarray(cells, np.float64).reshape(n, rows * cols) @ weights.T
+
+
+def _overlap(lo: np.ndarray, hi: np.ndarray, count: int, cell: int, extent: int) -> np.ndarray:
+    """(A, count): the share of each of ``count`` cells ([k·cell, min((k+1)·cell, extent))) inside
+    [lo, hi) of each box."""
+    start = np.arange(count) * cell
+    end = np.minimum(start + cell, extent)
+    inside = np.minimum(hi[:, None], end) - np.maximum(lo[:, None], start)
+    return np.clip(inside, 0.0, None) / (end - start)
 
 
 def quality_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, matching: ApMatching,

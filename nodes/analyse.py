@@ -3,6 +3,7 @@ artifact checks and ranking, and each frame's brightness (its transparency, whic
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Literal
 
@@ -11,12 +12,16 @@ from pydantic import Field
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.quality import (
-    ARTIFACT_REASONS, BINNED_SCALE, binned_gradient_score, crop_brightness, detect_artifacts, frame_score,
+    ARTIFACT_REASONS, BINNED_SCALE, binned_detail, cell_sums, crop_brightness, detect_artifacts, frame_score,
+    inner_rms,
 )
 from luckystack.imaging.registration import aligned_box
 from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
+CELL = 4  # binned px (8 full-resolution px): the smallest side of the cells of the detail maps
+MAX_CELLS = 2048  # about, per frame and map: larger regions get larger cells (~8 kB per frame and map)
+MAP_CHUNK = 8  # work items per stored chunk of the detail maps
 STABILIZE_OFFSET = 10  # reason code 10 + k: disabled by stabilize with its reason k
 OBJECT_MARGIN = 16  # px around the object's box (the limb blurred by seeing, moved by local distortion)
 
@@ -45,7 +50,7 @@ class AnalyseParams(Params):
 
 @node_type("analyse", params=AnalyseParams,
            inputs={"frames": Port(kind="frames"), "shifts": Port(doc="stabilize result", kind="shifts")},
-           outputs={"quality": "quality"}, version="7", reads_input=True)
+           outputs={"quality": "quality"}, version="8", reads_input=True)
 def analyse(ctx: Context) -> Result:
     """Score, rank and validity of every frame, measured on the scored region (the object's box or the
     crop)."""
@@ -63,12 +68,28 @@ def analyse(ctx: Context) -> Result:
     obj = shifts.meta.get("object") if p.region == "object" else None
     region = crop if obj is None else object_region(crop, obj, OBJECT_MARGIN + margin, 2 * margin + 4)
     chunks = chunked(range(n), CHUNK)
+    cell = cell_side(region) if p.method == "gradient" and p.scale >= BINNED_SCALE else 0
     fn = partial(score_chunk, stream, shift=shift, valid=valid_in, region=region, method=p.method,
-                 scale=p.scale, margin=margin, normalize=p.normalize, artifacts=p.artifacts)
-    parts = list(ctx.map(fn, chunks, total=len(chunks), label="analyse"))
-    score = np.concatenate([q[0] for q in parts])
-    reason = np.concatenate([q[1] for q in parts]).astype(np.int8)
-    brightness = np.concatenate([q[2] for q in parts])
+                 scale=p.scale, margin=margin, normalize=p.normalize, artifacts=p.artifacts, cell=cell)
+    maps: dict[str, np.ndarray] = {}
+    held: dict[str, list[np.ndarray]] = {name: [] for name in CELL_MAPS}  # parts of the stored chunk filling
+    score, reason, brightness = [], [], []
+    for k, part in enumerate(ctx.map(fn, chunks, total=len(chunks), label="analyse")):
+        score.append(part[0])
+        reason.append(part[1])
+        brightness.append(part[2])
+        for name, cells in zip(CELL_MAPS, part[3:]):
+            if name not in maps:
+                maps[name] = ctx.create_array("quality", name, (n,) + cells.shape[1:], np.float32,
+                                              (MAP_CHUNK * CHUNK,) + cells.shape[1:])
+            held[name].append(cells)
+            if len(held[name]) == MAP_CHUNK or k == len(chunks) - 1:  # whole stored chunks: one write each
+                start = chunks[k + 1 - len(held[name])].start
+                maps[name][start:chunks[k].stop] = np.concatenate(held[name])
+                held[name] = []
+    score = np.concatenate(score)
+    reason = np.concatenate(reason).astype(np.int8)
+    brightness = np.concatenate(brightness)
     stab_reason = shifts.array("reason").astype(np.int8)
     reason = np.where(valid_in, reason, STABILIZE_OFFSET + stab_reason).astype(np.int8)
     valid = reason == 0
@@ -84,9 +105,11 @@ def analyse(ctx: Context) -> Result:
     bad = int((~valid & valid_in).sum())
     if bad:
         ctx.log(f"{bad} frames disabled for artifacts")
-    return Result(arrays={"score": score, "rank": rank, "valid": valid, "reason": reason, "brightness": brightness},
-                  meta={"method": p.method, "scale": p.scale, "normalize": p.normalize, "reasons": reasons,
-                        "region": region})
+    meta = {"method": p.method, "scale": p.scale, "normalize": p.normalize, "reasons": reasons, "region": region}
+    if maps:
+        meta["cells"] = {"region": region, "bin": 2, "cell": cell}
+    return Result(arrays={"score": score, "rank": rank, "valid": valid, "reason": reason, "brightness": brightness,
+                          **maps}, meta=meta)
 
 
 def object_region(crop: list[int], obj: list[int], pad: int, smallest: int) -> list[int]:
@@ -100,14 +123,32 @@ def object_region(crop: list[int], obj: list[int], pad: int, smallest: int) -> l
     return [y0, x0, y1 - y0, x1 - x0]
 
 
+CELL_MAPS = ("cell_energy", "cell_brightness")
+
+
+def cell_side(region: list[int]) -> int:
+    """The side (binned px) of the detail maps' cells over ``region`` (y, x, h, w): :data:`CELL`, or
+    larger where the region would need more than :data:`MAX_CELLS` cells."""
+    return max(CELL, math.ceil(math.sqrt((region[2] // 2) * (region[3] // 2) / MAX_CELLS)))
+
+
 def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, region: list[int], method: str,
-                scale: float, margin: int, normalize: bool, artifacts: bool
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                scale: float, margin: int, normalize: bool, artifacts: bool, cell: int = 0
+                ) -> tuple[np.ndarray, ...]:
     """Scores, artifact reason codes and brightness (:func:`crop_brightness`) of the aligned ``region``
-    (y, x, h, w in reference coordinates) of frames ``chunk`` (frames stabilize disabled are skipped)."""
+    (y, x, h, w in reference coordinates) of frames ``chunk`` (frames stabilize disabled are skipped).
+
+    With a ``cell`` side (binned px; a binned gradient score) also the frames' detail maps (n, rows,
+    columns) float32: the squared gradient (per full-resolution px, 0…1 scale) and the smoothed
+    brightness of the 2×2-binned region summed over cells of that side (NaN for frames not measured), from
+    which align takes every AP's local quality without reading the frames again."""
     score = np.full(len(chunk), np.nan)
     reason = np.zeros(len(chunk), np.int8)
     brightness = np.full(len(chunk), np.nan)
+    cells = cell > 0
+    grid = (-(-(region[2] // 2) // cell), -(-(region[3] // 2) // cell)) if cells else (0, 0)
+    energy_cells = np.full((len(chunk),) + grid, np.nan, np.float32) if cells else None
+    bright_cells = np.full((len(chunk),) + grid, np.nan, np.float32) if cells else None
     for k, i in enumerate(chunk):
         if not valid[i]:
             continue
@@ -121,8 +162,16 @@ def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, regi
         mean = crop_brightness(samples, margin)
         brightness[k] = mean * factor
         if method == "gradient" and scale >= BINNED_SCALE:
-            value = binned_gradient_score(samples, scale, margin, normalize, mean)
+            smoothed, energy = binned_detail(samples, scale)
+            value = inner_rms(energy, margin // 2) / 2  # per full-resolution px
+            if normalize:
+                value = value / mean if mean > 1e-6 else 0.0
+            if cells:
+                energy_cells[k] = cell_sums(energy, cell) * (factor * factor / 4)
+                bright_cells[k] = cell_sums(smoothed, cell) * factor
         else:
             value = frame_score(samples, method, scale, margin, normalize, mean)
         score[k] = value * (1.0 if normalize else factor)
+    if cells:
+        return score, reason, brightness, energy_cells, bright_cells
     return score, reason, brightness

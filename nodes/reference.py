@@ -12,13 +12,14 @@ from pydantic import Field
 from luckystack.graph.node import Context, InputFile, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.apshift import make_templates, match_blur, measure, replace_lost
 from luckystack.imaging.colour import grey, luminance
-from luckystack.imaging.drizzle import interpolate_patch
+from luckystack.imaging.drizzle import tap_weights
 from luckystack.imaging.placement import NEAREST_REACH, grid_aps, neighbours
 from luckystack.imaging.warp import dense_field, warp_field
 from luckystack.nodes.bounds import FrameCount
 from luckystack.nodes.frames import chunked, open_frames
 
 CHUNK = 32
+PHASES = 8  # sub-pixel positions per px the frames are resampled at (1/8 px; OpenCV's warps use 1/32)
 
 
 class ReferenceParams(Params):
@@ -35,7 +36,7 @@ class ReferenceParams(Params):
 
 @node_type("reference", params=ReferenceParams,
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"), "quality": Port(kind="quality")},
-           outputs={"reference": "reference"}, version="9", reads_input=True)
+           outputs={"reference": "reference"}, version="10", reads_input=True)
 def reference(ctx: Context) -> Result:
     """The reference image over the stabilize crop."""
     p: ReferenceParams = ctx.params
@@ -48,7 +49,9 @@ def reference(ctx: Context) -> Result:
     shift, valid, rank = shifts.array("shift"), quality.array("valid"), quality.array("rank")
     chosen = best_frames(rank, valid, p.fraction, p.max_frames)
     chunks = chunked(chosen, CHUNK)
-    image = _mean(ctx, partial(sum_chunk, stream, shift=shift, crop=crop), chunks)
+    position = quantized_positions(shift, crop)
+    by_phase = chosen[np.lexsort((chosen, position[chosen, 1] % PHASES, position[chosen, 0] % PHASES))]
+    image = _mean(ctx, partial(sum_chunk, stream, position=position, crop=crop), chunked(by_phase, CHUNK))
     iterations = 0
     if p.local:
         mono = grey(image)
@@ -84,16 +87,49 @@ def _mean(ctx: Context, fn, chunks: list[np.ndarray]) -> np.ndarray:
     return (total / count).astype(np.float32)
 
 
-def sum_chunk(stream, chunk: np.ndarray, shift: np.ndarray, crop: list[int]) -> tuple[np.ndarray, int]:
-    """Sum of the globally aligned crops (bicubic, sub-pixel) of frames ``chunk``."""
-    y0, x0, h, w = crop
-    acc = np.zeros((h, w, stream.channels), np.float64)
-    for i in chunk:
-        # Separable cubic FIR at zoom 1: the same resampling as the stack node, ~4× cheaper than warpAffine.
-        # cv2.accumulate adds float32 into float64 as np.add does (the same bits), in 2/3 of the time.
-        cv2.accumulate(interpolate_patch(stream.read(int(i)), (y0, x0), (h, w), (shift[i, 0], shift[i, 1])),
-                       acc)
-    return acc, len(chunk)
+def quantized_positions(shift: np.ndarray, crop: list[int]) -> np.ndarray:
+    """(N, 2) int64: where each frame's crop starts, (y0 + dy, x0 + dx), in 1/:data:`PHASES` px."""
+    return np.rint((np.asarray(crop[:2], np.float64) + shift) * PHASES).astype(np.int64)
+
+
+def sum_chunk(stream, chunk: np.ndarray, position: np.ndarray, crop: list[int]) -> tuple[np.ndarray, int]:
+    """Sum of the globally aligned crops of frames ``chunk``, resampled (separable cubic, as the stack)
+    at their crop positions ``position`` (:func:`quantized_positions`).
+
+    Resampling is linear: the frames at one sub-pixel phase are added as stored, at their whole-pixel
+    positions, and the sum is filtered once. Chunks of frames ordered by phase (as the node makes them)
+    filter once or twice instead of once per frame."""
+    _, _, h, w = crop
+    total = np.zeros((h, w, stream.channels), np.float64)
+    phase = position[chunk] % PHASES
+    for py, px in np.unique(phase, axis=0).tolist():
+        whole, first, taps = tap_weights(np.array([[py / PHASES, px / PHASES]]), "cubic")
+        reach = taps.shape[2] - 1
+        acc = factor = None
+        for i in chunk[(phase[:, 0] == py) & (phase[:, 1] == px)]:
+            y, x = position[i] // PHASES + first
+            block, factor = _block(stream, int(i), y, y + h + reach, x, x + w + reach)
+            if acc is None:  # float32 holds the sum of a chunk of 8- and 16-bit samples exactly
+                acc = np.zeros(block.shape, np.float32)
+            cv2.accumulate(block, acc)
+        filtered = cv2.sepFilter2D(acc, cv2.CV_32F, taps[0, 1], taps[0, 0], anchor=(0, 0),
+                                   borderType=cv2.BORDER_REPLICATE)[:h, :w]
+        total += filtered.reshape(h, w, -1) * factor
+    return total, len(chunk)
+
+
+def _block(stream, i: int, y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, float]:
+    """Rows ``[y0, y1)`` and columns ``[x0, x1)`` of frame ``i`` (edges replicated beyond the frame) and
+    the factor that scales them to 0…1: grey samples as stored for a mono stream, else ``read``'s."""
+    box = (max(0, y0), min(stream.height, y1), max(0, x0), min(stream.width, x1))
+    if stream.channels == 1:
+        part, factor = stream.read_samples(i, box)
+    else:
+        part, factor = stream.read(i, box), 1.0
+    outside = (box[0] - y0, y1 - box[1], box[2] - x0, x1 - box[3])
+    if any(outside):
+        part = cv2.copyMakeBorder(np.ascontiguousarray(part), *outside, cv2.BORDER_REPLICATE)
+    return part, factor
 
 
 def local_sum_chunk(stream, chunk: np.ndarray, shift: np.ndarray, crop: list[int], ref_mono: np.ndarray,

@@ -42,7 +42,7 @@ class StabilizeParams(Params):
 
 
 @node_type("stabilize", params=StabilizeParams, inputs={"frames": Port(doc="reader or calibrate result", kind="frames")},
-           outputs={"shifts": "shifts"}, version="5", reads_input=True)
+           outputs={"shifts": "shifts"}, version="7", reads_input=True)
 def stabilize(ctx: Context) -> Result:
     """Global sub-pixel shift and validity of every frame, the common crop and (planet) the object's box."""
     p: StabilizeParams = ctx.params
@@ -61,7 +61,7 @@ def stabilize(ctx: Context) -> Result:
             ref = planet_reference(heads, p.threshold)
             fn = partial(planet_chunk, stream, ref=ref, refine=p.refine)
         else:
-            ref = surface_reference(first, p.anchor_size, max(2, p.search // 2), p.anchor)
+            ref = surface_reference(stream.read_samples(0)[0], p.anchor_size, max(2, p.search // 2), p.anchor)
             fn = partial(surface_chunk, stream, ref=ref)
     except ValueError as exc:
         raise NodeError(f"stabilize ({mode}): {exc}") from exc

@@ -121,16 +121,50 @@ def binned_gradient_score(region: np.ndarray, scale: float, margin: int, normali
     removes the detail that binning does). The binned region is smoothed by what the Gaussian of sigma
     ``scale / 4`` adds to the binning's own blur, and the gradient is per full-resolution pixel.
     """
-    if scale < BINNED_SCALE:
-        raise ValueError(f"a binned score needs a noise-robust scale of at least {BINNED_SCALE}")
-    h, w = region.shape[0] // 2 * 2, region.shape[1] // 2 * 2
-    binned = cv2.resize(np.asarray(region[:h, :w], np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    sigma = np.sqrt((scale / 4.0) ** 2 - 0.25) / 2  # the 2×2 box's variance is 1/4 px² per axis
-    score = frame_score(binned, "gradient", 4.0 * sigma, margin // 2) / 2
+    score = inner_rms(binned_detail(region, scale)[1], margin // 2) / 2  # per full-resolution px
     if normalize:
         mean = crop_brightness(region, margin) if brightness is None else brightness
         score = score / mean if mean > 1e-6 else 0.0
     return score
+
+
+def binned_detail(region: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(smoothed, energy) of the 2×2-binned ``region`` (any dtype, its own scale; an odd last row or
+    column is dropped) as :func:`binned_gradient_score` measures them: the binned image smoothed by what
+    σ = ``scale / 4`` adds to the binning's blur, and its squared gradient per binned pixel
+    (:func:`detail_energy`)."""
+    if scale < BINNED_SCALE:
+        raise ValueError(f"a binned score needs a noise-robust scale of at least {BINNED_SCALE}")
+    h, w = region.shape[0] // 2 * 2, region.shape[1] // 2 * 2
+    binned = cv2.resize(np.asarray(region[:h, :w], np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    smoothed = smooth(binned, 4.0 * _binned_sigma(scale))
+    return smoothed, detail_energy(smoothed)
+
+
+def _binned_sigma(scale: float) -> float:
+    """The smoothing (binned px) that brings the 2×2 box's own blur (variance 1/4 px² per axis) to
+    σ = scale / 4 full-resolution px."""
+    return float(np.sqrt((scale / 4.0) ** 2 - 0.25) / 2)
+
+
+def inner_rms(energy: np.ndarray, margin: int) -> float:
+    """sqrt of the mean of ``energy`` more than ``margin`` px inside its border."""
+    h, w = energy.shape
+    if h <= 2 * margin or w <= 2 * margin:
+        raise ValueError("the region is smaller than twice the edge margin")
+    # cv2.norm (L1 of non-negative values, in double) sums in the same order on any number of threads
+    total = cv2.norm(energy[margin:h - margin, margin:w - margin], cv2.NORM_L1)
+    return float(np.sqrt(total / ((h - 2 * margin) * (w - 2 * margin))))
+
+
+def cell_sums(image: np.ndarray, cell: int) -> np.ndarray:
+    """float32 sums of a float32 ``image`` over cells of ``cell`` × ``cell`` px (the last row and column
+    of cells hold what is left): an area resize of the image padded with zeros, 5× faster than
+    ``np.add.reduceat``."""
+    h, w = image.shape
+    rows, cols = -(-h // cell), -(-w // cell)
+    padded = cv2.copyMakeBorder(image, 0, rows * cell - h, 0, cols * cell - w, cv2.BORDER_CONSTANT, value=0)
+    return cv2.resize(padded, (cols, rows), interpolation=cv2.INTER_AREA) * np.float32(cell * cell)
 
 
 def box_scores(energy: np.ndarray, brightness: np.ndarray | None, y0: np.ndarray, x0: np.ndarray,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from luckystack.imaging.apshift import match_blur
+from luckystack.imaging.apshift import MATCH_SIGMA
 from luckystack.imaging.registration import (
     binned_disc_centroid, bright_component, choose_anchors, disc_centroid, extract, half, match_shift,
 )
@@ -32,6 +32,22 @@ def _planet_match_image(binned: np.ndarray) -> np.ndarray:
     template and frames go through the same steps, so the match is unbiased.
     """
     return cv2.GaussianBlur(binned, (0, 0), HALF_MATCH_SIGMA)
+
+# Surface matching blur at half resolution: after the 2×2 binning, the same smoothing as match_blur's
+# before it (the binning's own blur adds the same either way).
+SURFACE_HALF_SIGMA = MATCH_SIGMA / 2
+
+
+def surface_match_image(samples: np.ndarray) -> np.ndarray:
+    """The half-resolution float32 image the surface anchors are matched on: the frame's grey samples (any
+    dtype and scale, as :meth:`~luckystack.io.frames.FrameStream.read_samples` gives them) binned 2×2 as
+    stored, then smoothed by :data:`SURFACE_HALF_SIGMA`.
+
+    Binning first smooths a quarter of the pixels (10× less work than blurring the whole frame as float
+    and binning it after); integer samples are binned to the nearest integer, far below their noise.
+    Anchors and frames go through the same steps, and the match score is blind to the samples' scale."""
+    return cv2.GaussianBlur(np.asarray(half(samples), np.float32), (0, 0), SURFACE_HALF_SIGMA)
+
 
 REASONS = {
     1: "no object found",
@@ -157,7 +173,9 @@ def fit_template(ref: PlanetReference, window: np.ndarray, box: tuple[int, int, 
     of a correlation surface. Gain and offset absorb the samples' scale.
     """
     th, tw = ref.template.shape
-    img = _planet_match_image(half(np.asarray(window, np.float32)))
+    # integer samples are binned as stored (to the nearest level, far below their noise): no float copy
+    binned = half(window) if window.dtype in (np.uint8, np.uint16) else half(np.asarray(window, np.float32))
+    img = _planet_match_image(np.asarray(binned, np.float32))
     y0 = (ref.cy - 0.5 + dy) / 2 - box[0] / 2  # the template's centre in the binned window
     x0 = (ref.cx - 0.5 + dx) / 2 - box[2] / 2
     ey = ex = 0.0
@@ -249,8 +267,9 @@ class SurfaceReference:
 
 def surface_reference(first: np.ndarray, box: int | None, search: int,
                       anchor: tuple[int, int, int] | None = None, count: int = 3) -> SurfaceReference:
-    """Pick anchor patches (most 2-D structure) on the reference frame, or use the given (x, y, size)."""
-    img = half(match_blur(first))
+    """Pick anchor patches (most 2-D structure) on the reference frame (its grey samples, as
+    :func:`surface_match_image` takes them), or use the given (x, y, size)."""
+    img = surface_match_image(first)
     h, w = img.shape
     if anchor is not None:
         x, y, s = anchor
@@ -295,7 +314,7 @@ def surface_chunk(stream, indices: range, ref: SurfaceReference, min_score: floa
     score = np.zeros(n)
     prev: tuple[float, float] | None = None
     for k, i in enumerate(indices):
-        img = half(match_blur(stream.read_mono(i)))
+        img = surface_match_image(stream.read_samples(i)[0])
         h, w = img.shape
         start = prev if prev is not None else _whole_frame_search(img, ref)
         best = None

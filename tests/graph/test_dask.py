@@ -101,7 +101,8 @@ def test_a_long_recording_is_chunked_over_the_workers_and_equals_the_local_stack
     assert not run.failed
     chunks = [t for t in stream.data if t["key"].startswith("chunk-")]
     per_map = Counter(t["key"].rsplit("-", 1)[0] for t in chunks)  # chunk-<function>-<uuid>
-    assert sum(n >= LONG_FRAMES // 32 for n in per_map.values()) >= 3, per_map  # stabilize, analyse, align
+    # stabilize and analyse (align sums the detail maps analyse made, reading no frame)
+    assert sum(n >= LONG_FRAMES // 32 for n in per_map.values()) >= 2, per_map
     assert len({t["worker"] for t in chunks}) == 2
     assert _images(tmp_path / "out" / "long") == _images(local_long)
 

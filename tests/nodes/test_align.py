@@ -7,8 +7,9 @@ import luckystack.nodes.analyse  # noqa: F401
 import luckystack.nodes.reference  # noqa: F401
 import luckystack.nodes.stabilize  # noqa: F401
 from luckystack.graph.context import run_node
-from luckystack.graph.node import NodeError
-from luckystack.nodes.align import local_shifts, matching_of
+from luckystack.graph.node import NodeError, Result
+from luckystack.imaging.quality import cell_sums
+from luckystack.nodes.align import CellBoxes, _box_sums, local_shifts, matching_of
 from luckystack.io.frames import ArrayFrameStream
 from luckystack.nodes.frames import memory_frames, open_frames
 from tests.nodes.synthetic_planet import make_recording
@@ -127,3 +128,63 @@ def test_measuring_only_the_aps_region_of_each_frame_changes_nothing(monkeypatch
     # The same samples; positions relative to the region round differently in float32, which can tip an
     # AP's strided iterations (remap's 1/32 px table, the 0.05 px stop) one way or the other: ≤ 2e-3 px.
     np.testing.assert_allclose(part_shift, whole_shift, atol=2e-3)
+
+
+class _CountingStream(ArrayFrameStream):
+    """An in-memory stream that counts the frames read."""
+
+    reads = 0
+
+    def read_mono(self, i, box=None):
+        type(self).reads += 1
+        return super().read_mono(i, box)
+
+
+def test_local_quality_comes_from_analyse_cells_and_ranks_as_measuring_the_frames(data):
+    sim, inputs = data
+    quality = inputs["quality"]
+    assert quality.meta["cells"]["bin"] == 2 and "cell_energy" in quality.arrays
+    stream = _CountingStream(sim.frames)
+    counted = dict(inputs, frames=memory_frames(stream))
+    from_cells = run_node("align", {}, counted)["aps"]
+    assert _CountingStream.reads == 0  # analyse's detail maps: no frame read again
+    bare = Result(arrays={k: v for k, v in quality.arrays.items() if not k.startswith("cell_")},
+                  meta={k: v for k, v in quality.meta.items() if k != "cells"})
+    measured = run_node("align", {}, dict(counted, quality=bare))["aps"]
+    assert _CountingStream.reads > 0
+    a, b = from_cells.array("quality"), measured.array("quality")
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    good = ~np.isnan(a).any(axis=1)
+    for j in range(a.shape[1]):  # the same ranking per AP (binned and summed over cells, or measured)
+        rank_a, rank_b = np.argsort(np.argsort(a[good, j])), np.argsort(np.argsort(b[good, j]))
+        assert np.corrcoef(rank_a, rank_b)[0, 1] > 0.97
+    np.testing.assert_allclose(np.nanmedian(a / b, axis=0), 1.0, atol=0.1)
+    # Another estimator than analyse's, or APs beyond its maps, or asked to: align measures the frames.
+    before = _CountingStream.reads
+    run_node("align", {"method": "laplacian"}, counted)
+    assert _CountingStream.reads > before
+    full = run_node("align", {"from_analyse": False}, counted)["aps"]
+    np.testing.assert_array_equal(full.array("quality"), b)
+
+
+def test_box_sums_over_cells_are_exact_on_cell_edges_and_for_even_cells():
+    rng = np.random.default_rng(5)
+    image = rng.random((3, 37, 45)).astype(np.float32)  # last cells 1 and 1 px
+    cells = np.stack([cell_sums(f, 4) for f in image])
+    assert cells.shape == (3, 10, 12)
+    top, left, size = np.array([0, 4, 8, 36]), np.array([0, 12, 40, 40]), np.array([8, 12, 5, 5])
+    bottom = np.minimum(top + size, 37)
+    boxes = CellBoxes(top.astype(float), bottom.astype(float), left.astype(float),
+                      np.minimum(left + size, 45).astype(float), 37, 45)
+    sums = _box_sums(cells.astype(np.float64), boxes, 4)
+    brute = np.array([[f[t:b, l:r].sum() for t, b, l, r in zip(top, bottom, left, boxes.right.astype(int))]
+                      for f in image])
+    np.testing.assert_allclose(sums[:, :2], brute[:, :2], rtol=1e-6)  # on cell edges
+    np.testing.assert_allclose(sums[:, 3], brute[:, 3], rtol=1e-6)  # the last, narrower cells
+    even = np.repeat(np.repeat(rng.random((3, 10, 12)), 4, axis=1), 4, axis=2)[:, :37, :45].astype(np.float32)
+    cells = np.stack([cell_sums(f, 4) for f in even]).astype(np.float64)
+    boxes = CellBoxes(np.array([1.5, 6.25]), np.array([9.0, 30.5]), np.array([2.0, 13.75]),
+                      np.array([7.5, 44.0]), 37, 45)
+    exact = [[f[int(t * 4):int(b * 4), int(l * 4):int(r * 4)].sum() / 16 for t, b, l, r in zip(*boxes[:4])]
+             for f in np.repeat(np.repeat(even, 4, axis=1), 4, axis=2)]
+    np.testing.assert_allclose(_box_sums(cells, boxes, 4), exact, rtol=1e-6)

@@ -67,3 +67,31 @@ def test_object_region_stays_inside_the_crop_and_falls_back_to_it():
     assert object_region([0, 0, 100, 200], [40, 50, 20, 30], 10, 12) == [30, 40, 40, 50]
     assert object_region([0, 0, 100, 200], [5, 180, 50, 30], 10, 12) == [0, 170, 65, 30]
     assert object_region([0, 0, 100, 200], [98, 50, 20, 30], 0, 12) == [0, 0, 100, 200]  # 2 rows left
+
+
+def test_detail_maps_hold_the_scored_region_binned_and_do_not_depend_on_jobs(data):
+    from luckystack.imaging.quality import binned_detail
+    from luckystack.imaging.registration import aligned_box
+    from luckystack.nodes.frames import open_frames
+
+    _, fr, shifts = data
+    a = run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=1)["quality"]
+    b = run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=2)["quality"]
+    cells = a.meta["cells"]
+    region = cells["region"]
+    assert region == a.meta["region"] and cells["bin"] == 2
+    energy, bright = a.array("cell_energy"), a.array("cell_brightness")
+    rows, cols = -(-(region[2] // 2) // cells["cell"]), -(-(region[3] // 2) // cells["cell"])
+    assert energy.shape == bright.shape == (36, rows, cols) and energy.dtype == np.float32
+    for k in ("cell_energy", "cell_brightness"):
+        assert np.array_equal(a.array(k), b.array(k), equal_nan=True)
+    valid = a.array("valid")
+    assert np.isnan(energy[~valid]).all() and np.isfinite(energy[valid]).all()
+    stream = open_frames(fr, None)
+    i = int(np.flatnonzero(valid)[0])
+    box = aligned_box((stream.height, stream.width), region, *shifts.array("shift")[i])
+    smoothed, detail = binned_detail(stream.read_mono(i, box), 4.0)
+    np.testing.assert_allclose(energy[i].sum(), detail.sum() / 4, rtol=1e-4)  # per full-resolution px
+    np.testing.assert_allclose(bright[i].sum(), smoothed.sum(), rtol=1e-4)
+    assert "cells" not in run_node("analyse", {"method": "laplacian"}, {"frames": fr, "shifts": shifts})[
+        "quality"].meta

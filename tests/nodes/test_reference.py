@@ -56,3 +56,31 @@ def test_reference_from_an_image_file(data, tmp_path):
     tifffile.imwrite(path, np.zeros((10, 10), np.uint16))
     with pytest.raises(NodeError, match="crop"):
         run_node("reference", {"path": path}, inputs)
+
+
+@pytest.mark.parametrize("kind", ["ser8", "rgb"])
+def test_frames_summed_by_phase_equal_resampling_each_frame(kind, tmp_path):
+    from luckystack.imaging.drizzle import interpolate_patch
+    from luckystack.io.ser_format import SerHeader, write_ser
+    from luckystack.nodes.frames import open_frames
+    from luckystack.nodes.reference import PHASES, quantized_positions, sum_chunk
+
+    rng = np.random.default_rng(3)
+    n, h, w = 24, 40, 52
+    if kind == "ser8":
+        samples = rng.integers(0, 256, (n, h, w), dtype=np.uint8)
+        path = tmp_path / "r.ser"
+        write_ser(path, samples, SerHeader(w, h))
+        stream = open_frames(run_node("reader", {}, {}, path)["frames"], path)
+    else:
+        stream = ArrayFrameStream(rng.random((n, h, w, 3)).astype(np.float32))
+    crop = [3, 4, 30, 40]
+    shift = rng.uniform(-4.5, 4.5, (n, 2))  # crops reaching beyond the frame: edges replicated
+    position = quantized_positions(shift, crop)
+    chunk = np.arange(n)[np.lexsort((np.arange(n), position[:, 1] % PHASES, position[:, 0] % PHASES))]
+    total, count = sum_chunk(stream, chunk, position, crop)
+    expected = sum(interpolate_patch(stream.read(i), (0, 0), (30, 40), tuple(position[i] / PHASES)).astype(np.float64)
+                   for i in range(n))
+    assert count == n and total.shape == (30, 40, stream.channels)
+    np.testing.assert_allclose(total, expected, atol=1e-4 * n)
+    assert np.abs(position / PHASES - (np.array(crop[:2]) + shift)).max() <= 0.5 / PHASES

@@ -70,6 +70,30 @@ def test_surface_mode_tracks_a_textured_field():
     assert float(np.sqrt((err ** 2).sum(axis=1).mean())) < 0.1
 
 
+def test_a_recorded_8_bit_surface_is_matched_on_its_binned_samples_as_accurately(tmp_path):
+    from luckystack.io.ser_format import SerHeader, write_ser
+
+    rng = np.random.default_rng(6)
+    big = cv2.GaussianBlur(rng.random((260, 300)).astype(np.float32), (0, 0), 2.5)
+    big = (big - big.min()) / (big.max() - big.min()) * 0.6 + 0.2
+    true = np.cumsum(rng.uniform(-1.5, 1.5, (30, 2)), axis=0)
+    frames = np.stack([cv2.warpAffine(big, np.float32([[1, 0, 40 + dx], [0, 1, 40 + dy]]), (200, 160),
+                                      flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP) for dy, dx in true])
+    samples = np.round(frames * 255).astype(np.uint8)
+    path = tmp_path / "surface.ser"
+    write_ser(path, samples, SerHeader(200, 160))
+    fr = run_node("reader", {}, {}, input_file=path)["frames"]
+    out = run_node("stabilize", {"mode": "surface"}, {"frames": fr}, input_file=path)["shifts"]
+    ref = run_node("stabilize", {"mode": "surface"},
+                   {"frames": memory_frames(ArrayFrameStream(samples / np.float32(255)))})["shifts"]
+    assert out.array("valid").all() and ref.array("valid").all()
+    # uint8 samples are binned to whole levels, the float ones exactly: the shifts barely differ
+    assert np.abs(out.array("shift") - ref.array("shift")).max() < 0.05
+    err = out.array("shift") + true
+    err -= err.mean(axis=0)
+    assert float(np.sqrt((err ** 2).sum(axis=1).mean())) < 0.1
+
+
 def test_user_size_and_errors(sim):
     fr = memory_frames(ArrayFrameStream(sim.frames))
     out = run_node("stabilize", {"size": (120, 100)}, {"frames": fr})["shifts"]
