@@ -74,7 +74,7 @@ def _hint(error: Exception, args: argparse.Namespace) -> str | None:
     """Advice for errors users meet: a planet pipeline that finds no disc on dark sky was most likely
     given a Moon or Sun recording."""
     text = str(error)
-    if "dark sky" in text and "surface" not in str(getattr(args, "pipeline", "")):
+    if "dark sky" in text and "surface" not in Path(str(getattr(args, "pipeline", ""))).name:
         return f"a Moon or Sun recording that fills the frame? use {_shown(PIPELINES / 'surface.json')}"
 
 

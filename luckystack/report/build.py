@@ -174,10 +174,10 @@ def _quality_pictures(results: dict[str, dict[str, Any]], out_dir: Path, sizes: 
     quality = next(iter(results.get("analyse", {}).values()), None)
     if quality is None:
         return []
-    figures.quality_figure(out_dir / "quality.png", quality.array("score"), quality.array("valid"),
+    figures.quality_figure(out_dir / "quality.svg", quality.array("score"), quality.array("valid"),
                            list(sizes.items()))
     valid = int(np.asarray(quality.array("valid"), bool).sum())
-    return [Picture("quality.png", f"frame quality: {valid} of {len(quality.array('score'))} frames usable; "
+    return [Picture("quality.svg", f"frame quality: {valid} of {len(quality.array('score'))} frames usable; "
                                    "the dashed lines mark how many of the best frames each stack size takes",
                     wide=True)]
 

@@ -1,4 +1,5 @@
-"""The report's figures: the local-quality count, the coverage map, and PNGs of the expected size."""
+"""The report's figures: the local-quality count, the coverage map, the AP pictures (PNG) and the quality
+chart (SVG)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,53 @@ def test_coverage_map_averages_overlapping_boxes():
     assert cov[4, 3] == 2.0 and cov[4, 5] == 4.0 and cov[4, 7] == 6.0 and np.isnan(cov[0, 0])
 
 
-def test_figures_are_pngs_with_the_reference_at_full_size(tmp_path):
-    ref = np.random.default_rng(0).random((300, 500, 1)).astype(np.float32)
+def test_ap_pictures_are_pngs_of_the_reference_at_full_size_with_boxes_numbers_and_a_colour_bar(tmp_path):
+    ref = np.random.default_rng(0).random((300, 500, 1)).astype(np.float32) * 0.2  # dark: boxes stand out
     centres, sizes = np.array([[100, 100], [150, 300]]), np.array([64, 64])
-    overlay = cv2.imread(str(figures.ap_figure(tmp_path / "a.png", ref, centres, sizes)))
+    overlay = cv2.imread(str(figures.ap_figure(tmp_path / "a.png", ref, centres, sizes)))[..., ::-1]
     assert overlay.shape[:2] == (300, 500)  # 1:1: the crop is wide enough not to be magnified
+    assert (overlay[68:132, 68] == (0, 255, 0)).all() and (overlay[118:182, 331] == (0, 255, 0)).all()  # box edges
+    assert (overlay[100, 100] == overlay[100, 100, 0]).all() and overlay[95:106, 96:105].max() > 200  # number "1"
     small = cv2.imread(str(figures.ap_figure(tmp_path / "b.png", ref[:100, :200], centres // 3, sizes // 3)))
     assert small.shape[:2] == (300, 600)  # magnified 3× to be at least 480 px wide
-    local = cv2.imread(str(figures.local_quality_figure(tmp_path / "c.png", ref, centres, sizes, np.array([3, 9]))))
-    assert local.shape[0] == 300 and local.shape[1] > 500  # the colour bar beside the image
-    score = np.random.default_rng(1).random(200)
+    assert (small[::3, ::3][40:60, 5] == small[1::3, 1::3][40:60, 5]).all()  # each pixel a 3 × 3 block
+    local = cv2.imread(str(figures.local_quality_figure(tmp_path / "c.png", ref, centres, sizes,
+                                                        np.array([3, 9]))))[..., ::-1].astype(int)
+    assert local.shape[0] == 300 and local.shape[1] == 500 + figures.BAR_WIDTH  # the colour bar beside it
+    few, many = local[90, 80], local[160, 320]  # inside AP 1 alone (3 good frames), AP 2 alone (9)
+    assert few[0] > few[1] and many[1] > many[0]  # red where few frames were good, green where many
+    bar = local[30:270, 500 + 12]
+    assert bar[0, 1] > bar[0, 0] and bar[-1, 0] > bar[-1, 1]  # the bar: green at the top, red at the bottom
+    assert (local[5, 5] > 100).all()  # outside every AP the dimmed reference, washed towards white
+
+
+def test_colour_of_runs_red_yellow_green():
+    red, yellow, green = figures.colour_of(np.array([0.0, 0.5, 1.0]))
+    assert red[0] > 150 > red[1] and yellow[0] > 250 and yellow[1] > 250 and green[1] > green[0]
+
+
+def test_quality_chart_is_an_svg_with_both_panels_and_every_cut(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    score = np.random.default_rng(1).random(5000)
     valid = score > 0.05
-    plot = cv2.imread(str(figures.quality_figure(tmp_path / "q.png", score, valid, [("P10", 18), ("P50", 95)])))
-    assert plot.shape[1] > 900 and plot.shape[0] < 400
+    path = figures.quality_figure(tmp_path / "q.svg", score, valid, [("P10", 450), ("P50", 2300), ("P99", 10**6)])
+    root = ET.parse(path).getroot()
+    assert float(root.get("width")) > 900 and float(root.get("height")) < 400
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert "P10: 450 frames" in texts and "P50: 2300 frames" in texts
+    assert not any(t.startswith("P99") for t in texts)  # a cut beyond the usable frames is left out
+    assert f"rejected ({int((~valid).sum())} frames)" in texts
+    assert {"frame quality over time", "sorted, with each stack size's cut", "frame number"} <= set(texts)
+    lines = list(root.iter(f"{ns}polyline"))
+    assert len(lines) == 2
+    over_time = [tuple(map(float, p.split(","))) for p in lines[0].get("points").split()]
+    assert len(over_time) <= 2 * 560 < valid.sum()  # a long recording drawn as its per-pixel envelope
+    assert max(y for _, y in over_time) > 260 and min(y for _, y in over_time) < 42  # its dips and peaks kept
+
+
+def test_nice_ticks_are_round_numbers_up_to_the_top():
+    assert figures.nice_ticks(1999).tolist() == [0, 500, 1000, 1500]
+    assert figures.nice_ticks(30, 8).tolist() == [0, 5, 10, 15, 20, 25, 30]
+    assert figures.nice_ticks(1).tolist() == [0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
