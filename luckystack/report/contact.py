@@ -22,10 +22,12 @@ def to_display(image: np.ndarray, black: float, white: float) -> np.ndarray:
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 2:
         img = img[..., None]
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    scaled = np.clip((img - black) / (white - black), 0.0, 1.0)
-    return np.round(scaled * 255.0).astype(np.uint8)
+    scaled = np.subtract(img, black, dtype=np.float32)  # one channel of a mono image, repeated at the end
+    np.divide(scaled, white - black, out=scaled)
+    np.clip(scaled, 0.0, 1.0, out=scaled)
+    np.multiply(scaled, 255.0, out=scaled)
+    shown = np.round(scaled, out=scaled).astype(np.uint8)
+    return np.repeat(shown, 3, axis=2) if shown.shape[2] == 1 else shown
 
 
 def fit_common(images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -79,7 +81,12 @@ def detail_crops(images: Sequence[np.ndarray], side: int = 192) -> list[np.ndarr
     first = images[0]
     mask = image_metrics.signal_mask(first)
     h, w = first.shape[:2]
-    cy, cx = (np.argwhere(mask).mean(axis=0) if mask.any() else (h / 2, w / 2))
+    count = np.count_nonzero(mask)
+    if count:  # the mask's centroid, from its row and column counts
+        cy = float(np.count_nonzero(mask, axis=1) @ np.arange(h)) / count
+        cx = float(np.count_nonzero(mask, axis=0) @ np.arange(w)) / count
+    else:
+        cy, cx = h / 2, w / 2
     sh, sw = min(side, h), min(side, w)
     y0 = int(np.clip(round(cy - sh / 2), 0, h - sh))
     x0 = int(np.clip(round(cx - sw / 2), 0, w - sw))

@@ -258,10 +258,13 @@ def coverage_map(shape: tuple[int, int], centres: np.ndarray, sizes: np.ndarray,
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def colour_of(fraction: np.ndarray) -> np.ndarray:
-    """RdYlGn colours (float RGB 0…255) of values on 0…1 (0 red, 0.5 yellow, 1 green)."""
-    t = np.clip(np.asarray(fraction, np.float64), 0, 1) * (len(RD_YL_GN) - 1)
-    return np.stack([np.interp(t, np.arange(len(RD_YL_GN)), RD_YL_GN[:, c]) for c in range(3)], axis=-1)
+def colour_of(fraction: np.ndarray, levels: int = 1024) -> np.ndarray:
+    """RdYlGn colours (float32 RGB 0…255) of values on 0…1 (0 red, 0.5 yellow, 1 green), through a table of
+    ``levels`` colours (a map of a million pixels costs one look-up each)."""
+    ramp = np.linspace(0, len(RD_YL_GN) - 1, levels)
+    table = np.stack([np.interp(ramp, np.arange(len(RD_YL_GN)), RD_YL_GN[:, c]) for c in range(3)], axis=-1)
+    index = np.round(np.clip(np.nan_to_num(np.asarray(fraction, np.float32)), 0, 1) * (levels - 1)).astype(np.intp)
+    return table.astype(np.float32)[index]
 
 
 def _vertical_text(lines: Sequence[str], height: int) -> np.ndarray | None:
@@ -305,12 +308,13 @@ def local_quality_figure(path: Path, reference: np.ndarray, centres: np.ndarray,
     """The reference dimmed, every region coloured by its APs' good-frame count, a colour bar, AP numbers."""
     disp = _display(reference)
     scale = display_scale(disp.shape)
-    base = 0.4 + 0.6 * _magnified_rgb(disp, 1)  # the reference washed out towards white
+    base = 0.4 + 0.6 * disp  # the reference washed out towards white
     values = coverage_map(disp.shape[:2], centres, sizes, counts)
     top = max(1, int(np.max(counts)) if len(counts) else 1)
     covered = np.isfinite(values)
-    colour = colour_of(np.where(covered, values, 0) / top) / 255.0
-    mixed = np.where(covered[..., None], 0.45 * base + 0.55 * colour, base)
-    canvas = np.round(_magnified_rgb(mixed.astype(np.float32), scale) * 255).astype(np.uint8)
+    base = np.repeat(base[..., None], 3, axis=2) if base.ndim == 2 else base
+    colour = colour_of(np.where(covered, values / top, 0.0))
+    mixed = np.where(covered[..., None], 0.45 * base + (0.55 / 255.0) * colour, base)
+    canvas = np.round(_magnified_rgb(mixed.astype(np.float32, copy=False), scale) * 255).astype(np.uint8)
     _boxes(canvas, centres, sizes, scale, (64, 64, 64))
     return _write_png(path, np.concatenate([canvas, _colour_bar(canvas.shape[0], top)], axis=1))
