@@ -19,15 +19,21 @@ def common_stretch(images: Sequence[np.ndarray], low: float = 0.1, high: float =
 
 def to_display(image: np.ndarray, black: float, white: float) -> np.ndarray:
     """An (H, W, 3) uint8 RGB rendering of an (H, W) or (H, W, C) float image between two points."""
+    shown = display_pixels(image, black, white)
+    return np.repeat(shown[..., None], 3, axis=2) if shown.ndim == 2 else shown
+
+
+def display_pixels(image: np.ndarray, black: float, white: float) -> np.ndarray:
+    """:func:`to_display`'s pixels without the repeat: (H, W) uint8 grey for a mono image, (H, W, 3) RGB
+    for colour (a grey PNG is a third of the bytes to encode)."""
     img = np.asarray(image, dtype=np.float32)
-    if img.ndim == 2:
-        img = img[..., None]
-    scaled = np.subtract(img, black, dtype=np.float32)  # one channel of a mono image, repeated at the end
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    scaled = np.subtract(img, black, dtype=np.float32)
     np.divide(scaled, white - black, out=scaled)
     np.clip(scaled, 0.0, 1.0, out=scaled)
     np.multiply(scaled, 255.0, out=scaled)
-    shown = np.round(scaled, out=scaled).astype(np.uint8)
-    return np.repeat(shown, 3, axis=2) if shown.shape[2] == 1 else shown
+    return np.round(scaled, out=scaled).astype(np.uint8)
 
 
 def fit_common(images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -94,8 +100,8 @@ def detail_crops(images: Sequence[np.ndarray], side: int = 192) -> list[np.ndarr
 
 
 def write_png(path, rgb: np.ndarray) -> None:
-    """Write an RGB uint8 image as PNG (OpenCV wants BGR)."""
+    """Write a uint8 image, RGB (H, W, 3) or grey (H, W), as PNG (OpenCV wants BGR)."""
     from luckystack.export import encode_png
     from luckystack.graph.files import write_file
 
-    write_file(path, encode_png(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)))
+    write_file(path, encode_png(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb))

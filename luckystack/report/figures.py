@@ -191,10 +191,15 @@ def display_scale(shape: tuple[int, ...], least: int = 480) -> int:
     return max(1, int(np.ceil(least / max(1, shape[1]))))
 
 
-def _magnified_rgb(disp: np.ndarray, scale: int) -> np.ndarray:
-    """(H·s, W·s, 3) float32 RGB: every reference pixel as an s × s block."""
-    rgb = np.repeat(disp[..., None], 3, axis=2) if disp.ndim == 2 else disp
-    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1) if scale > 1 else rgb.astype(np.float32)
+def _rgb8(disp: np.ndarray, gain: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of ``offset + gain · disp`` (0…1 display values, (H, W) or (H, W, 3)), rounded."""
+    pixels = cv2.convertScaleAbs(np.asarray(disp, np.float32), alpha=255.0 * gain, beta=255.0 * offset)
+    return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB) if pixels.ndim == 2 else pixels
+
+
+def _magnified(rgb: np.ndarray, scale: int) -> np.ndarray:
+    """Every pixel as an ``scale`` × ``scale`` block."""
+    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1) if scale > 1 else rgb
 
 
 def _boxes(canvas: np.ndarray, centres: np.ndarray, sizes: np.ndarray, scale: int,
@@ -221,7 +226,7 @@ def ap_figure(path: Path, reference: np.ndarray, centres: np.ndarray, sizes: np.
     """The reference at full size (small crops magnified by a whole factor) with every AP's box and number."""
     disp = _display(reference)
     scale = display_scale(disp.shape)
-    canvas = np.round(_magnified_rgb(disp, scale) * 255).astype(np.uint8)
+    canvas = np.ascontiguousarray(_magnified(_rgb8(disp), scale))
     _boxes(canvas, centres, sizes, scale, (0, 255, 0))
     return _write_png(path, canvas)
 
@@ -246,8 +251,8 @@ def coverage_map(shape: tuple[int, int], centres: np.ndarray, sizes: np.ndarray,
                  values: np.ndarray) -> np.ndarray:
     """A (H, W) map holding, at every pixel inside an AP box, the mean value of the boxes covering it
     (NaN outside every box)."""
-    total = np.zeros(shape, np.float64)
-    count = np.zeros(shape, np.float64)
+    total = np.zeros(shape, np.float32)  # sums of a few small whole numbers: exact
+    count = np.zeros(shape, np.float32)
     h, w = shape
     for (cy, cx), s, v in zip(np.asarray(centres), np.asarray(sizes), np.asarray(values, np.float64)):
         y0, x0 = max(0, int(cy) - int(s) // 2), max(0, int(cx) - int(s) // 2)
@@ -259,12 +264,12 @@ def coverage_map(shape: tuple[int, int], centres: np.ndarray, sizes: np.ndarray,
 
 
 def colour_of(fraction: np.ndarray, levels: int = 1024) -> np.ndarray:
-    """RdYlGn colours (float32 RGB 0…255) of values on 0…1 (0 red, 0.5 yellow, 1 green), through a table of
+    """RdYlGn colours (uint8 RGB) of values on 0…1 (0 red, 0.5 yellow, 1 green), through a table of
     ``levels`` colours (a map of a million pixels costs one look-up each)."""
     ramp = np.linspace(0, len(RD_YL_GN) - 1, levels)
     table = np.stack([np.interp(ramp, np.arange(len(RD_YL_GN)), RD_YL_GN[:, c]) for c in range(3)], axis=-1)
     index = np.round(np.clip(np.nan_to_num(np.asarray(fraction, np.float32)), 0, 1) * (levels - 1)).astype(np.intp)
-    return table.astype(np.float32)[index]
+    return np.round(table).astype(np.uint8)[index]
 
 
 def _vertical_text(lines: Sequence[str], height: int) -> np.ndarray | None:
@@ -289,8 +294,7 @@ def _colour_bar(height: int, top: int) -> np.ndarray:
     panel = np.full((height, BAR_WIDTH, 3), 255, np.uint8)
     y0, y1 = int(height * 0.08), int(height * 0.92)
     x0, x1 = 10, 24
-    ramp = colour_of(np.linspace(1, 0, max(1, y1 - y0)))
-    panel[y0:y1, x0:x1] = np.round(ramp[:, None, :]).astype(np.uint8)
+    panel[y0:y1, x0:x1] = colour_of(np.linspace(1, 0, max(1, y1 - y0)))[:, None, :]
     cv2.rectangle(panel, (x0, y0), (x1 - 1, y1 - 1), (0, 0, 0), 1)
     for t in nice_ticks(top, 8):
         y = int(round(y1 - 1 - t / top * (y1 - y0 - 1)))
@@ -308,13 +312,13 @@ def local_quality_figure(path: Path, reference: np.ndarray, centres: np.ndarray,
     """The reference dimmed, every region coloured by its APs' good-frame count, a colour bar, AP numbers."""
     disp = _display(reference)
     scale = display_scale(disp.shape)
-    base = 0.4 + 0.6 * disp  # the reference washed out towards white
+    base = _rgb8(disp, 0.6, 0.4)  # the reference washed out towards white
     values = coverage_map(disp.shape[:2], centres, sizes, counts)
     top = max(1, int(np.max(counts)) if len(counts) else 1)
     covered = np.isfinite(values)
-    base = np.repeat(base[..., None], 3, axis=2) if base.ndim == 2 else base
     colour = colour_of(np.where(covered, values / top, 0.0))
-    mixed = np.where(covered[..., None], 0.45 * base + (0.55 / 255.0) * colour, base)
-    canvas = np.round(_magnified_rgb(mixed.astype(np.float32, copy=False), scale) * 255).astype(np.uint8)
+    mixed = base.copy()
+    np.copyto(mixed, cv2.addWeighted(base, 0.45, colour, 0.55, 0.0), where=covered[..., None])
+    canvas = np.ascontiguousarray(_magnified(mixed, scale))
     _boxes(canvas, centres, sizes, scale, (64, 64, 64))
     return _write_png(path, np.concatenate([canvas, _colour_bar(canvas.shape[0], top)], axis=1))
