@@ -50,9 +50,17 @@ def blend_patches(patches: np.ndarray, coverage: np.ndarray, origins: np.ndarray
             sl = (slice(ys - y0, ye - y0), slice(xs - x0, xe - x0))
             acc[ys:ye, xs:xe] += win[sl] * patch_block[a - a0][sl]
             wsum[ys:ye, xs:xe] += win[sl]
-    ap_image = np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0)
-    fw = np.clip(wsum / full_weight, 0.0, 1.0)
-    return (fw * ap_image + (1.0 - fw) * background).astype(np.float32)
+    # fw · ap_image + (1 − fw) · background, computed in place (a Moon's full-size float64 temporaries
+    # were a merge's peak memory)
+    covered = wsum > 0
+    ap_image = np.divide(acc, wsum, out=acc, where=covered)
+    ap_image[~covered] = 0.0
+    fw = np.clip(np.divide(wsum, full_weight, out=wsum), 0.0, 1.0, out=wsum)
+    ap_image *= fw
+    rest = np.subtract(1.0, fw, out=fw)
+    rest *= background
+    ap_image += rest
+    return ap_image.astype(np.float32)
 
 
 def ap_blocks(*arrays: Any, budget: int = BLOCK_BYTES) -> list[tuple[int, int]]:
