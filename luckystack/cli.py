@@ -102,7 +102,8 @@ def application() -> Application:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if engine_cli.chosen_command(argv) not in NO_NODES:
+    chosen = engine_cli.chosen_command(argv)
+    if chosen is not None and chosen not in NO_NODES:  # none: --help, --version and usage errors
         import luckystack.nodes  # noqa: F401  (registers the node types)
 
     from luckystack.setup import configure_process
