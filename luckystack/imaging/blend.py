@@ -50,8 +50,7 @@ def blend_patches(patches: np.ndarray, coverage: np.ndarray, origins: np.ndarray
             sl = (slice(ys - y0, ye - y0), slice(xs - x0, xe - x0))
             acc[ys:ye, xs:xe] += win[sl] * patch_block[a - a0][sl]
             wsum[ys:ye, xs:xe] += win[sl]
-    # fw · ap_image + (1 − fw) · background, computed in place (a Moon's full-size float64 temporaries
-    # were a merge's peak memory)
+    # fw · ap_image + (1 − fw) · background, in place: no full-size temporaries
     covered = wsum > 0
     ap_image = np.divide(acc, wsum, out=acc, where=covered)
     ap_image[~covered] = 0.0

@@ -20,7 +20,7 @@ from luckystack.graph.files import write_file
 from luckystack.graph.node import find
 from luckystack.graph.runrecord import RunRecord
 from luckystack.graph.store import CacheStore
-from luckystack.report import figures
+from luckystack.report import chart, figures
 from luckystack.report.contact import common_stretch, contact_sheet, detail_crops, display_pixels, write_png
 from luckystack.report.html import NodeRow, Picture, ReportData, ResultEntry, write_report
 
@@ -174,7 +174,7 @@ def _quality_pictures(results: dict[str, dict[str, Any]], out_dir: Path, sizes: 
     quality = next(iter(results.get("analyse", {}).values()), None)
     if quality is None:
         return []
-    figures.quality_figure(out_dir / "quality.svg", quality.array("score"), quality.array("valid"),
+    chart.quality_figure(out_dir / "quality.svg", quality.array("score"), quality.array("valid"),
                            list(sizes.items()))
     valid = int(np.asarray(quality.array("valid"), bool).sum())
     return [Picture("quality.svg", f"frame quality: {valid} of {len(quality.array('score'))} frames usable; "

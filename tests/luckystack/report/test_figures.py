@@ -1,5 +1,4 @@
-"""The report's figures: the local-quality count, the coverage map, the AP pictures (PNG) and the quality
-chart (SVG)."""
+"""The report's AP pictures: the local-quality count, the coverage map, the PNGs and their colours."""
 
 from __future__ import annotations
 
@@ -46,30 +45,3 @@ def test_ap_pictures_are_pngs_of_the_reference_at_full_size_with_boxes_numbers_a
 def test_colour_of_runs_red_yellow_green():
     red, yellow, green = figures.colour_of(np.array([0.0, 0.5, 1.0]))
     assert red[0] > 150 > red[1] and yellow[0] > 250 and yellow[1] > 250 and green[1] > green[0]
-
-
-def test_quality_chart_is_an_svg_with_both_panels_and_every_cut(tmp_path):
-    import xml.etree.ElementTree as ET
-
-    score = np.random.default_rng(1).random(5000)
-    valid = score > 0.05
-    path = figures.quality_figure(tmp_path / "q.svg", score, valid, [("P10", 450), ("P50", 2300), ("P99", 10**6)])
-    root = ET.parse(path).getroot()
-    assert float(root.get("width")) > 900 and float(root.get("height")) < 400
-    ns = "{http://www.w3.org/2000/svg}"
-    texts = [t.text for t in root.iter(f"{ns}text")]
-    assert "P10: 450 frames" in texts and "P50: 2300 frames" in texts
-    assert not any(t.startswith("P99") for t in texts)  # a cut beyond the usable frames is left out
-    assert f"rejected ({int((~valid).sum())} frames)" in texts
-    assert {"frame quality over time", "sorted, with each stack size's cut", "frame number"} <= set(texts)
-    lines = list(root.iter(f"{ns}polyline"))
-    assert len(lines) == 2
-    over_time = [tuple(map(float, p.split(","))) for p in lines[0].get("points").split()]
-    assert len(over_time) <= 2 * 560 < valid.sum()  # a long recording drawn as its per-pixel envelope
-    assert max(y for _, y in over_time) > 260 and min(y for _, y in over_time) < 42  # its dips and peaks kept
-
-
-def test_nice_ticks_are_round_numbers_up_to_the_top():
-    assert figures.nice_ticks(1999).tolist() == [0, 500, 1000, 1500]
-    assert figures.nice_ticks(30, 8).tolist() == [0, 5, 10, 15, 20, 25, 30]
-    assert figures.nice_ticks(1).tolist() == [0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
