@@ -36,6 +36,7 @@ def blend_patches(patches: np.ndarray, coverage: np.ndarray, origins: np.ndarray
     acc = np.zeros((h, w, c))
     wsum = np.zeros((h, w, c))
     side = patches.shape[1]
+    windows: dict[float, np.ndarray] = {}  # by extent: the APs of a grid mostly share one
     for a0, a1 in ap_blocks(patches, coverage):
         patch_block = np.asarray(patches[a0:a1])
         coverage_block = np.asarray(coverage[a0:a1])
@@ -45,11 +46,15 @@ def blend_patches(patches: np.ndarray, coverage: np.ndarray, origins: np.ndarray
             ye, xe = min(h, y0 + side), min(w, x0 + side)
             if ye <= ys or xe <= xs:
                 continue
-            win1 = cosine_window(side, float(extents[a]))
-            win = (win1[:, None] * win1[None, :])[:, :, None] * coverage_block[a - a0]
+            extent = float(extents[a])
+            if extent not in windows:
+                win1 = cosine_window(side, extent)
+                windows[extent] = (win1[:, None] * win1[None, :])[:, :, None]
             sl = (slice(ys - y0, ye - y0), slice(xs - x0, xe - x0))
-            acc[ys:ye, xs:xe] += win[sl] * patch_block[a - a0][sl]
-            wsum[ys:ye, xs:xe] += win[sl]
+            win = windows[extent][sl] * coverage_block[a - a0][sl]
+            wsum[ys:ye, xs:xe] += win
+            win *= patch_block[a - a0][sl]
+            acc[ys:ye, xs:xe] += win
     # fw · ap_image + (1 − fw) · background, in place: no full-size temporaries
     covered = wsum > 0
     ap_image = np.divide(acc, wsum, out=acc, where=covered)
