@@ -74,7 +74,7 @@ def _hint(error: Exception, args: argparse.Namespace) -> str | None:
     """Advice for errors users meet: a planet pipeline that finds no disc on dark sky was most likely
     given a Moon or Sun recording."""
     text = str(error)
-    if "dark sky" in text and "surface" not in str(getattr(args, "pipeline", "")):
+    if "dark sky" in text and "surface" not in Path(str(getattr(args, "pipeline", ""))).name:
         return f"a Moon or Sun recording that fills the frame? use {_shown(PIPELINES / 'surface.json')}"
 
 
@@ -102,7 +102,8 @@ def application() -> Application:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``luckystack`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if engine_cli.chosen_command(argv) not in NO_NODES:
+    chosen = engine_cli.chosen_command(argv)
+    if chosen is not None and chosen not in NO_NODES:  # none: --help, --version and usage errors
         import luckystack.nodes  # noqa: F401  (registers the node types)
 
     from luckystack.setup import configure_process

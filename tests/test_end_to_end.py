@@ -146,7 +146,7 @@ def test_command_line_run_writes_results_and_report(recording, tmp_path):
                 "--out", str(tmp_path / "o"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out = tmp_path / "o" / "jupiter"
-    assert (out / "report.html").is_file() and (out / "quality.png").is_file()
+    assert (out / "report.html").is_file() and (out / "quality.svg").is_file()
     if CHROMIUM:  # the real report in a real browser: every picture loads
         dom = dump_dom(out / "report.html")
         assert dom.count('data-loaded="1"') == 10 and 'data-loaded="0"' not in dom  # 3 × thumbnail and crop, blink, 3 figures

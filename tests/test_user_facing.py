@@ -100,7 +100,7 @@ def test_api_run_writes_the_report_with_results_quality_and_aps(recording, tmp_p
     assert "4 frames per AP" in text and "20 frames per AP" in text  # 10 and 50 % of 40 frames
     for link in page.links + page.pictures:  # every link and picture resolves inside the folder
         assert (folder / link).is_file(), link
-    assert {"quality.png", "ap_overlay.png", "local_quality.png"} <= set(page.pictures)
+    assert {"quality.svg", "ap_overlay.png", "local_quality.png"} <= set(page.pictures)
     assert sum(src.startswith("crop_") for src in page.pictures) == 3  # 2 crops side by side + the blink
     assert 'onclick="lsBlink(this)"' in text and page.details >= 2  # blink; pipeline and AP table folded
     assert "<details><summary>the pipeline used" in text

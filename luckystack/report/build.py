@@ -20,8 +20,8 @@ from luckystack.graph.files import write_file
 from luckystack.graph.node import find
 from luckystack.graph.runrecord import RunRecord
 from luckystack.graph.store import CacheStore
-from luckystack.report import figures
-from luckystack.report.contact import common_stretch, contact_sheet, detail_crops, to_display, write_png
+from luckystack.report import chart, figures
+from luckystack.report.contact import common_stretch, contact_sheet, detail_crops, display_pixels, write_png
 from luckystack.report.html import NodeRow, Picture, ReportData, ResultEntry, write_report
 
 THUMB_SIDE = 320
@@ -124,10 +124,10 @@ def _result_entries(record: RunRecord, out_dir: Path, sizes: dict[str, int]) -> 
         if path.stem.endswith("_sharp"):
             label += " sharpened"
         base = f"{k:02d}_{path.stem}"
-        disp = to_display(image, black, white)
+        disp = display_pixels(image, black, white)
         write_png(out_dir / f"view_{base}.png", disp)
         _thumbnail(disp, out_dir / f"thumb_{base}.png")
-        write_png(out_dir / f"crop_{base}.png", to_display(crop, black, white))
+        write_png(out_dir / f"crop_{base}.png", display_pixels(crop, black, white))
         files = [_relative(p, out_dir) for p in written
                  if p.with_suffix("") == path.with_suffix("") and not p.stem.endswith("_preview")]
         entries.append(ResultEntry(label, sizes.get(path.parent.name), files or [_relative(path, out_dir)],
@@ -174,10 +174,10 @@ def _quality_pictures(results: dict[str, dict[str, Any]], out_dir: Path, sizes: 
     quality = next(iter(results.get("analyse", {}).values()), None)
     if quality is None:
         return []
-    figures.quality_figure(out_dir / "quality.png", quality.array("score"), quality.array("valid"),
+    chart.quality_figure(out_dir / "quality.svg", quality.array("score"), quality.array("valid"),
                            list(sizes.items()))
     valid = int(np.asarray(quality.array("valid"), bool).sum())
-    return [Picture("quality.png", f"frame quality: {valid} of {len(quality.array('score'))} frames usable; "
+    return [Picture("quality.svg", f"frame quality: {valid} of {len(quality.array('score'))} frames usable; "
                                    "the dashed lines mark how many of the best frames each stack size takes",
                     wide=True)]
 

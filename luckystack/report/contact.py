@@ -19,13 +19,21 @@ def common_stretch(images: Sequence[np.ndarray], low: float = 0.1, high: float =
 
 def to_display(image: np.ndarray, black: float, white: float) -> np.ndarray:
     """An (H, W, 3) uint8 RGB rendering of an (H, W) or (H, W, C) float image between two points."""
+    shown = display_pixels(image, black, white)
+    return np.repeat(shown[..., None], 3, axis=2) if shown.ndim == 2 else shown
+
+
+def display_pixels(image: np.ndarray, black: float, white: float) -> np.ndarray:
+    """:func:`to_display`'s pixels without the repeat: (H, W) uint8 grey for a mono image, (H, W, 3) RGB
+    for colour (a grey PNG is a third of the bytes to encode)."""
     img = np.asarray(image, dtype=np.float32)
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    scaled = np.clip((img - black) / (white - black), 0.0, 1.0)
-    return np.round(scaled * 255.0).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    scaled = np.subtract(img, black, dtype=np.float32)
+    np.divide(scaled, white - black, out=scaled)
+    np.clip(scaled, 0.0, 1.0, out=scaled)
+    np.multiply(scaled, 255.0, out=scaled)
+    return np.round(scaled, out=scaled).astype(np.uint8)
 
 
 def fit_common(images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -79,7 +87,12 @@ def detail_crops(images: Sequence[np.ndarray], side: int = 192) -> list[np.ndarr
     first = images[0]
     mask = image_metrics.signal_mask(first)
     h, w = first.shape[:2]
-    cy, cx = (np.argwhere(mask).mean(axis=0) if mask.any() else (h / 2, w / 2))
+    count = np.count_nonzero(mask)
+    if count:  # the mask's centroid, from its row and column counts
+        cy = float(np.count_nonzero(mask, axis=1) @ np.arange(h)) / count
+        cx = float(np.count_nonzero(mask, axis=0) @ np.arange(w)) / count
+    else:
+        cy, cx = h / 2, w / 2
     sh, sw = min(side, h), min(side, w)
     y0 = int(np.clip(round(cy - sh / 2), 0, h - sh))
     x0 = int(np.clip(round(cx - sw / 2), 0, w - sw))
@@ -87,8 +100,8 @@ def detail_crops(images: Sequence[np.ndarray], side: int = 192) -> list[np.ndarr
 
 
 def write_png(path, rgb: np.ndarray) -> None:
-    """Write an RGB uint8 image as PNG (OpenCV wants BGR)."""
+    """Write a uint8 image, RGB (H, W, 3) or grey (H, W), as PNG (OpenCV wants BGR)."""
     from luckystack.export import encode_png
     from luckystack.graph.files import write_file
 
-    write_file(path, encode_png(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)))
+    write_file(path, encode_png(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb))

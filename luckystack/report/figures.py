@@ -1,115 +1,55 @@
-"""The report's figures, drawn with matplotlib (Agg, imported only when a figure is drawn).
+"""The report's pictures of the APs, drawn straight with numpy and OpenCV (the quality chart is
+:mod:`luckystack.report.chart`).
 
-* :func:`quality_figure`: frame quality over time and sorted best-first, with a mark and the frame
-  count at every stack size's cut, so a user sees how far down the quality curve each stack reaches.
 * :func:`ap_figure`: the reference at full size (never scaled down) with every AP's box and number.
 * :func:`local_quality_figure`: per region, how many good frames its APs had (where the stack will be
-  weak), beside the same AP numbers.
+  weak), beside the same AP numbers, with a colour bar.
 * :func:`good_frames`: the count behind that map, a pure function.
 
-Every figure is written as a PNG with its axes labelled and the margins trimmed.
+The pictures are PNGs of the reference's own pixels (small crops magnified by a whole factor), drawn
+without a plotting library.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from luckystack.graph.files import write_file
+from luckystack.report.chart import nice_ticks, tick_text
 
 GOOD_FRACTION = 0.8  # a frame is good for an AP when its local quality is at least this share of the AP's best
 BEST_PERCENTILE = 99.0  # an AP's "best" quality: robust to a single freak measurement
-DPI = 100
+BAR_WIDTH = 130  # px beside the local-quality map for its colour bar and labels
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+# matplotlib's RdYlGn (ColorBrewer's 11 classes), red = few good frames, green = many; RGB.
+RD_YL_GN = np.array([(165, 0, 38), (215, 48, 39), (244, 109, 67), (253, 174, 97), (254, 224, 139),
+                     (255, 255, 191), (217, 239, 139), (166, 217, 106), (102, 189, 99), (26, 152, 80),
+                     (0, 104, 55)], np.float64)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path, tight: bool = True) -> Path:
-    """Write the figure as PNG through a temporary file renamed into place, and close it."""
+def _write_png(path: Path, rgb: np.ndarray) -> Path:
+    """Write an RGB uint8 picture as PNG (fast compression: these are re-drawn, not archived)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI, **({"bbox_inches": "tight", "pad_inches": 0.05} if tight else {}))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        _pyplot().close(fig)
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    write_file(path, encoded.tobytes())
     return path
 
 
-def quality_figure(path: Path, score: np.ndarray, valid: np.ndarray,
-                   cuts: Sequence[tuple[str, int]] = ()) -> Path:
-    """Two panels: quality against frame number (rejected frames marked), and sorted best-first with a
-    dashed line and a label at each ``(label, frames)`` cut. Quality is shown relative to the best frame."""
-    plt = _pyplot()
-    score = np.asarray(score, np.float64)
-    good = np.asarray(valid, bool) & np.isfinite(score)
-    top = float(np.max(score[good])) if good.any() else 1.0
-    rel = score / (top or 1.0)
-    fig, (ax_t, ax_s) = plt.subplots(1, 2, figsize=(11, 3.4), gridspec_kw={"width_ratios": [3, 2]})
-    frames = np.arange(len(score))
-    ax_t.plot(frames[good], rel[good], lw=0.8, color="tab:blue", label="quality of each frame")
-    if (~good).any():
-        ax_t.plot(frames[~good], np.zeros(int((~good).sum())), "|", color="tab:red", ms=8,
-                  label=f"rejected ({int((~good).sum())} frames)")
-    ax_t.set_xlabel("frame number")
-    ax_t.set_ylabel("quality (best frame = 1)")
-    ax_t.set_title("frame quality over time", fontsize=10)
-    ax_t.set_xlim(0, max(1, len(score) - 1))
-    ax_t.legend(loc="lower right", fontsize=8, framealpha=0.9)
-    ranked = np.sort(rel[good])[::-1]
-    ax_s.plot(np.arange(1, len(ranked) + 1), ranked, color="tab:orange", lw=1.5, label="frames, best first")
-    for k, (label, count) in enumerate(sorted(cuts, key=lambda c: c[1])):
-        if not 0 < count <= max(1, len(ranked)):
-            continue
-        ax_s.axvline(count, color="0.3", ls="--", lw=0.8, label="stack size cut" if k == 0 else None)
-        ax_s.plot([count], [ranked[count - 1]], "o", color="0.2", ms=4)
-        ax_s.text(count, 0.03, f" {label}: {count} frames", rotation=90, fontsize=8, va="bottom", ha="right")
-    ax_s.set_xlabel("rank (1 = sharpest frame)")
-    ax_s.set_ylabel("quality (best frame = 1)")
-    ax_s.set_title("sorted, with each stack size's cut", fontsize=10)
-    ax_s.set_xlim(0, max(2, len(ranked)))
-    ax_s.legend(loc="upper right", fontsize=8, framealpha=0.9)
-    for ax in (ax_t, ax_s):
-        ax.set_ylim(0, 1.05)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return _save(fig, path)
-
+# --- the AP pictures (PNG) -----------------------------------------------------------------------------
 
 def _display(image: np.ndarray) -> np.ndarray:
+    """The reference stretched to 0…1 between its 0.5th and 99.9th percentiles, (H, W) or (H, W, 3)."""
     img = np.asarray(image, np.float32)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
-    lo, hi = np.percentile(img, [0.5, 99.9])
+    lo, hi = np.percentile(img[::2, ::2], [0.5, 99.9])
     return np.clip((img - lo) / max(float(hi - lo), 1e-12), 0, 1)
-
-
-def _boxes(ax, centres: np.ndarray, sizes: np.ndarray, colour: str, numbers: bool = True) -> None:
-    from matplotlib.patches import Rectangle
-
-    font = 7 if len(sizes) > 60 else 8
-    for k, ((cy, cx), s) in enumerate(zip(np.asarray(centres), np.asarray(sizes))):
-        ax.add_patch(Rectangle((cx - s / 2 - 0.5, cy - s / 2 - 0.5), s, s, fill=False, ec=colour, lw=0.8))
-        if numbers:
-            ax.text(cx, cy, str(k + 1), color="white", fontsize=font, ha="center", va="center",
-                    bbox={"facecolor": "black", "alpha": 0.55, "pad": 1.0, "linewidth": 0})
-
-
-def _image_axes(plt, shape: tuple[int, ...], scale: float, extra_width: float = 0.0):
-    h, w = shape[:2]
-    fig = plt.figure(figsize=(w * scale / DPI + extra_width, h * scale / DPI))
-    ax = fig.add_axes((0, 0, w * scale / DPI / (w * scale / DPI + extra_width), 1))
-    ax.set_axis_off()
-    return fig, ax
 
 
 def display_scale(shape: tuple[int, ...], least: int = 480) -> int:
@@ -117,17 +57,44 @@ def display_scale(shape: tuple[int, ...], least: int = 480) -> int:
     return max(1, int(np.ceil(least / max(1, shape[1]))))
 
 
+def _rgb8(disp: np.ndarray, gain: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of ``offset + gain · disp`` (0…1 display values, (H, W) or (H, W, 3)), rounded."""
+    pixels = cv2.convertScaleAbs(np.asarray(disp, np.float32), alpha=255.0 * gain, beta=255.0 * offset)
+    return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB) if pixels.ndim == 2 else pixels
+
+
+def _magnified(rgb: np.ndarray, scale: int) -> np.ndarray:
+    """Every pixel as an ``scale`` × ``scale`` block."""
+    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1) if scale > 1 else rgb
+
+
+def _boxes(canvas: np.ndarray, centres: np.ndarray, sizes: np.ndarray, scale: int,
+           colour: tuple[int, int, int]) -> None:
+    """Every AP's box (one pixel wide, on the AP's pixel edges) and its number, white on a dimmed
+    black label, drawn into the uint8 RGB ``canvas``."""
+    font = 0.33 if len(sizes) > 60 else 0.38
+    for (cy, cx), s in zip(np.asarray(centres, np.float64), np.asarray(sizes, np.float64)):
+        x0, y0 = int(round((cx - s / 2) * scale)), int(round((cy - s / 2) * scale))
+        cv2.rectangle(canvas, (x0, y0), (x0 + int(round(s * scale)) - 1, y0 + int(round(s * scale)) - 1), colour, 1)
+    h, w = canvas.shape[:2]
+    for k, (cy, cx) in enumerate(np.asarray(centres, np.float64)):
+        text = str(k + 1)
+        (tw, th), base = cv2.getTextSize(text, FONT, font, 1)
+        mx, my = int(round((cx + 0.5) * scale)), int(round((cy + 0.5) * scale))
+        bx0, by0 = max(0, mx - tw // 2 - 2), max(0, my - th // 2 - 3)
+        bx1, by1 = min(w, mx + (tw + 1) // 2 + 2), min(h, my + (th + 1) // 2 + 3)
+        if bx1 > bx0 and by1 > by0:
+            canvas[by0:by1, bx0:bx1] = (canvas[by0:by1, bx0:bx1] * 0.45).astype(np.uint8)
+        cv2.putText(canvas, text, (mx - tw // 2, my + th // 2), FONT, font, (255, 255, 255), 1, cv2.LINE_AA)
+
+
 def ap_figure(path: Path, reference: np.ndarray, centres: np.ndarray, sizes: np.ndarray) -> Path:
     """The reference at full size (small crops magnified by a whole factor) with every AP's box and number."""
-    plt = _pyplot()
     disp = _display(reference)
     scale = display_scale(disp.shape)
-    fig, ax = _image_axes(plt, disp.shape, scale)
-    ax.imshow(disp, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    _boxes(ax, centres, sizes, "lime")
-    ax.set_xlim(-0.5, disp.shape[1] - 0.5)
-    ax.set_ylim(disp.shape[0] - 0.5, -0.5)
-    return _save(fig, path, tight=False)
+    canvas = np.ascontiguousarray(_magnified(_rgb8(disp), scale))
+    _boxes(canvas, centres, sizes, scale, (0, 255, 0))
+    return _write_png(path, canvas)
 
 
 def good_frames(quality: np.ndarray, ok: np.ndarray | None, valid: np.ndarray | None) -> np.ndarray:
@@ -150,8 +117,8 @@ def coverage_map(shape: tuple[int, int], centres: np.ndarray, sizes: np.ndarray,
                  values: np.ndarray) -> np.ndarray:
     """A (H, W) map holding, at every pixel inside an AP box, the mean value of the boxes covering it
     (NaN outside every box)."""
-    total = np.zeros(shape, np.float64)
-    count = np.zeros(shape, np.float64)
+    total = np.zeros(shape, np.float32)  # sums of a few small whole numbers: exact
+    count = np.zeros(shape, np.float32)
     h, w = shape
     for (cy, cx), s, v in zip(np.asarray(centres), np.asarray(sizes), np.asarray(values, np.float64)):
         y0, x0 = max(0, int(cy) - int(s) // 2), max(0, int(cx) - int(s) // 2)
@@ -162,25 +129,62 @@ def coverage_map(shape: tuple[int, int], centres: np.ndarray, sizes: np.ndarray,
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def colour_of(fraction: np.ndarray, levels: int = 1024) -> np.ndarray:
+    """RdYlGn colours (uint8 RGB) of values on 0…1 (0 red, 0.5 yellow, 1 green), through a table of
+    ``levels`` colours (a map of a million pixels costs one look-up each)."""
+    ramp = np.linspace(0, len(RD_YL_GN) - 1, levels)
+    table = np.stack([np.interp(ramp, np.arange(len(RD_YL_GN)), RD_YL_GN[:, c]) for c in range(3)], axis=-1)
+    index = np.round(np.clip(np.nan_to_num(np.asarray(fraction, np.float32)), 0, 1) * (levels - 1)).astype(np.intp)
+    return np.round(table).astype(np.uint8)[index]
+
+
+def _vertical_text(lines: Sequence[str], height: int) -> np.ndarray | None:
+    """Lines of dark text on white, turned to read bottom-up, as a (height, w, 3) uint8 block; the font
+    shrinks to fit ``height``; None when it would be too small to read."""
+    widest = max(cv2.getTextSize(t, FONT, 1.0, 1)[0][0] for t in lines)
+    scale = min(0.4, (height - 4) / max(1, widest))
+    if scale < 0.25:
+        return None
+    size = [cv2.getTextSize(t, FONT, scale, 1)[0] for t in lines]
+    line_h = max(h for _, h in size) + 7
+    strip = np.full((line_h * len(lines) + 2, height, 3), 255, np.uint8)
+    for k, (text, (w, _)) in enumerate(zip(lines, size)):
+        cv2.putText(strip, text, ((height - w) // 2, line_h * (k + 1) - 4), FONT, scale, (40, 40, 40), 1,
+                    cv2.LINE_AA)
+    return np.ascontiguousarray(np.rot90(strip))
+
+
+def _colour_bar(height: int, top: int) -> np.ndarray:
+    """The (height, BAR_WIDTH, 3) uint8 panel: an RdYlGn bar from 0 (bottom) to ``top`` good frames,
+    its ticks and its label."""
+    panel = np.full((height, BAR_WIDTH, 3), 255, np.uint8)
+    y0, y1 = int(height * 0.08), int(height * 0.92)
+    x0, x1 = 10, 24
+    panel[y0:y1, x0:x1] = colour_of(np.linspace(1, 0, max(1, y1 - y0)))[:, None, :]
+    cv2.rectangle(panel, (x0, y0), (x1 - 1, y1 - 1), (0, 0, 0), 1)
+    for t in nice_ticks(top, 8):
+        y = int(round(y1 - 1 - t / top * (y1 - y0 - 1)))
+        cv2.line(panel, (x1, y), (x1 + 3, y), (0, 0, 0), 1)
+        cv2.putText(panel, tick_text(t), (x1 + 6, y + 4), FONT, 0.35, (30, 30, 30), 1, cv2.LINE_AA)
+    label = _vertical_text(["good frames per AP", f"(local quality >= {GOOD_FRACTION:.0%} of the AP's best)"],
+                           y1 - y0)
+    if label is not None and x1 + 44 + label.shape[1] <= BAR_WIDTH:
+        panel[y0:y1, x1 + 44:x1 + 44 + label.shape[1]] = label
+    return panel
+
+
 def local_quality_figure(path: Path, reference: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
                          counts: np.ndarray) -> Path:
     """The reference dimmed, every region coloured by its APs' good-frame count, a colour bar, AP numbers."""
-    plt = _pyplot()
     disp = _display(reference)
     scale = display_scale(disp.shape)
-    fig, ax = _image_axes(plt, disp.shape, scale, extra_width=1.3)
-    ax.imshow(disp, cmap="gray", vmin=0, vmax=1, interpolation="nearest", alpha=0.6)
-    cmap = plt.get_cmap("RdYlGn").with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
+    base = _rgb8(disp, 0.6, 0.4)  # the reference washed out towards white
     values = coverage_map(disp.shape[:2], centres, sizes, counts)
     top = max(1, int(np.max(counts)) if len(counts) else 1)
-    shown = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=top, alpha=0.55,
-                      interpolation="nearest")
-    _boxes(ax, centres, sizes, "0.25")
-    ax.set_xlim(-0.5, disp.shape[1] - 0.5)
-    ax.set_ylim(disp.shape[0] - 0.5, -0.5)
-    left = ax.get_position().x1 + 0.02
-    cax = fig.add_axes((left, 0.08, 0.025 * 1.3 / max(1.3, fig.get_figwidth() / 4), 0.84))
-    bar = fig.colorbar(shown, cax=cax)
-    bar.set_label(f"good frames per AP (local quality ≥ {GOOD_FRACTION:.0%} of the AP's best)", fontsize=9)
-    bar.ax.tick_params(labelsize=8)
-    return _save(fig, path, tight=False)
+    covered = np.isfinite(values)
+    colour = colour_of(np.where(covered, values / top, 0.0))
+    mixed = base.copy()
+    np.copyto(mixed, cv2.addWeighted(base, 0.45, colour, 0.55, 0.0), where=covered[..., None])
+    canvas = np.ascontiguousarray(_magnified(mixed, scale))
+    _boxes(canvas, centres, sizes, scale, (64, 64, 64))
+    return _write_png(path, np.concatenate([canvas, _colour_bar(canvas.shape[0], top)], axis=1))

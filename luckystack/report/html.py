@@ -83,7 +83,7 @@ class NodeRow:
 
 @dataclass
 class Picture:
-    """A PNG in the report folder (``file`` is relative to it) with a caption; ``wide`` fits it to the
+    """A picture (PNG or SVG) in the report folder (``file`` is relative to it) with a caption; ``wide`` fits it to the
     page, ``full`` shows it at its own size (scrolling if wider than the page), ``link`` makes it a link."""
 
     file: str

@@ -40,3 +40,20 @@ def test_a_command_module_is_imported_only_when_that_command_is_chosen():
     assert imported("--help") == []
     assert imported("--jobs", "2", "compare", "--help") == ["luckystack.compare"]
     assert imported("info", "--help") == ["luckystack.commands.info"]
+
+
+def test_help_version_and_info_start_without_node_types_or_the_cache_store():
+    probe = ("import sys, contextlib, io\n"
+             "from luckystack.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in ('luckystack.nodes', 'zarr', 'luckystack.report.build') if m in sys.modules))")
+
+    def imported(*argv: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return ast.literal_eval(out.stdout.splitlines()[-1])
+
+    assert imported("--help") == [] and imported("--version") == [] and imported() == []
+    assert imported("info", "--help") == []
+    assert imported("run", "--help") == ["luckystack.nodes"]  # a command that runs nodes registers them

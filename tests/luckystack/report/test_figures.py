@@ -1,4 +1,4 @@
-"""The report's figures: the local-quality count, the coverage map, and PNGs of the expected size."""
+"""The report's AP pictures: the local-quality count, the coverage map, the PNGs and their colours."""
 
 from __future__ import annotations
 
@@ -22,16 +22,26 @@ def test_coverage_map_averages_overlapping_boxes():
     assert cov[4, 3] == 2.0 and cov[4, 5] == 4.0 and cov[4, 7] == 6.0 and np.isnan(cov[0, 0])
 
 
-def test_figures_are_pngs_with_the_reference_at_full_size(tmp_path):
-    ref = np.random.default_rng(0).random((300, 500, 1)).astype(np.float32)
+def test_ap_pictures_are_pngs_of_the_reference_at_full_size_with_boxes_numbers_and_a_colour_bar(tmp_path):
+    ref = np.random.default_rng(0).random((300, 500, 1)).astype(np.float32) * 0.2  # dark: boxes stand out
     centres, sizes = np.array([[100, 100], [150, 300]]), np.array([64, 64])
-    overlay = cv2.imread(str(figures.ap_figure(tmp_path / "a.png", ref, centres, sizes)))
+    overlay = cv2.imread(str(figures.ap_figure(tmp_path / "a.png", ref, centres, sizes)))[..., ::-1]
     assert overlay.shape[:2] == (300, 500)  # 1:1: the crop is wide enough not to be magnified
+    assert (overlay[68:132, 68] == (0, 255, 0)).all() and (overlay[118:182, 331] == (0, 255, 0)).all()  # box edges
+    assert (overlay[100, 100] == overlay[100, 100, 0]).all() and overlay[95:106, 96:105].max() > 200  # number "1"
     small = cv2.imread(str(figures.ap_figure(tmp_path / "b.png", ref[:100, :200], centres // 3, sizes // 3)))
     assert small.shape[:2] == (300, 600)  # magnified 3× to be at least 480 px wide
-    local = cv2.imread(str(figures.local_quality_figure(tmp_path / "c.png", ref, centres, sizes, np.array([3, 9]))))
-    assert local.shape[0] == 300 and local.shape[1] > 500  # the colour bar beside the image
-    score = np.random.default_rng(1).random(200)
-    valid = score > 0.05
-    plot = cv2.imread(str(figures.quality_figure(tmp_path / "q.png", score, valid, [("P10", 18), ("P50", 95)])))
-    assert plot.shape[1] > 900 and plot.shape[0] < 400
+    assert (small[::3, ::3][40:60, 5] == small[1::3, 1::3][40:60, 5]).all()  # each pixel a 3 × 3 block
+    local = cv2.imread(str(figures.local_quality_figure(tmp_path / "c.png", ref, centres, sizes,
+                                                        np.array([3, 9]))))[..., ::-1].astype(int)
+    assert local.shape[0] == 300 and local.shape[1] == 500 + figures.BAR_WIDTH  # the colour bar beside it
+    few, many = local[90, 80], local[160, 320]  # inside AP 1 alone (3 good frames), AP 2 alone (9)
+    assert few[0] > few[1] and many[1] > many[0]  # red where few frames were good, green where many
+    bar = local[30:270, 500 + 12]
+    assert bar[0, 1] > bar[0, 0] and bar[-1, 0] > bar[-1, 1]  # the bar: green at the top, red at the bottom
+    assert (local[5, 5] > 100).all()  # outside every AP the dimmed reference, washed towards white
+
+
+def test_colour_of_runs_red_yellow_green():
+    red, yellow, green = figures.colour_of(np.array([0.0, 0.5, 1.0]))
+    assert red[0] > 150 > red[1] and yellow[0] > 250 and yellow[1] > 250 and green[1] > green[0]
