@@ -2,9 +2,10 @@
 
 Reads the needed frames in fixed chunks of :data:`CHUNK` frames (``ctx.map``), sums the chunks in order
 (float64) per band of ranks, and returns one set of arrays per stack size (see ``luckystack.nodes``).
-Many APs (a Moon or Sun surface) go in groups whose chunk sums stay within :data:`GROUP_BYTES`, one pass
-over the recording per group and each group through to its outputs, so memory does not grow with the
-AP count; an AP's sums are the same in any group.
+The background is summed in a pass of its own, then the APs: all in one pass when a chunk's sums of them
+fit in :data:`ONE_PASS_BYTES` (a planet's), else (a Moon or Sun surface) in groups whose chunk sums stay
+within :data:`GROUP_BYTES`, one pass over the recording per group and each group through to its outputs,
+so memory does not grow with the AP count; an AP's sums are the same in any group.
 
 The sums are cumulative float32 "states" on a fixed chain whatever the sizes asked for (see
 :mod:`luckystack.nodes.stack_sums`), so a state at a given frame count is the same in every run.
@@ -55,9 +56,11 @@ PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) 
 #                          fresh worker would take longer to start than the pass takes
 BACKGROUND_FRAME_PATCHES = 3  # a background frame costs about as much as this many patches
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
-GROUP_BYTES = 12 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
-#                         stacked in several passes over the recording, so memory does not grow with them;
-#                         smaller groups mean less memory and more passes (docs/performance.md)
+ONE_PASS_BYTES = 16 << 20  # all APs go in one pass over the recording when a chunk's sums of them take at
+#                            most this much (a planet's: 23 APs of 132 px at 7 bands, 12.8 MB); else …
+GROUP_BYTES = 12 << 20  # … in groups whose chunk sums cover at most this much (a Moon or Sun surface), one
+#                         pass over the recording each, so memory does not grow with the APs; smaller groups
+#                         mean less memory and more passes (docs/performance.md)
 SUMS_SHARE = 0.03  # the sums kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
 
@@ -160,7 +163,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q, brightness
 
 
-@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="18", reads_input=True,
+@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="19", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"), "aps": Port(kind="aps"),
                    "quality": Port(required=False, doc="global quality; needed for selection=global",
@@ -349,8 +352,12 @@ def _size_outputs(label: str, state: State, clipped: ChunkSums | None, k_sorted:
 
 
 def _ap_groups(plan: StackPlan, n_ap: int) -> list[slice]:
-    """Consecutive AP groups, as even as possible, whose chunk sums stay within :data:`GROUP_BYTES`."""
-    per_group = max(1, GROUP_BYTES // max(1, accumulator_bytes_per_ap(plan)))
+    """All APs, when their chunk sums stay within :data:`ONE_PASS_BYTES`, else consecutive AP groups, as
+    even as possible, whose chunk sums stay within :data:`GROUP_BYTES`."""
+    per_ap = max(1, accumulator_bytes_per_ap(plan))
+    if n_ap * per_ap <= ONE_PASS_BYTES:
+        return [slice(0, n_ap)]
+    per_group = max(1, GROUP_BYTES // per_ap)
     count = -(-n_ap // per_group)
     step = -(-n_ap // count)
     return [slice(s, min(n_ap, s + step)) for s in range(0, n_ap, step)]
