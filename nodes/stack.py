@@ -1,7 +1,7 @@
 """The ``stack`` node: per-AP stacks of the best frames at several stack sizes, plus the background.
 
 Reads the needed frames in fixed chunks of :data:`CHUNK` frames (``ctx.map``), sums the chunks in order
-(float64) per band of ranks, and returns one set of arrays per stack size (see ``luckystack.nodes``).
+(the background in float64) per band of ranks, and returns one set of arrays per stack size (see ``luckystack.nodes``).
 The background is summed in a pass of its own, then the APs: all in one pass when a chunk's sums of them
 fit in :data:`ONE_PASS_BYTES` (a planet's), else (a Moon or Sun surface) in groups whose chunk sums stay
 within :data:`GROUP_BYTES`, one pass over the recording per group and each group through to its outputs,
@@ -367,7 +367,7 @@ def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np
           weight: np.ndarray, rank: np.ndarray, global_rank: np.ndarray | None, label: str) -> ChunkSums:
     """One pass over the recording for the APs ``aps`` (``plan`` holds theirs alone, see
     :func:`_for_group`; none: the background alone), with the background if ``global_rank`` is given;
-    the float64 sums. An AP's sums do not depend on its group."""
+    the sums (see :meth:`ChunkSums.promote`). An AP's sums do not depend on its group."""
     n = shift.shape[0]
     n_ap = rank.shape[1]
     if global_rank is None:
@@ -503,7 +503,7 @@ def brightness_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray,
 
 def _reduce(parts) -> ChunkSums:
     total = None
-    for part in parts:  # ctx.map yields in chunk order, so the float64 sums are reproducible
+    for part in parts:  # ctx.map yields in chunk order, so the sums are reproducible
         if total is None:
             total = part.promote()
         else:
