@@ -44,8 +44,8 @@ stack -> ``stacks``
     Without sigma clipping also cumulative sums, float32, for incremental reruns: states of the chain
     at 5, 10, 20, 25, 30, 40 … 100 % of the valid frames up to the largest size, the highest first while
     they take at most 3 % of the recording's size (a rerun keeps those it took or made): ``sum_num_{frames}`` and
-    ``sum_den_{frames}`` (per AP, as accumulated: weighted spectra and weights, or weighted patches and
-    weights); the background's state is ``background_{label}`` where a size has that count (and no
+    ``sum_den_{frames}`` (per AP, as accumulated: weighted spectra and weights on every second frequency
+    bin, or weighted patches and weights); the background's state is ``background_{label}`` where a size has that count (and no
     ``normalize``), else ``sum_bg_{frames}``; meta ``sums`` lists them: [{"frames", "background"}].
     meta: ``sizes`` [{"label": "P25", "frames": 123}, ...] in request order, ``labels``,
     ``drizzle``, ``patch_size``, ``ap_size`` (most common AP size, for file names), ``method``,
