@@ -213,6 +213,7 @@ def stack(ctx: Context) -> Result:
     ap_counts = np.minimum(asc[None, :], ap_frames[:, None])  # (A, S)
     weight = quality_weights(score2, rank, p.weight_power)
     global_rank = rank_frames(global_q, valid)
+    del local_q, score, score2, ap_valid  # (N, A) arrays no pass needs: 4 MB at 20,000 frames of 23 APs
 
     crop = shifts.meta.get("crop") or [0, 0, stream.height, stream.width]
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
