@@ -1,7 +1,8 @@
 """The ``stack`` node: per-AP stacks of the best frames at several stack sizes, plus the background.
 
 Reads the needed frames in fixed chunks of :data:`CHUNK` frames (``ctx.map``), sums the chunks in order
-(the background in float64) per band of ranks, and returns one set of arrays per stack size (see ``luckystack.nodes``).
+(the background in float64) per band of ranks, and returns one set of arrays per stack size (see
+``luckystack.nodes``).
 The background is summed in a pass of its own, then the APs: all in one pass when a chunk's sums of them
 fit in :data:`ONE_PASS_BYTES` (a planet's), else (a Moon or Sun surface) in groups whose chunk sums stay
 within :data:`GROUP_BYTES`, one pass over the recording per group and each group through to its outputs,

@@ -238,9 +238,10 @@ def upsampled_exact(coarse: np.ndarray, side: int) -> np.ndarray:
 
 def from_spectrum(num: np.ndarray, den: np.ndarray, side: int) -> np.ndarray:
     """Patches (A, p, p, C) float32 from summed weighted spectra ``num`` (A, p, p//2+1, C) and coarse
-    weights ``den`` (A, h, m, 1) (:func:`coarse_shape`), or one patch without the A axis. Computed in double precision,
-    :data:`BATCH` patches at a time (the temporaries of hundreds of surface APs would take GBs), with
-    numpy's FFT: importing scipy.fft would cost a rerun that only inverts a few sums 0.13 s."""
+    weights ``den`` (A, h, m, 1) (:func:`coarse_shape`, interpolated to every bin here), or one patch
+    without the A axis. Computed in double precision, :data:`BATCH` patches at a time (the temporaries
+    of hundreds of surface APs would take GBs), with numpy's FFT: importing scipy.fft would cost a rerun
+    that only inverts a few sums 0.13 s."""
     if num.ndim == 3:
         return from_spectrum(num[None], den[None], side)[0]
     out = np.empty((num.shape[0], side, side, num.shape[-1]), np.float32)
