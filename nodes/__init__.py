@@ -47,8 +47,8 @@ stack -> ``stacks``
     Without sigma clipping also cumulative sums, float32, for incremental reruns: states of the chain
     at 5, 10, 20, 25, 30, 40 … 100 % of the valid frames up to the largest size, the highest first while
     they take at most 5 % of the recording's size (a rerun keeps those it took or made): ``sum_num_{frames}`` and
-    ``sum_den_{frames}`` (per AP, as accumulated: weighted spectra and weights, or weighted patches and
-    weights); the background's state is ``background_{label}`` where a size has that count (and no
+    ``sum_den_{frames}`` (per AP, as accumulated: weighted spectra and weights on every second frequency
+    bin, or weighted patches and weights); the background's state is ``background_{label}`` where a size has that count (and no
     ``normalize``), else ``sum_bg_{frames}``; meta ``sums`` lists them: [{"frames", "background"}]. When
     the stack measured the local shifts (an ``aps`` input without ``shift``) and they fit that budget
     first (and ``SHIFTS_MAX_BYTES``), ``local_shift`` (N, A, 2) float64 holds every one measured so far, by this run or the

@@ -1,10 +1,12 @@
 """The ``stack`` node: per-AP stacks of the best frames at several stack sizes, plus the background.
 
 Reads the needed frames in fixed chunks of :data:`CHUNK` frames (``ctx.map``), sums the chunks in order
-(float64) per band of ranks, and returns one set of arrays per stack size (see ``luckystack.nodes``).
-Many APs (a Moon or Sun surface) go in groups whose chunk sums stay within :data:`GROUP_BYTES`, one pass
-over the recording per group and each group through to its outputs, so memory does not grow with the
-AP count; an AP's sums are the same in any group.
+(the background in float64) per band of ranks, and returns one set of arrays per stack size (see
+``luckystack.nodes``).
+The background is summed in a pass of its own, then the APs: all in one pass when a chunk's sums of them
+fit in :data:`ONE_PASS_BYTES` (a planet's), else (a Moon or Sun surface) in groups whose chunk sums stay
+within :data:`GROUP_BYTES`, one pass over the recording per group and each group through to its outputs,
+so memory does not grow with the AP count; an AP's sums are the same in any group.
 
 The sums are cumulative float32 "states" on a fixed chain whatever the sizes asked for (see
 :mod:`luckystack.nodes.stack_sums`), so a state at a given frame count is the same in every run.
@@ -59,9 +61,11 @@ PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) 
 BACKGROUND_FRAME_PATCHES = 3  # a background frame costs about as much as this many patches
 SHIFTS_GIVEN_SHARE = 2  # … and a patch whose local shift is given costs about 1 / this of one measured
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
-GROUP_BYTES = 12 << 20  # a chunk's sums cover at most this much: more APs (a Moon or Sun surface) are
-#                         stacked in several passes over the recording, so memory does not grow with them;
-#                         smaller groups mean less memory and more passes (docs/performance.md)
+ONE_PASS_BYTES = 16 << 20  # all APs go in one pass over the recording when a chunk's sums of them take at
+#                            most this much (a planet's: 23 APs of 132 px at 7 bands, 12.8 MB); else …
+GROUP_BYTES = 12 << 20  # … in groups whose chunk sums cover at most this much (a Moon or Sun surface), one
+#                         pass over the recording each, so memory does not grow with the APs; smaller groups
+#                         mean less memory and more passes (docs/performance.md)
 SUMS_SHARE = 0.05  # the sums (and local shifts) kept for incremental reruns take at most this share of the recording's size,
 SUMS_FLOOR = 16 << 20  # … or this many bytes, whichever is more (short recordings keep their fast reruns)
 SHIFTS_MAX_BYTES = 32 << 20  # the measured local shifts are kept up to this size (N × APs × 16 bytes: a run
@@ -166,7 +170,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q, brightness
 
 
-@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="19", reads_input=True,
+@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="20", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"), "aps": Port(kind="aps"),
                    "quality": Port(required=False, doc="global quality; needed for selection=global",
@@ -216,6 +220,7 @@ def stack(ctx: Context) -> Result:
     ap_counts = np.minimum(asc[None, :], ap_frames[:, None])  # (A, S)
     weight = quality_weights(score2, rank, p.weight_power)
     global_rank = rank_frames(global_q, valid)
+    del local_q, score, score2, ap_valid  # (N, A) arrays no pass needs: 4 MB at 20,000 frames of 23 APs
 
     crop = shifts.meta.get("crop") or [0, 0, stream.height, stream.width]
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
@@ -368,8 +373,12 @@ def _size_outputs(label: str, state: State, clipped: ChunkSums | None, k_sorted:
 
 
 def _ap_groups(plan: StackPlan, n_ap: int) -> list[slice]:
-    """Consecutive AP groups, as even as possible, whose chunk sums stay within :data:`GROUP_BYTES`."""
-    per_group = max(1, GROUP_BYTES // max(1, accumulator_bytes_per_ap(plan)))
+    """All APs, when their chunk sums stay within :data:`ONE_PASS_BYTES`, else consecutive AP groups, as
+    even as possible, whose chunk sums stay within :data:`GROUP_BYTES`."""
+    per_ap = max(1, accumulator_bytes_per_ap(plan))
+    if n_ap * per_ap <= ONE_PASS_BYTES:
+        return [slice(0, n_ap)]
+    per_group = max(1, GROUP_BYTES // per_ap)
     count = -(-n_ap // per_group)
     step = -(-n_ap // count)
     return [slice(s, min(n_ap, s + step)) for s in range(0, n_ap, step)]
@@ -379,7 +388,7 @@ def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np
           weight: np.ndarray, rank: np.ndarray, global_rank: np.ndarray | None, label: str) -> ChunkSums:
     """One pass over the recording for the APs ``aps`` (``plan`` holds theirs alone, see
     :func:`_for_group`; none: the background alone), with the background if ``global_rank`` is given;
-    the float64 sums. An AP's sums do not depend on its group."""
+    the sums (see :meth:`ChunkSums.promote`). An AP's sums do not depend on its group."""
     n = shift.shape[0]
     n_ap = rank.shape[1]
     if global_rank is None:
@@ -517,7 +526,7 @@ def brightness_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray,
 
 def _reduce(parts) -> ChunkSums:
     total, local = None, []
-    for part in parts:  # ctx.map yields in chunk order, so the float64 sums are reproducible
+    for part in parts:  # ctx.map yields in chunk order, so the sums are reproducible
         local.append(part.local)
         if total is None:
             total = part.promote()

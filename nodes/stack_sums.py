@@ -4,7 +4,7 @@ run computes and what it keeps.
 A *state* holds the sums of an AP's best frames up to some frame count (per AP: weighted spectra and
 weights, or weighted patches and weights) and the background's running mean. States form a *chain* at
 each :data:`GRID` point (a share of the valid frames) up to the largest stack size, each the one below
-plus the band of ranks between them, every step the same float64 addition rounded to float32. A size
+plus the band of ranks between them, every step the same addition rounded to float32. A size
 on the grid is its chain state; any other size is a *side* state, the chain state below it plus its own
 band. The grid does not depend on the sizes asked for, so a state at a given frame count is the same in
 every run: a rerun with other sizes takes the states and outputs earlier results hold
@@ -132,7 +132,7 @@ class Work:
 
 def advance(prior: State | None, prior_count: int, sums: ChunkSums, band: int, count: int,
             means: dict[int, np.ndarray], bg_shape: tuple[int, ...]) -> State:
-    """The state at ``count`` frames: the float64 sum of ``prior`` (at ``prior_count`` frames, in memory
+    """The state at ``count`` frames: the sum of ``prior`` (at ``prior_count`` frames, in memory
     but for its background; None: zeros) and band ``band`` of ``sums``, rounded to float32. Its
     background is the mean from the prior's mean × its count plus the band's frames, computed once (the
     first AP group) and kept in ``means``.

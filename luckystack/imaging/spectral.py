@@ -7,14 +7,22 @@ frame *per spatial frequency* by how much of the object it kept there: the stack
 dominate and the stack keeps more mid-frequency detail than a plain mean of the same frames.
 
 The weight follows the patch's *expected* power at f: the power spectrum of the Hann-windowed luminance
-(so patch edges do not leak a bright cross into it), smoothed over neighbouring frequencies (so it
-follows object × transfer + noise rather than one noisy sample), over the patch's white-noise floor
-(its mean power above :data:`NOISE_FREQUENCY` cycles/px). With ``r`` that ratio (≥ 1) and ``m`` =
+(so patch edges do not leak a bright cross into it; the window spreads every frequency over its
+neighbours, so the estimate follows object × transfer + noise rather than one noisy sample), over the
+patch's white-noise floor (its mean power above :data:`NOISE_FREQUENCY` cycles/px). With ``r`` that
+ratio (≥ 1) and ``m`` =
 :data:`NOISE_MARGIN` the weight is ``r^((power/2)·max(0, 1 − m/r))``: ``r^(power/2)`` where the signal
 dominates, and 1 — the plain mean — where the power is within the noise's scatter. Weighting every
 frequency by its raw power selects frames by their noise there: on the low-contrast scene of the stack
 tests (``power`` 4) that cost 2.8 dB at P10; this form costs at most 0.45 dB at P10 and gains 0.34 dB at P25
 (``power`` 2), and gains on every simulated planet, Moon and Sun recording.
+
+The power is estimated on every second frequency bin along each axis (a quarter of the bins), the
+weights computed there and interpolated linearly to the bins between: the interpolation averages
+neighbouring estimates where a smoothing of the power did before. Those bins of the windowed spectrum
+are three taps of the patch's spectrum along each axis, so they cost no transform of their own. The
+interpolation is linear, so a patch's weights summed over frames are the interpolated sum of its coarse
+weights: the stack keeps only the coarse sums of weights.
 
 The weighted spectra are summed unwindowed and divided once at the end, so the accumulation is linear and
 splits into chunks like any other.
@@ -31,66 +39,73 @@ import numpy as np
 from luckystack.imaging.colour import LUMA
 from luckystack.imaging.drizzle import frame_block, tap_weights
 
-SMOOTH_SIGMA = 1.0  # frequency bins (σ 2 selected less sharply: Moon P10 −0.2 dB, transfer −0.02)
 NOISE_FREQUENCY = 0.45  # cycles/px: above this a patch holds (almost) only noise
-NOISE_MARGIN = 2.0  # powers below this many times the floor count as noise (its smoothed estimate scatters)
+NOISE_MARGIN = 3.5  # powers below this many times the floor count as noise (its estimate scatters)
 BATCH = 16  # patches per inverse transform in from_spectrum
 MAX_LOG_WEIGHT = 60.0  # weights stay below e^60 so a chunk's float32 sums cannot overflow
 
 
-_HANN_X = np.array([-0.25, 0, 0.5, 0, -0.25], np.float32)  # on interleaved (re, im) columns
-_HANN_Y = np.array([-0.25, 0.5, -0.25], np.float32)
+def coarse_shape(side: int) -> tuple[int, int]:
+    """(rows, columns) of the coarse half plane of a ``side`` px patch: every second bin of the rfft2's
+    (side, side//2+1), and one column more when side/2 is odd (the last fine column lies between two
+    coarse ones)."""
+    half = side // 2
+    return half, -(-half // 2) + 1
 
 
-def hann_windowed(spec: np.ndarray) -> np.ndarray:
-    """rfft2 (k, p, p//2+1) of the Hann-windowed, mean-removed patches whose rfft2 is ``spec`` (p even).
+@lru_cache(maxsize=8)
+def _mirror(n: int) -> np.ndarray:
+    """Row indices of the frequencies −f of rows f of an n-row spectrum."""
+    return (-np.arange(n)) % n
+
+
+def windowed_power(lum: np.ndarray) -> np.ndarray:
+    """|rfft2 of the Hann-windowed, mean-removed patches|² (k, h, m) float32 on every second bin (rows
+    0, 2, …; columns 0, 2, … of the full plane, see :func:`coarse_shape`) of patches whose rfft2 is
+    ``lum`` (k, p, p//2+1) complex64, p even.
 
     A periodic Hann window is ``0.5 − 0.25·e^{+iωn} − 0.25·e^{−iωn}`` per axis, so windowing is a 3-tap
-    convolution of the spectrum along each axis: a quarter of the cost of a second FFT. The half
-    plane's missing columns −1 and p/2+1 are the conjugates of columns 1 and p/2−1 at the mirrored row;
-    the taps are real, so they run on the interleaved (re, im) floats.
+    filter of the spectrum along each axis, here evaluated only at the bins kept. Columns beyond the
+    half plane are the conjugates of the mirrored ones.
     """
-    k, side, half = spec.shape
-    mirror = (-np.arange(side)) % side
-    # Each patch gets a wrapped row above and below, so one filter call covers the whole batch: every
-    # kept output row reads only its own patch's rows (the filter is 3 rows high).
-    ext = np.empty((k, side + 2, half + 2), np.complex64)
-    body = ext[:, 1:-1]
-    body[:, :, 1:-1] = spec
-    body[:, 0, 1] = 0  # the mean
-    body[:, :, 0] = np.conj(spec[:, mirror, 1])
-    body[:, :, -1] = np.conj(spec[:, mirror, half - 2])
-    ext[:, 0], ext[:, -1] = body[:, -1], body[:, 0]
-    floats = ext.view(np.float32).reshape(k * (side + 2), 2 * (half + 2))
-    out = cv2.sepFilter2D(floats, -1, _HANN_X, _HANN_Y, borderType=cv2.BORDER_CONSTANT)
-    return out.reshape(k, side + 2, -1)[:, 1:-1, 2:-2].view(np.complex64)
+    k, side, half_cols = lum.shape
+    h, m = coarse_shape(side)
+    mirror = _mirror(side)
+    # fine columns 2j − 1 and 2j + 1 of every coarse column j < m; −1 and those past the half plane mirrored
+    left = np.empty((k, side, m), np.complex64)
+    left[:, :, 1:] = lum[:, :, 1:2 * m - 1:2]
+    left[:, :, 0] = np.conj(lum[:, mirror, 1])
+    right = np.empty((k, side, m), np.complex64)
+    inside = min(m, half_cols // 2)  # coarse columns whose right neighbour lies in the half plane
+    right[:, :, :inside] = lum[:, :, 1:2 * inside:2]
+    for j in range(inside, m):
+        right[:, :, j] = np.conj(lum[:, mirror, side - 2 * j - 1])
+    right += left
+    right *= np.float32(-0.25)
+    centre = lum[:, :, 0::2]
+    if centre.shape[2] < m:  # side/2 odd: the last coarse column lies past the half plane
+        centre = np.concatenate([centre, np.conj(lum[:, mirror, side - 2 * m + 2])[:, :, None]], axis=2)
+    cols = right
+    cols += np.float32(0.5) * centre  # (k, p, m): the windowed spectrum along columns at even columns
+    odd = cols[:, 1::2]  # fine rows 1, 3, …, p − 1
+    coarse = np.add(odd, np.roll(odd, 1, axis=1))
+    coarse *= np.float32(-0.25)
+    coarse += np.float32(0.5) * cols[:, 0::2]
+    coarse[:, 0, 0] -= np.float32(0.25) * lum[:, 0, 0]  # the mean removed (its only share among these bins)
+    power = np.square(coarse.view(np.float32))
+    return power[..., 0::2] + power[..., 1::2]
 
 
 @lru_cache(maxsize=8)
 def _noise_bins(side: int) -> np.ndarray:
-    """The rfft2 bins above NOISE_FREQUENCY cycles/px (where a patch holds almost only noise), flat,
-    each 1 / their count (float32): a patch's mean power there is one dot product."""
-    fy = np.fft.fftfreq(side)[:, None]
-    fx = np.fft.rfftfreq(side)[None, :]
-    above = (np.hypot(fy, fx) > NOISE_FREQUENCY).ravel()
-    return (above / above.sum()).astype(np.float32)
-
-
-def _smoothed(psd: np.ndarray) -> np.ndarray:
-    """Each (p, q) plane of ``psd`` (k, p, q) Gaussian-blurred by SMOOTH_SIGMA bins, edges reflected.
-
-    One filter call for the batch: every plane gets its own reflected rows above and below, as many as
-    the kernel reaches, so no output row reads another plane's rows.
-    """
-    k, rows, cols = psd.shape
-    reach = 4  # OpenCV's float kernel for sigma 1 has 9 taps
-    ext = np.empty((k, rows + 2 * reach, cols), np.float32)
-    ext[:, reach:-reach] = psd
-    ext[:, :reach] = psd[:, reach - 1::-1]
-    ext[:, -reach:] = psd[:, :-reach - 1:-1]
-    out = cv2.GaussianBlur(ext.reshape(-1, cols), (2 * reach + 1, 2 * reach + 1), SMOOTH_SIGMA,
-                           borderType=cv2.BORDER_REFLECT)
-    return np.ascontiguousarray(out.reshape(k, -1, cols)[:, reach:-reach])
+    """The coarse bins (see :func:`coarse_shape`) of the half plane above NOISE_FREQUENCY cycles/px
+    (where a patch holds almost only noise), flat, each 1 / their count (float32): a patch's mean power
+    there is one dot product."""
+    h, m = coarse_shape(side)
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = (np.arange(m) / h)[None, :]
+    above = (np.hypot(fy, fx) > NOISE_FREQUENCY) & (np.arange(m) <= h // 2)[None, :]
+    return (above / above.sum()).ravel().astype(np.float32)
 
 
 def rfft2(patches: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
@@ -167,21 +182,20 @@ def shifted_spectra(frame: np.ndarray, positions: np.ndarray, side: int, interpo
 
 
 def spectral_weights(spec: np.ndarray, power: float) -> np.ndarray:
-    """The weights (k, p, p//2+1, 1) float32 of patches whose rfft2 is ``spec`` (k, p, p//2+1, C), for
-    spectral stacking with exponent ``power`` (see the module docstring). A patch's brightness does not
-    change them: its power and its noise floor scale alike."""
+    """The coarse weights (k, h, m) float32 (see :func:`coarse_shape`; :func:`upsampled` gives every
+    bin's) of patches whose rfft2 is ``spec`` (k, p, p//2+1, C), for spectral stacking with exponent
+    ``power`` (see the module docstring). A patch's brightness does not change them: its power and its
+    noise floor scale alike."""
     # Every step works patch by patch (elementwise, or one call per patch), so a patch's weights do not
     # depend on which other patches share the batch: the stack node relies on that (incremental reruns).
     if spec.shape[3] == 1:
         lum = spec[..., 0]
     else:
         lum = sum(spec[..., c] * np.float32(LUMA[c]) for c in range(3))
-    interleaved = np.square(hann_windowed(lum).view(np.float32))
-    psd = interleaved[..., 0::2] + interleaved[..., 1::2]
+    psd = windowed_power(lum)
     above = _noise_bins(spec.shape[1])  # the mean power there, per patch (each on its own)
     noise = np.array([row @ above for row in psd.reshape(len(psd), -1)], np.float32)
-    ratio = _smoothed(psd)
-    ratio /= noise[:, None, None] + np.float32(1e-20)
+    ratio = np.divide(psd, noise[:, None, None] + np.float32(1e-20))
     np.maximum(ratio, np.float32(1), out=ratio)  # expected power over the noise floor, ≥ 1
     half_power = np.float32(power / 2.0)
     weight = np.divide(-half_power * np.float32(NOISE_MARGIN), ratio)
@@ -189,20 +203,51 @@ def spectral_weights(spec: np.ndarray, power: float) -> np.ndarray:
     np.maximum(weight, np.float32(0), out=weight)  # the signal's share: 0 within the noise's scatter
     weight *= cv2.log(ratio, dst=ratio)  # OpenCV's log and exp: twice as fast as numpy's here
     np.minimum(weight, np.float32(MAX_LOG_WEIGHT), out=weight)
-    return cv2.exp(weight, dst=weight)[..., None]
+    return cv2.exp(weight, dst=weight)
+
+
+_HALF_SCALE = np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]])
+
+
+def upsampled(coarse: np.ndarray, side: int) -> np.ndarray:
+    """Coarse weights (k, h, m) (or sums of them) linearly interpolated to every bin of the rfft2,
+    (k, p, p//2+1) float32: bin 2i is coarse bin i, bin 2i+1 the mean of i and i+1 (rows periodic).
+    One warp of the whole batch; each patch gets its first row again below its last, so no output bin
+    reads another patch's."""
+    k, h, m = coarse.shape
+    rows = np.empty((k, h + 1, m), np.float32)
+    rows[:, :h] = coarse
+    rows[:, h] = coarse[:, 0]
+    out = cv2.warpAffine(rows.reshape(k * (h + 1), m), _HALF_SCALE, (2 * m - 1, 2 * k * (h + 1)),
+                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(k, 2 * (h + 1), 2 * m - 1)[:, :side, :side // 2 + 1]
+
+
+def upsampled_exact(coarse: np.ndarray, side: int) -> np.ndarray:
+    """:func:`upsampled` in float64 numpy arithmetic, for (..., h, m) sums of weights of any precision."""
+    c = np.asarray(coarse, np.float64)
+    h, m = c.shape[-2:]
+    rows = np.empty(c.shape[:-2] + (side, m))
+    rows[..., 0::2, :] = c
+    rows[..., 1::2, :] = 0.5 * (c + np.roll(c, -1, axis=-2))
+    out = np.empty(c.shape[:-2] + (side, 2 * m - 1))
+    out[..., 0::2] = rows
+    out[..., 1::2] = 0.5 * (rows[..., :-1] + rows[..., 1:])
+    return out[..., :side // 2 + 1]
 
 
 def from_spectrum(num: np.ndarray, den: np.ndarray, side: int) -> np.ndarray:
-    """Patches (A, p, p, C) float32 from summed weighted spectra ``num`` (A, p, p//2+1, C) and weights
-    ``den`` (A, p, p//2+1, 1), or one patch without the A axis. Computed in double precision,
-    :data:`BATCH` patches at a time (the temporaries of hundreds of surface APs would take GBs), with
-    numpy's FFT: importing scipy.fft would cost a rerun that only inverts a few sums 0.13 s."""
+    """Patches (A, p, p, C) float32 from summed weighted spectra ``num`` (A, p, p//2+1, C) and coarse
+    weights ``den`` (A, h, m, 1) (:func:`coarse_shape`, interpolated to every bin here), or one patch
+    without the A axis. Computed in double precision, :data:`BATCH` patches at a time (the temporaries
+    of hundreds of surface APs would take GBs), with numpy's FFT: importing scipy.fft would cost a rerun
+    that only inverts a few sums 0.13 s."""
     if num.ndim == 3:
         return from_spectrum(num[None], den[None], side)[0]
     out = np.empty((num.shape[0], side, side, num.shape[-1]), np.float32)
     for s in range(0, num.shape[0], BATCH):
         n = np.asarray(num[s:s + BATCH], np.complex128)
-        d = np.broadcast_to(np.asarray(den[s:s + BATCH], np.float64), n.shape)
+        d = np.broadcast_to(upsampled_exact(np.asarray(den[s:s + BATCH])[..., 0], side)[..., None], n.shape)
         ratio = np.divide(n, d, out=np.zeros(n.shape, n.dtype), where=d > 0)
         out[s:s + BATCH] = np.fft.irfft2(ratio, s=(side, side), axes=(-3, -2))
     return out

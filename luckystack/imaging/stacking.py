@@ -36,7 +36,7 @@ import numpy as np
 from luckystack.imaging.colour import grey
 from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch
 from luckystack.imaging.localshift import ApMatching
-from luckystack.imaging.spectral import shifted_spectra, spectral_weights
+from luckystack.imaging.spectral import coarse_shape, shifted_spectra, spectral_weights, upsampled
 
 PATCH_OVERLAP = 1.5  # patch side = AP box × 1.5, so neighbouring patches (step ≈ box/2) overlap
 READ_BOXES = True  # read a frame only where its patches lie when it gives no background (see patch_box)
@@ -181,7 +181,7 @@ class ChunkWork:
 class ChunkSums:
     num: np.ndarray  # (A, B, p, p, C) Σ w·num; spectral: (A, B, p, p//2+1, C) complex Σ w(f)·F(f)
     den: np.ndarray  # (A, B, p, p, C) Σ w·den, or (A, B, 1, 1, 1) when every pixel has weight 1;
-    #                  spectral: (A, B, p, p//2+1, 1) Σ w(f)
+    #                  spectral: (A, B, h, m, 1) Σ w(f) on every second bin (spectral.coarse_shape)
     sq: np.ndarray | None = None  # (A, B, p, p, C) Σ w·num²/den (sigma clipping statistics)
     bg: dict[int, np.ndarray] = field(default_factory=dict)  # band → Σ aligned frames
     bg_count: np.ndarray | None = None  # (B,) frames per background band
@@ -192,10 +192,9 @@ class ChunkSums:
     #                                  of the chunk; None when the work brought its shifts
 
     def promote(self) -> ChunkSums:
-        """This chunk's sums in float64 (the running total across chunks)."""
-        self.num = self.num.astype(np.complex128 if np.iscomplexobj(self.num) else np.float64)
-        self.den = self.den.astype(np.float64)
-        self.sq = None if self.sq is None else self.sq.astype(np.float64)
+        """This chunk's sums as the running total across chunks: the background in float64, the AP sums
+        in float32 as they are (the chain states keep them in float32 anyway, and a float64 total of a
+        planet's APs held 13 MB more at the memory peak)."""
         self.bg = {b: img.astype(np.float64) for b, img in self.bg.items()}
         return self
 
@@ -231,12 +230,11 @@ def sample_patch(plan: StackPlan, frame: np.ndarray, a: int, offset: np.ndarray
 
 def _accumulators(plan: StackPlan, n_ap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Zeroed float32 ``num``, ``den`` and ``sq`` of a chunk for ``n_ap`` APs (see :class:`ChunkSums`):
-    within a chunk float32 is plenty (≤ CHUNK terms); chunks are combined in float64."""
+    float32 is plenty, within a chunk (≤ CHUNK terms) and across chunks, which are added in order."""
     shape = (n_ap, plan.bands, plan.patch, plan.patch, plan.channels)
-    if plan.spectral_power > 0:  # sums of weighted spectra (A, B, p, p//2+1, C) and per-frequency weights
-        fshape = (n_ap, plan.bands, plan.patch, plan.patch // 2 + 1)
-        num = np.zeros(fshape + (plan.channels,), np.complex64)
-        den = np.zeros(fshape + (1,), np.float32)
+    if plan.spectral_power > 0:  # sums of weighted spectra (A, B, p, p//2+1, C) and coarse weights
+        num = np.zeros((n_ap, plan.bands, plan.patch, plan.patch // 2 + 1, plan.channels), np.complex64)
+        den = np.zeros((n_ap, plan.bands) + coarse_shape(plan.patch) + (1,), np.float32)
     else:
         num = np.zeros(shape, np.float32)
         scalar_den = plan.method == "interpolate" and plan.clip is None
@@ -373,13 +371,13 @@ def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
         batch = aps[start:start + SPECTRA_BATCH]
         positions = plan.origins[batch].astype(np.float64) + offsets[batch]  # zoom 1 (spectral stacks)
         spec = shifted_spectra(frame, positions, plan.patch, plan.interpolation, gain)
-        fw = spectral_weights(spec, plan.spectral_power)
-        fw *= np.array([weights[a] for a in batch], np.float32)[:, None, None, None]
-        spec *= fw  # in place, as one batch: the same products as patch by patch
+        coarse = spectral_weights(spec, plan.spectral_power)
+        coarse *= np.array([weights[a] for a in batch], np.float32)[:, None, None]
+        spec *= upsampled(coarse, plan.patch)[..., None]  # in place, as one batch: the same products
         for k, (a, bands) in enumerate(zip(batch, members[start:start + SPECTRA_BATCH])):
             for b in bands:
                 num[a, b] += spec[k]
-                den[a, b] += fw[k]
+                den[a, b, ..., 0] += coarse[k]
 
 
 def _scale_add(acc: np.ndarray, value: np.ndarray, scale: float) -> None:

@@ -306,6 +306,7 @@ def test_many_aps_are_stacked_in_groups_with_the_same_bits(monkeypatch, mode):
     whole = _stack(syn, jobs=2, percent=[10, 25], **mode)
     whole40 = _stack(syn, percent=[10, 40], **mode)
     n_ap = whole.array("origin").shape[0]
+    monkeypatch.setattr(luckystack.nodes.stack, "ONE_PASS_BYTES", 0)
     monkeypatch.setattr(luckystack.nodes.stack, "GROUP_BYTES", 1)  # one AP per pass
     ctx = _EarlierContext([], {"percent": [10, 25], **mode}, {k: syn.inputs[k] for k in PORTS}, jobs=2)
     grouped = registry()["stack"].run(ctx)["stacks"]
@@ -326,6 +327,7 @@ def test_many_aps_are_stacked_in_groups_with_the_same_bits(monkeypatch, mode):
                                   {"sigma_clip": 2.5}])
 def test_frames_read_only_where_their_patches_lie_give_the_same_bits(monkeypatch, mode):
     syn = make(n=40, h=64, w=80, ap_size=24)  # patches reach past the frame edges in many frames
+    monkeypatch.setattr(luckystack.nodes.stack, "ONE_PASS_BYTES", 0)
     monkeypatch.setattr(luckystack.nodes.stack, "GROUP_BYTES", 1)  # groups after the first read no background
     boxes = []
     whole_frame = ArrayFrameStream.read
