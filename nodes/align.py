@@ -5,10 +5,11 @@ the frames per AP by it and measures each AP's sub-pixel shift only in the frame
 (:mod:`luckystack.imaging.localshift`). The result carries what that needs: the grey reference, the
 matching windows and the matching settings.
 
-Where analyse scored the frames with the same estimator it left their detail maps (binned gradient
-energy and brightness summed over small cells of the scored region): each AP's local quality is then
-summed from those cells over its box, and no frame is read again. Otherwise (another estimator, or an
-AP box beyond the maps) align measures the frames itself.
+Where analyse scored the frames with the same estimator and was asked for their detail maps
+(``analyse.detail_maps``: binned gradient energy and brightness summed over small cells of the scored
+region), each AP's local quality is summed from those cells over its box and no frame is read again: the
+faster, coarser way. Otherwise (no maps, the default; another estimator, or an AP box beyond the maps)
+align measures the frames itself at full resolution.
 """
 
 from __future__ import annotations
@@ -62,11 +63,9 @@ class AlignParams(Params):
         None, description="local quality estimator (default: the analyse node's method)")
     scale: float | None = Field(None, ge=2.0, le=8.0, description="local quality scale (default: analyse's)")
     normalize: bool | None = Field(None, description="normalise local quality by brightness (default: analyse's)")
-    from_analyse: bool = Field(True, description="take the local quality from analyse's detail maps (2×2-binned, "
-                               "summed over cells) where analyse used this estimator, reading no frame again "
-                               "(2000 frames of 640×480: 0.1 s instead of 1.7 s of CPU); false measures every "
-                               "frame at full resolution (measured: merged P10/P25 PSNR 0.02–0.03 dB higher "
-                               "on simulated Jupiter, within ±0.02 dB on Moon and Sun)")
+    from_analyse: bool = Field(True, description="take the local quality from analyse's detail maps where "
+                               "analyse made them (analyse.detail_maps, off by default) with this estimator, "
+                               "reading no frame again; false always measures every frame at full resolution")
 
     @field_validator("ap_size", mode="before")
     @classmethod

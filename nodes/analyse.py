@@ -46,11 +46,17 @@ class AnalyseParams(Params):
                               "where the detail is: on simulated Jupiter 38 % of the crop, the same "
                               "ranking; crop: the whole crop (always so without an object box, e.g. Moon "
                               "and Sun)")
+    detail_maps: bool = Field(
+        False, description="also keep every frame's detail and brightness summed over small cells of its "
+        "2×2-binned scored region (gradient scores, scale 4 or more), so align takes each AP's local "
+        "quality from them and reads no frame again: faster (2000 frames of 640×480: align 0.1 s instead "
+        "of 1.3 s of CPU; the cache grows by ~12 kB a frame) but coarser (measured on simulated Jupiter: "
+        "merged P10/P25 PSNR 0.02–0.07 dB lower; Moon and Sun within ±0.02 dB)")
 
 
 @node_type("analyse", params=AnalyseParams,
            inputs={"frames": Port(kind="frames"), "shifts": Port(doc="stabilize result", kind="shifts")},
-           outputs={"quality": "quality"}, version="8", reads_input=True)
+           outputs={"quality": "quality"}, version="9", reads_input=True)
 def analyse(ctx: Context) -> Result:
     """Score, rank and validity of every frame, measured on the scored region (the object's box or the
     crop)."""
@@ -68,7 +74,7 @@ def analyse(ctx: Context) -> Result:
     obj = shifts.meta.get("object") if p.region == "object" else None
     region = crop if obj is None else object_region(crop, obj, OBJECT_MARGIN + margin, 2 * margin + 4)
     chunks = chunked(range(n), CHUNK)
-    cell = cell_side(region) if p.method == "gradient" and p.scale >= BINNED_SCALE else 0
+    cell = cell_side(region) if p.detail_maps and p.method == "gradient" and p.scale >= BINNED_SCALE else 0
     fn = partial(score_chunk, stream, shift=shift, valid=valid_in, region=region, method=p.method,
                  scale=p.scale, margin=margin, normalize=p.normalize, artifacts=p.artifacts, cell=cell)
     maps: dict[str, np.ndarray] = {}

@@ -26,7 +26,7 @@ def data():
     fr = memory_frames(ArrayFrameStream(frames))
     # Stabilize and reference see clean frames; align sees the garbage burst in frame 3.
     shifts = run_node("stabilize", {}, {"frames": clean})["shifts"]
-    quality = run_node("analyse", {}, {"frames": clean, "shifts": shifts})["quality"]
+    quality = run_node("analyse", {"detail_maps": True}, {"frames": clean, "shifts": shifts})["quality"]
     ref = run_node("reference", {}, {"frames": clean, "shifts": shifts, "quality": quality})["reference"]
     return sim, {"frames": fr, "shifts": shifts, "quality": quality, "reference": ref}
 

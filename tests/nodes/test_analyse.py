@@ -38,8 +38,9 @@ def test_methods_normalize_and_jobs_give_identical_results(data):
     for method in ("laplacian", "edge"):
         q = run_node("analyse", {"method": method, "scale": 3, "normalize": True}, {"frames": fr, "shifts": shifts})
         assert q["quality"].meta["method"] == method
-    a = run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=1)["quality"]
-    b = run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=2)["quality"]
+    a = run_node("analyse", {"detail_maps": True}, {"frames": fr, "shifts": shifts}, jobs=1)["quality"]
+    b = run_node("analyse", {"detail_maps": True}, {"frames": fr, "shifts": shifts}, jobs=2)["quality"]
+    assert "cell_energy" not in run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=1)["quality"].arrays
     for k in ("score", "rank", "valid", "reason"):
         assert np.array_equal(a.array(k), b.array(k), equal_nan=True)
 
@@ -75,8 +76,9 @@ def test_detail_maps_hold_the_scored_region_binned_and_do_not_depend_on_jobs(dat
     from luckystack.nodes.frames import open_frames
 
     _, fr, shifts = data
-    a = run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=1)["quality"]
-    b = run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=2)["quality"]
+    a = run_node("analyse", {"detail_maps": True}, {"frames": fr, "shifts": shifts}, jobs=1)["quality"]
+    b = run_node("analyse", {"detail_maps": True}, {"frames": fr, "shifts": shifts}, jobs=2)["quality"]
+    assert "cell_energy" not in run_node("analyse", {}, {"frames": fr, "shifts": shifts}, jobs=1)["quality"].arrays
     cells = a.meta["cells"]
     region = cells["region"]
     assert region == a.meta["region"] and cells["bin"] == 2
