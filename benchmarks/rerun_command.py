@@ -4,7 +4,8 @@ Runs ``luckystack run pipelines/planet.json --input REC`` once (the full run, sk
 holds it), then for each of ``--sizes`` the whole command again with ``--set stack.percent=[P]`` (a size
 no earlier run made, so the stack node builds on the cached results), as a new process each time.
 Prints per command its wall time, its CPU time (user + system, with its worker processes), and the
-stack node's own seconds from the run record; then the medians. ``--luckystack`` picks the command to
+stack node's own seconds from the run record; then the same command once more (everything cached: the
+floor of a rerun, Python's start, imports, look-ups, export and report); then the medians. ``--luckystack`` picks the command to
 time (another checkout's, for an A/B comparison, alternating with ``--against``).
 """
 
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="lsk-rerun-"))
     commands = {"this": args.luckystack} | ({"other": args.against} if args.against else {})
     rows: dict[str, list[tuple[str, float, float, float]]] = {name: [] for name in commands}
+    cached: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     try:
         for name, exe in commands.items():
             wall, cpu = timed(_command(exe, Path(args.pipeline), rec, work / f"cache-{name}", work / f"out-{name}", []))
@@ -77,11 +79,26 @@ def main(argv: list[str] | None = None) -> int:
                 rows[name].append((size, wall, cpu, stack_seconds(out, rec)))
                 print(f"{name}: P{size:<5} whole command {wall:5.2f} s (CPU {cpu:5.2f} s), stack node "
                       f"{rows[name][-1][3]:5.2f} s", flush=True)
+        for size in args.sizes.split(","):
+            for name, exe in commands.items():  # the same command again: nothing to compute
+                out = work / f"out-{name}"
+                cmd = _command(exe, Path(args.pipeline), rec, work / f"cache-{name}", out,
+                               [f"stack.percent=[{args.sizes.split(',')[-1]}]"])
+                cached[name].append(timed(cmd))
+                print(f"{name}: all cached whole command {cached[name][-1][0]:5.2f} s "
+                      f"(CPU {cached[name][-1][1]:5.2f} s)", flush=True)
         load = " ".join(f"{v:.1f}" for v in os.getloadavg())
         print(f"\nmedians over {len(args.sizes.split(','))} reruns (load average now {load}):")
         for name, r in rows.items():
             print(f"  {name} ({commands[name]}): whole command {statistics.median(x[1] for x in r):.2f} s, "
-                  f"CPU {statistics.median(x[2] for x in r):.2f} s, stack node {statistics.median(x[3] for x in r):.2f} s")
+                  f"CPU {statistics.median(x[2] for x in r):.2f} s, stack node {statistics.median(x[3] for x in r):.2f} s; "
+                  f"all cached {statistics.median(x[0] for x in cached[name]):.2f} s, "
+                  f"CPU {statistics.median(x[1] for x in cached[name]):.2f} s")
+        if args.against:
+            ratio = (statistics.median(x[1] for x in rows["this"]) / statistics.median(x[1] for x in rows["other"]))
+            ratio_cached = (statistics.median(x[0] for x in cached["this"])
+                            / statistics.median(x[0] for x in cached["other"]))
+            print(f"  this / other: stack-size rerun {ratio:.2f}, all cached {ratio_cached:.2f}")
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

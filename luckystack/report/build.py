@@ -10,6 +10,7 @@ for the results (thumbnail, whole image, 1:1 crop, blink).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from luckystack.report.contact import common_stretch, contact_sheet, detail_crop
 from luckystack.report.html import NodeRow, Picture, ReportData, ResultEntry, write_report
 
 THUMB_SIDE = 320
+PICTURES_VERSION = "1"  # of how result pictures are drawn: a change redraws those a cached rerun keeps
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".fits", ".fit")  # in order of preference
 
 
@@ -105,37 +107,95 @@ def _relative(path: Path, folder: Path) -> str:
         return path.resolve().as_uri()
 
 
-def _result_entries(record: RunRecord, out_dir: Path, sizes: dict[str, int]) -> tuple[list[ResultEntry], str]:
-    """One entry per result image (stack size, sharpened or not), in the order of ``sizes``, with its
-    pictures written: thumbnail, whole-image display PNG and 1:1 crop, all with one common stretch."""
-    chosen = result_files(record)
-    if not chosen:
-        return [], ""
-    written = [Path(p) for n in record.nodes.values() for p in n.exports]
-    order = {label: k for k, label in enumerate(sizes)}
-    chosen.sort(key=lambda p: (order.get(p.parent.name, len(order)), p.parent.name, p.stem.endswith("_sharp")))
-    images = [read_image(p) for p in chosen]
-    black, white = common_stretch(images, 0.05, 99.95)
-    shapes = {im.shape for im in images}
-    crops = detail_crops(images) if len(shapes) == 1 else [detail_crops([im])[0] for im in images]
-    entries = []
-    for k, (path, image, crop) in enumerate(zip(chosen, images, crops)):
+def _entry_names(chosen: list[Path], out_dir: Path) -> list[tuple[str, str]]:
+    """(label, picture base name) of each result image, in order."""
+    names = []
+    for k, path in enumerate(chosen):
         label = path.parent.name if path.parent.resolve() != out_dir.resolve() else path.stem
         if path.stem.endswith("_sharp"):
             label += " sharpened"
-        base = f"{k:02d}_{path.stem}"
-        disp = display_pixels(image, black, white)
-        write_png(out_dir / f"view_{base}.png", disp)
-        _thumbnail(disp, out_dir / f"thumb_{base}.png")
-        write_png(out_dir / f"crop_{base}.png", display_pixels(crop, black, white))
+        names.append((label, f"{k:02d}_{path.stem}"))
+    return names
+
+
+def _pictures_source(chosen: list[Path]) -> str | None:
+    """What the result pictures are drawn from: every chosen file, in order, with its content's digest
+    (None when one cannot be read); the stretch and crops depend on all of them together."""
+    from luckystack.graph.exports import file_digest
+
+    digest = xxhash.xxh3_128(f"{PICTURES_VERSION}|{THUMB_SIDE}".encode())
+    for path in chosen:
+        content = file_digest(path)
+        if content is None:
+            return None
+        digest.update(f"|{path.name}|{path.parent.name}|{content}".encode())
+    return digest.hexdigest()
+
+
+def _result_entries(record: RunRecord, out_dir: Path, sizes: dict[str, int]) -> tuple[list[ResultEntry], str]:
+    """One entry per result image (stack size, sharpened or not), in the order of ``sizes``, with its
+    pictures written: thumbnail, whole-image display PNG and 1:1 crop, all with one common stretch.
+
+    Pictures an earlier report drew from the very same files (a cached rerun) are kept as they are;
+    any others (an earlier run's stack sizes) are removed."""
+    chosen = result_files(record)
+    written = [Path(p) for n in record.nodes.values() for p in n.exports]
+    order = {label: k for k, label in enumerate(sizes)}
+    chosen.sort(key=lambda p: (order.get(p.parent.name, len(order)), p.parent.name, p.stem.endswith("_sharp")))
+    names = _entry_names(chosen, out_dir)
+    pictures = {f"{kind}_{base}.png" for _, base in names for kind in ("thumb", "view", "crop")}
+    stamp = out_dir / ".results.source"
+    source = _pictures_source(chosen) if chosen else None
+    note = _kept_note(stamp, source, out_dir, pictures)
+    for old in (*out_dir.glob("thumb_*.png"), *out_dir.glob("view_*.png"), *out_dir.glob("crop_*.png")):
+        if note is None or old.name not in pictures:
+            old.unlink()  # an earlier run's pictures of stack sizes this run may not have
+    if not chosen:
+        stamp.unlink(missing_ok=True)
+        return [], ""
+    if note is None:
+        stamp.unlink(missing_ok=True)
+        note = _draw_results(chosen, names, out_dir)
+        if source is not None:
+            write_file(stamp, json.dumps({"source": source, "crop_note": note}))
+    entries = []
+    for path, (label, base) in zip(chosen, names):
         files = [_relative(p, out_dir) for p in written
                  if p.with_suffix("") == path.with_suffix("") and not p.stem.endswith("_preview")]
         entries.append(ResultEntry(label, sizes.get(path.parent.name), files or [_relative(path, out_dir)],
                                    f"thumb_{base}.png", f"view_{base}.png", f"crop_{base}.png"))
-    h, w = crops[0].shape[:2]
-    note = (f"The same {w} × {h} px window of every result at 1:1 (one screen pixel per image pixel), "
-            "around the object's centre, all with one display stretch.")
     return entries, note
+
+
+def _kept_note(stamp: Path, source: str | None, out_dir: Path, pictures: set[str]) -> str | None:
+    """The crop note of the pictures in ``out_dir`` when they were drawn from ``source`` and are all
+    there; None when they must be drawn."""
+    if source is None or not stamp.is_file() or not all((out_dir / name).is_file() for name in pictures):
+        return None
+    try:
+        kept = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("source") != source or not isinstance(kept.get("crop_note"), str):
+        return None
+    return kept["crop_note"]
+
+
+def _draw_results(chosen: list[Path], names: list[tuple[str, str]], out_dir: Path) -> str:
+    """Draw every result's thumbnail, display PNG and 1:1 crop with one common stretch; return the
+    crops' note."""
+    images = [read_image(p) for p in chosen]
+    black, white = common_stretch(images, 0.05, 99.95)
+    shapes = {im.shape for im in images}
+    crops = detail_crops(images) if len(shapes) == 1 else [detail_crops([im])[0] for im in images]
+    for (_, base), image, crop in zip(names, images, crops):
+        disp = display_pixels(image, black, white)
+        write_png(out_dir / f"view_{base}.png", disp)
+        _thumbnail(disp, out_dir / f"thumb_{base}.png")
+        write_png(out_dir / f"crop_{base}.png", display_pixels(crop, black, white))
+    h, w = crops[0].shape[:2]
+    return (f"The same {w} × {h} px window of every result at 1:1 (one screen pixel per image pixel), "
+            "around the object's centre, all with one display stretch.")
 
 
 def _facts(frames_meta: dict[str, Any], frame_count: int | None) -> list[tuple[str, str]]:
@@ -174,10 +234,12 @@ def _quality_pictures(results: dict[str, dict[str, Any]], out_dir: Path, sizes: 
     quality = next(iter(results.get("analyse", {}).values()), None)
     if quality is None:
         return []
-    chart.quality_figure(out_dir / "quality.svg", quality.array("score"), quality.array("valid"),
-                           list(sizes.items()))
-    valid = int(np.asarray(quality.array("valid"), bool).sum())
-    return [Picture("quality.svg", f"frame quality: {valid} of {len(quality.array('score'))} frames usable; "
+    score, valid_frames = np.asarray(quality.array("score")), np.asarray(quality.array("valid"))
+    marks = np.frombuffer(json.dumps(list(sizes.items())).encode(), np.uint8)
+    _draw_once(out_dir, ("quality.svg",), (score, valid_frames, marks),
+               lambda: chart.quality_figure(out_dir / "quality.svg", score, valid_frames, list(sizes.items())))
+    valid = int(np.asarray(valid_frames, bool).sum())
+    return [Picture("quality.svg", f"frame quality: {valid} of {len(score)} frames usable; "
                                    "the dashed lines mark how many of the best frames each stack size takes",
                     wide=True)]
 
@@ -292,8 +354,6 @@ def write_run_report(record: RunRecord, out_dir: Path) -> Path:
     """Write ``report.html`` and its pictures into ``out_dir``; return the page's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for old in (*out_dir.glob("thumb_*.png"), *out_dir.glob("view_*.png"), *out_dir.glob("crop_*.png")):
-        old.unlink()  # an earlier run's pictures of stack sizes this run may not have
     store = CacheStore(record.cache)
     results = _results_by_type(record, store)
     sizes = _stack_sizes(results)

@@ -57,3 +57,24 @@ def test_help_version_and_info_start_without_node_types_or_the_cache_store():
     assert imported("--help") == [] and imported("--version") == [] and imported() == []
     assert imported("info", "--help") == []
     assert imported("run", "--help") == ["luckystack.nodes"]  # a command that runs nodes registers them
+
+
+def test_the_command_ends_its_process_with_handlers_run_output_flushed_and_no_teardown():
+    probe = ("import atexit, sys\n"
+             "from luckystack.cli import main\n"
+             "class Teardown:\n    def __del__(self):\n        print('module teardown', flush=True)\n"
+             "kept = Teardown()\n"
+             "atexit.register(lambda: print('exit handler ran'))\n"
+             "sys.exit(main())\n")
+
+    def ended(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+
+    done = ended("schema")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("exit handler ran") and '"$schema"' in done.stdout
+    assert "module teardown" not in done.stdout  # the interpreter's teardown was skipped
+    bad = ended("explain", "no-such-pipeline.json")
+    assert bad.returncode == 2 and "no-such-pipeline.json" in bad.stderr and "exit handler ran" in bad.stdout
+    usage = ended("--help")  # argparse's own exit: the normal one, teardown included
+    assert usage.returncode == 0 and "module teardown" in usage.stdout
