@@ -24,18 +24,22 @@ def test_every_app_command_is_a_COMMAND_in_its_module_listed_under_its_name():
         assert listed.module and full.run is not None and full.help == listed.help
 
 
-def test_a_command_module_is_imported_only_when_that_command_is_chosen():
+def _imported_by(argv: tuple[str, ...], which: str) -> list[str]:
+    """The modules ``which`` (a Python expression over ``m`` in ``sys.modules``) that ``luckystack ARGV``
+    has imported when it ends, run in a fresh interpreter."""
     probe = ("import sys, contextlib, io\n"
              "from luckystack.cli import main\n"
              "with contextlib.redirect_stdout(io.StringIO()):\n"
              "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
-             "print(sorted(m for m in sys.modules if m in ('luckystack.bench', 'luckystack.compare')"
-             " or m.startswith('luckystack.commands.')))")
+             f"print(sorted(m for m in sys.modules if {which}))")
+    out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return ast.literal_eval(out.stdout.splitlines()[-1])
 
+
+def test_a_command_module_is_imported_only_when_that_command_is_chosen():
     def imported(*argv: str) -> list[str]:
-        out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        return ast.literal_eval(out.stdout.splitlines()[-1])
+        return _imported_by(argv, "m in ('luckystack.bench', 'luckystack.compare') or m.startswith('luckystack.commands.')")
 
     assert imported("--help") == []
     assert imported("--jobs", "2", "compare", "--help") == ["luckystack.compare"]
@@ -43,16 +47,8 @@ def test_a_command_module_is_imported_only_when_that_command_is_chosen():
 
 
 def test_help_version_and_info_start_without_node_types_or_the_cache_store():
-    probe = ("import sys, contextlib, io\n"
-             "from luckystack.cli import main\n"
-             "with contextlib.redirect_stdout(io.StringIO()):\n"
-             "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
-             "print(sorted(m for m in ('luckystack.nodes', 'zarr', 'luckystack.report.build') if m in sys.modules))")
-
     def imported(*argv: str) -> list[str]:
-        out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        return ast.literal_eval(out.stdout.splitlines()[-1])
+        return _imported_by(argv, "m in ('luckystack.nodes', 'zarr', 'luckystack.report.build')")
 
     assert imported("--help") == [] and imported("--version") == [] and imported() == []
     assert imported("info", "--help") == []
