@@ -73,30 +73,36 @@ class _Prepared:
 
 def grid_points(centres: np.ndarray, step: int, shape: tuple[int, int]
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The points ``step`` px apart (multiples of ``step`` in crop coordinates) around the AP centres
-    ``centres`` (A, 2): their positions (P, 2), matching windows (centres (P, 2), sizes (P,): 2 ×
-    ``step`` px, moved and if need be shrunk to fit in ``shape``), and each AP's four points (A, 4) with
-    their bilinear weights (A, 4). A point whose weight is 0 for every AP is not kept."""
+    """The points around the AP centres ``centres`` (A, 2) at multiples of ``step`` px (crop
+    coordinates), each the centre of a matching window of 2 × ``step`` px (shrunk if the crop is
+    smaller); rows and columns of points whose window would leave ``shape`` are moved in until it fits
+    (so a point is where its window measures). Returns the points (P, 2), their windows (centres (P, 2),
+    sizes (P,)) and each AP's four points (A, 4) with bilinear weights (A, 4) (clamped: an AP beyond
+    the outermost points takes theirs). A point whose weight is 0 for every AP is not kept."""
     c = np.asarray(centres, np.int64)
-    cell = c // step
-    frac = (c - cell * step) / step
-    offsets = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
-    nodes = cell[:, None, :] + offsets[None]  # (A, 4, 2) grid indices
-    wy = np.stack([1 - frac[:, 0], frac[:, 0]], 1)[:, offsets[:, 0]]
-    wx = np.stack([1 - frac[:, 1], frac[:, 1]], 1)[:, offsets[:, 1]]
-    weights = wy * wx
-    used = nodes[weights > 0]
-    keys, index = np.unique(used, axis=0, return_inverse=True)
-    corners = np.zeros(weights.shape, np.int64)
-    corners[weights > 0] = index.ravel()
-    positions = keys * step
     h, w = shape
     size = min(2 * step, h - h % 2, w - w % 2)
     half = size // 2
-    window = np.stack([np.clip(positions[:, 0], half, h - size + half),
-                       np.clip(positions[:, 1], half, w - size + half)], 1)
-    return (positions.astype(np.int32), window.astype(np.int32), np.full(len(keys), size, np.int32), corners,
-            weights)
+    index, frac, axes = [], [], []
+    for axis, length in enumerate((h, w)):
+        raw = np.arange(c[:, axis].min() // step, c[:, axis].max() // step + 2) * step
+        at = np.unique(np.clip(raw, half, length - size + half))
+        j = np.clip(np.searchsorted(at, c[:, axis], side="right") - 1, 0, max(len(at) - 2, 0))
+        gap = at[np.minimum(j + 1, len(at) - 1)] - at[j]
+        t = np.clip((c[:, axis] - at[j]) / np.where(gap > 0, gap, 1), 0.0, 1.0) * (gap > 0)
+        index.append(j)
+        frac.append(t)
+        axes.append(at)
+    offsets = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    wy = np.stack([1 - frac[0], frac[0]], 1)[:, offsets[:, 0]]
+    wx = np.stack([1 - frac[1], frac[1]], 1)[:, offsets[:, 1]]
+    weights = wy * wx
+    nodes = np.stack([index[0][:, None] + offsets[None, :, 0], index[1][:, None] + offsets[None, :, 1]], -1)
+    keys, inverse = np.unique(nodes[weights > 0], axis=0, return_inverse=True)
+    corners = np.zeros(weights.shape, np.int64)
+    corners[weights > 0] = inverse.ravel()
+    points = np.stack([axes[0][keys[:, 0]], axes[1][keys[:, 1]]], 1).astype(np.int32)
+    return points, points.copy(), np.full(len(keys), size, np.int32), corners, weights
 
 
 _PREPARED: dict[bytes, _Prepared] = {}
@@ -122,7 +128,7 @@ class ApMatching:
     grid: int = 0  # px between the points shifts are measured at (0: each AP over its own window)
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_memo"}  # workers prepare their own
+        return {k: v for k, v in self.__dict__.items() if k not in ("_memo", "_extent_all")}  # workers prepare their own
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -191,7 +197,11 @@ class ApMatching:
         :data:`REGION_MARGIN` px beyond the search radius, further than the smoothing reaches."""
         ry, rx = int(round(shift[0])), int(round(shift[1]))
         margin = self.search + REGION_MARGIN
-        full = work_region(self._extent(None), self.crop[0] + ry, self.crop[1] + rx, margin, shape)
+        every = self.__dict__.get("_extent_all")
+        if every is None:
+            every = self._extent(None)
+            object.__setattr__(self, "_extent_all", every)
+        full = work_region(every, self.crop[0] + ry, self.crop[1] + rx, margin, shape)
         if want is None or full == (0, shape[0], 0, shape[1]):
             return full
         a, b, _, _ = work_region(self._extent(self.needed(want)), self.crop[0] + ry, self.crop[1] + rx, margin,

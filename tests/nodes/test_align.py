@@ -199,14 +199,15 @@ def test_box_sums_over_cells_are_exact_on_cell_edges_and_for_even_cells():
 
 
 def test_grid_points_interpolate_a_linear_field_exactly_and_cover_every_ap():
-    centres = np.array([[40, 40], [52, 70], [64, 64], [95, 17], [3, 3]])
-    positions, window, size, corners, weights = localshift.grid_points(centres, 32, (100, 120))
+    centres = np.array([[40, 40], [52, 70], [64, 64], [50, 33], [95, 17], [3, 3]])
+    points, window, size, corners, weights = localshift.grid_points(centres, 32, (130, 150))
     np.testing.assert_allclose(weights.sum(axis=1), 1.0)
     field = lambda yx: 0.01 * yx[..., 0] - 0.02 * yx[..., 1] + 0.3  # noqa: E731
-    interpolated = (weights * field(positions[corners].astype(float))).sum(axis=1)
-    np.testing.assert_allclose(interpolated, field(centres.astype(float)))
+    interpolated = (weights * field(points[corners].astype(float))).sum(axis=1)
+    np.testing.assert_allclose(interpolated[:4], field(centres[:4].astype(float)))  # inside the points
     # [64, 64] lies on a point: that point alone; unused corners are not points
-    assert weights[2].max() == 1.0 and len(positions) == len(np.unique(positions, axis=0))
-    assert np.all(positions % 32 == 0) and np.all(size == 64)
-    half = (size // 2)[:, None]
-    assert np.all(window - half >= 0) and np.all(window + half <= [100, 120])
+    assert weights[2].max() == 1.0 and len(points) == len(np.unique(points, axis=0))
+    # near the crop's edge the windows move in: the points are where they measure, the AP takes the nearest
+    assert np.array_equal(points[corners[5, 0]], [32, 32]) and weights[5, 0] == 1.0
+    assert np.all(size == 64) and np.array_equal(points, window)
+    assert np.all(window - 32 >= 0) and np.all(window + 32 <= [130, 150])
