@@ -55,6 +55,10 @@ class AlignParams(Params):
     match_size: int | None = Field(MATCH_SIZE, ge=16, le=256, description="size (px) of the window over which "
                                    "each AP's shift is measured, whatever the AP box used for stacking (shrunk at "
                                    "the crop edges, never below the AP box); null: the AP box itself")
+    match_step: int | None = Field(None, ge=8, le=128, description="measure the local shifts at points this "
+                                   "many px apart, over windows twice as large, and give each AP the bilinear "
+                                   "interpolation of the four around it (small APs then cost what the points "
+                                   "do); null: each AP over its own matching window (match_size)")
     search: int = Field(8, ge=2, le=64, description="search radius of the local shift (px)")
     min_corr: float = Field(0.6, ge=0.0, le=1.0, description="a match below this correlation is lost")
     max_jump: float = Field(3.0, gt=0.0, le=64.0, description="a shift further than this (px) from the median "
@@ -80,7 +84,7 @@ class AlignParams(Params):
 @node_type("align", params=AlignParams, aliases=("align-aps",), key_name="align-aps",
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"),
                    "reference": Port(kind="reference"), "quality": Port(required=False, kind="quality")},
-           outputs={"aps": "aps"}, version="10", reads_input=True, check_input=ap_sizes_fit)
+           outputs={"aps": "aps"}, version="12", reads_input=True, check_input=ap_sizes_fit)
 def align(ctx: Context) -> Result:
     """Place APs and measure each AP's local quality in every globally stabilized frame.
 
@@ -118,7 +122,7 @@ def align(ctx: Context) -> Result:
     windows = match_boxes(centres, sizes, mono.shape, p.match_size)
     matching = ApMatching(np.ascontiguousarray(mono, np.float32), centres.astype(np.int32),
                           sizes.astype(np.int32), windows[0], windows[1], (crop[0], crop[1]), p.search,
-                          p.min_corr, p.max_jump)
+                          p.min_corr, p.max_jump, p.match_step or 0)
     cells = cells_of(quality, method, scale, centres, sizes, crop) if quality is not None and p.from_analyse \
         else None
     if cells is not None:  # analyse measured the detail on these frames already: sum its cells
@@ -137,6 +141,7 @@ def align(ctx: Context) -> Result:
                   meta={"ap_sizes": used_sizes, "match_size": p.match_size, "search": p.search,
                         "min_corr": p.min_corr, "max_jump": p.max_jump, "method": method, "scale": scale,
                         "default_size": default_ap_size(mono, p.min_brightness) if p.ap_size is None else None,
+                        **({"match_step": p.match_step} if p.match_step else {}),
                         **({"ap_choice": ap_choice} if ap_choice is not None else {})})
 
 
@@ -146,7 +151,7 @@ def matching_of(aps: Result, crop: list[int]) -> ApMatching:
                       aps.array("center").astype(np.int32), aps.array("size").astype(np.int32),
                       aps.array("window_center").astype(np.int32), aps.array("window_size").astype(np.int32),
                       (int(crop[0]), int(crop[1])), int(aps.meta["search"]), float(aps.meta["min_corr"]),
-                      float(aps.meta["max_jump"]))
+                      float(aps.meta["max_jump"]), int(aps.meta.get("match_step") or 0))
 
 
 def local_shifts(stream, shift: np.ndarray, valid: np.ndarray, matching: ApMatching,

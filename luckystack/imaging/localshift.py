@@ -15,6 +15,13 @@ and that AP alone, never on which other APs are measured with it:
 
 So a rerun that stacks a larger band of ranks measures only the new band, and gets the very bits a run
 from scratch would.
+
+With ``grid`` set, the shifts are measured at points ``grid`` px apart (windows of 2 × ``grid`` px,
+overlapping by half) and each AP's shift is the bilinear interpolation of the four points around its
+centre: the seeing's shift field is smooth over a window, so small APs (many per window) cost what the
+points cost, not what the APs would. The same rules hold with points in place of APs: a point's shift
+depends on the frame and the point alone, a lost point is replaced by the median of its good grid
+neighbours (measured with it), and an AP is measured well where its four points are.
 """
 
 from __future__ import annotations
@@ -55,9 +62,47 @@ def work_region(extent: tuple[int, int, int, int], dy: int, dx: int, margin: int
 @dataclass(frozen=True)
 class _Prepared:
     templates: Templates
-    adjacency: np.ndarray  # (A, A) bool: AP b is a neighbour of AP a
-    near: list[np.ndarray]  # each AP's neighbours
-    table: np.ndarray  # (A, K) each AP's neighbours, padded with -1
+    adjacency: np.ndarray  # (P, P) bool: point b is a neighbour of point a
+    near: list[np.ndarray]  # each point's neighbours
+    table: np.ndarray  # (P, K) each point's neighbours, padded with -1
+    window_centres: np.ndarray  # (P, 2) the points' matching windows (crop coordinates)
+    window_sizes: np.ndarray  # (P,)
+    corners: np.ndarray | None  # (A, 4) each AP's points (grid mode; None: every AP is its own point)
+    weights: np.ndarray | None  # (A, 4) their bilinear weights
+
+
+def grid_points(centres: np.ndarray, step: int, shape: tuple[int, int]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The points around the AP centres ``centres`` (A, 2) at multiples of ``step`` px (crop
+    coordinates), each the centre of a matching window of 2 × ``step`` px (shrunk if the crop is
+    smaller); rows and columns of points whose window would leave ``shape`` are moved in until it fits
+    (so a point is where its window measures). Returns the points (P, 2), their windows (centres (P, 2),
+    sizes (P,)) and each AP's four points (A, 4) with bilinear weights (A, 4) (clamped: an AP beyond
+    the outermost points takes theirs). A point whose weight is 0 for every AP is not kept."""
+    c = np.asarray(centres, np.int64)
+    h, w = shape
+    size = min(2 * step, h - h % 2, w - w % 2)
+    half = size // 2
+    index, frac, axes = [], [], []
+    for axis, length in enumerate((h, w)):
+        raw = np.arange(c[:, axis].min() // step, c[:, axis].max() // step + 2) * step
+        at = np.unique(np.clip(raw, half, length - size + half))
+        j = np.clip(np.searchsorted(at, c[:, axis], side="right") - 1, 0, max(len(at) - 2, 0))
+        gap = at[np.minimum(j + 1, len(at) - 1)] - at[j]
+        t = np.clip((c[:, axis] - at[j]) / np.where(gap > 0, gap, 1), 0.0, 1.0) * (gap > 0)
+        index.append(j)
+        frac.append(t)
+        axes.append(at)
+    offsets = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    wy = np.stack([1 - frac[0], frac[0]], 1)[:, offsets[:, 0]]
+    wx = np.stack([1 - frac[1], frac[1]], 1)[:, offsets[:, 1]]
+    weights = wy * wx
+    nodes = np.stack([index[0][:, None] + offsets[None, :, 0], index[1][:, None] + offsets[None, :, 1]], -1)
+    keys, inverse = np.unique(nodes[weights > 0], axis=0, return_inverse=True)
+    corners = np.zeros(weights.shape, np.int64)
+    corners[weights > 0] = inverse.ravel()
+    points = np.stack([axes[0][keys[:, 0]], axes[1][keys[:, 1]]], 1).astype(np.int32)
+    return points, points.copy(), np.full(len(keys), size, np.int32), corners, weights
 
 
 _PREPARED: dict[bytes, _Prepared] = {}
@@ -80,9 +125,10 @@ class ApMatching:
     search: int
     min_corr: float
     max_jump: float
+    grid: int = 0  # px between the points shifts are measured at (0: each AP over its own window)
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_memo"}  # workers prepare their own
+        return {k: v for k, v in self.__dict__.items() if k not in ("_memo", "_extent_all")}  # workers prepare their own
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -97,31 +143,50 @@ class ApMatching:
         mine = self.__dict__.get("_memo")
         if mine is not None:
             return mine
-        digest = xxhash.xxh3_128(f"{self.crop}".encode())
+        digest = xxhash.xxh3_128(f"{self.crop} {self.grid}".encode())
         for a in (self.reference, self.centres, self.sizes, self.window_centres, self.window_sizes):
             digest.update(np.ascontiguousarray(a))
         key = digest.digest()
         prepared = _PREPARED.get(key)
         if prepared is None:
-            tpl = make_templates(match_blur(self.reference), self.window_centres, self.window_sizes,
-                                 self.crop[0], self.crop[1], MATCH_WINDOW)
-            near = neighbours(self.centres, self.sizes, NEAREST_REACH)
-            adjacency = np.zeros((self.count, self.count), bool)
+            corners = weights = None
+            if self.grid:
+                positions, win_c, win_s, corners, weights = grid_points(self.centres, self.grid,
+                                                                        self.reference.shape)
+                near = neighbours(positions, np.full(len(positions), 2 * self.grid), NEAREST_REACH)
+            else:
+                win_c, win_s = self.window_centres, self.window_sizes
+                near = neighbours(self.centres, self.sizes, NEAREST_REACH)
+            tpl = make_templates(match_blur(self.reference), win_c, win_s, self.crop[0], self.crop[1], MATCH_WINDOW)
+            points = len(win_s)
+            adjacency = np.zeros((points, points), bool)
             for a, nb in enumerate(near):
                 adjacency[a, nb] = True
-            table = np.full((self.count, max([len(nb) for nb in near] + [1])), -1, np.int64)
+            table = np.full((points, max([len(nb) for nb in near] + [1])), -1, np.int64)
             for a, nb in enumerate(near):
                 table[a, :len(nb)] = nb
-            prepared = _Prepared(tpl, adjacency, near, table)
+            prepared = _Prepared(tpl, adjacency, near, table, win_c, win_s, corners, weights)
             _PREPARED.clear()
             _PREPARED[key] = prepared
         object.__setattr__(self, "_memo", prepared)
         return prepared
 
     def needed(self, want: np.ndarray) -> np.ndarray:
-        """The APs (A,) bool measured for the APs ``want``: they and their neighbours (the outlier
-        check and the replacement of lost measurements use the neighbours)."""
-        return want | self._prepared().adjacency[want].any(axis=0)
+        """The points (APs, or grid points in grid mode) measured for the APs ``want``: theirs and
+        their neighbours (the outlier check and the replacement of lost measurements use the
+        neighbours); (P,) bool."""
+        prep = self._prepared()
+        own = self._own_points(want)
+        return own | prep.adjacency[own].any(axis=0)
+
+    def _own_points(self, want: np.ndarray) -> np.ndarray:
+        """The points (P,) bool the APs ``want`` take their shifts from."""
+        prep = self._prepared()
+        if prep.corners is None:
+            return want
+        own = np.zeros(len(prep.window_sizes), bool)
+        own[prep.corners[want][prep.weights[want] > 0]] = True
+        return own
 
     def region(self, shift: np.ndarray, shape: tuple[int, int], want: np.ndarray | None = None
                ) -> tuple[int, int, int, int]:
@@ -132,18 +197,29 @@ class ApMatching:
         :data:`REGION_MARGIN` px beyond the search radius, further than the smoothing reaches."""
         ry, rx = int(round(shift[0])), int(round(shift[1]))
         margin = self.search + REGION_MARGIN
-        full = work_region(self._extent(None), self.crop[0] + ry, self.crop[1] + rx, margin, shape)
+        every = self.__dict__.get("_extent_all")
+        if every is None:
+            every = self._extent(None)
+            object.__setattr__(self, "_extent_all", every)
+        full = work_region(every, self.crop[0] + ry, self.crop[1] + rx, margin, shape)
         if want is None or full == (0, shape[0], 0, shape[1]):
             return full
         a, b, _, _ = work_region(self._extent(self.needed(want)), self.crop[0] + ry, self.crop[1] + rx, margin,
                                  shape)
         return max(a, full[0]), min(b, full[1]), full[2], full[3]
 
-    def _extent(self, aps: np.ndarray | None) -> tuple[int, int, int, int]:
-        """The extent (crop coordinates) of the AP boxes and matching windows of ``aps`` (default all)."""
-        pick = slice(None) if aps is None else aps
-        return boxes_extent(np.concatenate([self.centres[pick], self.window_centres[pick]]),
-                            np.concatenate([self.sizes[pick], self.window_sizes[pick]]))
+    def _extent(self, points: np.ndarray | None) -> tuple[int, int, int, int]:
+        """The extent (crop coordinates) of the matching windows of ``points`` and of their AP boxes
+        (default: all of them; in grid mode the windows of ``points`` alone)."""
+        prep = self._prepared()
+        pick = slice(None) if points is None else points
+        if prep.corners is not None and points is not None:
+            return boxes_extent(prep.window_centres[pick], prep.window_sizes[pick])
+        if prep.corners is not None:
+            return boxes_extent(np.concatenate([self.centres, prep.window_centres]),
+                                np.concatenate([self.sizes, prep.window_sizes]))
+        return boxes_extent(np.concatenate([self.centres[pick], prep.window_centres[pick]]),
+                            np.concatenate([self.sizes[pick], prep.window_sizes[pick]]))
 
     def shifts(self, mono: np.ndarray, origin: tuple[int, int], shift: np.ndarray, want: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -156,6 +232,19 @@ class ApMatching:
         blurred = match_blur(mono)
         gdy, gdx = float(shift[0]) - origin[0], float(shift[1]) - origin[1]
         need = self.needed(want)
+        own = self._own_points(want)
+        loc, ok, _ = self._point_shifts(blurred, gdy, gdx, need, own)
+        if prep.corners is None:
+            return loc, ok, int(need.sum())
+        weights = np.where(want[:, None], prep.weights, 0.0)
+        local = (weights[..., None] * loc[prep.corners]).sum(axis=1)
+        well = want & np.all(ok[prep.corners] | (weights == 0), axis=1)
+        return local, well, int(need.sum())
+
+    def _point_shifts(self, blurred: np.ndarray, gdy: float, gdx: float, need: np.ndarray, want: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, int]:
+        """:meth:`shifts` of the points ``want`` (measured with the points ``need``)."""
+        prep = self._prepared()
         loc, score, found = measure(blurred, prep.templates, gdy, gdx, self.search, need)
         good = need & found & (score >= self.min_corr)
         ok = good & want
