@@ -10,6 +10,11 @@ buffers in the heap for reuse; memory stays bounded by the trim threshold per ar
 Applied once per process by :func:`luckystack.graph.process.configure_process`, before nodes run (in
 the main process and every worker); no-op where glibc's ``mallopt`` is missing, and off with
 ``LUCKYSTACK_MALLOC=default``.
+
+The thresholds let a process keep up to 64 MB of freed heap at the top, and more in the middle: one
+transient burst of temporaries (building a surface's AP templates) then stays resident for the rest of
+the run in every process that made it. :func:`release_free_memory` with ``above`` hands it back only
+when the heap's free memory exceeds that many bytes, so steady per-item buffers are kept for reuse.
 """
 
 from __future__ import annotations
@@ -47,12 +52,35 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")  # find_library runs ldconfig: once
 
 
-def release_free_memory() -> None:
-    """Hand the heap's free memory back to the kernel (glibc ``malloc_trim``): between nodes, what one
-    node freed and the trim threshold keeps would otherwise count in the next node's peak."""
-    if not _done:
-        return
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def free_heap_bytes() -> int | None:
+    """Free bytes the heap holds, all arenas (glibc ``mallinfo2``'s ``fordblks``); None where unknown."""
     try:
-        _libc().malloc_trim(0)
+        mallinfo2 = _libc().mallinfo2
     except (OSError, AttributeError):
-        pass
+        return None
+    mallinfo2.restype = _MallInfo2
+    return int(mallinfo2().fordblks)
+
+
+def release_free_memory(above: int = 0) -> bool:
+    """Hand the heap's free memory back to the kernel (glibc ``malloc_trim``), when it holds more than
+    ``above`` bytes free (0: always); True if it trimmed. Between nodes, what one node freed and the trim
+    threshold keeps would otherwise count in the next node's peak; after a work item (``above`` > 0),
+    what one burst of temporaries left would count in every later item's."""
+    if not _done:
+        return False
+    try:
+        if above > 0:
+            free = free_heap_bytes()
+            if free is None or free <= above:
+                return False
+        _libc().malloc_trim(0)
+        return True
+    except (OSError, AttributeError):
+        return False

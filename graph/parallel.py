@@ -22,6 +22,11 @@ worker whose parent died while it was still starting exits at once, and the proc
 (``prctl(PR_SET_PDEATHSIG)`` would fire when the parent *thread* that started the worker ends, and
 workers are started from node threads that end with each run.) :func:`stop_workers` ends them at once
 when a run is interrupted.
+
+After each item, a process whose heap holds more than :data:`FREE_HEAP_LIMIT` bytes free hands it back
+to the kernel (:func:`~luckystack.graph.allocator.release_free_memory`): a burst of temporaries in one
+item (a surface's AP templates, built once per process) would otherwise stay resident in that process
+through every later item and node, in the caller and in every worker.
 """
 
 from __future__ import annotations
@@ -35,12 +40,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
 from typing import Any
 
+from luckystack.graph.allocator import release_free_memory
 from luckystack.graph.process import configure_process, process_setups
 
 IDLE_WORKER_TIMEOUT_S = 300  # as joblib's loky backend: workers survive between the nodes of a run
 AHEAD_PER_WORKER = 2  # items queued per worker, so a worker never waits for the caller to submit
 WAITING_PER_JOB = 2  # results computed here that may wait for an earlier worker item (bounds memory)
 PARENT_POLL_S = 0.25  # how often a worker checks that the process that started it is still there
+FREE_HEAP_LIMIT = 32 << 20  # free heap a process keeps after an item (per-item buffers reused as they are)
 WARM_WORKER_WAIT_S = 0.05  # a running worker answers a no-op in about 1 ms; a starting one takes ~0.7 s
 _END = object()
 # Thread-pool sizes native libraries read at start-up (joblib's list). A library with its own setting
@@ -86,6 +93,15 @@ def _watch_parent(parent: int) -> None:
 
 def _ready() -> bool:
     return True
+
+
+def _item(fn: Callable[[Any], Any], item: Any) -> Any:
+    """``fn(item)``, then the heap's free memory above :data:`FREE_HEAP_LIMIT` handed back (in a worker
+    or in the caller)."""
+    try:
+        return fn(item)
+    finally:
+        release_free_memory(FREE_HEAP_LIMIT)
 
 
 def stop_workers() -> None:
@@ -138,7 +154,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
                 following = next(source, _END)
                 if following is _END:
                     break
-                slots.append((True, pool.submit(fn, upcoming)))
+                slots.append((True, pool.submit(_item, fn, upcoming)))
                 in_flight += 1
                 upcoming = following
             exhausted = upcoming is _END
@@ -164,7 +180,7 @@ def _computed_here(fn: Callable[[Any], Any], item: Any) -> Future:
     """``fn(item)`` computed in this thread, as a finished future (its result or its exception)."""
     outcome: Future = Future()
     try:
-        outcome.set_result(fn(item))
+        outcome.set_result(_item(fn, item))
     except Exception as exc:
         outcome.set_exception(exc)
     return outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -109,3 +110,54 @@ def test_an_error_is_raised_at_its_place_in_the_order():
 
 def test_an_empty_input_gives_nothing():
     assert list(ordered_map(_fails_on_five, [], jobs=2)) == []
+
+
+def _burst_then_report(_: int) -> tuple[int, int | None]:
+    """The heap's free bytes as this item starts, then a burst of 48 MB in 1 MB blocks (heap, not mmap,
+    under the tuned thresholds; below the 64 MB trim threshold, so glibc alone would keep it), freed."""
+    import numpy as np
+
+    from luckystack.graph.allocator import free_heap_bytes
+
+    free = free_heap_bytes()
+    blocks = [np.ones(1 << 17) for _ in range(48)]  # 48 × 1 MB, every page touched
+    del blocks
+    time.sleep(0.05)
+    return os.getpid(), free
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_worker_hands_back_a_burst_of_freed_heap_after_each_item():
+    from luckystack.graph.allocator import free_heap_bytes
+    from luckystack.graph.parallel import FREE_HEAP_LIMIT
+
+    if free_heap_bytes() is None:
+        pytest.skip("no mallinfo2 (glibc < 2.33)")
+    stop_workers()  # a fresh worker, tuned by its initializer
+    out = list(ordered_map(_burst_then_report, range(24), jobs=2))
+    seen: dict[int, list[int]] = {}
+    for pid, free in out:
+        seen.setdefault(pid, []).append(free)
+    on_worker = [free for pid, frees in seen.items() if pid != os.getpid() for free in frees[1:]]
+    assert on_worker, "the worker ran fewer than two items"
+    assert max(on_worker) <= FREE_HEAP_LIMIT + (4 << 20)  # the earlier item's 48 MB went back
+
+
+def test_release_free_memory_trims_only_above_its_limit():
+    import subprocess
+
+    code = """
+import numpy as np
+from luckystack.graph.allocator import tune_allocator, release_free_memory, free_heap_bytes
+assert tune_allocator()
+blocks = [np.ones(1 << 17) for _ in range(48)]
+del blocks
+before = free_heap_bytes()
+kept = release_free_memory(above=64 << 20)
+trimmed = release_free_memory(above=16 << 20)
+print(before > 40 << 20, kept, trimmed, free_heap_bytes() < 8 << 20)
+"""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc's allocator")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["True", "False", "True", "True"]
