@@ -70,8 +70,8 @@ class Templates:
     lk_coarse: list[LkGroup]  # the same on every COARSE_STEP-th pixel, for the first iterations
 
 
-LK_BATCH = 32  # APs whose terms are computed together: ~1 MB of float64 temporaries per AP of 64 px, so
-#                a Moon's 198 APs at once took 191 MB (in every process that aligns), in batches 47 MB
+LK_BATCH = 8  # APs whose terms are computed together: ~1 MB of float64 temporaries per AP of 64 px, so
+#                a Moon's 198 APs at once took 191 MB (in every process that aligns), in batches of 8 the least
 
 
 def _lk_groups(full: list[np.ndarray], idx: np.ndarray, steps: tuple[int, ...], window: float = 0.25
