@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from luckystack.bench import REPO, _descendants, _status_kb, machine, recording
+from luckystack.bench import REPO, _descendants, _status_kb, machine, page_in, recording
 
 PR_SET_CHILD_SUBREAPER = 36
 SAMPLE_S = 0.05
@@ -165,9 +165,7 @@ def play(contests: list[Contest], pairs: int, work: Path) -> None:
                 folder = work / "runs" / f"{c.name}-{who}"
                 shutil.rmtree(folder, ignore_errors=True)
                 folder.mkdir(parents=True)
-                with open(c.recording, "rb", buffering=0) as f:  # in the page cache for both alike
-                    while f.read(16 << 20):
-                        pass
+                page_in(c.recording)  # in the page cache for both alike
                 log = work / "runs" / f"{c.name}-{who}.log"
                 r = measure_tree([a.replace("{out}", str(folder)) for a in argv], folder, log=log)
                 if r["rc"] != 0:

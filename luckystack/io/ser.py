@@ -171,7 +171,7 @@ def _grey_ser(info: SerInfo, path: Path) -> bool:
     place) have three identical planes."""
     h = info.header
     dtype = np.dtype("u1" if h.bytes_per_sample == 1 else "<u2")
-    frames = np.memmap(path, dtype=dtype, mode="r", offset=178, shape=(info.frame_count, h.height, h.width, 3))
+    frames = np.memmap(path, dtype=dtype, mode="r", offset=HEADER_SIZE, shape=(info.frame_count, h.height, h.width, 3))
     for k in np.unique(np.linspace(0, info.frame_count - 1, GREY_SAMPLES).round().astype(int)):
         f = frames[int(k)]
         if not (np.array_equal(f[..., 0], f[..., 1]) and np.array_equal(f[..., 1], f[..., 2])):
@@ -186,7 +186,7 @@ def probe_ser(path: Path) -> Probe:
     layout = "RGB" if h.layout in ("RGB", "BGR") else h.layout
     grey = layout == "RGB" and _grey_ser(info, path)
     file_dtype = "u1" if h.bytes_per_sample == 1 else ("<u2" if h.little_endian_flag == 0 else ">u2")
-    source = {"type": "ser", "offset": 178, "file_dtype": file_dtype, "frames": info.frame_count,
+    source = {"type": "ser", "offset": HEADER_SIZE, "file_dtype": file_dtype, "frames": info.frame_count,
               "planes": h.planes, "bgr": h.layout == "BGR", "height": h.height, "width": h.width, "flag_byte_order":
               "little" if h.little_endian_flag == 0 else "big"}
     if grey:

@@ -35,8 +35,9 @@ import numpy as np
 from luckystack.graph.files import WriteFailed, write_file
 from luckystack.imaging import image_metrics
 from luckystack.report.build import IMAGE_SUFFIXES, read_image, result_files
-from luckystack.report import contact
-from luckystack.report.contact import LABEL_HEIGHT, fit_common, common_stretch, contact_sheet, to_display, write_png
+from luckystack.report.contact import (
+    LABEL_HEIGHT, common_stretch, contact_sheet, detail_crops, fit_common, to_display, write_png,
+)
 from luckystack.report.html import Picture, ReportData, write_report
 
 DETAIL_SIDE = 192  # px of the 1:1 detail crop
@@ -183,11 +184,6 @@ def format_table(results: Sequence[Measured]) -> str:
 
 
 # ---- pictures --------------------------------------------------------------------------------
-
-def detail_crops(images: Sequence[np.ndarray], side: int = DETAIL_SIDE) -> list[np.ndarray]:
-    """The same 1:1 window of every (same-size) image, centred on the first image's object."""
-    return contact.detail_crops(images, side)
-
 
 def write_blink(path: Path, images: Sequence[np.ndarray], labels: Sequence[str], ms: int = 700) -> Path:
     """An animated GIF showing the images in turn with one common stretch, each labelled."""
