@@ -302,7 +302,7 @@ def stack(ctx: Context) -> Result:
         for k_sorted, k in enumerate(order):
             if k not in linked and k not in made:  # on a chain state taken from an earlier result, or clipped
                 state = fresh[work.index[int(sizes[k][1])]] if p.sigma_clip is not None else \
-                    work.chain_state(work.index[int(sizes[k][1])], pool.states, {}, g)
+                    work.chain_state(work.index[int(sizes[k][1])], pool.states, g)
                 outputs.put(g, _size_outputs(sizes[k][0], state, clipped, k_sorted, side, p))
         fresh = group_held = None
 

@@ -112,22 +112,20 @@ class Work:
         for k in sorted(set(self.new) | set(sides_on)):
             if k in new_band:
                 below = previous[1] if previous is not None and previous[0] == k - 1 else \
-                    self.chain_state(k - 1, offered, {}, aps)
+                    self.chain_state(k - 1, offered, aps)
                 state = advance(below, self.count(k - 1), sums, new_band[k], self.count(k), means, bg_shape)
                 yield self.count(k), k, state
             else:  # an offered state (or the empty start) that sides build on
-                state = self.chain_state(k, offered, {}, aps)
+                state = self.chain_state(k, offered, aps)
             for c in sides_on.get(k, []):
                 yield c, None, advance(state, self.count(k), sums, side_band[c], c, means, bg_shape)
             previous = (k, state)
 
     @staticmethod
-    def chain_state(k: int, offered: dict[int, State], fresh: dict[int, State], aps: slice) -> State | None:
-        """Chain state ``k`` of the APs ``aps``, new or offered, in memory but for its background (-1:
-        None, the empty start)."""
-        if k < 0:
-            return None
-        return fresh[k] if k in fresh else offered[k].sliced(aps)
+    def chain_state(k: int, offered: dict[int, State], aps: slice) -> State | None:
+        """Offered chain state ``k`` of the APs ``aps``, in memory but for its background (-1: None, the
+        empty start)."""
+        return None if k < 0 else offered[k].sliced(aps)
 
 
 def advance(prior: State | None, prior_count: int, sums: ChunkSums, band: int, count: int,

@@ -63,7 +63,6 @@ def work_region(extent: tuple[int, int, int, int], dy: int, dx: int, margin: int
 class _Prepared:
     templates: Templates
     adjacency: np.ndarray  # (P, P) bool: point b is a neighbour of point a
-    near: list[np.ndarray]  # each point's neighbours
     table: np.ndarray  # (P, K) each point's neighbours, padded with -1
     window_centres: np.ndarray  # (P, 2) the points' matching windows (crop coordinates)
     window_sizes: np.ndarray  # (P,)
@@ -160,12 +159,11 @@ class ApMatching:
             tpl = make_templates(match_blur(self.reference), win_c, win_s, self.crop[0], self.crop[1], MATCH_WINDOW)
             points = len(win_s)
             adjacency = np.zeros((points, points), bool)
-            for a, nb in enumerate(near):
-                adjacency[a, nb] = True
             table = np.full((points, max([len(nb) for nb in near] + [1])), -1, np.int64)
             for a, nb in enumerate(near):
+                adjacency[a, nb] = True
                 table[a, :len(nb)] = nb
-            prepared = _Prepared(tpl, adjacency, near, table, win_c, win_s, corners, weights)
+            prepared = _Prepared(tpl, adjacency, table, win_c, win_s, corners, weights)
             _PREPARED.clear()
             _PREPARED[key] = prepared
         object.__setattr__(self, "_memo", prepared)
@@ -233,7 +231,7 @@ class ApMatching:
         gdy, gdx = float(shift[0]) - origin[0], float(shift[1]) - origin[1]
         need = self.needed(want)
         own = self._own_points(want)
-        loc, ok, _ = self._point_shifts(blurred, gdy, gdx, need, own)
+        loc, ok = self._point_shifts(blurred, gdy, gdx, need, own)
         if prep.corners is None:
             return loc, ok, int(need.sum())
         weights = np.where(want[:, None], prep.weights, 0.0)
@@ -242,7 +240,7 @@ class ApMatching:
         return local, well, int(need.sum())
 
     def _point_shifts(self, blurred: np.ndarray, gdy: float, gdx: float, need: np.ndarray, want: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, int]:
+                      ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`shifts` of the points ``want`` (measured with the points ``need``)."""
         prep = self._prepared()
         loc, score, found = measure(blurred, prep.templates, gdy, gdx, self.search, need)
@@ -258,7 +256,7 @@ class ApMatching:
             med, count = _neighbour_medians(loc, good, prep.table[lost])
             loc[lost] = np.where(count[:, None] > 0, med, 0.0)
         loc[~want] = 0.0
-        return loc, ok, int(need.sum())
+        return loc, ok
 
 
 def _neighbour_medians(loc: np.ndarray, good: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
