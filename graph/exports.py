@@ -12,19 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import xxhash
+from luckystack.graph.checksum import digest_file
 
 
 def file_digest(path: Path | str) -> str | None:
-    """XXH3-128 of a file's bytes; None if it cannot be read."""
-    h = xxhash.xxh3_128()
+    """XXH3-128 of a file's bytes (:func:`~luckystack.graph.checksum.digest_file`); None if it cannot be
+    read."""
     try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        return digest_file(Path(path))
     except OSError:
         return None
-    return h.hexdigest()
 
 
 def digests(paths: Iterable[str]) -> dict[str, str | None]:

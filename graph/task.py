@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import functools
 import importlib
-import importlib.metadata
 import os
 import socket
 import sys
