@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from luckystack.graph.files import write_file
 from luckystack.graph.hashing import key_of
 
 _RESOLVED: dict[str, dict[str, Callable[[Mapping[str, Any]], Any]]] = {}
@@ -68,7 +68,9 @@ def _path(cache_dir: Path, key: str) -> Path:
 def record(cache_dir: Path, type_name: str, preimage: Mapping[str, Any], key: str,
            results: Mapping[str, Any]) -> list[str]:
     """After a node of type ``type_name`` computed ``results`` under ``key``: write an alias for every
-    combination of its automatic params set to the values they resolved to; return the alias keys written."""
+    combination of its automatic params set to the values they resolved to; return the alias keys written.
+    Each is written atomically under a temporary name of its own, so node threads of one process may
+    write the same alias at once. Raises WriteFailed."""
     readers = _RESOLVED.get(type_name, {})
     params = dict(preimage.get("params") or {})
     chosen = {}
@@ -84,11 +86,7 @@ def record(cache_dir: Path, type_name: str, preimage: Mapping[str, Any], key: st
     for n in range(1, len(chosen) + 1):
         for names in itertools.combinations(sorted(chosen), n):
             alias = key_of({**preimage, "params": {**params, **{k: chosen[k] for k in names}}})
-            path = _path(cache_dir, alias)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"key": key, "resolved": {k: chosen[k] for k in names}}))
-            os.replace(tmp, path)
+            write_file(_path(cache_dir, alias), json.dumps({"key": key, "resolved": {k: chosen[k] for k in names}}))
             written.append(alias)
     return written
 
