@@ -26,20 +26,29 @@ from luckystack.graph.progress import Reporter
 from luckystack.graph.spec import Pipeline, PipelineError, apply_overrides
 from luckystack.graph.validate import pipeline_from_dict
 from luckystack.graph.store import CacheStore
+from luckystack.io.folder import KINDS as FRAME_KINDS
+from luckystack.io.formats import formats
 
-RECORDING_SUFFIXES = (".ser", ".avi", ".mov", ".mp4", ".mkv", ".fits", ".fit", ".fts")
-FRAME_SUFFIXES = (".tif", ".tiff", ".png", ".fits", ".fit", ".fts")
+FRAME_SUFFIXES = tuple(FRAME_KINDS)  # the single images a folder of frames is made of
 PROGRESS_EVERY_S = 0.1
 
 
+def recording_suffixes() -> set[str]:
+    """Suffixes of the files a registered format reads as a recording (what ``run`` reads); a single
+    image, which the folder format also reads, is a frame, not a recording."""
+    return {s for f in formats() if not f.folders for s in f.suffixes}
+
+
 def find_recordings(folder: Path, skip: tuple[Path, ...] = ()) -> list[Path]:
-    """Recordings in ``folder``: video/SER/FITS-cube files, and subfolders of at least two frame images."""
+    """Recordings in ``folder``: files of a registered recording format (SER, FITS cube, video...), and
+    subfolders of at least two frame images."""
     skipped = {p.resolve() for p in skip}
+    suffixes = recording_suffixes()
     found = []
     for p in sorted(folder.iterdir()):
         if p.resolve() in skipped or p.name.startswith("."):
             continue
-        if p.is_file() and p.suffix.lower() in RECORDING_SUFFIXES:
+        if p.is_file() and p.suffix.lower() in suffixes:
             found.append(p)
         elif p.is_dir():
             try:
