@@ -2,7 +2,9 @@
 
 The earlier run's record (``run.json``) says which files it exported and which node result made each.
 A file this run writes again from another result is *replaced*, worth a warning only when its content
-changed (an identical file, e.g. after a change that leaves its content alone, is no news). A file the
+changed (an identical file, e.g. after a change that leaves its content alone, is no news); so only the
+files an earlier run wrote from results this run does not export are read before the export, and a
+fully cached run reads none. A file the
 earlier run exported that this run does not write is *stale*: it would sit beside a report that does
 not list it (a variant no longer asked for), so it is removed, with its folder when that empties.
 """
@@ -27,6 +29,14 @@ def file_digest(path: Path | str) -> str | None:
 def digests(paths: Iterable[str]) -> dict[str, str | None]:
     """The digest of every path (None where there is no readable file)."""
     return {p: file_digest(p) for p in paths}
+
+
+def from_other_results(earlier: Mapping[str, str], keys: Iterable[str]) -> list[str]:
+    """The files of ``earlier`` (file → key of the result that wrote it) that no result of ``keys`` (this
+    run's exporting nodes) wrote: only they can be *replaced*, so only their digests are needed (a fully
+    cached run reads none of its exported files)."""
+    now = set(keys)
+    return [p for p, k in earlier.items() if k not in now]
 
 
 def replaced(written: Iterable[Path | str], key: str, earlier: Mapping[str, str],

@@ -272,7 +272,8 @@ def _run_and_export(run: _Run, executor: Executor, record: RunRecord, pipeline: 
     run.run(executor, record)
     stem = Path(input_file).stem if input_file else pipeline.name
     earlier = _earlier_exports(out_dir / "run.json")
-    before = exports.digests(earlier)
+    before = exports.digests(exports.from_other_results(
+        earlier, (run.statuses[nid].key for nid, node in pipeline.nodes.items() if node.type.export is not None)))
     for nid, node in pipeline.nodes.items():
         if node.type.export is None:
             continue
