@@ -70,8 +70,11 @@ def topo_order(pipeline: Pipeline) -> list[str]:
                              ((src, nid) for nid, n in pipeline.nodes.items() for src, _ in n.inputs.values()))
 
 
-def plan(pipeline: Pipeline, input_file: Path | None, cache_dir: Path | None) -> dict[str, NodeStatus]:
-    """Keys of every node in topological order (``cached`` is not yet filled in)."""
+def plan(pipeline: Pipeline, input_file: Path | None, store: CacheStore) -> dict[str, NodeStatus]:
+    """Keys of every node in topological order. ``cached`` is filled in only for a node planned to the key
+    an alias points at (see :mod:`aliases`), whose entry was asked for here; :func:`explain` asks for
+    the others."""
+    cache_dir = store.root
     out: dict[str, NodeStatus] = {}
     input_fp = None
     for nid in topo_order(pipeline):
@@ -107,9 +110,10 @@ def plan(pipeline: Pipeline, input_file: Path | None, cache_dir: Path | None) ->
         pre = preimage(node.type.cache_name, node.type.version, params, inputs, files)
         key, same_as = key_of(pre), {}
         alias = aliases.lookup(cache_dir, key)
-        if alias is not None and CacheStore(cache_dir).has(alias[0]):
+        aliased = alias is not None and store.has(alias[0])
+        if aliased:
             key, same_as = alias
-        out[nid] = NodeStatus(nid, node.type.name, key, pre, same_as=same_as)
+        out[nid] = NodeStatus(nid, node.type.name, key, pre, cached=aliased, same_as=same_as)
     return out
 
 
@@ -180,11 +184,11 @@ def diff_reasons(pre: dict, old: dict, upstream_ids: dict[str, str]) -> list[str
 def explain(pipeline: Pipeline, input_file: Path | None, store: CacheStore,
             variant: str | None = None) -> dict[str, NodeStatus]:
     """Statuses of every node: cached, or why it will run (with root causes), computing nothing."""
-    statuses = plan(pipeline, input_file, store.root)
+    statuses = plan(pipeline, input_file, store)
     slots = read_index(store.root, pipeline.name)
     previous = {**slots.get("*", {}), **slots.get(slot_name(input_file, variant), {})}
     for nid, st in statuses.items():
-        st.cached = store.has(st.key)
+        st.cached = st.cached or store.has(st.key)
         if st.cached:
             if aliases.has_resolved(st.type):
                 try:
