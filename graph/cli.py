@@ -261,7 +261,9 @@ def _age(t: float) -> str:
 
 def _cmd_verify(store: CacheStore, repair: bool) -> int:
     """Check every file of every entry against its checksums; ``repair``: move damaged ones aside."""
-    keys = [p.name for p in sorted(store.root.iterdir()) if len(p.name) == 64 and p.is_dir()]
+    from luckystack.graph.quarantine import key_folders
+
+    keys = key_folders(store.root)
     damaged = 0
     for key in keys:
         problem = store.verify(key)

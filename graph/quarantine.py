@@ -21,6 +21,12 @@ KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 OUTDATED = "written by an older version"
 
 
+def key_folders(root: Path) -> list[str]:
+    """The names of the folders under the cache root ``root`` named as a key (committed, damaged or
+    without a manifest; not partial, deleting or quarantined ones), sorted."""
+    return sorted(p.name for p in Path(root).iterdir() if KEY_RE.match(p.name) and p.is_dir())
+
+
 class Quarantine:
     """Damage handling for a cache store (see the module docstring)."""
 
@@ -102,8 +108,7 @@ class Quarantine:
 
     def broken(self) -> list[str]:
         """Key folders that are not usable entries: no valid manifest, or links to a missing entry."""
-        return [p.name for p in sorted(self.root.iterdir()) if KEY_RE.match(p.name) and p.is_dir()
-                and self.problem(p.name) is not None]
+        return [key for key in key_folders(self.root) if self.problem(key) is not None]
 
     def _clear(self, key: str, problem: str, seal: str | None = None) -> None:
         """Move the unusable folder ``key`` out of the way: into quarantine when its own files are

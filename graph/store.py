@@ -63,7 +63,7 @@ from luckystack.graph.files import pid_alive
 from luckystack.graph.node import Result
 from luckystack.graph.quarantine import KEY_RE as _KEY_RE
 from luckystack.graph.quarantine import OUTDATED as _OUTDATED
-from luckystack.graph.quarantine import Quarantine
+from luckystack.graph.quarantine import Quarantine, key_folders
 
 __all__ = ["CacheStore", "EntryDamaged", "EntryInUse", "EntryInfo", "PendingEntry"]
 
@@ -503,9 +503,9 @@ class CacheStore(Quarantine):
         return removed
 
     def keys(self) -> Iterator[str]:
-        for p in self.root.iterdir():
-            if _KEY_RE.match(p.name) and (p / "manifest.json").is_file():
-                yield p.name
+        for key in key_folders(self.root):
+            if (self.root / key / "manifest.json").is_file():
+                yield key
 
     def info(self, key: str) -> EntryInfo:
         p = self.root / key
@@ -526,8 +526,7 @@ class CacheStore(Quarantine):
     def resolve(self, prefix: str) -> str:
         """The one committed key starting with ``prefix``; KeyError with a clear message otherwise."""
         prefix = prefix.removeprefix("sha256:")
-        found = [p.name for p in self.root.iterdir()
-                 if _KEY_RE.match(p.name) and p.is_dir() and p.name.startswith(prefix)]
+        found = [key for key in key_folders(self.root) if key.startswith(prefix)]
         if len(found) != 1:
             what = "no entry" if not found else f"{len(found)} entries"
             raise KeyError(f"{what} in {self.root} match key {prefix!r}")
