@@ -11,17 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import typing
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from luckystack.graph import aliases
 from luckystack.graph.dag import topological_order
+from luckystack.graph.fileparams import file_params
 from luckystack.graph.fingerprint import fingerprint
 from luckystack.graph.hashing import family_of, flatten, key_of, preimage
-from luckystack.graph.node import InputFileMarker, Params
 from luckystack.graph.spec import Pipeline, PipelineError
 from luckystack.graph.store import CacheStore
 
@@ -48,23 +46,6 @@ class NodeStatus:
                 "same_as_auto": self.same_as, "auto_chose": self.chose}
 
 
-def _has_marker(annotation: Any) -> bool:
-    if typing.get_origin(annotation) is typing.Annotated:
-        if any(isinstance(m, InputFileMarker) for m in annotation.__metadata__):
-            return True
-    return any(_has_marker(a) for a in typing.get_args(annotation))
-
-
-@lru_cache(maxsize=None)
-def file_fields(model: type[Params]) -> tuple[str, ...]:
-    """Names of the params fields typed ``InputFile`` (or Optional/list of it)."""
-    out = []
-    for name, f in model.model_fields.items():
-        if any(isinstance(m, InputFileMarker) for m in f.metadata) or _has_marker(f.annotation):
-            out.append(name)
-    return tuple(out)
-
-
 def topo_order(pipeline: Pipeline) -> list[str]:
     return topological_order(list(pipeline.nodes),
                              ((src, nid) for nid, n in pipeline.nodes.items() for src, _ in n.inputs.values()))
@@ -81,21 +62,19 @@ def plan(pipeline: Pipeline, input_file: Path | None, store: CacheStore) -> dict
         node = pipeline.nodes[nid]
         params = node.params.model_dump(mode="json")
         files: dict[str, str] = {}
-        for name in file_fields(type(node.params)):
-            value = getattr(node.params, name)
-            paths = value if isinstance(value, (list, tuple)) else [value]
+        for param in file_params(node.params):
             fps = []
-            for p in paths:
+            for p in param.paths:
                 if p is None:
                     fps.append(None)
                     continue
                 try:
                     fps.append(fingerprint(p, cache_dir))
                 except OSError as e:
-                    raise PipelineError(f"{pipeline.source}: node {nid!r}: params.{name}: cannot read "
+                    raise PipelineError(f"{pipeline.source}: node {nid!r}: params.{param.name}: cannot read "
                                         f"{p} ({e.strerror or e})") from None
-            files[f"params.{name}"] = fps if isinstance(value, (list, tuple)) else fps[0]
-            params[name] = "<file content>" if value is not None else None  # path excluded from key
+            files[f"params.{param.name}"] = fps if param.many else fps[0]
+            params[param.name] = "<file content>" if param.value is not None else None  # path excluded from key
         if node.type.reads_input:
             if input_file is None:
                 raise PipelineError(f"{pipeline.source}: node {nid!r} reads the input file; "

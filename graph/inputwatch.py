@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from luckystack.graph.fileparams import file_params
 from luckystack.graph.fingerprint import unchanged
 from luckystack.graph.node import NodeError
 
@@ -29,22 +30,19 @@ class Watched:
 
 def watched_files(pipeline: Any, statuses: dict[str, Any], input_file: Path | None) -> list[Watched]:
     """The input file and every file param whose fingerprint is part of a key of this run."""
-    from luckystack.graph.explain import file_fields
-
     out: dict[tuple[Path, str], Watched] = {}
     for nid, st in statuses.items():
         files = st.preimage.get("files", {})
         if input_file is not None and "input" in files:
             out.setdefault((Path(input_file), files["input"]),
                            Watched(Path(input_file), files["input"], "the input file"))
-        params = pipeline.nodes[nid].params
-        for name in file_fields(type(params)):
-            value, fps = getattr(params, name), files.get(f"params.{name}")
-            paths = value if isinstance(value, (list, tuple)) else [value]
+        for param in file_params(pipeline.nodes[nid].params):
+            fps = files.get(f"params.{param.name}")
             fps = fps if isinstance(fps, list) else [fps]
-            for p, fp in zip(paths, fps):
+            for p, fp in zip(param.paths, fps):
                 if p is not None and fp is not None:
-                    out.setdefault((Path(p), fp), Watched(Path(p), fp, f"file params.{name} of node {nid!r}"))
+                    what = f"file params.{param.name} of node {nid!r}"
+                    out.setdefault((Path(p), fp), Watched(Path(p), fp, what))
     return list(out.values())
 
 

@@ -27,6 +27,7 @@ from luckystack.graph import aliases
 from luckystack.graph.allocator import release_free_memory
 from luckystack.graph.checksum import EntryDamaged
 from luckystack.graph.context import CacheContext
+from luckystack.graph.fileparams import file_params
 from luckystack.graph.files import WriteFailed, free_space, human_size
 from luckystack.graph.inputwatch import InputChanged, Watched, check_unchanged
 from luckystack.graph.node import NodeError, Params, Result, registry
@@ -188,15 +189,8 @@ def _warnings_of(store: Store, key: str) -> list[str]:
 def absolute_files(params: Params) -> Params:
     """``params`` with the paths of its file fields made absolute, so a worker started in another
     folder opens the same files (the cache key holds their content, not their paths)."""
-    from luckystack.graph.explain import file_fields
-
-    update = {}
-    for name in file_fields(type(params)):
-        value = getattr(params, name)
-        if isinstance(value, (list, tuple)):
-            update[name] = type(value)(Path(v).absolute() if v is not None else None for v in value)
-        elif value is not None:
-            update[name] = Path(value).absolute()
+    update = {param.name: param.shaped([Path(p).absolute() if p is not None else None for p in param.paths])
+              for param in file_params(params) if param.value is not None}
     return params.model_copy(update=update) if update else params
 
 
