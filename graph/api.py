@@ -33,7 +33,7 @@ from luckystack.graph.process import configure_process
 from luckystack.graph.progress import Reporter
 from luckystack.graph.storage import location_of
 from luckystack.graph.runrecord import RunRecord, executions
-from luckystack.graph.scheduler import damage_in, run_one
+from luckystack.graph.scheduler import run_one
 from luckystack.graph.spec import Pipeline, PipelineError  # noqa: F401
 from luckystack.graph.store import CacheStore
 from luckystack.graph.sweep import Variant, variants
@@ -169,7 +169,8 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
     (see the module docstring); an executor that runs several runs at once gets the whole batch.
     A single run raises its error (NodeError, with ``.record``); in a batch a failed run is returned
     with ``failed`` set and its ``record.error``, and the others go on. ``after_run(record, out_dir)``
-    is called after each successful run (the app writes its report there); ``after_sweep(runs, out)``
+    is called after each successful run (the app writes its report there; a damaged cache entry it
+    meets is computed again, any other error of it fails the run); ``after_sweep(runs, out)``
     once at the end with the successful runs when there were two or more (a sweep or a batch: the app
     compares the results).
     """
@@ -190,9 +191,9 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
         out_dir = Path(out) / stem / v.label if v.label else Path(out) / stem
         name = "/".join(x for x in (stem, v.label) if x)
         try:
-            record = _run_with_after(v.pipeline, inp, store, out_dir, jobs,
-                                     _Prefixed(base, name + ": ") if at_once > 1 else base,
-                                     v.label or None, after_run, runner)
+            record = run_one(v.pipeline, inp, store, out_dir, jobs=jobs,
+                             reporter=_Prefixed(base, name + ": ") if at_once > 1 else base,
+                             variant=v.label or None, executor=runner, after_run=after_run)
         except Exception as e:
             if len(plan) == 1 or not hasattr(e, "record"):
                 raise
@@ -215,27 +216,6 @@ def run(pipeline: Pipeline, inputs: PathLike | Iterable[PathLike] | None = None,
     if after_sweep is not None and len(ok) >= 2:
         after_sweep(ok, Path(out))
     return done
-
-
-def _run_with_after(pipeline: Pipeline, inp: Path | None, store: CacheStore, out_dir: Path, jobs: int,
-                    reporter: Reporter | None, variant: str | None,
-                    after_run: Callable[[RunRecord, Path], None] | None, executor: Executor) -> RunRecord:
-    """``run_one`` then ``after_run``; a damaged cache entry that ``after_run`` meets (a report reads
-    results no export needed) is moved aside and the run done again, which computes it again."""
-    for attempt in range(len(pipeline.nodes) + 1):
-        record = run_one(pipeline, inp, store, out_dir, jobs=jobs, reporter=reporter, variant=variant,
-                         executor=executor)
-        if after_run is None:
-            return record
-        try:
-            after_run(record, out_dir)
-            return record
-        except Exception as e:
-            damage = damage_in(e)
-            if damage is None or attempt == len(pipeline.nodes):
-                raise
-            store.quarantine(damage.key, damage.what, damage.seal)
-    return record
 
 
 def sweep_executions(runs: Sequence[VariantRun]) -> dict[str, int]:

@@ -22,6 +22,7 @@ import json
 from dataclasses import replace
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
@@ -213,12 +214,15 @@ def _earlier_exports(run_json: Path) -> dict[str, str]:
 
 def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_dir: Path, *,
             jobs: int = 1, reporter: Reporter | None = None, variant: str | None = None,
-            executor: Executor | None = None) -> RunRecord:
-    """Run ``pipeline`` on ``input_file``; export files into ``out_dir``; return the run record.
+            executor: Executor | None = None,
+            after_run: Callable[[RunRecord, Path], None] | None = None) -> RunRecord:
+    """Run ``pipeline`` on ``input_file``; export files into ``out_dir``; save the run record there, then
+    call ``after_run(record, out_dir)`` (the app writes its report); return the record.
 
     Raises NodeError (and PipelineError) unchanged; the record so far is attached as ``.record``.
-    A damaged cache entry met on the way is moved aside and the run starts over (see the module
-    docstring); an interrupted run saves its record with error "interrupted" and re-raises.
+    A damaged cache entry met on the way, ``after_run``'s reads included (a report reads results no
+    export needed), is moved aside and the run starts over (see the module docstring); an interrupted
+    run saves its record with error "interrupted" and re-raises.
     """
     reporter = reporter or Reporter()
     record = RunRecord(pipeline=pipeline.name, input=str(input_file) if input_file else None,
@@ -229,26 +233,33 @@ def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_
     executor = executor or LocalExecutor()
     ran: dict[str, float] = {}  # nodes computed by earlier attempts (their results are committed)
     run = None
+    saved = False  # the run is done and its record saved: only after_run is left
     try:
         for attempt in range(2 * len(pipeline.nodes) + 2):
             run = _Run(pipeline, input_file, store, jobs, reporter, variant)
             try:
                 _run_and_export(run, executor, record, pipeline, input_file, out_dir)
+                for nid, seconds in ran.items():
+                    if record.nodes[nid].status == "cached":
+                        record.nodes[nid].status, record.nodes[nid].seconds = "ran", seconds
+                _note_damage(store, record, run.statuses)
+                record.seconds = time.perf_counter() - t0
+                record.save(out_dir / "run.json")
+                saved = True
+                if after_run is not None:
+                    after_run(record, out_dir)
                 break
             except Exception as e:
                 damage = damage_in(e)
                 if damage is None or attempt == 2 * len(pipeline.nodes) + 1:
                     raise
+                saved = False
                 ran.update({n.id: n.seconds for n in record.nodes.values() if n.status == "ran"})
                 store.quarantine(damage.key, damage.what, damage.seal)
                 reporter.log(f"cache entry {damage.key[:12]} is damaged ({damage.what}): moved aside, "
                              "computing it again")
             finally:
                 store.release(run.leased)
-        for nid, seconds in ran.items():
-            if record.nodes[nid].status == "cached":
-                record.nodes[nid].status, record.nodes[nid].seconds = "ran", seconds
-        _note_damage(store, record, run.statuses if run else {})
     except KeyboardInterrupt:
         record.error = "interrupted"
         raise
@@ -261,9 +272,10 @@ def run_one(pipeline: Pipeline, input_file: Path | None, store: CacheStore, out_
     finally:
         if own:
             executor.shutdown()
-        record.seconds = time.perf_counter() - t0
-        if record.error is None or record.error == "interrupted":
-            record.save(out_dir / "run.json")
+        if not saved:
+            record.seconds = time.perf_counter() - t0
+            if record.error is None or record.error == "interrupted":
+                record.save(out_dir / "run.json")
     return record
 
 
