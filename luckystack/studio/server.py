@@ -8,7 +8,7 @@ import asyncio
 import json
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from luckystack.graph.node import find
+from luckystack.graph.node import Result, find
 from luckystack.graph.spec import PipelineError
 from luckystack.graph.store import CacheStore
 from luckystack.studio import previews, security
@@ -42,19 +42,24 @@ class Refused(Exception):
 
 
 @contextmanager
-def _entry(cache: Path, key: str | None):
-    """A cache entry's results, leased while the block reads them."""
+def _entry(cache: Path, key: str | None, *types: str) -> Iterator[Result]:
+    """The first port of cache entry ``key``, leased while the block reads it; refused unless the entry
+    is a result of one of the node types ``types`` (by the name in its key, perhaps a former name; no
+    ``types``: any)."""
     if key is None or not _KEY.match(key):
         raise Refused(404, "no such result")
     store = CacheStore(cache)
     if not store.has(key):
         raise Refused(404, "that result is not in the cache (yet)")
     try:
+        kind = store.read_json(key, "key.json").get("type")
+        if types and not any(_is_type(kind, t) for t in types):
+            raise Refused(404, f"not a result of node type {' or '.join(types)}")
         results = store.load(key, touch=False)
-    except (OSError, KeyError) as e:
+    except (OSError, KeyError, ValueError) as e:
         raise Refused(404, f"cannot read that result: {e}") from None
     try:
-        yield results, store.read_json(key, "key.json").get("type")
+        yield next(iter(results.values()))
     finally:
         store.release([key])
 
@@ -163,8 +168,7 @@ class Studio:
         if key is None:
             return None
         try:
-            with _entry(self.session.cache, key) as (results, _):
-                port = next(iter(results.values()))
+            with _entry(self.session.cache, key) as port:
                 return {"key": key, "sizes": port.meta.get("sizes", []), "sharpened": port.meta.get("sharpened"),
                         "names": sorted(port.arrays)}
         except Refused:
@@ -239,10 +243,8 @@ class Studio:
         key = request.query_params.get("key")
 
         def draw() -> bytes:
-            with _entry(self.session.cache, key) as (results, kind):
-                if kind != "reference":
-                    raise Refused(404, "not a reference")
-                return previews.png(previews.display(next(iter(results.values())).array("image")))
+            with _entry(self.session.cache, key, "reference") as ref:
+                return previews.png(previews.display(ref.array("image")))
 
         return _png(await run_in_threadpool(draw), immutable=True)
 
@@ -250,12 +252,9 @@ class Studio:
         q = request.query_params
 
         def draw() -> bytes:
-            with _entry(self.session.cache, q.get("reference")) as (ref, _), \
-                 _entry(self.session.cache, q.get("aps")) as (aps, kind), \
-                 _entry(self.session.cache, q.get("analyse")) as (ana, _):
-                if not _is_type(kind, "align"):
-                    raise Refused(404, "not an AP result")
-                a, r, v = (next(iter(x.values())) for x in (aps, ref, ana))
+            with _entry(self.session.cache, q.get("reference"), "reference") as r, \
+                 _entry(self.session.cache, q.get("aps"), "align") as a, \
+                 _entry(self.session.cache, q.get("analyse"), "analyse") as v:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     return previews.png(previews.quality_map(r.array("image"), a.array("center"), a.array("size"),
@@ -267,11 +266,8 @@ class Studio:
         q = request.query_params
 
         def read() -> dict:
-            with _entry(self.session.cache, q.get("aps")) as (aps, kind), \
-                 _entry(self.session.cache, q.get("analyse")) as (ana, _):
-                if not _is_type(kind, "align"):
-                    raise Refused(404, "not an AP result")
-                a, v = next(iter(aps.values())), next(iter(ana.values()))
+            with _entry(self.session.cache, q.get("aps"), "align") as a, \
+                 _entry(self.session.cache, q.get("analyse"), "analyse") as v:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     quality = previews.ap_quality(a.array("quality"), v.array("valid"))
@@ -284,10 +280,7 @@ class Studio:
         key = request.query_params.get("key")
 
         def read() -> dict:
-            with _entry(self.session.cache, key) as (results, kind):
-                if kind != "analyse":
-                    raise Refused(404, "not an analyse result")
-                r = next(iter(results.values()))
+            with _entry(self.session.cache, key, "analyse") as r:
                 score, valid = r.array("score"), r.array("valid").astype(bool)
                 ok = valid & np.isfinite(score)
                 return {"score": [round(float(x), 6) if np.isfinite(x) else None for x in score],
@@ -303,10 +296,7 @@ class Studio:
             raise Refused(400, "label: a stack size label such as P25; kind: image or sharp")
 
         def draw() -> bytes:
-            with _entry(self.session.cache, q.get("key")) as (results, node_type):
-                if node_type not in ("post", "merge"):
-                    raise Refused(404, "not a result image")
-                port = next(iter(results.values()))
+            with _entry(self.session.cache, q.get("key"), "post", "merge") as port:
                 name = f"{kind}_{label}" if f"{kind}_{label}" in port.arrays else f"image_{label}"
                 if name not in port.arrays:
                     raise Refused(404, f"no stack size {label} in that result")
