@@ -6,35 +6,27 @@ Pure numpy/OpenCV functions: they know nothing of the cache or the server.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
-from luckystack.report.contact import to_display
+from luckystack.export import encode_png
+from luckystack.report.contact import common_stretch, to_display
+from luckystack.report.figures import coverage_map
 
 
 def png(rgb: np.ndarray) -> bytes:
     """PNG bytes of an (H, W, 3) uint8 RGB image (or (H, W) grey)."""
     img = rgb if rgb.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ValueError("cannot encode the preview as PNG")
-    return buf.tobytes()
-
-
-def stretch_points(image: np.ndarray, low: float = 0.05, high: float = 99.95) -> tuple[float, float]:
-    """Black and white points: percentiles of a sample of the image's pixels."""
-    sample = np.asarray(image, np.float32).ravel()[::3]
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return 0.0, 1.0
-    lo, hi = np.percentile(sample, [low, high])
-    return float(lo), float(max(hi, lo + 1e-6))
+    return encode_png(Path("preview.png"), img)
 
 
 def display(image: np.ndarray, points: tuple[float, float] | None = None) -> np.ndarray:
-    """An image (H, W[, C]) as uint8 RGB, stretched between ``points`` (default: its own percentiles)."""
+    """An image (H, W[, C]) as uint8 RGB, stretched between ``points`` (default: its own 0.05 and 99.95
+    percentiles)."""
     img = np.nan_to_num(np.asarray(image, np.float32))
-    black, white = points or stretch_points(img)
+    black, white = points or common_stretch([img], 0.05, 99.95)
     return to_display(img, black, white)
 
 
@@ -44,23 +36,14 @@ def quality_map(reference: np.ndarray, centres: np.ndarray, sizes: np.ndarray, q
     a colour scale from dark blue (the poorest AP) to yellow (the best): uint8 RGB."""
     base = display(reference)
     grey = (base.astype(np.float32) * 0.35)
-    heat = np.zeros(base.shape[:2], np.float32)
-    weight = np.zeros(base.shape[:2], np.float32)
     per_ap = np.array([np.nan if v is None else v for v in ap_quality(quality, valid)], np.float32)
     if np.isfinite(per_ap).any():
         lo, hi = float(np.nanmin(per_ap)), float(np.nanmax(per_ap))
         per_ap = (per_ap - lo) / (hi - lo) if hi > lo else np.ones_like(per_ap)
-    h, w = heat.shape
-    for (cy, cx), s, v in zip(np.asarray(centres), np.asarray(sizes), per_ap):
-        if not np.isfinite(v):
-            continue
-        y0, x0 = max(0, int(cy) - int(s) // 2), max(0, int(cx) - int(s) // 2)
-        y1, x1 = min(h, y0 + int(s)), min(w, x0 + int(s))
-        heat[y0:y1, x0:x1] += v
-        weight[y0:y1, x0:x1] += 1.0
-    covered = weight > 0
-    level = np.zeros_like(heat)
-    level[covered] = heat[covered] / weight[covered]
+    rated = np.flatnonzero(np.isfinite(per_ap))
+    level = coverage_map(base.shape[:2], np.asarray(centres)[rated], np.asarray(sizes)[rated], per_ap[rated])
+    covered = np.isfinite(level)
+    level[~covered] = 0.0
     colours = cv2.applyColorMap(np.round(np.clip(level, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
     colours = cv2.cvtColor(colours, cv2.COLOR_BGR2RGB).astype(np.float32)
     out = grey.copy()
