@@ -115,7 +115,6 @@ class ReportData:
     summary: str = ""  # one line under the title
     results: list[ResultEntry] = field(default_factory=list)  # a run's stack sizes
     crop_note: str = ""  # where the 1:1 crops lie
-    outputs: list[Picture] = field(default_factory=list)  # thumbnails of other output images
     diagnostics: list[Picture] = field(default_factory=list)  # the quality figure
     ap_pictures: list[Picture] = field(default_factory=list)  # AP overlay, local quality map
     ap_columns: list[str] = field(default_factory=list)  # per-AP table
@@ -217,11 +216,6 @@ def render(data: ReportData) -> str:
         parts.append("</ul>")
     if data.results:
         parts += _results(data)
-    if data.outputs:
-        parts.append('<h2>Other results</h2><div class="gallery">' if data.results else
-                     '<h2>Results</h2><div class="gallery">')
-        parts += [_img(p) for p in data.outputs]
-        parts.append("</div>")
     if data.comparison_rows or data.comparison_pictures:
         parts.append("<h2>Comparison</h2>")
         parts += [_img(p) for p in data.comparison_pictures]
@@ -265,7 +259,7 @@ def render(data: ReportData) -> str:
 def write_report(folder: Path, data: ReportData) -> Path:
     """Write ``report.html`` into ``folder`` (where the pictures already are); return its path."""
     folder.mkdir(parents=True, exist_ok=True)
-    files = [p.file for p in data.outputs + data.diagnostics + data.ap_pictures + data.comparison_pictures]
+    files = [p.file for p in data.diagnostics + data.ap_pictures + data.comparison_pictures]
     files += [f for r in data.results for f in (r.thumbnail, r.view, r.crop)]
     missing = [f for f in files if not (folder / f).is_file()]
     if missing:

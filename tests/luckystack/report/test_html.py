@@ -25,7 +25,7 @@ def _data(files: list[str]) -> ReportData:
         title="jupiter — planet", input_name="jupiter.ser", pipeline={"name": "planet"},
         nodes=[NodeRow("stack", "stack", "ran", 1.25, "param percent changed"),
                NodeRow("reader", "reader", "cached", 0.01)],
-        outputs=[Picture(f, f"output {f}") for f in files],
+        diagnostics=[Picture(f, f"figure {f}") for f in files],
         comparison_columns=["result", "sharpness"], comparison_rows=[["P25", "1.5 <b>"]],
     )
 
