@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from luckystack.graph.node import Context, InputFile, NodeError, Params, Result, node_type
-from luckystack.imaging.calibration import MedianReducer, fill_nonfinite, median_of_stack
+from luckystack.imaging.calibration import MedianReducer, fill_nonfinite_planes, median_of_stack
 from luckystack.io.fits import write_fits_image
 from luckystack.io.recording import describe
 from luckystack.io.sources import RawReader, probe
@@ -40,8 +40,7 @@ def _chunk_reduce(args: tuple) -> np.ndarray:
     reader = RawReader(source, path, raw)
     frames = [np.asarray(reader.frame(int(k)), np.float32) for k in ks]
     for f in frames:  # NaN/inf from their neighbours, as the frame stream fills the lights
-        for c in range(1 if f.ndim == 2 else f.shape[2]):
-            fill_nonfinite(f if f.ndim == 2 else f[..., c])
+        fill_nonfinite_planes(f)
     if method == "mean":
         return np.sum(np.stack(frames), axis=0, dtype=np.float64)
     return median_of_stack(np.stack(frames))

@@ -47,6 +47,12 @@ def fill_nonfinite(plane: np.ndarray) -> int:
     return n
 
 
+def fill_nonfinite_planes(image: np.ndarray) -> int:
+    """:func:`fill_nonfinite` on every channel of an (H, W) or (H, W, C) float image, in place; the count."""
+    planes = [image] if image.ndim == 2 else [image[..., c] for c in range(image.shape[2])]
+    return sum(fill_nonfinite(plane) for plane in planes)
+
+
 def robust_sigma(values: np.ndarray) -> float:
     """Standard deviation estimated from the median absolute deviation (Gaussian-consistent)."""
     v = np.asarray(values, np.float64).ravel()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from luckystack.imaging.calibration import fill_nonfinite, fix_pixels, neighbour_index
+from luckystack.imaging.calibration import fill_nonfinite_planes, fix_pixels, neighbour_index
 from luckystack.imaging.colour import luminance
 from luckystack.imaging.debayer import PATTERNS, cfa_luminance, colour_masks, debayer
 from luckystack.imaging.pattern_noise import remove_pattern
@@ -85,8 +85,7 @@ class RecordingStream:
             return np.multiply(raw, self._scale, dtype=np.float32)
         x = raw.astype(np.float32)
         if self._float_source:
-            for c in range(1 if x.ndim == 2 else x.shape[2]):
-                fill_nonfinite(x if x.ndim == 2 else x[..., c])
+            fill_nonfinite_planes(x)
         if self._dark is not None:
             x -= self._dark
         planes = [x] if x.ndim == 2 else [x[..., c] for c in range(x.shape[2])]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from luckystack.imaging.calibration import (
-    MedianReducer, fill_nonfinite, fix_pixels, flat_gain, hot_pixels_from_dark, neighbour_index, outlier_pixels,
+    MedianReducer, fill_nonfinite, fill_nonfinite_planes, fix_pixels, flat_gain, hot_pixels_from_dark,
+    neighbour_index, outlier_pixels,
 )
 from luckystack.imaging.debayer import colour_masks, debayer
 from luckystack.imaging.pattern_noise import estimate_offsets, remove_pattern
@@ -104,3 +105,16 @@ def test_malvar_beats_bilinear_on_detail():
     err = {meth: np.sqrt(np.mean((debayer(cfa, "GRBG", meth, m) - rgb)[4:-4, 4:-4] ** 2))
            for meth in ("bilinear", "malvar")}
     assert err["malvar"] < 0.7 * err["bilinear"]
+
+
+def test_fill_nonfinite_planes_fills_each_channel_as_fill_nonfinite_does():
+    rng = np.random.default_rng(7)
+    rgb = rng.random((12, 14, 3)).astype(np.float32)
+    rgb[3:5, 4:7, 0], rgb[9, 2, 2], rgb[0, 0, 2] = np.nan, np.inf, -np.inf
+    expected = rgb.copy()
+    counts = [fill_nonfinite(expected[..., c]) for c in range(3)]
+    assert fill_nonfinite_planes(rgb) == sum(counts) == 8
+    np.testing.assert_array_equal(rgb, expected)
+    grey = rgb[..., 1].copy()
+    grey[6, 6] = np.nan
+    assert fill_nonfinite_planes(grey) == 1 and np.isfinite(grey).all()
