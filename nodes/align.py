@@ -257,8 +257,8 @@ def quality_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, ma
     for k, i in enumerate(chunk):
         if not valid[i]:
             continue
-        yy = np.clip(by + (y0 + int(round(shift[i, 0]))), 0, h - sizes)
-        xx = np.clip(bx + (x0 + int(round(shift[i, 1]))), 0, w - sizes)
+        yy = np.minimum(np.maximum(by + (y0 + int(round(shift[i, 0]))), 0), h - sizes)  # (np.clip: 3× dearer)
+        xx = np.minimum(np.maximum(bx + (x0 + int(round(shift[i, 1]))), 0), w - sizes)
         top, bottom = int(yy.min()), int((yy + sizes).max())
         left, right = int(xx.min()), int((xx + sizes).max())
         ra, rc = max(0, top - reach), max(0, left - reach)
