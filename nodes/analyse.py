@@ -12,8 +12,8 @@ from pydantic import Field
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.quality import (
-    ARTIFACT_REASONS, BINNED_SCALE, bin2, binned_brightness, binned_detail, cell_sums, crop_brightness,
-    detect_artifacts, frame_score, inner_rms,
+    ARTIFACT_REASONS, BINNED_SCALE, bin2, binned_brightness, binned_smooth, cell_sums, crop_brightness,
+    detail_energy, detect_artifacts, frame_score, inner_gradient_rms,
 )
 from luckystack.imaging.registration import aligned_box
 from luckystack.nodes.frames import chunked, open_frames
@@ -168,12 +168,12 @@ def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, regi
         mean = crop_brightness(samples, margin) if binned is None else binned_brightness(samples, binned, margin)
         brightness[k] = mean * factor
         if binned is not None:
-            smoothed, energy = binned_detail(samples, scale, binned)
-            value = inner_rms(energy, margin // 2) / 2  # per full-resolution px
+            smoothed = binned_smooth(samples, scale, binned)
+            value = inner_gradient_rms(smoothed, margin // 2) / 2  # per full-resolution px
             if normalize:
                 value = value / mean if mean > 1e-6 else 0.0
             if cells:
-                energy_cells[k] = cell_sums(energy, cell) * (factor * factor / 4)
+                energy_cells[k] = cell_sums(detail_energy(smoothed), cell) * (factor * factor / 4)
                 bright_cells[k] = cell_sums(smoothed, cell) * factor
         else:
             value = frame_score(samples, method, scale, margin, normalize, mean)

@@ -99,25 +99,39 @@ def frame_score(region: np.ndarray, method: str = "gradient", scale: float = 4.0
         flat = np.sqrt(inner.ravel())
         k = max(1, flat.size // 50)
         score = float(np.partition(flat, flat.size - k)[-k:].mean())
+    elif method == "laplacian":  # RMS over the inner region as a sum of squares (cv2.norm, in double)
+        box = _inner_box(blurred, margin)
+        lap = cv2.Laplacian(box, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
+        score = float(np.sqrt(cv2.norm(lap[1:-1, 1:-1], cv2.NORM_L2SQR) / ((box.shape[0] - 2) * (box.shape[1] - 2))))
     else:
-        # RMS over the inner region as sums of squares (cv2.norm, in double), the derivatives taken on
-        # the inner region plus the 1 px their 3-tap kernels reach (the same values as on the whole).
-        if margin >= 1:
-            box = blurred[margin - 1:h - margin + 1, margin - 1:w - margin + 1]
-        else:  # the derivatives at the image edge see the edge pixel repeated (as BORDER_REPLICATE)
-            box = cv2.copyMakeBorder(blurred, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-        bh, bw = box.shape
-        if method == "laplacian":
-            lap = cv2.Laplacian(box, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
-            total = cv2.norm(lap[1:-1, 1:-1], cv2.NORM_L2SQR)
-        else:  # Σ (0.5 · central difference)² over the inner region, without derivative images
-            total = 0.25 * (cv2.norm(box[1:-1, 2:], box[1:-1, :-2], cv2.NORM_L2SQR)
-                            + cv2.norm(box[2:, 1:-1], box[:-2, 1:-1], cv2.NORM_L2SQR))
-        score = float(np.sqrt(total / ((bh - 2) * (bw - 2))))
+        score = inner_gradient_rms(blurred, margin)
     if normalize:
         mean = crop_brightness(region, margin) if brightness is None else brightness
         score = score / mean if mean > 1e-6 else 0.0
     return score
+
+
+def _inner_box(blurred: np.ndarray, margin: int) -> np.ndarray:
+    """The region more than ``margin`` px inside the border plus the 1 px that 3-tap derivatives reach
+    (their values there are those on the whole image); at ``margin`` 0 the image with its edge pixels
+    repeated (as BORDER_REPLICATE)."""
+    h, w = blurred.shape
+    if margin >= 1:
+        return blurred[margin - 1:h - margin + 1, margin - 1:w - margin + 1]
+    return cv2.copyMakeBorder(blurred, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+
+
+def inner_gradient_rms(blurred: np.ndarray, margin: int) -> float:
+    """RMS gradient magnitude (the square root of :func:`detail_energy`'s ``gradient`` mean) of a
+    smoothed image more than ``margin`` px inside its border: Σ (0.5 · central difference)² by cv2.norm
+    (in double), without derivative or energy images."""
+    h, w = blurred.shape
+    if h <= 2 * margin or w <= 2 * margin:
+        raise ValueError("the region is smaller than twice the edge margin")
+    box = _inner_box(blurred, margin)
+    total = 0.25 * (cv2.norm(box[1:-1, 2:], box[1:-1, :-2], cv2.NORM_L2SQR)
+                    + cv2.norm(box[2:, 1:-1], box[:-2, 1:-1], cv2.NORM_L2SQR))
+    return float(np.sqrt(total / ((box.shape[0] - 2) * (box.shape[1] - 2))))
 
 
 def binned_gradient_score(region: np.ndarray, scale: float, margin: int, normalize: bool = False,
@@ -127,7 +141,7 @@ def binned_gradient_score(region: np.ndarray, scale: float, margin: int, normali
     removes the detail that binning does). The binned region is smoothed by what the Gaussian of sigma
     ``scale / 4`` adds to the binning's own blur, and the gradient is per full-resolution pixel.
     """
-    score = inner_rms(binned_detail(region, scale)[1], margin // 2) / 2  # per full-resolution px
+    score = inner_gradient_rms(binned_smooth(region, scale), margin // 2) / 2  # per full-resolution px
     if normalize:
         mean = crop_brightness(region, margin) if brightness is None else brightness
         score = score / mean if mean > 1e-6 else 0.0
@@ -140,10 +154,16 @@ def binned_detail(region: np.ndarray, scale: float, binned: np.ndarray | None = 
     column is dropped) as :func:`binned_gradient_score` measures them: the binned image smoothed by what
     σ = ``scale / 4`` adds to the binning's blur, and its squared gradient per binned pixel
     (:func:`detail_energy`). ``binned``: the region's :func:`bin2`, where the caller has it."""
+    smoothed = binned_smooth(region, scale, binned)
+    return smoothed, detail_energy(smoothed)
+
+
+def binned_smooth(region: np.ndarray, scale: float, binned: np.ndarray | None = None) -> np.ndarray:
+    """The 2×2-binned ``region`` (its :func:`bin2`, or ``binned`` where the caller has it) smoothed by
+    what σ = ``scale / 4`` adds to the binning's blur: what the binned scores are measured on."""
     if scale < BINNED_SCALE:
         raise ValueError(f"a binned score needs a noise-robust scale of at least {BINNED_SCALE}")
-    smoothed = smooth(bin2(region) if binned is None else binned, 4.0 * _binned_sigma(scale))
-    return smoothed, detail_energy(smoothed)
+    return smooth(bin2(region) if binned is None else binned, 4.0 * _binned_sigma(scale))
 
 
 def bin2(region: np.ndarray) -> np.ndarray:

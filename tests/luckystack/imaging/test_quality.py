@@ -122,3 +122,14 @@ def test_brightness_from_the_binned_samples_is_the_samples_mean(dtype, shape, ma
     want = region[margin:shape[0] - margin, margin:shape[1] - margin].astype(np.float64).mean()
     assert binned_brightness(region, bin2(region), margin) == pytest.approx(want, rel=1e-12 if dtype != np.float32
                                                                               else 1e-6)
+
+
+@pytest.mark.parametrize("margin", [0, 1, 4])
+def test_gradient_rms_from_squared_differences_is_the_energy_images_rms(margin):
+    from luckystack.imaging.quality import binned_detail, inner_gradient_rms, inner_rms
+
+    samples = np.round(_planet(1.0) * 255).astype(np.uint8)
+    smoothed, energy = binned_detail(samples, 4.0)
+    assert inner_gradient_rms(smoothed, margin) == pytest.approx(inner_rms(energy, margin), rel=1e-6)
+    with pytest.raises(ValueError):
+        inner_gradient_rms(smoothed[:8, :8], 4)
