@@ -12,8 +12,8 @@ from pydantic import Field
 
 from luckystack.graph.node import Context, NodeError, Params, Port, Result, node_type
 from luckystack.imaging.quality import (
-    ARTIFACT_REASONS, BINNED_SCALE, binned_detail, cell_sums, crop_brightness, detect_artifacts, frame_score,
-    inner_rms,
+    ARTIFACT_REASONS, BINNED_SCALE, bin2, binned_brightness, binned_smooth, cell_sums, crop_brightness,
+    detail_energy, detect_artifacts, frame_score, inner_gradient_rms,
 )
 from luckystack.imaging.registration import aligned_box
 from luckystack.nodes.frames import chunked, open_frames
@@ -56,7 +56,7 @@ class AnalyseParams(Params):
 
 @node_type("analyse", params=AnalyseParams,
            inputs={"frames": Port(kind="frames"), "shifts": Port(doc="stabilize result", kind="shifts")},
-           outputs={"quality": "quality"}, version="9", reads_input=True)
+           outputs={"quality": "quality"}, version="10", reads_input=True)
 def analyse(ctx: Context) -> Result:
     """Score, rank and validity of every frame, measured on the scored region (the object's box or the
     crop)."""
@@ -160,20 +160,20 @@ def score_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, regi
             continue
         box = aligned_box((stream.height, stream.width), region, *shift[i])
         samples, factor = stream.read_samples(i, box)  # as stored where it can: every measure is scaled after
-        samples = np.ascontiguousarray(samples)  # a copy only if the stream gives a view
         code = detect_artifacts(samples) if artifacts else 0
         if code:
             reason[k] = code
             continue
-        mean = crop_brightness(samples, margin)
+        binned = bin2(samples) if method == "gradient" and scale >= BINNED_SCALE else None
+        mean = crop_brightness(samples, margin) if binned is None else binned_brightness(samples, binned, margin)
         brightness[k] = mean * factor
-        if method == "gradient" and scale >= BINNED_SCALE:
-            smoothed, energy = binned_detail(samples, scale)
-            value = inner_rms(energy, margin // 2) / 2  # per full-resolution px
+        if binned is not None:
+            smoothed = binned_smooth(samples, scale, binned)
+            value = inner_gradient_rms(smoothed, margin // 2) / 2  # per full-resolution px
             if normalize:
                 value = value / mean if mean > 1e-6 else 0.0
             if cells:
-                energy_cells[k] = cell_sums(energy, cell) * (factor * factor / 4)
+                energy_cells[k] = cell_sums(detail_energy(smoothed), cell) * (factor * factor / 4)
                 bright_cells[k] = cell_sums(smoothed, cell) * factor
         else:
             value = frame_score(samples, method, scale, margin, normalize, mean)

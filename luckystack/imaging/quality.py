@@ -14,12 +14,18 @@ METHODS = ("gradient", "laplacian", "edge")
 BINNED_SCALE = 4.0  # from this noise-robust scale on, the gradient score may be measured 2×2-binned
 
 
+def smooth_radius(scale: float) -> int:
+    """How far (px) :func:`smooth` at ``scale`` reaches: its kernel's half size (OpenCV's float32
+    Gaussian: 4 sigma each side)."""
+    return (int(round(scale / 4.0 * 8 + 1)) | 1) // 2
+
+
 def smooth(img: np.ndarray, scale: float) -> np.ndarray:
     """The image smoothed at the estimator scale (Gaussian, sigma = scale / 4), float32. Integer
     samples are filtered as they are, into float32 (the same values as converting them first)."""
     if img.dtype in (np.uint8, np.uint16):
         sigma = scale / 4.0
-        kernel = cv2.getGaussianKernel(int(round(sigma * 8 + 1)) | 1, sigma, cv2.CV_32F)  # float32 blur's size
+        kernel = cv2.getGaussianKernel(2 * smooth_radius(scale) + 1, sigma, cv2.CV_32F)  # float32 blur's size
         return cv2.sepFilter2D(img, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
     img = np.ascontiguousarray(img, dtype=np.float32)
     return cv2.GaussianBlur(img, (0, 0), sigmaX=scale / 4.0, borderType=cv2.BORDER_REPLICATE)
@@ -93,25 +99,39 @@ def frame_score(region: np.ndarray, method: str = "gradient", scale: float = 4.0
         flat = np.sqrt(inner.ravel())
         k = max(1, flat.size // 50)
         score = float(np.partition(flat, flat.size - k)[-k:].mean())
+    elif method == "laplacian":  # RMS over the inner region as a sum of squares (cv2.norm, in double)
+        box = _inner_box(blurred, margin)
+        lap = cv2.Laplacian(box, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
+        score = float(np.sqrt(cv2.norm(lap[1:-1, 1:-1], cv2.NORM_L2SQR) / ((box.shape[0] - 2) * (box.shape[1] - 2))))
     else:
-        # RMS over the inner region as sums of squares (cv2.norm, in double), the derivatives taken on
-        # the inner region plus the 1 px their 3-tap kernels reach (the same values as on the whole).
-        if margin >= 1:
-            box = blurred[margin - 1:h - margin + 1, margin - 1:w - margin + 1]
-        else:  # the derivatives at the image edge see the edge pixel repeated (as BORDER_REPLICATE)
-            box = cv2.copyMakeBorder(blurred, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-        bh, bw = box.shape
-        if method == "laplacian":
-            lap = cv2.Laplacian(box, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REPLICATE)
-            total = cv2.norm(lap[1:-1, 1:-1], cv2.NORM_L2SQR)
-        else:  # Σ (0.5 · central difference)² over the inner region, without derivative images
-            total = 0.25 * (cv2.norm(box[1:-1, 2:], box[1:-1, :-2], cv2.NORM_L2SQR)
-                            + cv2.norm(box[2:, 1:-1], box[:-2, 1:-1], cv2.NORM_L2SQR))
-        score = float(np.sqrt(total / ((bh - 2) * (bw - 2))))
+        score = inner_gradient_rms(blurred, margin)
     if normalize:
         mean = crop_brightness(region, margin) if brightness is None else brightness
         score = score / mean if mean > 1e-6 else 0.0
     return score
+
+
+def _inner_box(blurred: np.ndarray, margin: int) -> np.ndarray:
+    """The region more than ``margin`` px inside the border plus the 1 px that 3-tap derivatives reach
+    (their values there are those on the whole image); at ``margin`` 0 the image with its edge pixels
+    repeated (as BORDER_REPLICATE)."""
+    h, w = blurred.shape
+    if margin >= 1:
+        return blurred[margin - 1:h - margin + 1, margin - 1:w - margin + 1]
+    return cv2.copyMakeBorder(blurred, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+
+
+def inner_gradient_rms(blurred: np.ndarray, margin: int) -> float:
+    """RMS gradient magnitude (the square root of :func:`detail_energy`'s ``gradient`` mean) of a
+    smoothed image more than ``margin`` px inside its border: Σ (0.5 · central difference)² by cv2.norm
+    (in double), without derivative or energy images."""
+    h, w = blurred.shape
+    if h <= 2 * margin or w <= 2 * margin:
+        raise ValueError("the region is smaller than twice the edge margin")
+    box = _inner_box(blurred, margin)
+    total = 0.25 * (cv2.norm(box[1:-1, 2:], box[1:-1, :-2], cv2.NORM_L2SQR)
+                    + cv2.norm(box[2:, 1:-1], box[:-2, 1:-1], cv2.NORM_L2SQR))
+    return float(np.sqrt(total / ((box.shape[0] - 2) * (box.shape[1] - 2))))
 
 
 def binned_gradient_score(region: np.ndarray, scale: float, margin: int, normalize: bool = False,
@@ -121,24 +141,52 @@ def binned_gradient_score(region: np.ndarray, scale: float, margin: int, normali
     removes the detail that binning does). The binned region is smoothed by what the Gaussian of sigma
     ``scale / 4`` adds to the binning's own blur, and the gradient is per full-resolution pixel.
     """
-    score = inner_rms(binned_detail(region, scale)[1], margin // 2) / 2  # per full-resolution px
+    score = inner_gradient_rms(binned_smooth(region, scale), margin // 2) / 2  # per full-resolution px
     if normalize:
         mean = crop_brightness(region, margin) if brightness is None else brightness
         score = score / mean if mean > 1e-6 else 0.0
     return score
 
 
-def binned_detail(region: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def binned_detail(region: np.ndarray, scale: float, binned: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """(smoothed, energy) of the 2×2-binned ``region`` (any dtype, its own scale; an odd last row or
     column is dropped) as :func:`binned_gradient_score` measures them: the binned image smoothed by what
     σ = ``scale / 4`` adds to the binning's blur, and its squared gradient per binned pixel
-    (:func:`detail_energy`)."""
+    (:func:`detail_energy`). ``binned``: the region's :func:`bin2`, where the caller has it."""
+    smoothed = binned_smooth(region, scale, binned)
+    return smoothed, detail_energy(smoothed)
+
+
+def binned_smooth(region: np.ndarray, scale: float, binned: np.ndarray | None = None) -> np.ndarray:
+    """The 2×2-binned ``region`` (its :func:`bin2`, or ``binned`` where the caller has it) smoothed by
+    what σ = ``scale / 4`` adds to the binning's blur: what the binned scores are measured on."""
     if scale < BINNED_SCALE:
         raise ValueError(f"a binned score needs a noise-robust scale of at least {BINNED_SCALE}")
+    return smooth(bin2(region) if binned is None else binned, 4.0 * _binned_sigma(scale))
+
+
+def bin2(region: np.ndarray) -> np.ndarray:
+    """float32 means of the 2×2 blocks of ``region`` (an odd last row or column dropped)."""
     h, w = region.shape[0] // 2 * 2, region.shape[1] // 2 * 2
-    binned = cv2.resize(np.asarray(region[:h, :w], np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    smoothed = smooth(binned, 4.0 * _binned_sigma(scale))
-    return smoothed, detail_energy(smoothed)
+    return cv2.resize(np.asarray(region[:h, :w], np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+
+
+def binned_brightness(region: np.ndarray, binned: np.ndarray, margin: int) -> float:
+    """:func:`crop_brightness` of integer samples from their :func:`bin2` (a quarter of the pixels):
+    the binned means of 8- and 16-bit samples are exact quarters, so 4 × their sum plus the row and
+    column the binning dropped is the samples' sum, exactly. Other samples, or an odd margin, are
+    measured as :func:`crop_brightness` does."""
+    h, w = region.shape[:2]
+    if region.dtype not in (np.uint8, np.uint16) or margin % 2 or min(h, w) <= 2 * margin:
+        return crop_brightness(region, margin)
+    m, hb, wb = margin // 2, h // 2, w // 2
+    total = 4.0 * cv2.sumElems(binned[m:hb - m, m:wb - m])[0]
+    if h % 2:  # the last inner row, left out of the binned rows
+        total += cv2.sumElems(region[h - 1 - margin, margin:2 * wb - margin])[0]
+    if w % 2:  # the last inner column, every inner row
+        total += cv2.sumElems(region[margin:h - margin, w - 1 - margin])[0]
+    return total / ((h - 2 * margin) * (w - 2 * margin))
 
 
 def _binned_sigma(scale: float) -> float:
@@ -172,18 +220,25 @@ def box_scores(energy: np.ndarray, brightness: np.ndarray | None, y0: np.ndarray
     """RMS detail energy in many boxes at once (integral image): the local quality of APs.
 
     Boxes are ``[y0, y0+size) × [x0, x0+size)`` and must lie inside ``energy``. With ``brightness``
-    (the smoothed image) each score is divided by the box's mean brightness.
+    (the smoothed image) each score is divided by the box's mean brightness. The brightness, a smooth
+    and positive normaliser, is summed by a float32 integral image (half the work of float64; its box
+    sums good to a few parts in 10⁵ over a 1280×960 frame), the energy by a float64 one.
     """
-    ii = cv2.integral(energy, sdepth=cv2.CV_64F)
     y1, x1 = y0 + size, x0 + size
-    total = ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
     area = size.astype(np.float64) ** 2
-    score = np.sqrt(np.maximum(total, 0.0) / area)
+    score = np.sqrt(np.maximum(_box_sums(energy, y0, x0, y1, x1, cv2.CV_64F), 0.0) / area)
     if brightness is not None:
-        ib = cv2.integral(brightness, sdepth=cv2.CV_64F)
-        mean = (ib[y1, x1] - ib[y0, x1] - ib[y1, x0] + ib[y0, x0]) / area
+        mean = _box_sums(brightness, y0, x0, y1, x1, cv2.CV_32F) / area
         score = np.where(mean > 1e-6, score / np.maximum(mean, 1e-6), 0.0)
     return score
+
+
+def _box_sums(image: np.ndarray, y0: np.ndarray, x0: np.ndarray, y1: np.ndarray, x1: np.ndarray,
+              depth: int) -> np.ndarray:
+    """float64 sums of ``image`` over the boxes [y0, y1) × [x0, x1), from its integral image of
+    ``depth`` (OpenCV's CV_32F or CV_64F)."""
+    ii = cv2.integral(image, sdepth=depth)
+    return (ii[y1, x1].astype(np.float64) - ii[y0, x1]) - (ii[y1, x0].astype(np.float64) - ii[y0, x0])
 
 
 # Reasons a frame is disabled by artifact detection (codes are stable; they go into results).
@@ -223,7 +278,7 @@ def detect_artifacts(mono: np.ndarray) -> int:
     float32 on the 0…1 scale.
     """
     if mono.dtype in (np.uint8, np.uint16):
-        img = np.ascontiguousarray(mono)
+        img = mono  # row-strided views are fine for OpenCV: no copy
         # Integer sums of the absolute differences between neighbours: a line is constant exactly when
         # its sum is 0, and the consecutive-row sums are the torn-row measure (no min/max passes).
         depth = cv2.CV_32S if img.dtype == np.uint8 else cv2.CV_64F  # (OpenCV sums words only as doubles)

@@ -89,6 +89,7 @@ class PlanetReference:
     solve: np.ndarray  # (4, th·tw) least-squares solver of the template fit (:func:`fit_template`)
     centred: np.ndarray  # (th·tw,) the template minus its mean, for the match score
     centred_norm2: float
+    centred_sum: float  # (its float32 rounding leaves it a little off 0)
 
 
 def planet_reference(frames: list[np.ndarray], threshold: float) -> PlanetReference:
@@ -123,7 +124,8 @@ def planet_reference(frames: list[np.ndarray], threshold: float) -> PlanetRefere
     solve = np.ascontiguousarray(np.linalg.pinv(design), np.float32)
     centred = (tpl - tpl.mean()).ravel().astype(np.float32)
     return PlanetReference(tpl, y0 + (2 * th - 1) / 2, x0 + (2 * tw - 1) / 2, d0.cy, d0.cx, threshold, box,
-                           coarse[0], coarse[1], solve, centred, float(centred @ centred))
+                           coarse[0], coarse[1], solve, centred, float(centred @ centred),
+                           float(cv2.sumElems(centred)[0]))
 
 
 def quarter(samples: np.ndarray) -> np.ndarray:
@@ -192,8 +194,11 @@ def fit_template(ref: PlanetReference, window: np.ndarray, box: tuple[int, int, 
             break
     else:
         return None
-    win -= win.mean()
-    score = float(win @ ref.centred) / max(float(np.sqrt((win @ win) * ref.centred_norm2)), 1e-30)
+    # the correlation of the window less its mean, from its sums (no centred copy of the window)
+    total = cv2.sumElems(win)[0]
+    covariance = float(win @ ref.centred) - total / win.size * ref.centred_sum
+    variance = max(cv2.norm(win, cv2.NORM_L2SQR) - total * total / win.size, 0.0)
+    score = covariance / max(float(np.sqrt(variance * ref.centred_norm2)), 1e-30)
     return dy + 2 * ey, dx + 2 * ex, score
 
 

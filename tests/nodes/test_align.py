@@ -211,3 +211,44 @@ def test_grid_points_interpolate_a_linear_field_exactly_and_cover_every_ap():
     assert np.array_equal(points[corners[5, 0]], [32, 32]) and weights[5, 0] == 1.0
     assert np.all(size == 64) and np.array_equal(points, window)
     assert np.all(window - 32 >= 0) and np.all(window + 32 <= [130, 150])
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_local_quality_of_stored_samples_is_each_boxes_rms_gradient_read_over_the_boxes_only(tmp_path, normalize):
+    """8-bit frames from a SER file are smoothed as stored, over the APs' boxes and the smoothing's reach
+    only; each AP's quality is the RMS gradient of the smoothed 0…1 frame over its box (over its mean)."""
+    from luckystack.imaging.quality import detail_energy, smooth, smooth_radius
+    from luckystack.io.ser_format import SerHeader, write_ser
+    from luckystack.nodes.align import quality_chunk
+
+    sim = make_recording(n=6, h=180, w=240, radius=60, field=0.5, noise=0.01, seed=2)
+    path = tmp_path / "planet.ser"
+    write_ser(path, np.round(np.clip(sim.frames, 0, 1) * 255).astype(np.uint8), SerHeader(240, 180))
+    frames = run_node("reader", {}, {}, path)["frames"]
+    shifts = run_node("stabilize", {}, {"frames": frames}, path)["shifts"]
+    quality = run_node("analyse", {}, {"frames": frames, "shifts": shifts}, path)["quality"]
+    ref = run_node("reference", {}, {"frames": frames, "shifts": shifts, "quality": quality}, path)["reference"]
+    aps = run_node("align", {"ap_size": [40]},
+                   {"frames": frames, "shifts": shifts, "quality": quality, "reference": ref}, path)["aps"]
+    stream, crop = open_frames(frames, path), shifts.meta["crop"]
+    matching, shift = matching_of(aps, crop), shifts.array("shift")
+    boxes = []
+    read = stream.read_samples
+    stream.read_samples = lambda i, box=None: boxes.append(box) or read(i, box)
+    got = quality_chunk(stream, range(stream.count), shift, np.ones(stream.count, bool), matching, "gradient", 4.0,
+                        normalize)
+    centres, sizes = matching.centres, matching.sizes
+    reach = smooth_radius(4.0) + 1
+    for i in range(stream.count):
+        whole = smooth(stream.read_mono(i), 4.0)
+        energy = detail_energy(whole)
+        top = centres[:, 0] - sizes // 2 + crop[0] + int(round(shift[i, 0]))
+        left = centres[:, 1] - sizes // 2 + crop[1] + int(round(shift[i, 1]))
+        assert boxes[i] == (max(0, top.min() - reach), min(180, (top + sizes).max() + reach),
+                            max(0, left.min() - reach), min(240, (left + sizes).max() + reach))
+        for a in range(len(sizes)):
+            box = np.s_[top[a]:top[a] + sizes[a], left[a]:left[a] + sizes[a]]
+            want = np.sqrt(energy[box].astype(np.float64).mean())
+            if normalize:
+                want /= whole[box].astype(np.float64).mean()
+            assert got[i, a] == pytest.approx(want, rel=1e-4)

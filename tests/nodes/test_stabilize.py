@@ -141,3 +141,33 @@ def test_without_a_coarse_centroid_frames_fall_back_to_the_half_resolution_searc
                             refine=True)
     assert fitted[1].all() and searched[1].all()
     assert np.abs(fitted[0] - searched[0]).max() < 0.1
+
+
+def test_the_disc_fits_match_score_is_the_correlation_of_the_fitted_window_and_the_template(sim):
+    """fit_template scores from the window's sums (no centred copy): the same as correlating the window
+    resampled at the fitted shift (give or take its last step, under 0.01 px) with the template."""
+    import cv2
+
+    from luckystack.imaging.registration import half
+    from luckystack.imaging.stabilization import (
+        _planet_match_image, fit_box, fit_template, planet_chunk, planet_reference,
+    )
+
+    stream = ArrayFrameStream(sim.frames)
+    ref = planet_reference([stream.read_mono(i) for i in range(8)], 0.2)
+    start = planet_chunk(stream, range(len(sim.frames)), ref, refine=True)[0]
+    th, tw = ref.template.shape
+    checked = 0
+    for i in range(len(sim.frames)):  # fitted again from the shift found
+        box = fit_box(ref, *start[i])
+        frame = stream.read_mono(i)
+        fit = fit_template(ref, frame[box[0]:box[1], box[2]:box[3]], box, *start[i])
+        if fit is None:
+            continue
+        dy, dx, score = fit
+        checked += 1
+        img = _planet_match_image(np.asarray(half(frame[box[0]:box[1], box[2]:box[3]]), np.float32))
+        win = cv2.getRectSubPix(img, (tw, th), ((ref.cx - 0.5 + dx) / 2 - box[2] / 2,
+                                                (ref.cy - 0.5 + dy) / 2 - box[0] / 2)).astype(np.float64)
+        assert score == pytest.approx(np.corrcoef(win.ravel(), ref.template.ravel())[0, 1], abs=1e-5)
+    assert checked >= 5

@@ -108,3 +108,28 @@ def test_binned_gradient_score_ranks_and_scales_like_the_full_resolution_score()
     with pytest.raises(ValueError):
         binned_gradient_score(_planet(1.0), 3.0, 6)
 
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("shape", [(40, 52), (41, 52), (40, 53), (41, 53)])
+@pytest.mark.parametrize("margin", [0, 4, 5])
+def test_brightness_from_the_binned_samples_is_the_samples_mean(dtype, shape, margin):
+    from luckystack.imaging.quality import bin2, binned_brightness
+
+    rng = np.random.default_rng(sum(shape) + margin)
+    peak = {np.uint8: 255, np.uint16: 65535, np.float32: 1.0}[dtype]
+    region = (rng.random(shape) * peak).astype(dtype)
+    want = region[margin:shape[0] - margin, margin:shape[1] - margin].astype(np.float64).mean()
+    assert binned_brightness(region, bin2(region), margin) == pytest.approx(want, rel=1e-12 if dtype != np.float32
+                                                                              else 1e-6)
+
+
+@pytest.mark.parametrize("margin", [0, 1, 4])
+def test_gradient_rms_from_squared_differences_is_the_energy_images_rms(margin):
+    from luckystack.imaging.quality import binned_detail, inner_gradient_rms, inner_rms
+
+    samples = np.round(_planet(1.0) * 255).astype(np.uint8)
+    smoothed, energy = binned_detail(samples, 4.0)
+    assert inner_gradient_rms(smoothed, margin) == pytest.approx(inner_rms(energy, margin), rel=1e-6)
+    with pytest.raises(ValueError):
+        inner_gradient_rms(smoothed[:8, :8], 4)
