@@ -52,8 +52,12 @@ class SerInfo:
         return None
 
 
-def _iso(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="milliseconds")
+def _iso(seconds: float) -> str | None:
+    """ISO time of Unix ``seconds``; None past what a date can hold (a garbage timestamp: year > 9999)."""
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="milliseconds")
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _text(raw: bytes) -> str:

@@ -117,3 +117,11 @@ def test_a_recording_cut_short_is_read_with_a_warning(tmp_path):
         path.write_bytes(raw[:HEADER_SIZE + cut])
         info = read_ser_info(path)
         assert info.frame_count == 7 and "truncated" in info.warnings[0]
+
+
+def test_a_header_date_past_year_9999_is_no_start_time():
+    """62-bit .NET ticks reach year 14,600; a date a datetime cannot hold is garbage, not a traceback."""
+    frame = bytes(4 * 4)
+    raw = HEADER_STRUCT.pack(FILE_ID, 0, 0, 0, 4, 4, 8, 1, b"obs", b"cam", b"scope", 2**62 - 1, 2**62 - 1)
+    info = read_ser_info(_write(raw + frame))
+    assert info.frame_count == 1 and info.start_utc is None
