@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from luckystack.imaging.colour import LUMA
-from luckystack.imaging.drizzle import frame_block, tap_weights
+from luckystack.imaging.drizzle import TAP_STEPS, frame_block, tap_weights
 
 NOISE_FREQUENCY = 0.45  # cycles/px: above this a patch holds (almost) only noise
 NOISE_MARGIN = 3.5  # powers below this many times the floor count as noise (its estimate scatters)
@@ -178,6 +178,17 @@ def _response(taps: np.ndarray, phases: np.ndarray) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=4)
+def _response_tables(side: int, interpolation: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_response` of the interpolation's taps at every sub-pixel step that
+    ``drizzle.tap_weights`` tabulates, (TAP_STEPS + 1, p) and (TAP_STEPS + 1, p//2+1) complex64: a
+    patch's responses are two rows (row by row the same bits as computing them)."""
+    fractions = np.maximum(np.arange(TAP_STEPS + 1) - 0.25, 0) / TAP_STEPS  # round to steps 0 … TAP_STEPS
+    _, first, taps = tap_weights(np.repeat(fractions[:, None], 2, axis=1), interpolation)
+    rows, cols = _tap_phases(side, first, taps.shape[2])
+    return _response(taps[:, 0], rows), _response(taps[:, 1], cols)
+
+
 def shifted_spectra(frame: np.ndarray, positions: np.ndarray, side: int, interpolation: str = "cubic",
                     gain: float = 1.0) -> np.ndarray:
     """rfft2 (A, p, p//2+1, C) complex64 of the patches ``gain · shifted_patches(frame, positions,
@@ -191,12 +202,13 @@ def shifted_spectra(frame: np.ndarray, positions: np.ndarray, side: int, interpo
     ~1e-4 there. It spares the spatial filter of every patch (34 µs of ~200 per 132 px patch).
     """
     positions = np.asarray(positions, np.float64).reshape(-1, 2)
-    whole, first, taps = tap_weights(positions, interpolation)
+    whole = np.floor(positions)
     blocks = [frame_block(frame, iy, iy + side, ix, ix + side).reshape(side, side, -1)
-              for iy, ix in whole.tolist()]
+              for iy, ix in whole.astype(np.intp).tolist()]
     spec = rfft2(blocks)
-    rows, cols = _tap_phases(side, first, taps.shape[2])
-    response_y, response_x = _response(taps[:, 0], rows), _response(taps[:, 1], cols)  # (A, p), (A, p//2+1)
+    steps = np.rint((positions - whole) * TAP_STEPS).astype(np.intp)  # the rows tap_weights takes
+    table_y, table_x = _response_tables(side, interpolation)
+    response_y, response_x = table_y[steps[:, 0]], table_x[steps[:, 1]]  # (A, p), (A, p//2+1)
     if gain != 1.0:
         response_y *= np.float32(gain)
     response = np.repeat(response_y, response_x.shape[1]).reshape(spec.shape[:3])  # a product of equal
