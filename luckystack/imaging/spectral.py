@@ -282,8 +282,10 @@ def from_spectrum(num: np.ndarray, den: np.ndarray, side: int) -> np.ndarray:
         return from_spectrum(num[None], den[None], side)[0]
     out = np.empty((num.shape[0], side, side, num.shape[-1]), np.float32)
     for s in range(0, num.shape[0], BATCH):
-        n = np.asarray(num[s:s + BATCH], np.complex128)
-        d = np.broadcast_to(upsampled_exact(np.asarray(den[s:s + BATCH])[..., 0], side)[..., None], n.shape)
-        ratio = np.divide(n, d, out=np.zeros(n.shape, n.dtype), where=d > 0)
-        out[s:s + BATCH] = np.fft.irfft2(ratio, s=(side, side), axes=(-3, -2))
+        ratio = np.ascontiguousarray(np.moveaxis(np.asarray(num[s:s + BATCH], np.complex128), -1, 1))
+        d = upsampled_exact(np.asarray(den[s:s + BATCH])[..., 0], side)
+        # times 1/d: the bits of numpy's division by d + 0j (which multiplies by the reciprocal), a third
+        # faster; a bin without weight (an AP without frames) stays 0
+        ratio *= np.divide(1.0, d, out=np.zeros(d.shape), where=d > 0)[:, None]
+        out[s:s + BATCH] = np.moveaxis(np.fft.irfft2(ratio, s=(side, side), axes=(-2, -1)), 1, -1)
     return out
