@@ -45,7 +45,7 @@ FFT_PRIMES = (2, 3, 5, 7, 11, 13)  # a spectral patch's side has only these prim
 #   weights and sums then take ~6.5 ns/px; a factor of 17 or more cost 30–100 % more (OpenCV's DFT, even
 #   sides 36–200 px; 136 px for 90 px APs 163 µs a patch against 129 µs at 140 px). The default AP
 #   sizes, multiples of 8, give sides that need no change
-SPECTRA_PIXELS = 12 * 132 * 132  # pixels of the patches transformed and weighted together (spectra_batch)
+SPECTRA_PIXELS = 8 * 132 * 132  # pixels of the patches transformed and weighted together (spectra_batch)
 SPECTRA_BATCH_MAX = 64  # patches at most in one batch
 SMALL_PATCH = 96  # px: patches this small are added into their sums with one indexed add per batch
 
