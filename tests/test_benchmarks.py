@@ -24,3 +24,10 @@ def test_engine_overhead_runs():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "fully cached:" in out.stdout
+
+
+def test_spectral_patch_benchmark_runs():
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "spectral_patch.py"), "--sides", "36", "--rounds", "1",
+                          "--frames", "1", "--aps", "4"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "µs per patch" in out.stdout

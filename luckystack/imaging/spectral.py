@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from luckystack.imaging.colour import LUMA
-from luckystack.imaging.drizzle import frame_block, tap_weights
+from luckystack.imaging.drizzle import TAP_STEPS, frame_block, tap_weights
 
 NOISE_FREQUENCY = 0.45  # cycles/px: above this a patch holds (almost) only noise
 NOISE_MARGIN = 3.5  # powers below this many times the floor count as noise (its estimate scatters)
@@ -59,6 +59,12 @@ def _mirror(n: int) -> np.ndarray:
     return (-np.arange(n)) % n
 
 
+def _pairs(a: np.ndarray) -> np.ndarray:
+    """A 2-D complex64 array with contiguous rows as a (rows, columns, 2) float32 view: OpenCV's
+    2-channel image of its real and imaginary parts."""
+    return a.view(np.float32).reshape(a.shape + (2,))
+
+
 def windowed_power(lum: np.ndarray) -> np.ndarray:
     """|rfft2 of the Hann-windowed, mean-removed patches|² (k, h, m) float32 on every second bin (rows
     0, 2, …; columns 0, 2, … of the full plane, see :func:`coarse_shape`) of patches whose rfft2 is
@@ -70,30 +76,39 @@ def windowed_power(lum: np.ndarray) -> np.ndarray:
     """
     k, side, half_cols = lum.shape
     h, m = coarse_shape(side)
-    mirror = _mirror(side)
-    # fine columns 2j − 1 and 2j + 1 of every coarse column j < m; −1 and those past the half plane mirrored
-    left = np.empty((k, side, m), np.complex64)
-    left[:, :, 1:] = lum[:, :, 1:2 * m - 1:2]
-    left[:, :, 0] = np.conj(lum[:, mirror, 1])
-    right = np.empty((k, side, m), np.complex64)
-    inside = min(m, half_cols // 2)  # coarse columns whose right neighbour lies in the half plane
-    right[:, :, :inside] = lum[:, :, 1:2 * inside:2]
-    for j in range(inside, m):
-        right[:, :, j] = np.conj(lum[:, mirror, side - 2 * j - 1])
-    right += left
-    right *= np.float32(-0.25)
-    centre = lum[:, :, 0::2]
+    # Unscaled taps (−1, 2, −1) per axis, −4 times the window's: 16 times the windowed spectrum, whose
+    # power is scaled back exactly (by 2⁻⁸) at the end. Along the rows first, at the even rows only (the
+    # filtered half plane keeps the symmetry of a real patch's spectrum, with h rows).
+    # Done on the batch's rows one after the other (OpenCV's 2-channel arithmetic on (k·h, p//2+1)
+    # views: one pass each, where numpy would loop over rows): row i of ``rows`` takes fine rows 2i − 1,
+    # 2i and 2i + 1 of the whole batch, so the first of each patch gets its own last odd row after.
+    flat = np.ascontiguousarray(lum).reshape(k * side, half_cols)
+    odd, even = _pairs(flat[1::2]), _pairs(flat[0::2])  # (k·h, p//2+1, 2) float32 views
+    rows = np.empty((k, h, half_cols), np.complex64)
+    out = _pairs(rows.reshape(k * h, half_cols))
+    cv2.add(odd[:-1], odd[1:], dst=out[1:])
+    np.add(lum[:, side - 1], lum[:, 1], out=rows[:, 0])
+    cv2.scaleAdd(even, -2.0, out, dst=out)
+    # Then along the columns: coarse column j takes fine columns 2j − 1 and 2j + 1, column j of ``edge``
+    # is fine column 2j − 1; −1 and those past the half plane are the conjugates of mirrored ones.
+    mirror = _mirror(h)
+    edge = np.empty((k, h, m + 1), np.complex64)
+    inside = half_cols // 2  # fine columns 1, 3, …, 2·inside − 1 lie in the half plane
+    edge[:, :, 1:inside + 1] = rows[:, :, 1:2 * inside:2]
+    edge[:, :, 0] = np.conj(rows[:, mirror, 1])
+    for j in range(inside + 1, m + 1):
+        edge[:, :, j] = np.conj(rows[:, mirror, side - 2 * j + 1])
+    coarse = np.add(edge[:, :, :-1], edge[:, :, 1:])
+    centre = rows[:, :, 0::2]
+    for _ in range(2):
+        coarse[:, :, :centre.shape[2]] -= centre
     if centre.shape[2] < m:  # side/2 odd: the last coarse column lies past the half plane
-        centre = np.concatenate([centre, np.conj(lum[:, mirror, side - 2 * m + 2])[:, :, None]], axis=2)
-    cols = right
-    cols += np.float32(0.5) * centre  # (k, p, m): the windowed spectrum along columns at even columns
-    odd = cols[:, 1::2]  # fine rows 1, 3, …, p − 1
-    coarse = np.add(odd, np.roll(odd, 1, axis=1))
-    coarse *= np.float32(-0.25)
-    coarse += np.float32(0.5) * cols[:, 0::2]
-    coarse[:, 0, 0] -= np.float32(0.25) * lum[:, 0, 0]  # the mean removed (its only share among these bins)
+        coarse[:, :, m - 1] -= np.float32(2) * np.conj(rows[:, mirror, side - 2 * m + 2])
+    coarse[:, 0, 0] -= np.float32(4) * lum[:, 0, 0]  # the mean removed (its only share among these bins)
     power = np.square(coarse.view(np.float32))
-    return power[..., 0::2] + power[..., 1::2]
+    power = np.add(power[..., 0::2], power[..., 1::2])
+    power *= np.float32(2.0 ** -8)
+    return power
 
 
 @lru_cache(maxsize=8)
@@ -108,26 +123,33 @@ def _noise_bins(side: int) -> np.ndarray:
     return (above / above.sum()).ravel().astype(np.float32)
 
 
+def _ccs_buffer(shape: tuple[int, ...], side: int) -> tuple[np.ndarray, np.ndarray]:
+    """A float32 buffer (..., side, 2·(side//2 + 1)) for OpenCV's packed (CCS) real DFTs of ``side``²
+    planes, and its columns 1 … side where the DFTs go: the interior columns' (re, im) pairs then lie
+    where the buffer's complex64 view has them, so unpacking moves only columns 0 and side/2."""
+    buf = np.empty(shape + (side, 2 * (side // 2 + 1)), np.float32)
+    return buf, buf[..., 1:side + 1]
+
+
 def rfft2(patches: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """``numpy.fft.rfft2`` of (k, p, p, C) float32 patches over axes 1 and 2 (p even), complex64;
     ``patches`` may also be a sequence of k (p, p, C) arrays (views of a frame, say).
 
-    OpenCV's real DFT, one patch plane at a time (38 µs against 130 µs for numpy at p = 132), unpacked
-    from its CCS layout for the whole batch at once; each patch's spectrum is independent of the others
-    in the batch.
+    OpenCV's real DFT, one patch plane at a time (38 µs against 130 µs for numpy at p = 132), written
+    where its packed (CCS) layout needs no unpacking but in columns 0 and p/2 (:func:`_ccs_buffer`); each
+    patch's spectrum is independent of the others in the batch.
     """
     k, (side, _, channels) = len(patches), patches[0].shape
     m2 = side // 2
-    ccs = np.empty((k, channels, side, side), np.float32)
+    buf, dst = _ccs_buffer((k, channels), side)
     for j, patch in enumerate(patches):
         for ch in range(channels):
             plane = patch[:, :, ch]  # OpenCV takes strided rows, not strided pixels
-            cv2.dft(plane if channels == 1 else np.ascontiguousarray(plane), dst=ccs[j, ch])
-    out = np.empty((k, channels, side, m2 + 1), np.complex64)
-    out[..., 1:m2] = ccs[..., 1:side - 1].view(np.complex64)  # columns 1 … p/2 − 1: (re, im) pairs
+            cv2.dft(plane if channels == 1 else np.ascontiguousarray(plane), dst=dst[j, ch])
+    packed = buf[..., [1, side]]  # columns 0 and p/2: the spectra of real columns, packed along the rows
+    out = buf.view(np.complex64)[..., :m2 + 1]
     re, im = out.real, out.imag  # views
-    for col, src in ((0, 0), (m2, side - 1)):  # columns 0 and p/2: packed spectra of real columns
-        v = ccs[..., src]
+    for col, v in ((0, packed[..., 0]), (m2, packed[..., 1])):
         re[..., 0, col], im[..., 0, col] = v[..., 0], 0
         re[..., 1:m2, col], im[..., 1:m2, col] = v[..., 1:side - 1:2], v[..., 2:side - 1:2]
         re[..., m2, col], im[..., m2, col] = v[..., side - 1], 0
@@ -156,6 +178,17 @@ def _response(taps: np.ndarray, phases: np.ndarray) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=4)
+def _response_tables(side: int, interpolation: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_response` of the interpolation's taps at every sub-pixel step that
+    ``drizzle.tap_weights`` tabulates, (TAP_STEPS + 1, p) and (TAP_STEPS + 1, p//2+1) complex64: a
+    patch's responses are two rows (row by row the same bits as computing them)."""
+    fractions = np.maximum(np.arange(TAP_STEPS + 1) - 0.25, 0) / TAP_STEPS  # round to steps 0 … TAP_STEPS
+    _, first, taps = tap_weights(np.repeat(fractions[:, None], 2, axis=1), interpolation)
+    rows, cols = _tap_phases(side, first, taps.shape[2])
+    return _response(taps[:, 0], rows), _response(taps[:, 1], cols)
+
+
 def shifted_spectra(frame: np.ndarray, positions: np.ndarray, side: int, interpolation: str = "cubic",
                     gain: float = 1.0) -> np.ndarray:
     """rfft2 (A, p, p//2+1, C) complex64 of the patches ``gain · shifted_patches(frame, positions,
@@ -169,15 +202,18 @@ def shifted_spectra(frame: np.ndarray, positions: np.ndarray, side: int, interpo
     ~1e-4 there. It spares the spatial filter of every patch (34 µs of ~200 per 132 px patch).
     """
     positions = np.asarray(positions, np.float64).reshape(-1, 2)
-    whole, first, taps = tap_weights(positions, interpolation)
+    whole = np.floor(positions)
     blocks = [frame_block(frame, iy, iy + side, ix, ix + side).reshape(side, side, -1)
-              for iy, ix in whole.tolist()]
+              for iy, ix in whole.astype(np.intp).tolist()]
     spec = rfft2(blocks)
-    rows, cols = _tap_phases(side, first, taps.shape[2])
-    response_y, response_x = _response(taps[:, 0], rows), _response(taps[:, 1], cols)  # (A, p), (A, p//2+1)
+    steps = np.rint((positions - whole) * TAP_STEPS).astype(np.intp)  # the rows tap_weights takes
+    table_y, table_x = _response_tables(side, interpolation)
+    response_y, response_x = table_y[steps[:, 0]], table_x[steps[:, 1]]  # (A, p), (A, p//2+1)
     if gain != 1.0:
         response_y *= np.float32(gain)
-    spec *= (response_y[:, :, None] * response_x[:, None, :])[..., None]
+    response = np.repeat(response_y, response_x.shape[1]).reshape(spec.shape[:3])  # then a product of
+    response *= response_x[:, None, :]  # equal shapes, where numpy's broadcast of the two factors is slow
+    spec *= response[..., None]
     return spec
 
 
@@ -194,7 +230,7 @@ def spectral_weights(spec: np.ndarray, power: float) -> np.ndarray:
         lum = sum(spec[..., c] * np.float32(LUMA[c]) for c in range(3))
     psd = windowed_power(lum)
     above = _noise_bins(spec.shape[1])  # the mean power there, per patch (each on its own)
-    noise = np.array([row @ above for row in psd.reshape(len(psd), -1)], np.float32)
+    noise = np.multiply(psd.reshape(len(psd), -1), above).sum(axis=1)
     ratio = np.divide(psd, noise[:, None, None] + np.float32(1e-20))
     np.maximum(ratio, np.float32(1), out=ratio)  # expected power over the noise floor, ≥ 1
     half_power = np.float32(power / 2.0)
@@ -246,8 +282,10 @@ def from_spectrum(num: np.ndarray, den: np.ndarray, side: int) -> np.ndarray:
         return from_spectrum(num[None], den[None], side)[0]
     out = np.empty((num.shape[0], side, side, num.shape[-1]), np.float32)
     for s in range(0, num.shape[0], BATCH):
-        n = np.asarray(num[s:s + BATCH], np.complex128)
-        d = np.broadcast_to(upsampled_exact(np.asarray(den[s:s + BATCH])[..., 0], side)[..., None], n.shape)
-        ratio = np.divide(n, d, out=np.zeros(n.shape, n.dtype), where=d > 0)
-        out[s:s + BATCH] = np.fft.irfft2(ratio, s=(side, side), axes=(-3, -2))
+        ratio = np.ascontiguousarray(np.moveaxis(np.asarray(num[s:s + BATCH], np.complex128), -1, 1))
+        d = upsampled_exact(np.asarray(den[s:s + BATCH])[..., 0], side)
+        # times 1/d: the bits of numpy's division by d + 0j (which multiplies by the reciprocal) in one
+        # pass over real weights; a bin without weight (an AP without frames) stays 0
+        ratio *= np.divide(1.0, d, out=np.zeros(d.shape), where=d > 0)[:, None]
+        out[s:s + BATCH] = np.moveaxis(np.fft.irfft2(ratio, s=(side, side), axes=(-2, -1)), 1, -1)
     return out

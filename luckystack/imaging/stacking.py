@@ -45,8 +45,9 @@ FFT_PRIMES = (2, 3, 5, 7, 11, 13)  # a spectral patch's side has only these prim
 #   weights and sums then take ~6.5 ns/px; a factor of 17 or more cost 30–100 % more (OpenCV's DFT, even
 #   sides 36–200 px; 136 px for 90 px APs 163 µs a patch against 129 µs at 140 px). The default AP
 #   sizes, multiples of 8, give sides that need no change
-SPECTRA_BATCH = 8  # patches transformed and weighted together: per patch, 64–132 px, batches of 8 took
-#                    0.9–1.0× the time of 12 and half that of 24 (a frame's 200 Moon APs, one batch before)
+SPECTRA_PIXELS = 8 * 132 * 132  # pixels of the patches transformed and weighted together (spectra_batch)
+SPECTRA_BATCH_MAX = 64  # patches at most in one batch
+SMALL_PATCH = 96  # px: patches this small are added into their sums with one indexed add per batch
 
 
 def stack_sizes(n_valid: int, percent: list[float] | None = None,
@@ -292,7 +293,7 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
         if box is not None:
             offsets = offsets - (box[0], box[2])
         gain = float(work.gain[j])
-        members = [np.flatnonzero(inside[j, a]).tolist() for a in aps]
+        members = _members(inside[j], aps)
         add = _add_spectra if spectral else _add_patches
         add(num, den, sq, plan, frame, aps, offsets, members, work.ap_rank[j], work.ap_weight[j], gain)
         if bg_bands:
@@ -305,6 +306,14 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
                     bg[b] = img * np.float32(gain) if gain != 1.0 else img.copy()
                 bg_count[b] += 1
     return ChunkSums(num, den, sq, bg, bg_count, stacked, measured, replaced, found)
+
+
+def _members(inside: np.ndarray, aps: list[int]) -> list[list[int]]:
+    """The bands (ascending) of each AP of ``aps`` given one frame's (A, B) ``inside``."""
+    chosen = inside[aps]
+    if (chosen.sum(axis=1) == 1).all():  # one band each: the usual case (the chain's bands are disjoint)
+        return [[b] for b in chosen.argmax(axis=1).tolist()]
+    return [np.flatnonzero(row).tolist() for row in chosen]
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
@@ -366,18 +375,36 @@ def _add_patches(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
 def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets,
                  members: list[list[int]], ranks, weights, gain: float) -> None:
     """Add the weighted spectra of one frame's patches for ``aps`` into their bands ``members``
-    (spectral stacking; no ``sq``), :data:`SPECTRA_BATCH` patches at a time."""
-    for start in range(0, len(aps), SPECTRA_BATCH):
-        batch = aps[start:start + SPECTRA_BATCH]
+    (spectral stacking; no ``sq``), :func:`spectra_batch` patches at a time."""
+    step = spectra_batch(plan.patch)
+    for start in range(0, len(aps), step):
+        batch = aps[start:start + step]
         positions = plan.origins[batch].astype(np.float64) + offsets[batch]  # zoom 1 (spectral stacks)
         spec = shifted_spectra(frame, positions, plan.patch, plan.interpolation, gain)
         coarse = spectral_weights(spec, plan.spectral_power)
-        coarse *= np.array([weights[a] for a in batch], np.float32)[:, None, None]
+        coarse *= np.asarray(weights, np.float32)[batch][:, None, None]
         spec *= upsampled(coarse, plan.patch)[..., None]  # in place, as one batch: the same products
-        for k, (a, bands) in enumerate(zip(batch, members[start:start + SPECTRA_BATCH])):
+        bands_of = members[start:start + step]
+        if plan.patch <= SMALL_PATCH and all(len(bands) == 1 for bands in bands_of):
+            at = (batch, [bands[0] for bands in bands_of])  # distinct (AP, band) pairs: one add each
+            num[at] += spec
+            den[at + (Ellipsis, 0)] += coarse
+            continue
+        for k, (a, bands) in enumerate(zip(batch, bands_of)):
+            lo, hi = bands[0], bands[-1] + 1
+            if hi - lo == len(bands):  # consecutive bands (one, mostly): one add each
+                num[a, lo:hi] += spec[k]
+                den[a, lo:hi, ..., 0] += coarse[k]
+                continue
             for b in bands:
                 num[a, b] += spec[k]
                 den[a, b, ..., 0] += coarse[k]
+
+
+def spectra_batch(side: int) -> int:
+    """Patches of ``side`` px transformed and weighted together: about :data:`SPECTRA_PIXELS` pixels, so
+    a batch's arrays stay in the core's cache, and at most :data:`SPECTRA_BATCH_MAX`."""
+    return max(1, min(SPECTRA_BATCH_MAX, SPECTRA_PIXELS // (side * side)))
 
 
 def _scale_add(acc: np.ndarray, value: np.ndarray, scale: float) -> None:

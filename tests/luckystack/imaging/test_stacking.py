@@ -79,3 +79,41 @@ def test_scale_add_accumulates_strided_patches_like_numpy(channels):
     _scale_add(acc[1, 2], patch, 0.37)
     np.testing.assert_allclose(acc, want, rtol=1e-6, atol=1e-7)
     assert np.array_equal(acc[0], want[0])  # other slots untouched
+
+
+@pytest.mark.parametrize("side", [48, 132])
+def test_spectral_sums_do_not_depend_on_the_batches_nor_on_how_bands_are_added(monkeypatch, side):
+    import cv2
+
+    from luckystack.imaging import stacking
+
+    rng = np.random.default_rng(11)
+    frame = cv2.GaussianBlur(rng.random((400, 420)).astype(np.float32), (0, 0), 1.5)[..., None]
+    origins = np.array([(y, x) for y in range(10, 400 - side - 10, side // 2)
+                        for x in range(10, 420 - side - 10, side // 2)], np.int32)[:14]
+    plan = stacking.StackPlan(stream=None, origins=origins, patch=side, zoom=1.0, method="interpolate",
+                              pixfrac=1.0, interpolation="cubic", bands=3, crop_offset=(0, 0),
+                              out_shape=frame.shape[:2], channels=1, spectral_power=2.0)
+    aps = list(range(len(origins)))
+    frames = []
+    for f in range(3):  # one band per AP, then some APs in two bands at once (a side state's overlap)
+        members = [[int(b)] for b in rng.integers(0, 3, len(aps))]
+        if f == 2:
+            members[::3] = [[0, 1]] * len(members[::3])
+        frames.append((rng.uniform(-2, 2, (len(aps), 2)), members, rng.uniform(0.5, 1, len(aps))))
+
+    def sums(pixels: int, small: int) -> tuple[np.ndarray, np.ndarray]:
+        monkeypatch.setattr(stacking, "SPECTRA_PIXELS", pixels)
+        monkeypatch.setattr(stacking, "SMALL_PATCH", small)
+        num, den, sq = stacking._accumulators(plan, len(aps))
+        for offsets, members, weights in frames:
+            stacking._add_spectra(num, den, sq, plan, frame, aps, offsets, members, None, weights, 1.2)
+        return num, den
+
+    one_by_one = sums(side * side, 0)  # batches of one patch, every add apart
+    for pixels, small in ((5 * side * side, 0), (64 * side * side, 1000), (8 * 132 * 132, 96)):
+        num, den = sums(pixels, small)
+        assert np.array_equal(num, one_by_one[0]) and np.array_equal(den, one_by_one[1])
+    assert np.abs(one_by_one[0]).max() > 0 and (one_by_one[1][:, 1] > 0).any()
+    assert stacking._members(np.array([[False, True, False], [True, True, False]]), [0, 1]) == [[1], [0, 1]]
+    assert stacking._members(np.array([[False, True], [True, False]]), [1, 0]) == [[0], [1]]
