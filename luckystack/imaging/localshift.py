@@ -37,6 +37,7 @@ from luckystack.imaging.placement import NEAREST_REACH, neighbours
 REGION_MARGIN = 16  # px around the AP and matching boxes beyond the search radius: Gauss–Newton steps
 #                    (≤ 4 px), bicubic sampling (2), smoothing (≤ 9 at scale 8) and the 2×2 binning
 MATCH_WINDOW = 0.3  # the Gauss–Newton weight's sigma as a fraction of the matching window (see the align node)
+BLUR_TAPS = 7  # the matching blur's kernel size: ±3 sigma (OpenCV's default for the sigma is 9)
 
 
 def boxes_extent(centres: np.ndarray, sizes: np.ndarray) -> tuple[int, int, int, int]:
@@ -156,7 +157,8 @@ class ApMatching:
             else:
                 win_c, win_s = self.window_centres, self.window_sizes
                 near = neighbours(self.centres, self.sizes, NEAREST_REACH)
-            tpl = make_templates(match_blur(self.reference), win_c, win_s, self.crop[0], self.crop[1], MATCH_WINDOW)
+            tpl = make_templates(match_blur(self.reference, BLUR_TAPS), win_c, win_s, self.crop[0], self.crop[1],
+                                 MATCH_WINDOW)
             points = len(win_s)
             adjacency = np.zeros((points, points), bool)
             table = np.full((points, max([len(nb) for nb in near] + [1])), -1, np.int64)
@@ -227,7 +229,7 @@ class ApMatching:
         wanted); and the number of AP measurements made (neighbours included). A lost AP without a good
         neighbour keeps the global shift alone (local shift 0)."""
         prep = self._prepared()
-        blurred = match_blur(mono)
+        blurred = match_blur(mono, BLUR_TAPS)
         gdy, gdx = float(shift[0]) - origin[0], float(shift[1]) - origin[1]
         need = self.needed(want)
         own = self._own_points(want)
