@@ -293,7 +293,8 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
             aps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local shifts (A, 2) of one frame beyond its global shift, match correlation (A,), found (A,), of
     the APs ``aps`` ((A,) bool; default all; the rows of others are 0, 0 and True). An AP's values do not
-    depend on which others are measured with it.
+    depend on which others are measured with it. See :func:`measure_points`, which also gives the
+    strided estimates and can leave out the full-resolution fits.
 
     Each window is fitted as template + offset + shift + blur difference + affine and second-order
     terms (see :func:`_lk_group_terms`) on the frame's pixels as they are, read at a whole-pixel offset
@@ -312,12 +313,58 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
     ``found`` is False where a search's peak sat on its border or the shift left the search radius
     (the match may lie outside it).
     """
+    m = measure_points(frame_blur, tpl, gdy, gdx, radius, aps)
+    return m.shift, m.score, m.found
+
+
+class Measured(NamedTuple):
+    """One frame's measurements (rows of APs not measured: 0, 0, True): the shift (A, 2) beyond the
+    global shift, its correlation and whether it was found, from the full-resolution fits where they
+    were made, else the strided estimate; and the strided estimate itself (the whole-pixel offset the
+    strided steps settled at plus their last estimate's sub-pixel part), its correlation and whether it
+    was found, for every AP measured."""
+
+    shift: np.ndarray
+    score: np.ndarray
+    found: np.ndarray
+    coarse_shift: np.ndarray
+    coarse_score: np.ndarray
+    coarse_found: np.ndarray
+
+
+def measure_points(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radius: int,
+                   aps: np.ndarray | None = None, fine: np.ndarray | None = None) -> Measured:
+    """The :class:`Measured` shifts of one frame beyond its global shift of the APs ``aps`` ((A,) bool;
+    default all), those of ``fine`` (default: all measured) with the full-resolution fits, the others
+    with the strided steps alone (what judging a neighbour's measurement needs costs a third of it). An
+    AP's values do not depend on which others are measured with it, nor its strided estimate on
+    whether it is fitted at full resolution.
+
+    Each window is fitted as template + offset + shift + blur difference + affine and second-order
+    terms (see :func:`_lk_group_terms`) on the frame's pixels as they are, read at a whole-pixel offset
+    from the box: no resampling. All APs of a size at once:
+    - up to START_ITERATIONS Gauss–Newton steps on every COARSE_STEP-th pixel from the whole pixel
+      nearest the global shift, each moving the AP to the whole pixel nearest its estimate, until
+      that no longer moves it;
+    - an AP that has not settled by then, has left the search radius or has settled below
+      SETTLED_CORRELATION is searched (ZNCC at half resolution over ``radius``) and gets up to
+      COARSE_ITERATIONS strided steps from the match;
+    - a fit on every pixel at the settled offset and one at its diagonal neighbour on the side of the
+      strided estimate, blended per axis by the first one's offset, give the sub-pixel shift (both
+      again at the whole pixel nearest it where that lies more than RECENTRE px away).
+    The Gaussian weight keeps the box edges, where content enters and leaves, from biasing the shift.
+    The correlation is the Gaussian-weighted ZNCC of the full-resolution patch at the settled offset.
+    ``found`` is False where a search's peak sat on its border or the shift left the search radius
+    (the match may lie outside it). The strided estimate's correlation is that of its last step.
+    """
     img = np.ascontiguousarray(frame_blur, np.float32)
     n_ap = len(tpl.sizes)
     start = np.array([gdy, gdx])
     shift = np.tile(start, (n_ap, 1))
     score = np.zeros(n_ap)
-    found = np.ones(n_ap, bool)
+    searched = np.ones(n_ap, bool)  # False where a search's peak sat on its border
+    coarse_shift = shift.copy()
+    coarse_score = np.zeros(n_ap)
     base = np.rint(start).astype(np.int64)
     reach = radius + MAX_STEP + 1  # whole-pixel offsets stay within this of the global shift's
     frame_half = None
@@ -346,9 +393,16 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
             frame_half = half(img) if frame_half is None else frame_half
             for j in lost.tolist():
                 a = int(sel[j])
-                dy, dx, found[a] = _search(frame_half, tpl, a, gdy, gdx, radius)
+                dy, dx, searched[a] = _search(frame_half, tpl, a, gdy, gdx, radius)
                 k[j] = np.minimum(np.maximum(np.rint([dy, dx]).astype(np.int64), low), high)
-            _, _, offset[lost] = _settle(strided, coarse, at, corner, k, lost, COARSE_ITERATIONS, low, high)
+            _, corr[lost], offset[lost] = _settle(strided, coarse, at, corner, k, lost, COARSE_ITERATIONS, low,
+                                                 high)
+        coarse_shift[sel], coarse_score[sel] = k + offset, corr
+        f = np.arange(len(at)) if fine is None else np.flatnonzero(fine[sel])  # the members fitted in full
+        shift[sel], score[sel] = k + offset, corr
+        if f.size == 0:
+            continue
+        at, sel, corner, k, offset = at[f], sel[f], corner[f], k[f], offset[f]
         # The full-resolution fit's error grows with the offset from its whole pixel (the frame's blur
         # and the shift interacting beyond the terms fitted): a second fit from the diagonal neighbour
         # on the side the strided estimate points to, blended per axis by the offset, cancels the part
@@ -365,8 +419,9 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
         delta = np.minimum(np.maximum(delta, -MAX_STEP), MAX_STEP)
         t = delta * side
         shift[sel] = k + (1 - t) * delta + t * (side + beyond)
-    found &= np.all(np.abs(shift - start) <= radius, axis=1)
-    return shift - start, score, found
+    found = searched & np.all(np.abs(shift - start) <= radius, axis=1)
+    coarse_found = searched & np.all(np.abs(coarse_shift - start) <= radius, axis=1)
+    return Measured(shift - start, score, found, coarse_shift - start, coarse_score, coarse_found)
 
 
 def replace_lost(shift: np.ndarray, score: np.ndarray, found: np.ndarray, nbrs: list[np.ndarray],

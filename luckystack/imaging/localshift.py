@@ -5,13 +5,16 @@ frames can be ranked per AP first and each AP's shift measured only in the frame
 makes that safe for a cached, incremental stack is that an AP's shift in a frame depends on that frame
 and that AP alone, never on which other APs are measured with it:
 
-- each AP's Gauss–Newton steps and correlation are its own arithmetic (:func:`~luckystack.imaging.apshift.measure`);
+- each AP's Gauss–Newton steps and correlation are its own arithmetic
+  (:func:`~luckystack.imaging.apshift.measure_points`);
 - the frame is smoothed over rows that hold the measured APs' windows, with the columns of all of them:
   a row cut lies further from every window than the smoothing reaches, so the pixels measured are the
   same as over the whole region;
 - a lost measurement (no match, correlation below ``min_corr``, or further than ``max_jump`` px from
   the median of its good neighbours) is replaced by that median; the neighbours are measured with it
-  (an AP's neighbours are fixed); an AP without a good neighbour keeps the global shift alone.
+  (an AP's neighbours are fixed), by their strided Gauss–Newton steps alone, whether or not they are
+  wanted themselves (a third of the cost of a full measurement, and as good for a test at ``max_jump``
+  px); an AP without a good neighbour keeps the global shift alone.
 
 So a rerun that stacks a larger band of ranks measures only the new band, and gets the very bits a run
 from scratch would.
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
-from luckystack.imaging.apshift import Templates, make_templates, match_blur, measure
+from luckystack.imaging.apshift import Templates, make_templates, match_blur, measure_points
 from luckystack.imaging.placement import NEAREST_REACH, neighbours
 
 REGION_MARGIN = 16  # px around the AP and matching boxes beyond the search radius: Gauss–Newton steps
@@ -243,19 +246,23 @@ class ApMatching:
 
     def _point_shifts(self, blurred: np.ndarray, gdy: float, gdx: float, need: np.ndarray, want: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`shifts` of the points ``want`` (measured with the points ``need``)."""
+        """:meth:`shifts` of the points ``want`` (measured with the points ``need``): ``want`` with the
+        full-resolution fits, every point ``need`` with the strided steps, whose estimates judge and
+        replace the neighbours' measurements (a neighbour's evidence is the same whether or not it
+        is wanted itself)."""
         prep = self._prepared()
-        loc, score, found = measure(blurred, prep.templates, gdy, gdx, self.search, need)
-        good = need & found & (score >= self.min_corr)
-        ok = good & want
+        m = measure_points(blurred, prep.templates, gdy, gdx, self.search, need, want)
+        loc = m.shift
+        good = need & m.coarse_found & (m.coarse_score >= self.min_corr)
+        ok = want & m.found & (m.score >= self.min_corr)
         check = np.flatnonzero(ok)
         if check.size:
-            med, count = _neighbour_medians(loc, good, prep.table[check])
+            med, count = _neighbour_medians(m.coarse_shift, good, prep.table[check])
             jumped = (count >= 2) & (np.hypot(*(loc[check] - med).T) > self.max_jump)
             ok[check[jumped]] = False
         lost = np.flatnonzero(want & ~ok)
         if lost.size:
-            med, count = _neighbour_medians(loc, good, prep.table[lost])
+            med, count = _neighbour_medians(m.coarse_shift, good, prep.table[lost])
             loc[lost] = np.where(count[:, None] > 0, med, 0.0)
         loc[~want] = 0.0
         return loc, ok
