@@ -26,10 +26,8 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # as the engine's processes run
     os.environ.setdefault(_var, "1")
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-cv2.setNumThreads(1)
 BENCH = Path("/tmp/benchwd")
 CASES = {
     "jupiter": ("jupiter_640x480_8bit_2000.ser", "planet", {}),
@@ -172,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", type=Path, help="shifts saved by an earlier run (.npz) to compare with")
     ap.add_argument("--accuracy", action="store_true", help="also the error against the truth")
     args = ap.parse_args(argv)
+    import luckystack.nodes  # noqa: F401  (registers the process set-ups: one OpenCV thread, glibc's thresholds)
+    from luckystack.graph.process import configure_process
+
+    configure_process()  # as the engine does in each of its processes
     saved = {}
     other = dict(np.load(args.compare)) if args.compare else {}
     for case in args.cases.split(","):
