@@ -35,6 +35,8 @@ SECOND_ORDER = True
 BLUR_SHIFT = True
 START_ITERATIONS = 6  # strided iterations from the global shift before an AP that has not settled is searched
 SETTLED_CORRELATION = 0.8  # an AP settled below this correlation (a wrong local optimum) is searched too
+GATHER_SAMPLES = 1024  # samples per AP up to which a subset's rows are copied for one batched product
+#                        (beyond, a product per AP costs less than the copy)
 
 
 def match_blur(mono: np.ndarray, taps: int = 0) -> np.ndarray:
@@ -218,7 +220,9 @@ def _products(group: LkGroup, at: np.ndarray, patches: np.ndarray) -> tuple[np.n
     rows = group.rows
     if len(at) == len(rows):  # the whole group: one batched product, its rows read in place
         coef = np.matmul(rows, patches.transpose(0, 2, 1))
-    else:
+    elif rows.shape[2] <= GATHER_SAMPLES:  # small rows: copied together, one batched product
+        coef = np.matmul(rows[at], patches.transpose(0, 2, 1))
+    else:  # the same products, AP by AP
         coef = np.stack([rows[j] @ p.T for j, p in zip(at.tolist(), patches)])
     first = patches[:, 0]
     square = np.matmul((first * group.weight)[:, None, :], first[:, :, None])[:, 0, 0]
