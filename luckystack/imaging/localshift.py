@@ -7,9 +7,10 @@ and that AP alone, never on which other APs are measured with it:
 
 - each AP's Gauss–Newton steps and correlation are its own arithmetic
   (:func:`~luckystack.imaging.apshift.measure_points`);
-- the frame is smoothed over rows that hold the measured APs' windows, with the columns of all of them:
-  a row cut lies further from every window than the smoothing reaches, so the pixels measured are the
-  same as over the whole region;
+- the frame is smoothed over the rows that hold the measured APs' windows, with the columns of every
+  AP's window: a row cut lies further from every window than the smoothing reaches, and OpenCV's blur
+  treats a column alike whatever the rows, so the pixels measured are the same as over the whole
+  region;
 - a lost measurement (no match, correlation below ``min_corr``, or further than ``max_jump`` px from
   the median of its good neighbours) is replaced by that median; the neighbours are measured with it
   (an AP's neighbours are fixed), by their strided Gauss–Newton steps alone, whether or not they are
@@ -40,6 +41,8 @@ from luckystack.imaging.placement import NEAREST_REACH, neighbours
 REGION_MARGIN = 16  # px around the AP and matching boxes beyond the search radius: Gauss–Newton steps
 #                    (≤ 4 px), bicubic sampling (2), smoothing (≤ 9 at scale 8) and the 2×2 binning
 MATCH_WINDOW = 0.3  # the Gauss–Newton weight's sigma as a fraction of the matching window (see the align node)
+MEASURE_MARGIN = 8  # px around the matching windows beyond the search radius that the fits read: Gauss–Newton
+#                    reach (2), the half-resolution search's window and binning (2), the blur (3), even rows
 BLUR_TAPS = 7  # the matching blur's kernel size: ±3 sigma (OpenCV's default for the sigma is 9)
 
 
@@ -232,9 +235,11 @@ class ApMatching:
         wanted); and the number of AP measurements made (neighbours included). A lost AP without a good
         neighbour keeps the global shift alone (local shift 0)."""
         prep = self._prepared()
+        need = self.needed(want)
+        a, b, c, d = self._measured_box(shift, need, origin, mono.shape)  # blurred: the part the fits read
+        mono, origin = mono[a:b, c:d], (origin[0] + a, origin[1] + c)
         blurred = match_blur(mono, BLUR_TAPS)
         gdy, gdx = float(shift[0]) - origin[0], float(shift[1]) - origin[1]
-        need = self.needed(want)
         own = self._own_points(want)
         loc, ok = self._point_shifts(blurred, gdy, gdx, need, own)
         if prep.corners is None:
@@ -243,6 +248,27 @@ class ApMatching:
         local = (weights[..., None] * loc[prep.corners]).sum(axis=1)
         well = want & np.all(ok[prep.corners] | (weights == 0), axis=1)
         return local, well, int(need.sum())
+
+    def _measured_box(self, shift: np.ndarray, need: np.ndarray, origin: tuple[int, int],
+                      shape: tuple[int, int]) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right) of the part of a region (at frame position ``origin``, of
+        ``shape``) that measuring the points ``need`` at global ``shift`` reads: the rows of their
+        windows, the columns of every point's window (so OpenCV's blur treats every column alike
+        whatever the points), :data:`MEASURE_MARGIN` px beyond the search radius around them, top and
+        left on even frame rows and columns (the search's 2×2 bins are the frame's)."""
+        prep = self._prepared()
+        ry, rx = int(round(shift[0])), int(round(shift[1]))
+        margin = self.search + MEASURE_MARGIN
+        top, bottom, _, _ = boxes_extent(prep.window_centres[need], prep.window_sizes[need])
+        _, _, left, right = boxes_extent(prep.window_centres, prep.window_sizes)
+        y0, x0 = origin[0] + origin[0] % 2, origin[1] + origin[1] % 2
+        a = max((self.crop[0] + ry + top - margin) // 2 * 2, y0) - origin[0]
+        c = max((self.crop[1] + rx + left - margin) // 2 * 2, x0) - origin[1]
+        b = min(self.crop[0] + ry + bottom + margin - origin[0], shape[0])
+        d = min(self.crop[1] + rx + right + margin - origin[1], shape[1])
+        if b - a < 2 or d - c < 2:
+            return 0, shape[0], 0, shape[1]
+        return a, b, c, d
 
     def _point_shifts(self, blurred: np.ndarray, gdy: float, gdx: float, need: np.ndarray, want: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
