@@ -41,8 +41,8 @@ from luckystack.imaging.placement import NEAREST_REACH, neighbours
 REGION_MARGIN = 16  # px around the AP and matching boxes beyond the search radius: Gauss–Newton steps
 #                    (≤ 4 px), bicubic sampling (2), smoothing (≤ 9 at scale 8) and the 2×2 binning
 MATCH_WINDOW = 0.3  # the Gauss–Newton weight's sigma as a fraction of the matching window (see the align node)
-MEASURE_MARGIN = 8  # px around the matching windows beyond the search radius that the fits read: Gauss–Newton
-#                    reach (2), the half-resolution search's window and binning (2), the blur (3), even rows
+MEASURE_MARGIN = 8  # px beyond the search radius around the matching windows that are blurred: what the fits
+#                    and the half-resolution search read (4), the blur's reach (3), an even first row (1)
 BLUR_TAPS = 7  # the matching blur's kernel size: ±3 sigma (OpenCV's default for the sigma is 9)
 
 
@@ -257,6 +257,8 @@ class ApMatching:
         whatever the points), :data:`MEASURE_MARGIN` px beyond the search radius around them, top and
         left on even frame rows and columns (the search's 2×2 bins are the frame's)."""
         prep = self._prepared()
+        if not need.any():
+            return 0, shape[0], 0, shape[1]
         ry, rx = int(round(shift[0])), int(round(shift[1]))
         margin = self.search + MEASURE_MARGIN
         top, bottom, _, _ = boxes_extent(prep.window_centres[need], prep.window_sizes[need])
