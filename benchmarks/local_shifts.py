@@ -37,7 +37,7 @@ CASES = {
 }
 
 
-def prepare(case: str, work: Path) -> dict:
+def prepare(case: str, work: Path, recordings: Path = BENCH) -> dict:
     """The upstream results the stack would see (computed once per case, kept in ``work``)."""
     path = work / f"{case}.pkl"
     if path.exists():
@@ -51,7 +51,10 @@ def prepare(case: str, work: Path) -> dict:
     from luckystack.nodes.align import matching_of
 
     name, mode, align = CASES[case]
-    ser = BENCH / name
+    ser = recordings / name
+    if not ser.is_file():
+        raise SystemExit(f"local_shifts: {ser} is missing (`luckystack bench --vs-pss` writes it; or pass "
+                         "--recordings)")
     frames = run_node("reader", {}, {}, input_file=ser)["frames"]
     shifts = run_node("stabilize", {"mode": mode}, {"frames": frames}, ser)["shifts"]
     quality = run_node("analyse", {"method": "gradient", "scale": 4}, {"frames": frames, "shifts": shifts},
@@ -166,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path("/tmp/shifts/bench_local"),
                     help="where the upstream results are kept")
+    ap.add_argument("--recordings", type=Path, default=BENCH, help="folder of the bench recordings")
     ap.add_argument("--save", type=Path, help="save the measured shifts here (.npz)")
     ap.add_argument("--compare", type=Path, help="shifts saved by an earlier run (.npz) to compare with")
     ap.add_argument("--accuracy", action="store_true", help="also the error against the truth")
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     saved = {}
     other = dict(np.load(args.compare)) if args.compare else {}
     for case in args.cases.split(","):
-        prep = prepare(case, args.work)
+        prep = prepare(case, args.work, args.recordings)
         per_ap, per_point, local = time_case(prep, args.frames, args.rounds)
         sizes = sorted(set(prep["matching"].window_sizes.tolist()))
         line = (f"{case:8} APs {prep['matching'].count:5d} windows {sizes} "
