@@ -35,11 +35,14 @@ SECOND_ORDER = True
 BLUR_SHIFT = True
 START_ITERATIONS = 6  # strided iterations from the global shift before an AP that has not settled is searched
 SETTLED_CORRELATION = 0.8  # an AP settled below this correlation (a wrong local optimum) is searched too
+GATHER_SAMPLES = 1024  # samples per AP up to which a subset's rows are copied for one batched product
+#                        (beyond, a product per AP costs less than the copy)
 
 
-def match_blur(mono: np.ndarray) -> np.ndarray:
-    """The smoothing applied to frames and reference before matching."""
-    return cv2.GaussianBlur(np.ascontiguousarray(mono, np.float32), (0, 0), MATCH_SIGMA)
+def match_blur(mono: np.ndarray, taps: int = 0) -> np.ndarray:
+    """The smoothing applied to frames and reference before matching: a Gaussian of :data:`MATCH_SIGMA`
+    over ``taps`` px (0: OpenCV's choice for the sigma, 9 px)."""
+    return cv2.GaussianBlur(np.ascontiguousarray(mono, np.float32), (taps, taps), MATCH_SIGMA)
 
 
 class LkGroup(NamedTuple):
@@ -184,46 +187,45 @@ def make_templates(ref_blur: np.ndarray, centres: np.ndarray, sizes: np.ndarray,
                      list(strided))
 
 
-def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, buffer: np.ndarray
+def _fit(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray
          ) -> tuple[np.ndarray, np.ndarray]:
     """The shift (m, 2) beyond the whole-pixel offset and the Gaussian-weighted ZNCC (m,) of the group's
     members ``at`` (m,), their strided patches read from ``windows`` (the frame's patches on the group's
-    step, indexed by top-left corner) at ``corner`` (m, 2). ``buffer`` (g, side²) holds the group's
-    patches."""
-    f = buffer.reshape(len(buffer), group.side, group.side)
-    f[at] = windows[corner[:, 0], corner[:, 1]]
-    coef, square = _products(group, at, buffer[:, None, :])
+    step, indexed by top-left corner) at ``corner`` (m, 2)."""
+    patches = windows[corner[:, 0], corner[:, 1]].reshape(len(at), 1, group.side ** 2)
+    coef, square = _products(group, at, patches)
     return _shift(coef[:, :, 0]), _correlation(group, at, coef[:, :, 0], square)
 
 
-def _fit_pair(img: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, side: np.ndarray,
-              buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fit_pair(img: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, side: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Full-resolution fits of the group's members ``at`` (m,) at ``corner`` (m, 2) in ``img`` and at
     its diagonal neighbour ``corner + side`` ((m, 2) of ±1): the shift (m, 2) and correlation (m,) of
-    the first, the shift (m, 2) of the second. ``buffer`` (g, 2, side²) holds the group's patch pairs;
-    both fits of an AP are one product, its rows read once."""
+    the first, the shift (m, 2) of the second; both fits of an AP are one product, its rows read once."""
     s = group.side
-    f = buffer.reshape(len(buffer), 2, s, s)
-    for j, (y, x), (sy, sx) in zip(at.tolist(), corner.tolist(), side.tolist()):
-        f[j, 0] = img[y:y + s, x:x + s]  # slices: ~10× faster than a fancy index of the windows
-        f[j, 1] = img[y + sy:y + sy + s, x + sx:x + sx + s]
-    coef, square = _products(group, at, buffer)
+    pairs = np.empty((len(at), 2, s, s), np.float32)
+    for f, (y, x), (sy, sx) in zip(pairs, corner.tolist(), side.tolist()):
+        f[0] = img[y:y + s, x:x + s]  # slices: ~10× faster than a fancy index of the windows
+        f[1] = img[y + sy:y + sy + s, x + sx:x + sx + s]
+    coef, square = _products(group, at, pairs.reshape(len(at), 2, s * s))
     return _shift(coef[:, :, 0]), _correlation(group, at, coef[:, :, 0], square), _shift(coef[:, :, 1])
 
 
 def _products(group: LkGroup, at: np.ndarray, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The group's rows times the patches (g, p, side²) of its members ``at`` (m, 5, p), and the
-    weighted sum of squares of each member's first patch (m,). Each AP's products are its own (a
+    """The rows of the group's members ``at`` (m,) times their patches (m, p, side²): (m, 5, p), and
+    the weighted sum of squares of each member's first patch (m,). Each AP's products are its own (a
     matrix product of its rows and patches, a dot product; one product over several APs' rows would
     sum them in an order that depends on how many there are), so its values do not depend on the
     others measured with it."""
-    first = patches[:, 0]
-    if 4 * len(at) >= len(patches):  # most of the group: one product over all its rows beats gathering them
-        coef = np.matmul(group.rows, patches.transpose(0, 2, 1))[at]
-        square = np.matmul((first * group.weight)[:, None, :], first[:, :, None])[at, 0, 0]
+    rows = group.rows
+    if len(at) == len(rows):  # the whole group: one batched product, its rows read in place
+        coef = np.matmul(rows, patches.transpose(0, 2, 1))
+    elif rows.shape[2] <= GATHER_SAMPLES:  # small rows: copied together, one batched product
+        coef = np.matmul(rows[at], patches.transpose(0, 2, 1))
     else:  # the same products, AP by AP
-        coef = np.stack([group.rows[j] @ patches[j].T for j in at.tolist()])
-        square = np.array([(first[j] * group.weight) @ first[j] for j in at.tolist()])
+        coef = np.stack([rows[j] @ p.T for j, p in zip(at.tolist(), patches)])
+    first = patches[:, 0]
+    square = np.matmul((first * group.weight)[:, None, :], first[:, :, None])[:, 0, 0]
     return coef.astype(np.float64), square.astype(np.float64)
 
 
@@ -252,22 +254,22 @@ def _strided_windows(img: np.ndarray, size: int, step: int) -> np.ndarray:
     return np.ndarray((h - size + 1, w - size + 1, n, n), img.dtype, img, 0, (rs, cs, rs * step, cs * step))
 
 
-def _settle(windows: np.ndarray, group: LkGroup, corner: np.ndarray, k: np.ndarray, at: np.ndarray,
-            iterations: int, low: np.ndarray, high: np.ndarray, buffer: np.ndarray
+def _settle(windows: np.ndarray, group: LkGroup, at: np.ndarray, corner: np.ndarray, k: np.ndarray,
+            members: np.ndarray, iterations: int, low: np.ndarray, high: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Strided Gauss–Newton steps between whole-pixel offsets for the members ``at`` (m,) of the group,
-    their box corners ``corner`` (m, 2): an AP whose estimate lies within :data:`SETTLE_REACH` px of
-    its offset ``k`` (A, 2; updated in place) settles at the whole pixel nearest it; one further away
-    moves by at most MAX_STEP and tries again, at most ``iterations`` times; offsets stay within
-    ``low``…``high``. Returns whether each settled (m,), its last correlation (m,) and its estimate
-    relative to its new offset (m, 2; 0 where it did not settle)."""
-    settled = np.zeros(len(at), bool)
-    score = np.zeros(len(at))
-    offset = np.zeros((len(at), 2))
-    todo = np.arange(len(at))
+    """Strided Gauss–Newton steps between whole-pixel offsets for the ``members`` (m,) of the measured
+    APs (their group positions ``at``, box corners ``corner`` and whole-pixel offsets ``k``, updated in
+    place): a member whose estimate lies within :data:`SETTLE_REACH` px of its offset settles at the
+    whole pixel nearest it; one further away moves by at most MAX_STEP and tries again, at most
+    ``iterations`` times; offsets stay within ``low``…``high``. Returns whether each settled (m,), its
+    last correlation (m,) and its estimate relative to its new offset (m, 2; 0 where it did not settle)."""
+    settled = np.zeros(len(members), bool)
+    score = np.zeros(len(members))
+    offset = np.zeros((len(members), 2))
+    todo = np.arange(len(members))
     for _ in range(iterations):
-        a = group.idx[at[todo]]
-        delta, score[todo] = _fit(windows, group, at[todo], corner[todo] + k[a], buffer)
+        a = members[todo]
+        delta, score[todo] = _fit(windows, group, at[a], corner[a] + k[a])
         near = np.abs(delta).max(axis=1) <= SETTLE_REACH
         step = np.where(near[:, None], np.rint(delta), np.sign(delta) * MAX_STEP).astype(np.int64)
         k[a] = np.minimum(np.maximum(k[a] + step, low), high)
@@ -295,7 +297,8 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
             aps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local shifts (A, 2) of one frame beyond its global shift, match correlation (A,), found (A,), of
     the APs ``aps`` ((A,) bool; default all; the rows of others are 0, 0 and True). An AP's values do not
-    depend on which others are measured with it.
+    depend on which others are measured with it. See :func:`measure_points`, which also gives the
+    strided estimates and can leave out the full-resolution fits.
 
     Each window is fitted as template + offset + shift + blur difference + affine and second-order
     terms (see :func:`_lk_group_terms`) on the frame's pixels as they are, read at a whole-pixel offset
@@ -314,27 +317,71 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
     ``found`` is False where a search's peak sat on its border or the shift left the search radius
     (the match may lie outside it).
     """
+    m = measure_points(frame_blur, tpl, gdy, gdx, radius, aps)
+    return m.shift, m.score, m.found
+
+
+class Measured(NamedTuple):
+    """One frame's measurements (rows of APs not measured: 0, 0, True): the shift (A, 2) beyond the
+    global shift, its correlation and whether it was found, from the full-resolution fits where they
+    were made, else the strided estimate; and the strided estimate itself (the whole-pixel offset the
+    strided steps settled at plus their last estimate's sub-pixel part), its correlation and whether it
+    was found, for every AP measured."""
+
+    shift: np.ndarray
+    score: np.ndarray
+    found: np.ndarray
+    coarse_shift: np.ndarray
+    coarse_score: np.ndarray
+    coarse_found: np.ndarray
+
+
+def measure_points(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radius: int,
+                   aps: np.ndarray | None = None, fine: np.ndarray | None = None) -> Measured:
+    """The :class:`Measured` shifts of one frame beyond its global shift of the APs ``aps`` ((A,) bool;
+    default all), those of ``fine`` (default: all measured) with the full-resolution fits, the others
+    with the strided steps alone (what judging a neighbour's measurement needs costs a third of it). An
+    AP's values do not depend on which others are measured with it, nor its strided estimate on
+    whether it is fitted at full resolution.
+
+    Each window is fitted as template + offset + shift + blur difference + affine and second-order
+    terms (see :func:`_lk_group_terms`) on the frame's pixels as they are, read at a whole-pixel offset
+    from the box: no resampling. All APs of a size at once:
+    - up to START_ITERATIONS Gauss–Newton steps on every COARSE_STEP-th pixel from the whole pixel
+      nearest the global shift, each moving the AP to the whole pixel nearest its estimate, until
+      that no longer moves it;
+    - an AP that has not settled by then, has left the search radius or has settled below
+      SETTLED_CORRELATION is searched (ZNCC at half resolution over ``radius``) and gets up to
+      COARSE_ITERATIONS strided steps from the match;
+    - a fit on every pixel at the settled offset and one at its diagonal neighbour on the side of the
+      strided estimate, blended per axis by the first one's offset, give the sub-pixel shift (both
+      again at the whole pixel nearest it where that lies more than RECENTRE px away).
+    The Gaussian weight keeps the box edges, where content enters and leaves, from biasing the shift.
+    The correlation is the Gaussian-weighted ZNCC of the full-resolution patch at the settled offset.
+    ``found`` is False where a search's peak sat on its border or the shift left the search radius
+    (the match may lie outside it). The strided estimate's correlation is that of its last step.
+    """
     img = np.ascontiguousarray(frame_blur, np.float32)
     n_ap = len(tpl.sizes)
     start = np.array([gdy, gdx])
     shift = np.tile(start, (n_ap, 1))
     score = np.zeros(n_ap)
-    found = np.ones(n_ap, bool)
+    searched = np.ones(n_ap, bool)  # False where a search's peak sat on its border
+    coarse_shift = shift.copy()
+    coarse_score = np.zeros(n_ap)
     base = np.rint(start).astype(np.int64)
     reach = radius + MAX_STEP + 1  # whole-pixel offsets stay within this of the global shift's
-    k = np.tile(base, (n_ap, 1))
     frame_half = None
     for coarse, group in zip(tpl.lk_coarse, tpl.lk):
         idx = group.idx
-        active = np.arange(len(idx)) if aps is None else np.flatnonzero(aps[idx])
-        if active.size == 0:
+        at = np.arange(len(idx)) if aps is None else np.flatnonzero(aps[idx])  # the measured members
+        if at.size == 0:
             continue
-        s = int(tpl.sizes[idx[0]])
-        corner = np.stack([tpl.top[idx], tpl.left[idx]], axis=1)  # (g, 2) box corners in the frame
-        lo = corner[active] + base - reach
-        hi = corner[active] + base + reach + s
-        pad_lo = np.maximum(0, -lo.min(axis=0))
-        pad_hi = np.maximum(0, hi.max(axis=0) - img.shape)
+        sel = idx[at]
+        s = int(tpl.sizes[sel[0]])
+        corner = np.stack([tpl.top[sel], tpl.left[sel]], axis=1)  # (m, 2) box corners in the frame
+        pad_lo = np.maximum(0, -(corner.min(axis=0) + base - reach))
+        pad_hi = np.maximum(0, corner.max(axis=0) + base + reach + s - img.shape)
         padded = img
         if pad_lo.any() or pad_hi.any():  # windows beyond the frame: its edge pixels continue
             padded = cv2.copyMakeBorder(img, int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1]),
@@ -342,40 +389,43 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
         corner = corner + pad_lo
         strided = _strided_windows(padded, s, COARSE_STEP)
         low, high = base - reach + 1, base + reach - 1
-        pair_buffer = np.zeros((len(idx), 2, group.side ** 2), np.float32)
-        coarse_buffer = np.zeros((len(idx), coarse.side ** 2), np.float32)
-        settled, corr, offset = _settle(strided, coarse, corner[active], k, active, START_ITERATIONS, low, high,
-                                        coarse_buffer)
-        sel = idx[active]
-        lost = np.flatnonzero(~settled | (np.abs(k[sel] - start).max(axis=1) > radius)
-                              | (corr < SETTLED_CORRELATION))
+        k = np.tile(base, (len(at), 1))  # each member's whole-pixel offset
+        everyone = np.arange(len(at))
+        settled, corr, offset = _settle(strided, coarse, at, corner, k, everyone, START_ITERATIONS, low, high)
+        lost = np.flatnonzero(~settled | (np.abs(k - start).max(axis=1) > radius) | (corr < SETTLED_CORRELATION))
         if lost.size:
             frame_half = half(img) if frame_half is None else frame_half
-            for j in active[lost]:
-                a = int(idx[j])
-                dy, dx, found[a] = _search(frame_half, tpl, a, gdy, gdx, radius)
-                k[a] = np.minimum(np.maximum(np.rint([dy, dx]).astype(np.int64), low), high)
-            _, _, offset[lost] = _settle(strided, coarse, corner[active[lost]], k, active[lost], COARSE_ITERATIONS,
-                                         low, high, coarse_buffer)
+            for j in lost.tolist():
+                a = int(sel[j])
+                dy, dx, searched[a] = _search(frame_half, tpl, a, gdy, gdx, radius)
+                k[j] = np.minimum(np.maximum(np.rint([dy, dx]).astype(np.int64), low), high)
+            _, corr[lost], offset[lost] = _settle(strided, coarse, at, corner, k, lost, COARSE_ITERATIONS, low,
+                                                 high)
+        coarse_shift[sel], coarse_score[sel] = k + offset, corr
+        f = np.arange(len(at)) if fine is None else np.flatnonzero(fine[sel])  # the members fitted in full
+        shift[sel], score[sel] = k + offset, corr
+        if f.size == 0:
+            continue
+        at, sel, corner, k, offset = at[f], sel[f], corner[f], k[f], offset[f]
         # The full-resolution fit's error grows with the offset from its whole pixel (the frame's blur
         # and the shift interacting beyond the terms fitted): a second fit from the diagonal neighbour
         # on the side the strided estimate points to, blended per axis by the offset, cancels the part
         # linear in the offset (extrapolating a little where the fit lands on the other side).
         side = np.where(offset >= 0, 1, -1)
-        delta, score[sel], beyond = _fit_pair(padded, group, active, corner[active] + k[sel], side, pair_buffer)
+        delta, score[sel], beyond = _fit_pair(padded, group, at, corner + k, side)
         far = np.flatnonzero(np.abs(delta).max(axis=1) > RECENTRE)
         if far.size:
-            a = sel[far]
-            moved = np.minimum(np.maximum(np.rint(k[a] + delta[far]).astype(np.int64), low), high)
-            side[far] = np.where(k[a] + delta[far] >= moved, 1, -1)
-            k[a] = moved
-            delta[far], score[a], beyond[far] = _fit_pair(padded, group, active[far], corner[active[far]] + k[a],
-                                                          side[far], pair_buffer)
+            moved = np.minimum(np.maximum(np.rint(k[far] + delta[far]).astype(np.int64), low), high)
+            side[far] = np.where(k[far] + delta[far] >= moved, 1, -1)
+            k[far] = moved
+            delta[far], score[sel[far]], beyond[far] = _fit_pair(padded, group, at[far], corner[far] + k[far],
+                                                                 side[far])
         delta = np.minimum(np.maximum(delta, -MAX_STEP), MAX_STEP)
         t = delta * side
-        shift[sel] = k[sel] + (1 - t) * delta + t * (side + beyond)
-    found &= np.all(np.abs(shift - start) <= radius, axis=1)
-    return shift - start, score, found
+        shift[sel] = k + (1 - t) * delta + t * (side + beyond)
+    found = searched & np.all(np.abs(shift - start) <= radius, axis=1)
+    coarse_found = searched & np.all(np.abs(coarse_shift - start) <= radius, axis=1)
+    return Measured(shift - start, score, found, coarse_shift - start, coarse_score, coarse_found)
 
 
 def replace_lost(shift: np.ndarray, score: np.ndarray, found: np.ndarray, nbrs: list[np.ndarray],

@@ -5,13 +5,17 @@ frames can be ranked per AP first and each AP's shift measured only in the frame
 makes that safe for a cached, incremental stack is that an AP's shift in a frame depends on that frame
 and that AP alone, never on which other APs are measured with it:
 
-- each AP's Gauss–Newton steps and correlation are its own arithmetic (:func:`~luckystack.imaging.apshift.measure`);
-- the frame is smoothed over rows that hold the measured APs' windows, with the columns of all of them:
-  a row cut lies further from every window than the smoothing reaches, so the pixels measured are the
-  same as over the whole region;
+- each AP's Gauss–Newton steps and correlation are its own arithmetic
+  (:func:`~luckystack.imaging.apshift.measure_points`);
+- the frame is smoothed over the rows that hold the measured APs' windows, with the columns of every
+  AP's window: a row cut lies further from every window than the smoothing reaches, and OpenCV's blur
+  treats a column alike whatever the rows, so the pixels measured are the same as over the whole
+  region;
 - a lost measurement (no match, correlation below ``min_corr``, or further than ``max_jump`` px from
   the median of its good neighbours) is replaced by that median; the neighbours are measured with it
-  (an AP's neighbours are fixed); an AP without a good neighbour keeps the global shift alone.
+  (an AP's neighbours are fixed), by their strided Gauss–Newton steps alone, whether or not they are
+  wanted themselves (a third of the cost of a full measurement, and as good for a test at ``max_jump``
+  px); an AP without a good neighbour keeps the global shift alone.
 
 So a rerun that stacks a larger band of ranks measures only the new band, and gets the very bits a run
 from scratch would.
@@ -31,12 +35,15 @@ from dataclasses import dataclass
 import numpy as np
 import xxhash
 
-from luckystack.imaging.apshift import Templates, make_templates, match_blur, measure
+from luckystack.imaging.apshift import Templates, make_templates, match_blur, measure_points
 from luckystack.imaging.placement import NEAREST_REACH, neighbours
 
 REGION_MARGIN = 16  # px around the AP and matching boxes beyond the search radius: Gauss–Newton steps
 #                    (≤ 4 px), bicubic sampling (2), smoothing (≤ 9 at scale 8) and the 2×2 binning
 MATCH_WINDOW = 0.3  # the Gauss–Newton weight's sigma as a fraction of the matching window (see the align node)
+MEASURE_MARGIN = 8  # px beyond the search radius around the matching windows that are blurred: what the fits
+#                    and the half-resolution search read (4), the blur's reach (3), an even first row (1)
+BLUR_TAPS = 7  # the matching blur's kernel size: ±3 sigma (OpenCV's default for the sigma is 9)
 
 
 def boxes_extent(centres: np.ndarray, sizes: np.ndarray) -> tuple[int, int, int, int]:
@@ -156,7 +163,8 @@ class ApMatching:
             else:
                 win_c, win_s = self.window_centres, self.window_sizes
                 near = neighbours(self.centres, self.sizes, NEAREST_REACH)
-            tpl = make_templates(match_blur(self.reference), win_c, win_s, self.crop[0], self.crop[1], MATCH_WINDOW)
+            tpl = make_templates(match_blur(self.reference, BLUR_TAPS), win_c, win_s, self.crop[0], self.crop[1],
+                                 MATCH_WINDOW)
             points = len(win_s)
             adjacency = np.zeros((points, points), bool)
             table = np.full((points, max([len(nb) for nb in near] + [1])), -1, np.int64)
@@ -227,9 +235,11 @@ class ApMatching:
         wanted); and the number of AP measurements made (neighbours included). A lost AP without a good
         neighbour keeps the global shift alone (local shift 0)."""
         prep = self._prepared()
-        blurred = match_blur(mono)
-        gdy, gdx = float(shift[0]) - origin[0], float(shift[1]) - origin[1]
         need = self.needed(want)
+        a, b, c, d = self._measured_box(shift, need, origin, mono.shape)  # blurred: the part the fits read
+        mono, origin = mono[a:b, c:d], (origin[0] + a, origin[1] + c)
+        blurred = match_blur(mono, BLUR_TAPS)
+        gdy, gdx = float(shift[0]) - origin[0], float(shift[1]) - origin[1]
         own = self._own_points(want)
         loc, ok = self._point_shifts(blurred, gdy, gdx, need, own)
         if prep.corners is None:
@@ -239,21 +249,48 @@ class ApMatching:
         well = want & np.all(ok[prep.corners] | (weights == 0), axis=1)
         return local, well, int(need.sum())
 
+    def _measured_box(self, shift: np.ndarray, need: np.ndarray, origin: tuple[int, int],
+                      shape: tuple[int, int]) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right) of the part of a region (at frame position ``origin``, of
+        ``shape``) that measuring the points ``need`` at global ``shift`` reads: the rows of their
+        windows, the columns of every point's window (so OpenCV's blur treats every column alike
+        whatever the points), :data:`MEASURE_MARGIN` px beyond the search radius around them, top and
+        left on even frame rows and columns (the search's 2×2 bins are the frame's)."""
+        prep = self._prepared()
+        if not need.any():
+            return 0, shape[0], 0, shape[1]
+        ry, rx = int(round(shift[0])), int(round(shift[1]))
+        margin = self.search + MEASURE_MARGIN
+        top, bottom, _, _ = boxes_extent(prep.window_centres[need], prep.window_sizes[need])
+        _, _, left, right = boxes_extent(prep.window_centres, prep.window_sizes)
+        y0, x0 = origin[0] + origin[0] % 2, origin[1] + origin[1] % 2
+        a = max((self.crop[0] + ry + top - margin) // 2 * 2, y0) - origin[0]
+        c = max((self.crop[1] + rx + left - margin) // 2 * 2, x0) - origin[1]
+        b = min(self.crop[0] + ry + bottom + margin - origin[0], shape[0])
+        d = min(self.crop[1] + rx + right + margin - origin[1], shape[1])
+        if b - a < 2 or d - c < 2:
+            return 0, shape[0], 0, shape[1]
+        return a, b, c, d
+
     def _point_shifts(self, blurred: np.ndarray, gdy: float, gdx: float, need: np.ndarray, want: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`shifts` of the points ``want`` (measured with the points ``need``)."""
+        """:meth:`shifts` of the points ``want`` (measured with the points ``need``): ``want`` with the
+        full-resolution fits, every point ``need`` with the strided steps, whose estimates judge and
+        replace the neighbours' measurements (a neighbour's evidence is the same whether or not it
+        is wanted itself)."""
         prep = self._prepared()
-        loc, score, found = measure(blurred, prep.templates, gdy, gdx, self.search, need)
-        good = need & found & (score >= self.min_corr)
-        ok = good & want
+        m = measure_points(blurred, prep.templates, gdy, gdx, self.search, need, want)
+        loc = m.shift
+        good = need & m.coarse_found & (m.coarse_score >= self.min_corr)
+        ok = want & m.found & (m.score >= self.min_corr)
         check = np.flatnonzero(ok)
         if check.size:
-            med, count = _neighbour_medians(loc, good, prep.table[check])
+            med, count = _neighbour_medians(m.coarse_shift, good, prep.table[check])
             jumped = (count >= 2) & (np.hypot(*(loc[check] - med).T) > self.max_jump)
             ok[check[jumped]] = False
         lost = np.flatnonzero(want & ~ok)
         if lost.size:
-            med, count = _neighbour_medians(loc, good, prep.table[lost])
+            med, count = _neighbour_medians(m.coarse_shift, good, prep.table[lost])
             loc[lost] = np.where(count[:, None] > 0, med, 0.0)
         loc[~want] = 0.0
         return loc, ok

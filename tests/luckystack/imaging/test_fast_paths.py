@@ -191,3 +191,28 @@ def test_an_aps_measurement_is_the_same_alone_as_with_any_others():
         part = measure(frame, tpl, -2.0, -1.0, 6, subset)
         for got, want in zip(part, every):
             assert np.array_equal(got[subset], want[subset])
+
+
+def test_the_strided_estimate_does_not_depend_on_the_full_resolution_fits():
+    """measure_points fits only the APs ``fine`` at full resolution: theirs are the same bits as when
+    every AP is, and every AP's strided estimate (what judges it as a neighbour) is the same bits
+    whether or not it is fitted in full, and close to the full fit."""
+    import cv2
+
+    from luckystack.imaging.apshift import make_templates, match_blur, measure_points
+
+    rng = np.random.default_rng(9)
+    scene = cv2.GaussianBlur(rng.random((150, 190)).astype(np.float32), (0, 0), 1.8)
+    centres = np.stack([rng.integers(24, 126, 12), rng.integers(24, 166, 12)], axis=1)
+    sizes = np.where(np.arange(12) % 3 == 0, 40, 32)
+    tpl = make_templates(match_blur(scene), centres, sizes, 0, 0)
+    frame = match_blur(exact_shift(scene, -2.3, -1.6) + rng.normal(0, 0.01, scene.shape).astype(np.float32))
+    every = measure_points(frame, tpl, -2.0, -1.0, 6)
+    assert every.found.all() and np.abs(every.coarse_shift - every.shift).max() < 0.1
+    for fine in [np.arange(12) == 4, rng.random(12) < 0.5, np.zeros(12, bool)]:
+        part = measure_points(frame, tpl, -2.0, -1.0, 6, None, fine)
+        for name in ("coarse_shift", "coarse_score", "coarse_found"):
+            assert np.array_equal(getattr(part, name), getattr(every, name)), name
+        for name in ("shift", "score", "found"):
+            assert np.array_equal(getattr(part, name)[fine], getattr(every, name)[fine]), name
+        assert np.array_equal(part.shift[~fine], every.coarse_shift[~fine])
