@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import time
 from pathlib import Path
@@ -36,15 +37,22 @@ _SEEN: dict[str, tuple[str, str]] = {}  # real path → (identity before hashing
 
 
 def hash_file(path: Path) -> str:
-    """XXH3-128 of the file content and size, streamed in 8 MiB blocks."""
+    """XXH3-128 of the file content and size, hashed straight from the page cache through a memory map
+    (no copy into a buffer: two thirds of the CPU time of reading it in blocks), or read in 8 MiB blocks
+    where the file cannot be mapped (empty, or not a regular file)."""
     h = xxhash.xxh3_128()
     size = 0
     with open(path, "rb", buffering=0) as f:
-        buf = bytearray(BLOCK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-            size += n
+        try:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                h.update(mapped)
+                size = len(mapped)
+        except (ValueError, OSError):
+            buf = bytearray(BLOCK)
+            view = memoryview(buf)
+            while n := f.readinto(buf):
+                h.update(view[:n])
+                size += n
     h.update(f"|size={size}".encode())
     return "xxh3-128:" + h.hexdigest()
 
@@ -65,7 +73,7 @@ def fingerprint(path: Path | str, cache_dir: Path | None = None) -> str:
     ident = _identity(path, st)
     memo = None
     if cache_dir is not None:
-        memo = Path(cache_dir) / "fingerprints" / (hashlib.sha256(ident.encode()).hexdigest()[:32] + ".json")
+        memo = _memo(cache_dir, ident)
         try:
             data = json.loads(memo.read_text())
             if data.get("ident") == ident:
@@ -84,6 +92,24 @@ def fingerprint(path: Path | str, cache_dir: Path | None = None) -> str:
         except OSError:
             pass  # a read-only cache: the memo only saves time
     return fp
+
+
+def remembered(path: Path | str, cache_dir: Path | str) -> bool:
+    """Whether ``cache_dir`` remembers the fingerprint of ``path`` as the file is now (a run has read it
+    there before); False for a file it does not, and for a folder; OSError when ``path`` is unreadable."""
+    path = Path(path)
+    st = os.stat(path)
+    if path.is_dir():
+        return False
+    ident = _identity(path, st)
+    try:
+        return json.loads(_memo(cache_dir, ident).read_text()).get("ident") == ident
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _memo(cache_dir: Path | str, ident: str) -> Path:
+    return Path(cache_dir) / "fingerprints" / (hashlib.sha256(ident.encode()).hexdigest()[:32] + ".json")
 
 
 def _identity(path: Path, st: os.stat_result | None = None) -> str:

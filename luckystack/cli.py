@@ -132,6 +132,10 @@ def exit_now(status: int) -> None:
 def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = engine_cli.chosen_command(argv)
+    if chosen == "run" and _first_run(argv):
+        from luckystack.graph.parallel import start_workers
+
+        start_workers(_run_options(argv).jobs or os.cpu_count() or 1, preload=("luckystack.nodes",))
     if chosen is not None and chosen not in NO_NODES:  # none: --help, --version and usage errors
         import luckystack.nodes  # noqa: F401  (registers the node types)
 
@@ -140,6 +144,41 @@ def _command(argv: Sequence[str] | None) -> int:
     configure_process()
     return engine_cli.main(argv, app=application(), commands=app_commands(), after_run=_report_after_run,
                            after_sweep=_after_sweep, hint=_hint)
+
+
+def _run_options(argv: Sequence[str]) -> argparse.Namespace:
+    """The options of ``run`` in ``argv`` that say where its nodes run and what they read (no checks:
+    the command's own parser reports what is wrong)."""
+    p = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    p.add_argument("--input", "-i", action="append", default=[])
+    for name in ("--cache", "--executor", "--scheduler", "--workers"):
+        p.add_argument(name)
+    p.add_argument("--jobs", type=int)
+    try:
+        return p.parse_known_args(argv)[0]
+    except (argparse.ArgumentError, ValueError):
+        return argparse.Namespace(input=[], cache=None, executor="?", scheduler=None, workers=None, jobs=None)
+
+
+def _first_run(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` runs a pipeline here, with worker processes, on an input its cache has never read:
+    then every node computes, and the workers the first map needs are started before this process
+    imports the node types (their start-up would otherwise hold up that map). A rerun, whose results
+    are mostly cached and whose small maps need no worker, starts none."""
+    from luckystack.graph.fingerprint import remembered
+
+    opts = _run_options(argv)
+    if opts.executor not in (None, "local") or opts.scheduler or opts.workers or not opts.input:
+        return False
+    if (opts.jobs or os.cpu_count() or 1) <= 1 or os.environ.get("LUCKYSTACK_BACKEND", "loky") != "loky":
+        return False
+    cache = Path(opts.cache or os.environ.get("LUCKYSTACK_CACHE") or "cache")  # as api.default_cache
+    try:
+        if any(Path(path).is_dir() for path in opts.input):
+            return False  # a folder of frames: knowing would cost a look-up per file
+        return not all(remembered(path, cache) for path in opts.input)
+    except OSError:
+        return False  # a missing input: the command says so
 
 
 if __name__ == "__main__":
