@@ -26,7 +26,9 @@ import hashlib
 import json
 import mmap
 import os
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import xxhash
@@ -34,6 +36,7 @@ import xxhash
 BLOCK = 8 << 20
 _RECENT_S = 2.0
 _SEEN: dict[str, tuple[str, str]] = {}  # real path → (identity before hashing, fingerprint), this process
+_AHEAD: dict[str, Future] = {}  # identity → its hash being computed (hash_ahead)
 
 
 def hash_file(path: Path) -> str:
@@ -81,7 +84,7 @@ def fingerprint(path: Path | str, cache_dir: Path | None = None) -> str:
                 return data["fingerprint"]
         except (OSError, ValueError, KeyError):
             pass
-    fp = hash_file(path)
+    fp = _hashed_ahead(ident) or hash_file(path)
     _SEEN[os.path.realpath(path)] = (ident, fp)
     if memo is not None and time.time() - st.st_mtime_ns / 1e9 > _RECENT_S and _identity(path) == ident:
         try:
@@ -92,6 +95,32 @@ def fingerprint(path: Path | str, cache_dir: Path | None = None) -> str:
         except OSError:
             pass  # a read-only cache: the memo only saves time
     return fp
+
+
+def hash_ahead(path: Path | str) -> None:
+    """Start hashing ``path`` on a thread of its own (the hash runs outside the GIL): the next
+    :func:`fingerprint` of the file, while it stays the same, takes that result. A command that will
+    fingerprint a new input starts this before its imports, which then run meanwhile."""
+    ident = _identity(Path(path))
+    outcome: Future = Future()
+    _AHEAD[ident] = outcome
+
+    def run() -> None:
+        try:
+            outcome.set_result(hash_file(Path(path)))
+        except BaseException as e:  # (the caller hashes it again itself)
+            outcome.set_exception(e)
+
+    threading.Thread(target=run, name="lsk-fingerprint", daemon=True).start()
+
+
+def _hashed_ahead(ident: str) -> str | None:
+    """The hash :func:`hash_ahead` computed of the file with identity ``ident`` (waiting for it); None
+    if it was not asked for or failed."""
+    outcome = _AHEAD.pop(ident, None)
+    if outcome is None or outcome.exception() is not None:
+        return None
+    return outcome.result()
 
 
 def remembered(path: Path | str, cache_dir: Path | str) -> bool:

@@ -133,9 +133,13 @@ def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = engine_cli.chosen_command(argv)
     if chosen == "run" and _first_run(argv):
+        from luckystack.graph.fingerprint import hash_ahead
         from luckystack.graph.parallel import start_workers
 
-        start_workers(_run_options(argv).jobs or os.cpu_count() or 1, preload=("luckystack.nodes",))
+        options = _run_options(argv)
+        start_workers(options.jobs or os.cpu_count() or 1, preload=("luckystack.nodes",))
+        for path in options.input:
+            hash_ahead(path)
     if chosen is not None and chosen not in NO_NODES:  # none: --help, --version and usage errors
         import luckystack.nodes  # noqa: F401  (registers the node types)
 
@@ -162,9 +166,10 @@ def _run_options(argv: Sequence[str]) -> argparse.Namespace:
 
 def _first_run(argv: Sequence[str]) -> bool:
     """Whether ``argv`` runs a pipeline here, with worker processes, on an input its cache has never read:
-    then every node computes, and the workers the first map needs are started before this process
-    imports the node types (their start-up would otherwise hold up that map). A rerun, whose results
-    are mostly cached and whose small maps need no worker, starts none."""
+    then every node computes, and the workers the first map needs are started, and the inputs' hashing
+    for their fingerprints, before this process imports the node types (their start-up would otherwise
+    hold up that map). A rerun, whose results are mostly cached and whose small maps need no worker,
+    starts neither."""
     from luckystack.graph.fingerprint import remembered
 
     opts = _run_options(argv)
