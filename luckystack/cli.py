@@ -132,14 +132,8 @@ def exit_now(status: int) -> None:
 def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = engine_cli.chosen_command(argv)
-    if chosen == "run" and _first_run(argv):
-        from luckystack.graph.fingerprint import hash_ahead
-        from luckystack.graph.parallel import start_workers
-
-        options = _run_options(argv)
-        start_workers(options.jobs or os.cpu_count() or 1, preload=("luckystack.nodes",))
-        for path in options.input:
-            hash_ahead(path)
+    if chosen == "run":
+        _start_ahead(_run_options(argv))
     if chosen is not None and chosen not in NO_NODES:  # none: --help, --version and usage errors
         import luckystack.nodes  # noqa: F401  (registers the node types)
 
@@ -160,30 +154,45 @@ def _run_options(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--jobs", type=int)
     try:
         return p.parse_known_args(argv)[0]
-    except (argparse.ArgumentError, ValueError):
+    except (argparse.ArgumentError, ValueError, SystemExit):
         return argparse.Namespace(input=[], cache=None, executor="?", scheduler=None, workers=None, jobs=None)
 
 
-def _first_run(argv: Sequence[str]) -> bool:
-    """Whether ``argv`` runs a pipeline here, with worker processes, on an input its cache has never read:
-    then every node computes, and the workers the first map needs are started, and the inputs' hashing
-    for their fingerprints, before this process imports the node types (their start-up would otherwise
-    hold up that map). A rerun, whose results are mostly cached and whose small maps need no worker,
-    starts neither."""
+def _start_ahead(options: argparse.Namespace) -> None:
+    """On a first run (see :func:`_new_inputs`), start the worker processes and the hashing of the new
+    inputs for their fingerprints now, before this process imports the node types: their start-up runs
+    meanwhile instead of holding up the first map."""
+    new = _new_inputs(options)
+    if not new:
+        return
+    from luckystack.graph.fingerprint import hash_ahead
+    from luckystack.graph.parallel import start_workers
+
+    start_workers(options.jobs or os.cpu_count() or 1, preload=("luckystack.nodes",))
+    for path in new:
+        try:
+            hash_ahead(path)
+        except OSError:
+            pass  # gone meanwhile: the command says so
+
+
+def _new_inputs(options: argparse.Namespace) -> list[str]:
+    """The inputs of a run here, with worker processes, that its cache has never fingerprinted (so every
+    node computes on them); none when the run has no workers to start, or its inputs are all known (a
+    rerun, whose results are mostly cached and whose small maps need no worker), a folder or missing."""
     from luckystack.graph.fingerprint import remembered
 
-    opts = _run_options(argv)
-    if opts.executor not in (None, "local") or opts.scheduler or opts.workers or not opts.input:
-        return False
-    if (opts.jobs or os.cpu_count() or 1) <= 1 or os.environ.get("LUCKYSTACK_BACKEND", "loky") != "loky":
-        return False
-    cache = Path(opts.cache or os.environ.get("LUCKYSTACK_CACHE") or "cache")  # as api.default_cache
+    if options.executor not in (None, "local") or options.scheduler or options.workers or not options.input:
+        return []
+    if (options.jobs or os.cpu_count() or 1) <= 1 or os.environ.get("LUCKYSTACK_BACKEND", "loky") != "loky":
+        return []
+    cache = Path(options.cache or os.environ.get("LUCKYSTACK_CACHE") or "cache")  # as api.default_cache
     try:
-        if any(Path(path).is_dir() for path in opts.input):
-            return False  # a folder of frames: knowing would cost a look-up per file
-        return not all(remembered(path, cache) for path in opts.input)
+        if any(Path(path).is_dir() for path in options.input):
+            return []  # a folder of frames: knowing would cost a look-up per file
+        return [path for path in options.input if not remembered(path, cache)]
     except OSError:
-        return False  # a missing input: the command says so
+        return []  # a missing input: the command says so
 
 
 if __name__ == "__main__":
