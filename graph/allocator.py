@@ -7,6 +7,11 @@ costs page faults and zeroing: measured, that doubles the time of a blur + gradi
 on a 600×440 array. Raising the mmap threshold to 16 MB and the trim threshold to 64 MB keeps those
 buffers in the heap for reuse; memory stays bounded by the trim threshold per arena.
 
+Transparent huge pages are turned off for the process (``prctl(PR_SET_THP_DISABLE)``, Linux): where the
+kernel backs anonymous memory with 2 MB pages on first touch (THP "always", the default of several
+distributions), every time the heap grows again after a trim it zeroes whole 2 MB pages, most of them
+only partly used before the next trim, and that page zeroing was the largest part of a run's system CPU.
+
 Applied once per process by :func:`luckystack.graph.process.configure_process`, before nodes run (in
 the main process and every worker); no-op where glibc's ``mallopt`` is missing, and off with
 ``LUCKYSTACK_MALLOC=default``.
@@ -26,6 +31,7 @@ import os
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+PR_SET_THP_DISABLE = 41
 ARENA_MAX = 2  # glibc makes up to 8 arenas per core, one per new thread; each node runs in a thread of its
 #                own, and the buffers a finished node freed stayed held in its thread's arena
 MMAP_THRESHOLD = 16 * 2**20
@@ -34,17 +40,29 @@ _done = False
 
 
 def tune_allocator() -> bool:
-    """Set glibc's mmap and trim thresholds (once); True if they were set."""
+    """Set glibc's mmap and trim thresholds and turn transparent huge pages off (once); True if the
+    thresholds were set."""
     global _done
     if _done or not sys.platform.startswith("linux") or os.environ.get("LUCKYSTACK_MALLOC") == "default":
         return False
     _done = True
     try:
         libc = _libc()
+        libc.prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)  # fails (EINVAL) on kernels before 3.15: no matter
         return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
             bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, ARENA_MAX))
     except (OSError, AttributeError):
         return False
+
+
+def default_huge_pages() -> None:
+    """Give this process, and the processes it starts from now on (they inherit the setting), the
+    machine's transparent huge pages again: a benchmark's other programs run as they would anywhere."""
+    if sys.platform.startswith("linux"):
+        try:
+            _libc().prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
 
 
 @functools.cache

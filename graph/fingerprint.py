@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import xxhash
@@ -33,18 +36,26 @@ import xxhash
 BLOCK = 8 << 20
 _RECENT_S = 2.0
 _SEEN: dict[str, tuple[str, str]] = {}  # real path → (identity before hashing, fingerprint), this process
+_AHEAD: dict[str, Future] = {}  # identity → its hash being computed (hash_ahead)
 
 
 def hash_file(path: Path) -> str:
-    """XXH3-128 of the file content and size, streamed in 8 MiB blocks."""
+    """XXH3-128 of the file content and size, hashed straight from the page cache through a memory map
+    (no copy into a buffer: two thirds of the CPU time of reading it in blocks), or read in 8 MiB blocks
+    where the file cannot be mapped (empty, or not a regular file)."""
     h = xxhash.xxh3_128()
     size = 0
     with open(path, "rb", buffering=0) as f:
-        buf = bytearray(BLOCK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-            size += n
+        try:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                h.update(mapped)
+                size = len(mapped)
+        except (ValueError, OSError):
+            buf = bytearray(BLOCK)
+            view = memoryview(buf)
+            while n := f.readinto(buf):
+                h.update(view[:n])
+                size += n
     h.update(f"|size={size}".encode())
     return "xxh3-128:" + h.hexdigest()
 
@@ -65,7 +76,7 @@ def fingerprint(path: Path | str, cache_dir: Path | None = None) -> str:
     ident = _identity(path, st)
     memo = None
     if cache_dir is not None:
-        memo = Path(cache_dir) / "fingerprints" / (hashlib.sha256(ident.encode()).hexdigest()[:32] + ".json")
+        memo = _memo(cache_dir, ident)
         try:
             data = json.loads(memo.read_text())
             if data.get("ident") == ident:
@@ -73,7 +84,7 @@ def fingerprint(path: Path | str, cache_dir: Path | None = None) -> str:
                 return data["fingerprint"]
         except (OSError, ValueError, KeyError):
             pass
-    fp = hash_file(path)
+    fp = _hashed_ahead(ident) or hash_file(path)
     _SEEN[os.path.realpath(path)] = (ident, fp)
     if memo is not None and time.time() - st.st_mtime_ns / 1e9 > _RECENT_S and _identity(path) == ident:
         try:
@@ -84,6 +95,50 @@ def fingerprint(path: Path | str, cache_dir: Path | None = None) -> str:
         except OSError:
             pass  # a read-only cache: the memo only saves time
     return fp
+
+
+def hash_ahead(path: Path | str) -> None:
+    """Start hashing ``path`` on a thread of its own (the hash runs outside the GIL): the next
+    :func:`fingerprint` of the file, while it stays the same, takes that result. A command that will
+    fingerprint a new input starts this before its imports, which then run meanwhile."""
+    ident = _identity(Path(path))
+    outcome: Future = Future()
+    _AHEAD[ident] = outcome
+
+    def run() -> None:
+        try:
+            outcome.set_result(hash_file(Path(path)))
+        except BaseException as e:  # (the caller hashes it again itself)
+            outcome.set_exception(e)
+
+    threading.Thread(target=run, name="lsk-fingerprint", daemon=True).start()
+
+
+def _hashed_ahead(ident: str) -> str | None:
+    """The hash :func:`hash_ahead` computed of the file with identity ``ident`` (waiting for it); None
+    if it was not asked for or failed."""
+    outcome = _AHEAD.pop(ident, None)
+    if outcome is None or outcome.exception() is not None:
+        return None
+    return outcome.result()
+
+
+def remembered(path: Path | str, cache_dir: Path | str) -> bool:
+    """Whether ``cache_dir`` remembers the fingerprint of ``path`` as the file is now (a run has read it
+    there before); False for a file it does not, and for a folder; OSError when ``path`` is unreadable."""
+    path = Path(path)
+    st = os.stat(path)
+    if path.is_dir():
+        return False
+    ident = _identity(path, st)
+    try:
+        return json.loads(_memo(cache_dir, ident).read_text()).get("ident") == ident
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _memo(cache_dir: Path | str, ident: str) -> Path:
+    return Path(cache_dir) / "fingerprints" / (hashlib.sha256(ident.encode()).hexdigest()[:32] + ".json")
 
 
 def _identity(path: Path, st: os.stat_result | None = None) -> str:

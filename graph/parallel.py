@@ -3,8 +3,10 @@
 A node waiting on ``joblib.Parallel`` leaves its own core idle while ``jobs`` workers compute, and the
 first node that maps waits for every worker's start-up (imports: about 0.7 s each) before any result.
 Here the caller computes items itself: alone until a worker has started (a no-op task tells; a worker
-left running by an earlier map answers within :data:`WARM_WORKER_WAIT_S`, so it gets the first items),
-then whenever the next result in order is not ready. With ``jobs`` = 2 one worker process does about half
+that answered an earlier map answers within :data:`WARM_WORKER_WAIT_S`, so it gets the first items),
+then whenever the next result in order is not ready. :func:`start_workers` starts the workers ahead of
+the first map (a command that is about to compute, before its own imports), so their start-up runs
+on cores that would otherwise wait. With ``jobs`` = 2 one worker process does about half
 of the work, its start-up overlaps the caller's computing, and the run holds one process less in
 memory. Results come in input order, so they never depend on who computed them. The last item is
 never queued on a worker but computed here, so the caller does not sit idle at the end while a worker
@@ -17,16 +19,21 @@ cores // jobs threads each, so ``jobs`` processes never run cores × jobs thread
 Workers never outlive the process that started them: a worker's initializer starts a watchdog thread
 that ends it within :data:`PARENT_POLL_S` once its parent is gone (SIGKILL, a crash); loky's resource
 trackers then see their last client go and exit too. The initializer is given the parent's pid, so a
-worker whose parent died while it was still starting exits at once, and the process set-up
-(:func:`~luckystack.graph.process.configure_process`) the parent's node packages registered.
+worker whose parent died while it was still starting exits at once. Every item carries the process
+set-up (:func:`~luckystack.graph.process.configure_process`) the parent's node packages registered,
+which the worker runs, once each, before its first item (the workers, started before those packages
+were imported, are the same for every map).
 (``prctl(PR_SET_PDEATHSIG)`` would fire when the parent *thread* that started the worker ends, and
 workers are started from node threads that end with each run.) :func:`stop_workers` ends them at once
 when a run is interrupted.
 
-After each item, a process whose heap holds more than :data:`FREE_HEAP_LIMIT` bytes free hands it back
-to the kernel (:func:`~luckystack.graph.allocator.release_free_memory`): a burst of temporaries in one
-item (a surface's AP templates, built once per process) would otherwise stay resident in that process
-through every later item and node, in the caller and in every worker.
+After each item, a process whose heap holds more than :data:`FREE_HEAP_LIMIT` bytes free, and more than
+:data:`BURST_FACTOR` times what it held free after each of its two items before, hands it back to the
+kernel (:func:`~luckystack.graph.allocator.release_free_memory`): a burst of temporaries in one item
+(a surface's AP templates, built once per process) would otherwise stay resident in that process
+through every later item and node, in the caller and in every worker. What every item frees alike (its
+own buffers) is kept for the next item (handing it back made every item fault those pages in afresh)
+until the map ends: the workers then hand back all they hold free.
 """
 
 from __future__ import annotations
@@ -36,18 +43,20 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, wait
+from importlib import import_module
 from typing import Any
 
-from luckystack.graph.allocator import release_free_memory
-from luckystack.graph.process import configure_process, process_setups
+from luckystack.graph.allocator import free_heap_bytes, release_free_memory
+from luckystack.graph.process import Setup, configure_process, process_setups
 
 IDLE_WORKER_TIMEOUT_S = 300  # as joblib's loky backend: workers survive between the nodes of a run
 AHEAD_PER_WORKER = 2  # items queued per worker, so a worker never waits for the caller to submit
 WAITING_PER_JOB = 2  # results computed here that may wait for an earlier worker item (bounds memory)
 PARENT_POLL_S = 0.25  # how often a worker checks that the process that started it is still there
-FREE_HEAP_LIMIT = 32 << 20  # free heap a process keeps after an item (per-item buffers reused as they are)
+FREE_HEAP_LIMIT = 32 << 20  # free heap a process keeps after an item in any case (per-item buffers reused)
+BURST_FACTOR = 1.25  # … and more when its items leave as much free, one after another
 WARM_WORKER_WAIT_S = 0.05  # a running worker answers a no-op in about 1 ms; a starting one takes ~0.7 s
 _END = object()
 # Thread-pool sizes native libraries read at start-up (joblib's list). A library with its own setting
@@ -67,10 +76,9 @@ def worker_env(jobs: int) -> dict[str, str]:
 _watchdog: threading.Thread | None = None
 
 
-def _start_worker(parent: int, setups: tuple[Callable[[], object], ...]) -> None:
-    """A worker's initializer: watch ``parent`` and set the process up to run nodes."""
+def _start_worker(parent: int) -> None:
+    """A worker's initializer: watch ``parent``."""
     _watch_parent(parent)
-    configure_process(setups)
 
 
 def _watch_parent(parent: int) -> None:
@@ -95,13 +103,35 @@ def _ready() -> bool:
     return True
 
 
-def _item(fn: Callable[[Any], Any], item: Any) -> Any:
-    """``fn(item)``, then the heap's free memory above :data:`FREE_HEAP_LIMIT` handed back (in a worker
-    or in the caller)."""
+def _preload(modules: tuple[str, ...]) -> int:
+    """In a worker: import ``modules`` (what the first items would import); returns the worker's pid."""
+    for name in modules:
+        import_module(name)
+    return os.getpid()
+
+
+_recent_free: deque[int] = deque(maxlen=2)  # free heap bytes after this process's last items
+
+
+def _item(fn: Callable[[Any], Any], item: Any, setups: tuple[Setup, ...] = ()) -> Any:
+    """``fn(item)`` in a process set up by ``setups`` (those not yet run here), then a burst of freed
+    heap handed back (see the module docstring; in a worker or in the caller)."""
+    configure_process(setups)
     try:
         return fn(item)
     finally:
+        _release_burst()
+
+
+def _release_burst() -> None:
+    free = free_heap_bytes()
+    if free is None:
         release_free_memory(FREE_HEAP_LIMIT)
+        return
+    usual = min(_recent_free, default=0)
+    _recent_free.append(free)
+    if free > FREE_HEAP_LIMIT and free > BURST_FACTOR * usual:
+        release_free_memory()
 
 
 def stop_workers() -> None:
@@ -111,6 +141,28 @@ def stop_workers() -> None:
     executor = getattr(reusable_executor, "_executor", None)  # loky's singleton; None: never started
     if executor is not None:
         executor.shutdown(wait=False, kill_workers=True)
+
+
+_probe: tuple[Any, Future] | None = None  # the pool and the latest no-op submitted to it
+
+
+def _pool(jobs: int) -> Any:
+    """loky's reusable executor with ``jobs − 1`` workers (started, or reused as they run)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs),
+                                 initializer=_start_worker, initargs=(os.getpid(),))
+
+
+def start_workers(jobs: int, preload: Sequence[str] = ()) -> None:
+    """Start the ``jobs − 1`` worker processes of later maps now, without waiting for them, each then
+    importing the modules ``preload`` names (the node packages whose functions the maps will run)."""
+    global _probe
+    if jobs <= 1:
+        return
+    pool = _pool(jobs)
+    for _ in range(jobs - 1):
+        _probe = (pool, pool.submit(_preload, tuple(preload)))
 
 
 def workers_running() -> bool:
@@ -133,19 +185,22 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
     ``fn`` and the items must pickle (worker processes). An exception from any item is raised here, at
     its place in the order; items not yet started are cancelled when the generator is closed.
     """
+    global _probe
     if jobs <= 1:
         yield from map(fn, items)
         return
-    from joblib.externals.loky import get_reusable_executor
-
-    pool = get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs),
-                                 initializer=_start_worker, initargs=(os.getpid(), process_setups()))
+    pool = _pool(jobs)
+    answered = _probe is not None and _probe[0] is pool and _probe[1].done()
     started = pool.submit(_ready)
-    wait([started], timeout=WARM_WORKER_WAIT_S)
+    _probe = (pool, started)
+    if answered:  # a worker is up: it gets the first items; a starting one would take far longer
+        wait([started], timeout=WARM_WORKER_WAIT_S)
+    setups = process_setups()
     source = iter(items)
     upcoming = next(source, _END)  # one item of lookahead: the last one is kept for this thread
     slots: deque[tuple[bool, Future]] = deque()  # in input order: (on a worker, its outcome)
     in_flight = 0
+    shared = False  # whether a worker was given items
     max_in_flight = AHEAD_PER_WORKER * (jobs - 1)
     max_waiting = WAITING_PER_JOB * jobs
     try:
@@ -154,8 +209,9 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
                 following = next(source, _END)
                 if following is _END:
                     break
-                slots.append((True, pool.submit(_item, fn, upcoming)))
+                slots.append((True, pool.submit(_item, fn, upcoming, setups)))
                 in_flight += 1
+                shared = True
                 upcoming = following
             exhausted = upcoming is _END
             if slots:
@@ -174,6 +230,23 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
         for on_worker, slot in slots:
             if on_worker:
                 slot.cancel()
+        if shared:
+            _rest(pool, jobs)
+
+
+def _rest(pool: Any, jobs: int) -> None:
+    """Have the workers hand back what their heaps hold free once the items queued before are done: the
+    next map's items need buffers of their own (this process does so between nodes, see run_task)."""
+    try:
+        for _ in range(jobs - 1):
+            pool.submit(_between_maps)
+    except RuntimeError:
+        pass  # the workers were stopped (an interrupted run)
+
+
+def _between_maps() -> None:
+    _recent_free.clear()
+    release_free_memory()
 
 
 def _computed_here(fn: Callable[[Any], Any], item: Any) -> Future:

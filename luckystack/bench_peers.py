@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from luckystack.bench import REPO, _descendants, _status_kb, machine, page_in, recording
+from luckystack.graph.allocator import default_huge_pages
 
 PR_SET_CHILD_SUBREAPER = 36
 SAMPLE_S = 0.05
@@ -199,6 +200,7 @@ def run_versus(args: argparse.Namespace) -> int:
         return 2
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
+    default_huge_pages()  # (the command's set-up turned them off; PSS would inherit that)
     print(f"machine: {machine()}", flush=True)
     jupiter = recording(work, args.frames, 640, 480, 8, args.frames)
     moon = recording(work, args.moon_frames, 1280, 960, 8, args.moon_frames, scene="moon")

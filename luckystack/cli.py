@@ -132,6 +132,8 @@ def exit_now(status: int) -> None:
 def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = engine_cli.chosen_command(argv)
+    if chosen == "run":
+        _start_ahead(_run_options(argv))
     if chosen is not None and chosen not in NO_NODES:  # none: --help, --version and usage errors
         import luckystack.nodes  # noqa: F401  (registers the node types)
 
@@ -140,6 +142,57 @@ def _command(argv: Sequence[str] | None) -> int:
     configure_process()
     return engine_cli.main(argv, app=application(), commands=app_commands(), after_run=_report_after_run,
                            after_sweep=_after_sweep, hint=_hint)
+
+
+def _run_options(argv: Sequence[str]) -> argparse.Namespace:
+    """The options of ``run`` in ``argv`` that say where its nodes run and what they read (no checks:
+    the command's own parser reports what is wrong)."""
+    p = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    p.add_argument("--input", "-i", action="append", default=[])
+    for name in ("--cache", "--executor", "--scheduler", "--workers"):
+        p.add_argument(name)
+    p.add_argument("--jobs", type=int)
+    try:
+        return p.parse_known_args(argv)[0]
+    except (argparse.ArgumentError, ValueError, SystemExit):
+        return argparse.Namespace(input=[], cache=None, executor="?", scheduler=None, workers=None, jobs=None)
+
+
+def _start_ahead(options: argparse.Namespace) -> None:
+    """On a first run (see :func:`_new_inputs`), start the worker processes and the hashing of the new
+    inputs for their fingerprints now, before this process imports the node types: their start-up runs
+    meanwhile instead of holding up the first map."""
+    new = _new_inputs(options)
+    if not new:
+        return
+    from luckystack.graph.fingerprint import hash_ahead
+    from luckystack.graph.parallel import start_workers
+
+    start_workers(options.jobs or os.cpu_count() or 1, preload=("luckystack.nodes",))
+    for path in new:
+        try:
+            hash_ahead(path)
+        except OSError:
+            pass  # gone meanwhile: the command says so
+
+
+def _new_inputs(options: argparse.Namespace) -> list[str]:
+    """The inputs of a run here, with worker processes, that its cache has never fingerprinted (so every
+    node computes on them); none when the run has no workers to start, or its inputs are all known (a
+    rerun, whose results are mostly cached and whose small maps need no worker), a folder or missing."""
+    from luckystack.graph.fingerprint import remembered
+
+    if options.executor not in (None, "local") or options.scheduler or options.workers or not options.input:
+        return []
+    if (options.jobs or os.cpu_count() or 1) <= 1 or os.environ.get("LUCKYSTACK_BACKEND", "loky") != "loky":
+        return []
+    cache = Path(options.cache or os.environ.get("LUCKYSTACK_CACHE") or "cache")  # as api.default_cache
+    try:
+        if any(Path(path).is_dir() for path in options.input):
+            return []  # a folder of frames: knowing would cost a look-up per file
+        return [path for path in options.input if not remembered(path, cache)]
+    except OSError:
+        return []  # a missing input: the command says so
 
 
 if __name__ == "__main__":

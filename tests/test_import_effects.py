@@ -3,7 +3,7 @@
 Run in fresh interpreters: OpenCV's thread count is read back with ``cv2.getNumThreads``; glibc's mmap
 threshold shows in whether a malloc of a few MB is served by ``mmap`` (``mallinfo2().hblks`` counts
 mmapped blocks). The untouched threshold is 128 KB, rising only to the size of a freed mmapped block;
-``configure_process`` fixes it at 16 MB.
+``configure_process`` fixes it at 16 MB. Transparent huge pages show in ``/proc/self/status``.
 """
 
 from __future__ import annotations
@@ -34,14 +34,19 @@ def mmapped(size):
     libc.free(block)
     return served_by_mmap
 
+def thp():
+    status = open("/proc/self/status").read()
+    return status.split("THP_enabled:")[1].split()[0] if "THP_enabled:" in status else None
+
 import cv2
 fresh = cv2.getNumThreads()
 import luckystack.graph.node, luckystack.graph.api, luckystack.nodes, luckystack.api, luckystack.cli
 state = {"fresh_threads": fresh, "threads_after_import": cv2.getNumThreads(),
-         "mmap_4mb_after_import": mmapped(4 << 20)}
+         "mmap_4mb_after_import": mmapped(4 << 20), "thp_after_import": thp()}
 from luckystack.setup import configure_process
 configure_process()
-state.update(threads_after_setup=cv2.getNumThreads(), mmap_8mb_after_setup=mmapped(8 << 20))
+state.update(threads_after_setup=cv2.getNumThreads(), mmap_8mb_after_setup=mmapped(8 << 20),
+             thp_after_setup=thp())
 print(json.dumps(state))
 """
 
@@ -58,3 +63,11 @@ def test_imports_change_nothing_and_the_setup_step_does():
     assert state["mmap_4mb_after_import"], "importing luckystack tuned glibc's allocator"
     assert state["threads_after_setup"] == 1
     assert not state["mmap_8mb_after_setup"], "configure_process left glibc's mmap threshold as it was"
+    if state["thp_after_import"] is not None:  # Linux 5.0 and later show it; a child inherits it
+        assert state["thp_after_import"] == _thp_of_this_process(), "importing luckystack turned huge pages off"
+        assert state["thp_after_setup"] == "0", "configure_process left transparent huge pages on"
+
+
+def _thp_of_this_process() -> str:
+    status = open("/proc/self/status").read()
+    return status.split("THP_enabled:")[1].split()[0]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -256,8 +258,9 @@ def _ap_section(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list
     ok = np.asarray(aps.array("ok"), bool) if "ok" in aps.arrays else None
     counts = figures.good_frames(np.asarray(aps.array("quality")), ok, valid)
     _draw_once(out_dir, ("ap_overlay.png", "local_quality.png"), (image, centres, sizes, counts),
-               lambda: (figures.ap_figure(out_dir / "ap_overlay.png", image, centres, sizes),
-                        figures.local_quality_figure(out_dir / "local_quality.png", image, centres, sizes, counts)))
+               lambda: _both(lambda: figures.ap_figure(out_dir / "ap_overlay.png", image, centres, sizes),
+                             lambda: figures.local_quality_figure(out_dir / "local_quality.png", image, centres,
+                                                                  sizes, counts)))
     scale = figures.display_scale(image.shape)
     zoom = f", shown {scale}× enlarged" if scale > 1 else " at full size"
     weakest = np.argsort(counts, kind="stable")[:3] + 1
@@ -270,6 +273,15 @@ def _ap_section(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list
     rows = [[str(k + 1), str(int(cx)), str(int(cy)), str(int(s)), str(int(c)), str(int(r))]
             for k, ((cy, cx), s, c, r) in enumerate(zip(centres, sizes, counts, replaced))]
     return pictures, ["AP", "x", "y", "size", "good frames", "shifts replaced"], rows
+
+
+def _both(first: Callable[[], Any], second: Callable[[], Any]) -> None:
+    """``first()`` on a thread of its own while this one runs ``second()`` (drawing and PNG encoding run in
+    OpenCV and numpy, which let other threads run meanwhile); raises what either raised."""
+    with ThreadPoolExecutor(1, thread_name_prefix="lsk-report") as pool:
+        other = pool.submit(first)
+        second()
+        other.result()
 
 
 def _draw_once(out_dir: Path, names: tuple[str, ...], data: tuple[np.ndarray, ...], draw: Any) -> None:
@@ -357,10 +369,12 @@ def write_run_report(record: RunRecord, out_dir: Path) -> Path:
     store = CacheStore(record.cache)
     results = _results_by_type(record, store)
     sizes = _stack_sizes(results)
-    entries, crop_note = _result_entries(record, out_dir, sizes)
+    with ThreadPoolExecutor(1, thread_name_prefix="lsk-report") as pool:  # the pictures of the APs meanwhile
+        ap_section = pool.submit(_ap_section, results, out_dir)
+        entries, crop_note = _result_entries(record, out_dir, sizes)
+        ap_pictures, ap_columns, ap_rows = ap_section.result()
     frames = next(iter(results.get("reader", {}).values()), None)
     frame_count = len(frames.array("frame_index")) if frames is not None and "frame_index" in frames.arrays else None
-    ap_pictures, ap_columns, ap_rows = _ap_section(results, out_dir)
     choice_columns, choice_rows, choice_pictures = _choice(results, out_dir)
     data = ReportData(
         title=f"{record.pipeline} — {Path(record.input).name if record.input else 'no input'}"

@@ -112,35 +112,53 @@ def test_an_empty_input_gives_nothing():
     assert list(ordered_map(_fails_on_five, [], jobs=2)) == []
 
 
-def _burst_then_report(_: int) -> tuple[int, int | None]:
-    """The heap's free bytes as this item starts, then a burst of 48 MB in 1 MB blocks (heap, not mmap,
-    under the tuned thresholds; below the 64 MB trim threshold, so glibc alone would keep it), freed."""
+_items_here = 0  # items this process ran (in each worker process of its own)
+
+
+def _free_then_allocate(megabytes: tuple[int, int]) -> tuple[int, int | None]:
+    """The heap's free bytes as this item starts, then ``megabytes[0]`` MB in 1 MB blocks (heap, not mmap,
+    under the tuned thresholds; below the 64 MB trim threshold, so glibc alone would keep it) if this is
+    the third item this process runs, else ``megabytes[1]`` MB, freed again."""
     import numpy as np
 
     from luckystack.graph.allocator import free_heap_bytes
 
+    global _items_here
     free = free_heap_bytes()
-    blocks = [np.ones(1 << 17) for _ in range(48)]  # 48 × 1 MB, every page touched
-    del blocks
+    blocks = [np.ones(1 << 17) for _ in range(megabytes[0] if _items_here == 2 else megabytes[1])]
+    del blocks  # every page was touched
+    _items_here += 1
     time.sleep(0.05)
     return os.getpid(), free
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
-def test_a_worker_hands_back_a_burst_of_freed_heap_after_each_item():
+def _worker_frees(megabytes: tuple[int, int], items: int = 24) -> list[int]:
+    """The free heap bytes at the start of each item a fresh worker ran, in order."""
     from luckystack.graph.allocator import free_heap_bytes
-    from luckystack.graph.parallel import FREE_HEAP_LIMIT
 
     if free_heap_bytes() is None:
         pytest.skip("no mallinfo2 (glibc < 2.33)")
-    stop_workers()  # a fresh worker, tuned by its initializer
-    out = list(ordered_map(_burst_then_report, range(24), jobs=2))
-    seen: dict[int, list[int]] = {}
-    for pid, free in out:
-        seen.setdefault(pid, []).append(free)
-    on_worker = [free for pid, frees in seen.items() if pid != os.getpid() for free in frees[1:]]
-    assert on_worker, "the worker ran fewer than two items"
-    assert max(on_worker) <= FREE_HEAP_LIMIT + (4 << 20)  # the earlier item's 48 MB went back
+    _no_workers()  # a fresh worker, which has run no item yet
+    out = list(ordered_map(_free_then_allocate, [megabytes] * items, jobs=2))
+    frees = [free for pid, free in out if pid != os.getpid()]
+    assert len(frees) >= 4, "the worker ran fewer than four items"
+    return frees
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_worker_hands_back_a_burst_of_freed_heap():
+    from luckystack.graph.parallel import FREE_HEAP_LIMIT
+
+    frees = _worker_frees((48, 4))  # 4 MB an item, but 48 MB in the third (a surface's AP templates)
+    assert max(frees[3:]) <= FREE_HEAP_LIMIT + (4 << 20)  # the burst went back
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_worker_keeps_the_heap_every_item_frees_alike_until_the_map_ends():
+    frees = _worker_frees((40, 40))  # each item uses and frees 40 MB, above FREE_HEAP_LIMIT
+    assert min(frees[2:]) >= 36 << 20  # kept for the next item from the second on, not faulted in again
+    out = list(ordered_map(_free_then_allocate, [(0, 0)] * 24, jobs=2))  # the next map, on the same worker
+    assert max(free for pid, free in out if pid != os.getpid()) < 8 << 20  # handed back when the map ended
 
 
 def test_release_free_memory_trims_only_above_its_limit():
@@ -161,3 +179,29 @@ print(before > 40 << 20, kept, trimmed, free_heap_bytes() < 8 << 20)
         pytest.skip("glibc's allocator")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.split() == ["True", "False", "True", "True"]
+
+
+def _modules_and_setup(_: int) -> tuple[bool, str | None, int]:
+    time.sleep(0.02)
+    return "colorsys" in sys.modules, os.environ.get("LSK_TEST_SETUP"), os.getpid()
+
+
+def _mark_process() -> None:
+    os.environ["LSK_TEST_SETUP"] = "ran"
+
+
+def test_workers_started_ahead_import_their_modules_then_serve_the_maps_with_the_parents_setup():
+    from luckystack.graph import process
+    from luckystack.graph.parallel import start_workers
+
+    _no_workers()
+    process.add_process_setup(_mark_process)  # a node package's set-up, registered after the workers started
+    try:
+        start_workers(2, preload=("colorsys",))
+        time.sleep(0.5)  # (the caller computes items alone while the worker still starts)
+        out = list(ordered_map(_modules_and_setup, range(150), jobs=2))
+    finally:
+        process._registered.remove(_mark_process)
+        os.environ.pop("LSK_TEST_SETUP", None)
+    on_worker = {(loaded, setup) for loaded, setup, pid in out if pid != os.getpid()}
+    assert on_worker == {(True, "ran")}  # the worker started ahead, set up before its first item

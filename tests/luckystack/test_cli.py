@@ -74,3 +74,41 @@ def test_the_command_ends_its_process_with_handlers_run_output_flushed_and_no_te
     assert bad.returncode == 2 and "no-such-pipeline.json" in bad.stderr and "exit handler ran" in bad.stdout
     usage = ended("--help")  # argparse's own exit: the normal one, teardown included
     assert usage.returncode == 0 and "module teardown" in usage.stdout
+
+
+def test_a_run_on_an_input_new_to_its_cache_starts_the_workers_first(tmp_path):
+    import os
+
+    from luckystack.cli import _new_inputs, _run_options
+    from luckystack.graph.fingerprint import fingerprint
+
+    def new(*argv: str) -> list[str]:
+        return _new_inputs(_run_options(argv))
+
+    rec, cache = tmp_path / "a.ser", tmp_path / "cache"
+    rec.write_bytes(bytes(range(256)) * 64)
+    os.utime(rec, (1e9, 1e9))  # not just written: its fingerprint is remembered
+    run = ["run", "pipeline.json", "-i", str(rec), "--cache", str(cache)]
+    assert new(*run, "--jobs", "2") == [str(rec)] == new("--jobs", "2", "--cache", str(cache), *run[:4])
+    assert new(*run, "--jobs", "1") == []  # no workers to start
+    assert new(*run, "--jobs", "2", "--executor", "dask") == []  # nodes run elsewhere
+    assert new(*run, "--jobs", "x") == []  # the command's parser says what is wrong
+    assert new("run", "pipeline.json", "-i", str(tmp_path / "missing.ser"), "--jobs", "2") == []
+    assert new("run", "pipeline.json", "-i", str(tmp_path), "--jobs", "2") == []  # a folder
+    fingerprint(rec, cache)  # as a run does: a rerun finds most results cached and starts no worker
+    assert new(*run, "--jobs", "2") == []
+    assert new(*run, "--jobs", "2", "--cache", str(tmp_path / "other")) == [str(rec)]
+
+    probe = ("import sys, contextlib, io\n"
+             "import luckystack.graph.parallel as parallel\n"
+             "calls = []\n"
+             "parallel.start_workers = lambda jobs, preload=(): calls.append((jobs, preload, 'luckystack.nodes' in sys.modules))\n"
+             "from luckystack.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+             "    main(sys.argv[1:])\n"
+             "print(calls)")
+    out = subprocess.run([sys.executable, "-c", probe, "run", str(tmp_path / "none.json"), "-i", str(rec),
+                          "--cache", str(tmp_path / "new"), "--jobs", "3"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert ast.literal_eval(out.stdout.splitlines()[-1]) == [(3, ("luckystack.nodes",), False)]
