@@ -43,7 +43,7 @@ stack -> ``stacks``
     (height*z, width*z, C) float32 globally aligned mean of the globally best frames of that size
     (z = drizzle factor), ``count_{label}`` (A,) int32 frames stacked per AP; shared arrays
     ``origin`` (A, 2) int32 top-left of each patch and ``extent`` (A,) int32 blending window width,
-    both in output (drizzled) pixels of the crop. p = ceil(PATCH_OVERLAP × largest AP size × z), even.
+    both in output (drizzled) pixels of the crop. p = ceil(1.5 × largest AP size × z), even.
     Without sigma clipping also cumulative sums, float32, for incremental reruns: states of the chain
     at 5, 10, 20, 25, 30, 40 … 100 % of the valid frames up to the largest size, the highest first while
     they take at most 5 % of the recording's size (a rerun keeps those it took or made): ``sum_num_{frames}`` and

@@ -83,7 +83,7 @@ class AlignParams(Params):
 @node_type("align", params=AlignParams, aliases=("align-aps",), key_name="align-aps",
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"),
                    "reference": Port(kind="reference"), "quality": Port(required=False, kind="quality")},
-           outputs={"aps": "aps"}, version="14", reads_input=True, check_input=ap_sizes_fit)
+           outputs={"aps": "aps"}, version="13", reads_input=True, check_input=ap_sizes_fit)
 def align(ctx: Context) -> Result:
     """Place APs and measure each AP's local quality in every globally stabilized frame.
 

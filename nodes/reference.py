@@ -36,7 +36,7 @@ class ReferenceParams(Params):
 
 @node_type("reference", params=ReferenceParams,
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"), "quality": Port(kind="quality")},
-           outputs={"reference": "reference"}, version="11", reads_input=True)
+           outputs={"reference": "reference"}, version="10", reads_input=True)
 def reference(ctx: Context) -> Result:
     """The reference image over the stabilize crop."""
     p: ReferenceParams = ctx.params

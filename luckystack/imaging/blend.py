@@ -1,6 +1,6 @@
 """Blending AP patch stacks into one image: smooth, overlapping, centre-favouring weights.
 
-Each AP patch gets a separable raised-cosine window over its own extent (the patch: AP box × ``PATCH_OVERLAP``), highest at
+Each AP patch gets a separable raised-cosine window over its own extent (AP box × 1.5), highest at
 the AP centre and falling to zero at the patch edge, multiplied by the patch's per-pixel coverage
 (drizzle leaves uneven coverage). The AP image is the weighted sum divided by the summed weights.
 Where the summed weight drops below ``full_weight`` (the rim of the AP grid) the AP image is blended

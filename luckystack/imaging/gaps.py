@@ -6,8 +6,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from luckystack.imaging.stacking import PATCH_OVERLAP
-
 GAP_KEEP = 0.25  # an AP keeps its frames with gaps when fewer than this share of its valid frames has none
 
 
@@ -20,14 +18,14 @@ def aps_over_gaps(masks: Callable[[int], np.ndarray | None] | None, shift: np.nd
 
     ``masks(i)`` is frame i's (H, W) bool gap mask, or None where it has none (a frame stream's
     ``nonfinite_mask``); ``masks`` None means no frame has gaps. ``shift`` (N, 2) and ``valid`` (N,)
-    are per frame. A patch spans ``PATCH_OVERLAP`` × its AP size (as the stack cuts it) plus 4 px for the local
+    are per frame. A patch spans 1.5 × its AP size (as the stack cuts it) plus 4 px for the local
     shift; its frame position is crop origin + global shift + centre, as in every node.
     """
     valid = np.asarray(valid, bool)
     out = np.zeros((len(valid), len(centres)), bool)
     if masks is None or len(centres) == 0:
         return out
-    half = np.ceil(PATCH_OVERLAP / 2 * np.asarray(sizes)).astype(np.int64) + 4
+    half = np.ceil(0.75 * np.asarray(sizes)).astype(np.int64) + 4
     for i in range(len(valid)):
         mask = masks(i)
         if mask is None:

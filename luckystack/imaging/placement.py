@@ -1,9 +1,8 @@
 """Alignment-point (AP) placement on the reference image.
 
-APs are square boxes on an overlapping grid (step at most half the box) that spans the image from
-margin to margin, kept where the reference is bright enough and has structure in both directions;
-manual APs are added as given. Centres are integer (y, x); a box of size s centred at c covers rows
-``c - s//2 … c - s//2 + s - 1``.
+APs are square boxes on an overlapping grid (step = half the box), kept where the reference is bright
+enough and has structure in both directions, at a margin from the image edges; manual APs are added
+as given. Centres are integer (y, x); a box of size s centred at c covers rows ``c - s//2 … c - s//2 + s - 1``.
 """
 
 from __future__ import annotations
@@ -42,8 +41,8 @@ def grid_aps(mono: np.ndarray, size: int, margin: int, min_brightness: float = 0
     lo_x, hi_x = margin + half, w - margin - (size - half)
     if hi_y < lo_y or hi_x < lo_x:
         return np.zeros((0, 2), np.int32)
-    ys = _spanning_range(lo_y, hi_y, step)
-    xs = _spanning_range(lo_x, hi_x, step)
+    ys = _centred_range(lo_y, hi_y, step)
+    xs = _centred_range(lo_x, hi_x, step)
     cy, cx = np.meshgrid(ys, xs, indexing="ij")
     cy, cx = cy.ravel(), cx.ravel()
     struct = structure_map(mono, size)[cy - half, cx - half]
@@ -57,17 +56,11 @@ def grid_aps(mono: np.ndarray, size: int, margin: int, min_brightness: float = 0
     return np.stack([cy[keep], cx[keep]], axis=1).astype(np.int32)
 
 
-def _spanning_range(lo: int, hi: int, step: int) -> np.ndarray:
-    """Evenly spaced integer points from lo to hi, both included, at most ``step`` apart.
-
-    The first and last APs sit on the margins: a grid whose leftover is split at both ends leaves a
-    band up to a step wide along the image edges where only the background stack reaches (a Moon or
-    Sun filling the frame loses sharpness there).
-    """
-    n = -(-(hi - lo) // step)  # intervals
-    if n == 0:
-        return np.array([lo], np.int64)
-    return lo + (np.arange(n + 1) * (hi - lo) + n // 2) // n
+def _centred_range(lo: int, hi: int, step: int) -> np.ndarray:
+    """Points from lo to hi (inclusive) at ``step``, the leftover split evenly at both ends."""
+    n = (hi - lo) // step
+    start = lo + ((hi - lo) - n * step) // 2
+    return start + step * np.arange(n + 1)
 
 
 def place_aps(mono: np.ndarray, sizes: list[int] | None = None, margin: int = 8,

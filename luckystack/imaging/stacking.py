@@ -38,7 +38,7 @@ from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, inter
 from luckystack.imaging.localshift import ApMatching
 from luckystack.imaging.spectral import coarse_shape, shifted_spectra, spectral_weights, upsampled
 
-PATCH_OVERLAP = 1.25  # patch side = AP box × 1.25: neighbouring patches (step ≤ box/2) overlap by half or more
+PATCH_OVERLAP = 1.5  # patch side = AP box × 1.5, so neighbouring patches (step ≈ box/2) overlap
 READ_BOXES = True  # read a frame only where its patches lie when it gives no background (see patch_box)
 READ_MARGIN = 6  # px around the patches' footprint: interpolation taps (≤ 4 px) and drizzle drops
 FFT_PRIMES = (2, 3, 5, 7, 11, 13)  # a spectral patch's side has only these prime factors: its transform,

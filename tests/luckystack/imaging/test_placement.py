@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from luckystack.imaging.placement import _spanning_range, default_ap_size, match_boxes, neighbours, place_aps
+from luckystack.imaging.placement import default_ap_size, match_boxes, neighbours, place_aps
 
 
 def _jupiter(h=300, w=400, radius=100):
@@ -14,31 +14,11 @@ def _jupiter(h=300, w=400, radius=100):
 
 
 @pytest.mark.parametrize("radius", [60, 100, 140])
-def test_default_size_gives_jupiter_discs_10_to_45_aps(radius):
+def test_default_size_gives_jupiter_discs_10_to_40_aps(radius):
     img = _jupiter(radius=radius, h=2 * radius + 80, w=2 * radius + 120)
     centres, sizes = place_aps(img)
-    assert 10 <= len(centres) <= 45  # ~25 on a grid of step s/2; the spanning grid's is up to s/2
+    assert 10 <= len(centres) <= 40
     assert sizes[0] == default_ap_size(img) and sizes[0] % 8 == 0
-
-
-@pytest.mark.parametrize("lo, hi, step", [(72, 568, 64), (72, 1208, 64), (40, 41, 20), (5, 5, 10), (30, 90, 20)])
-def test_spanning_range_reaches_both_ends_at_most_a_step_apart(lo, hi, step):
-    pts = _spanning_range(lo, hi, step)
-    assert pts[0] == lo and pts[-1] == hi
-    gaps = np.diff(pts)
-    assert (gaps <= step).all() and (gaps > 0).all() and (len(gaps) == 0 or gaps.max() - gaps.min() <= 1)
-    assert len(pts) == 1 + -(-(hi - lo) // step)  # no more points than the step needs
-
-
-def test_a_frame_filling_object_gets_aps_from_margin_to_margin():
-    """A Moon filling the frame: the grid reaches the margins on all four sides (a centred grid
-    left up to a step along two of them to the background stack alone)."""
-    rng = np.random.default_rng(1)
-    img = 0.5 + 0.3 * cv2.GaussianBlur(rng.random((480, 640)).astype(np.float32), (0, 0), 3.0)
-    centres, sizes = place_aps(img, sizes=[128], margin=8, min_structure=0.0)
-    assert centres[:, 0].min() == 8 + 64 and centres[:, 0].max() == 480 - 8 - 64
-    assert centres[:, 1].min() == 8 + 64 and centres[:, 1].max() == 640 - 8 - 64
-    assert len(centres) == 8 * 9
 
 
 def test_aps_sit_on_the_bright_object_inside_the_margin():

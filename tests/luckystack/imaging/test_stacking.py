@@ -56,14 +56,14 @@ def test_fft_side_is_the_smallest_even_side_with_small_prime_factors():
 
 
 def test_spectral_patches_take_an_fft_friendly_side_and_others_keep_theirs():
-    """108 px APs: 1.25 × 108 = 135 → 136 px = 8 × 17, whose transform costs a third more than 140's."""
-    centres, sizes = np.array([[100, 120], [150, 160]]), np.array([108, 60])
+    """90 px APs: 1.5 × 90 = 135 → 136 px = 8 × 17, whose transform costs a third more than 140's."""
+    centres, sizes = np.array([[100, 120], [150, 160]]), np.array([90, 60])
     origins, side = patch_geometry(centres, sizes, 1.0)
     assert side == 136
     grown_origins, grown = patch_geometry(centres, sizes, 1.0, fft=True)
     assert grown == 140
     np.testing.assert_array_equal(grown_origins + grown // 2, origins + side // 2)  # the same centres
-    assert patch_geometry(centres, np.array([88, 88]), 1.0, fft=True)[1] == 110  # default sizes: unchanged
+    assert patch_geometry(centres, np.array([88, 88]), 1.0, fft=True)[1] == 132  # default sizes: unchanged
 
 
 @pytest.mark.parametrize("channels", [1, 3])
