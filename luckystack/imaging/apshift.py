@@ -297,25 +297,8 @@ def measure(frame_blur: np.ndarray, tpl: Templates, gdy: float, gdx: float, radi
             aps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local shifts (A, 2) of one frame beyond its global shift, match correlation (A,), found (A,), of
     the APs ``aps`` ((A,) bool; default all; the rows of others are 0, 0 and True). An AP's values do not
-    depend on which others are measured with it. See :func:`measure_points`, which also gives the
+    depend on which others are measured with it. How: :func:`measure_points`, which also gives the
     strided estimates and can leave out the full-resolution fits.
-
-    Each window is fitted as template + offset + shift + blur difference + affine and second-order
-    terms (see :func:`_lk_group_terms`) on the frame's pixels as they are, read at a whole-pixel offset
-    from the box: no resampling. All APs of a size at once:
-    - up to START_ITERATIONS Gauss–Newton steps on every COARSE_STEP-th pixel from the whole pixel
-      nearest the global shift, each moving the AP to the whole pixel nearest its estimate, until
-      that no longer moves it;
-    - an AP that has not settled by then, has left the search radius or has settled below
-      SETTLED_CORRELATION is searched (ZNCC at half resolution over ``radius``) and gets up to
-      COARSE_ITERATIONS strided steps from the match;
-    - a fit on every pixel at the settled offset and one at its diagonal neighbour on the side of the
-      strided estimate, blended per axis by the first one's offset, give the sub-pixel shift (both
-      again at the whole pixel nearest it where that lies more than RECENTRE px away).
-    The Gaussian weight keeps the box edges, where content enters and leaves, from biasing the shift.
-    The correlation is the Gaussian-weighted ZNCC of the full-resolution patch at the settled offset.
-    ``found`` is False where a search's peak sat on its border or the shift left the search radius
-    (the match may lie outside it).
     """
     m = measure_points(frame_blur, tpl, gdy, gdx, radius, aps)
     return m.shift, m.score, m.found
