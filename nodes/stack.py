@@ -270,6 +270,10 @@ def stack(ctx: Context) -> Result:
         for _ in work.walk(pool.states, background, none, means, bg_shape):
             pass  # fills ``means``, the background of every state
         background = None
+    if len(groups) > 1 and work.bands and plan.matching is not None:
+        # This process's AP templates (a burst of temporaries) are built before the AP passes, not in the
+        # first one while the worker builds its own: the pass's map hands the burst back as it starts.
+        plan.matching.needed(np.zeros(plan.matching.count, bool))
     for g in groups:
         sums = clipped = None
         if work.bands:
