@@ -33,9 +33,9 @@ kernel (:func:`~luckystack.graph.allocator.release_free_memory`): a burst of tem
 (a surface's AP templates, built once per process) would otherwise stay resident in that process
 through every later item and node, in the caller and in every worker. What every item frees alike (its
 own buffers) is kept for the next item (handing it back made every item fault those pages in afresh)
-until the map ends: the workers then hand back all they hold free, and the caller does so when a map
-ends and as one starts (a node that maps once per group of work, such as a surface's stack, would
-otherwise hold one map's buffers, or a burst of its own between maps, beside the workers' items).
+until the map ends: the workers then hand back all they hold free, and the caller does so as the next
+map starts (a node that maps once per group of work, such as a surface's stack, would otherwise hold
+the last map's buffers, or a burst of its own between maps, beside the workers' items).
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
     if answered:  # a worker is up: it gets the first items; a starting one would take far longer
         wait([started], timeout=WARM_WORKER_WAIT_S)
     setups = process_setups()
-    _between_maps()  # what the node freed before this map (a burst of set-up) would count in its peak
+    _between_maps()  # what the node freed before this map (the last map's buffers, a burst of set-up)
     source = iter(items)
     upcoming = next(source, _END)  # one item of lookahead: the last one is kept for this thread
     slots: deque[tuple[bool, Future]] = deque()  # in input order: (on a worker, its outcome)
@@ -235,7 +235,6 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
                 slot.cancel()
         if shared:
             _rest(pool, jobs)
-        _between_maps()  # this map's buffers would count in the node's work up to its next map
 
 
 def _rest(pool: Any, jobs: int) -> None:
