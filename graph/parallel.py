@@ -34,8 +34,8 @@ kernel (:func:`~luckystack.graph.allocator.release_free_memory`): a burst of tem
 through every later item and node, in the caller and in every worker. What every item frees alike (its
 own buffers) is kept for the next item (handing it back made every item fault those pages in afresh)
 until the map ends: the workers then hand back all they hold free, and the caller does so as the next
-map starts (a node that maps once per group of work, such as a surface's stack, would otherwise hold
-the last map's buffers, or a burst of its own between maps, beside the workers' items).
+map starts (a node that maps once per group of its work would otherwise hold the last map's buffers,
+or a burst of its own between maps, beside the workers' items).
 """
 
 from __future__ import annotations
