@@ -56,13 +56,20 @@ def test_frames_with_the_disc_at_the_edge_are_flagged_and_results_do_not_depend_
     assert a.meta == b.meta
 
 
-def test_surface_mode_tracks_a_textured_field():
-    rng = np.random.default_rng(5)
+def _textured_field(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """30 float frames (160×200) of a smooth random texture seen through a view that drifts by ``true``
+    (30, 2) px, whole and sub-pixel (features move by −true)."""
+    rng = np.random.default_rng(seed)
     big = cv2.GaussianBlur(rng.random((260, 300)).astype(np.float32), (0, 0), 2.5)
     big = (big - big.min()) / (big.max() - big.min()) * 0.6 + 0.2
     true = np.cumsum(rng.uniform(-1.5, 1.5, (30, 2)), axis=0)
     frames = np.stack([cv2.warpAffine(big, np.float32([[1, 0, 40 + dx], [0, 1, 40 + dy]]), (200, 160),
                                       flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP) for dy, dx in true])
+    return frames, true
+
+
+def test_surface_mode_tracks_a_textured_field():
+    frames, true = _textured_field(5)
     out = run_node("stabilize", {}, {"frames": memory_frames(ArrayFrameStream(frames))})["shifts"]
     assert out.meta["mode"] == "surface" and out.array("valid").all() and "object" not in out.meta
     err = out.array("shift") + true  # the view moves by +true, so features move by -true
@@ -73,12 +80,7 @@ def test_surface_mode_tracks_a_textured_field():
 def test_a_recorded_8_bit_surface_is_matched_on_its_binned_samples_as_accurately(tmp_path):
     from luckystack.io.ser_format import SerHeader, write_ser
 
-    rng = np.random.default_rng(6)
-    big = cv2.GaussianBlur(rng.random((260, 300)).astype(np.float32), (0, 0), 2.5)
-    big = (big - big.min()) / (big.max() - big.min()) * 0.6 + 0.2
-    true = np.cumsum(rng.uniform(-1.5, 1.5, (30, 2)), axis=0)
-    frames = np.stack([cv2.warpAffine(big, np.float32([[1, 0, 40 + dx], [0, 1, 40 + dy]]), (200, 160),
-                                      flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP) for dy, dx in true])
+    frames, true = _textured_field(6)
     samples = np.round(frames * 255).astype(np.uint8)
     path = tmp_path / "surface.ser"
     write_ser(path, samples, SerHeader(200, 160))
