@@ -78,13 +78,8 @@ def worker_env(jobs: int) -> dict[str, str]:
 _watchdog: threading.Thread | None = None
 
 
-def _start_worker(parent: int) -> None:
-    """A worker's initializer: watch ``parent``."""
-    _watch_parent(parent)
-
-
 def _watch_parent(parent: int) -> None:
-    """In a worker: exit if ``parent`` is gone already, else start (once) a daemon thread that exits
+    """A worker's initializer: exit if ``parent`` is gone already, else start (once) a daemon thread that exits
     this process when it is."""
     global _watchdog
     if os.getppid() != parent:
@@ -153,7 +148,7 @@ def _pool(jobs: int) -> Any:
     from joblib.externals.loky import get_reusable_executor
 
     return get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs),
-                                 initializer=_start_worker, initargs=(os.getpid(),))
+                                 initializer=_watch_parent, initargs=(os.getpid(),))
 
 
 def start_workers(jobs: int, preload: Sequence[str] = ()) -> None:
@@ -239,7 +234,8 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable, jobs: int) -> Iterato
 
 def _rest(pool: Any, jobs: int) -> None:
     """Have the workers hand back what their heaps hold free once the items queued before are done: the
-    next map's items need buffers of their own (this process does so between nodes, see run_task)."""
+    next map's items need buffers of their own (this process does so as its next map starts, and
+    between nodes, see run_task)."""
     try:
         for _ in range(jobs - 1):
             pool.submit(_between_maps)
