@@ -127,7 +127,9 @@ def _chosen_stack(results):
 
 def _why_stack(results) -> str:
     cands = results["images"].meta["choice"]["candidates"]
-    return "no-truth score " + ", ".join(f"{c['label']} {c['score']:.3f}" for c in cands)
+    ranked = sorted(cands, key=lambda c: -c["score"])
+    more = f" … of {len(cands)}" if len(cands) > 6 else ""  # several Fourier powers: the best few
+    return "no-truth score " + ", ".join(f"{c['label']} {c['score']:.3f}" for c in ranked[:6]) + more
 
 
 # ``align.ap_size=88`` after a run where the automatic size was 88 px reuses that run's results.

@@ -19,9 +19,10 @@ class MergeParams(Params):
 
 
 @node_type("merge", params=MergeParams, inputs={"stacks": Port(doc="the stack node's result", kind="stacks")},
-           outputs={"images": "images"}, version="1")
+           outputs={"images": "images"}, version="2")
 def merge(ctx: Context) -> Result:
-    """Blend AP stacks with overlapping raised-cosine weights over the background, per stack size."""
+    """Blend AP stacks with overlapping raised-cosine weights over the background, per stack size
+    (and per half stack the stack lists in meta ``halves``, for the choose node)."""
     stacks = ctx.inputs["stacks"]
     labels = stacks.meta.get("labels")
     if not labels:
@@ -29,9 +30,10 @@ def merge(ctx: Context) -> Result:
     origins = stacks.array("origin")
     extents = stacks.array("extent")
     arrays = {}
-    for label in labels:
+    halves = stacks.meta.get("halves") or {}
+    for label in list(labels) + [halves[label] for label in labels if label in halves]:
         arrays[f"image_{label}"] = blend_patches(
             stacks.arrays[f"patch_{label}"], stacks.arrays[f"coverage_{label}"], origins, extents,
             stacks.array(f"background_{label}"), ctx.params.full_weight)
-    keep = ("sizes", "labels", "drizzle", "ap_size", "bit_depth", "layout", "channels")
+    keep = ("sizes", "labels", "halves", "drizzle", "ap_size", "bit_depth", "layout", "channels")
     return Result(arrays=arrays, meta={k: stacks.meta[k] for k in keep if k in stacks.meta})

@@ -61,6 +61,7 @@ PARALLEL_PATCHES = 1500  # a pass over fewer AP patches (~0.5 s in one process) 
 BACKGROUND_FRAME_PATCHES = 3  # a background frame costs about as much as this many patches
 SHIFTS_GIVEN_SHARE = 2  # … and a patch whose local shift is given costs about 1 / this of one measured
 DEFAULT_SPECTRAL_POWER = 2.0  # of 2, 4 and 6 the one that raised PSNR on every simulated scene
+AUTO_SPECTRAL_POWERS = (0.0, 2.0, 4.0)  # the candidates of spectral_weight "auto" (docs/auto-settings.md)
 ONE_PASS_BYTES = 16 << 20  # all APs go in one pass over the recording when a chunk's sums of them take at
 #                            most this much (a planet's: 23 APs of 132 px at 7 bands, 12.8 MB); else …
 GROUP_BYTES = 12 << 20  # … in groups whose chunk sums cover at most this much (a Moon or Sun surface), one
@@ -88,13 +89,20 @@ class StackParams(Params):
         "sharpest against the truth (PSNR +0.9 dB over lanczos, +2.5 dB over linear).")
     sigma_clip: float | None = Field(
         None, ge=1, le=10, description="Kappa of per-pixel sigma clipping (a second pass); None = off.")
-    spectral_weight: float | None = Field(
-        None, ge=0, le=8, description="Fourier lucky stacking: weight every frame per spatial frequency by "
+    spectral_weight: float | list[float] | Literal["auto"] | None = Field(
+        None, description="Fourier lucky stacking: weight every frame per spatial frequency by "
         "its (smoothed) spectral amplitude to this power, so each frequency comes mostly from the frames "
         "that kept it best (0 = one weight per frame; higher = sharper but noisier). Default: 2 for "
         "interpolated stacks without sigma clipping (measured on simulated 640×480 recordings: +0.3 to "
         "+0.7 dB PSNR at P10 and +0.6 to +1.1 dB at P25), off for drizzle and sigma clipping, which it "
-        "cannot be combined with.")
+        "cannot be combined with. A list of powers (0–8), or auto (0, 2 and 4), stacks every size at "
+        "each of them in the same pass (each patch transformed once) as candidates labelled P10w2, "
+        "P10w4, …, for the choose node.")
+    halves: bool = Field(
+        False, description="Also stack every candidate in two halves (the frames of even and of odd rank "
+        "per AP) and put out half their difference, the candidate's own noise, labelled P10n / P10w4n and "
+        "listed in meta halves ({candidate: its noise}); the choose node scores the candidates by it. "
+        "Spectral stacks only.")
     drizzle: Literal[1, 1.5, 2, 3] = Field(1, description="Output magnification.")
     drizzle_method: Literal["drizzle", "resample"] = Field(
         "drizzle", description="Real drizzle (drop and overlap) or plain interpolated resampling.")
@@ -118,6 +126,18 @@ class StackParams(Params):
     def _as_list(cls, v):
         return [v] if isinstance(v, (int, float, str)) and not isinstance(v, bool) else v
 
+    @field_validator("spectral_weight")
+    @classmethod
+    def _powers(cls, v):
+        values = v if isinstance(v, list) else [] if v in (None, "auto") else [v]
+        if isinstance(v, list) and not 1 <= len(v) <= 6:
+            raise ValueError("give 1 to 6 spectral weight powers")
+        if any(not 0 <= q <= 8 for q in values):
+            raise ValueError("spectral weight powers lie in 0 … 8")
+        if isinstance(v, list) and len(set(v)) != len(v):
+            raise ValueError("the spectral weight powers repeat")
+        return v[0] if isinstance(v, list) and len(v) == 1 else v
+
     @model_validator(mode="after")
     def _one_kind(self):
         if self.percent is not None and self.frames is not None:
@@ -132,6 +152,8 @@ class StackParams(Params):
         if self.spectral_weight and not self._spectral_possible():
             raise ValueError("spectral_weight works on interpolated stacks: set drizzle 1, bayer_drizzle "
                              "false and sigma_clip null, or spectral_weight 0")
+        if self.halves and not (self.candidate_powers() and self._spectral_possible()):
+            raise ValueError("halves needs a spectral stack: a spectral_weight above 0, a list of them or auto")
         if (self.percent is not None and not self.percent) or (self.frames is not None and not self.frames):
             raise ValueError("give at least one stack size")
         return self
@@ -139,8 +161,25 @@ class StackParams(Params):
     def _spectral_possible(self) -> bool:
         return self.drizzle == 1 and not self.bayer_drizzle and self.sigma_clip is None
 
+    def candidate_powers(self) -> tuple[float, ...]:
+        """The powers stacked as candidates in one pass (several powers, or one with halves); () for
+        the one power of :meth:`spectral_power`."""
+        if self.spectral_weight == "auto":
+            return AUTO_SPECTRAL_POWERS
+        if isinstance(self.spectral_weight, list):
+            return tuple(float(q) for q in self.spectral_weight)
+        if self.halves and self.spectral_power() > 0:
+            return (self.spectral_power(),)
+        return ()
+
+    def spectral(self) -> bool:
+        """Whether the patches are summed as spectra."""
+        return self.spectral_power() > 0 or bool(self.candidate_powers())
+
     def spectral_power(self) -> float:
-        """The spectral weighting power in effect (the default resolved)."""
+        """The spectral weighting power in effect (the default resolved; 0 with several powers)."""
+        if isinstance(self.spectral_weight, (list, str)):
+            return 0.0
         if self.spectral_weight is not None:
             return float(self.spectral_weight)
         return DEFAULT_SPECTRAL_POWER if self._spectral_possible() else 0.0
@@ -170,7 +209,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q, brightness
 
 
-@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="24", reads_input=True,
+@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="25", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"), "aps": Port(kind="aps"),
                    "quality": Port(required=False, doc="global quality; needed for selection=global",
@@ -225,7 +264,7 @@ def stack(ctx: Context) -> Result:
     crop = shifts.meta.get("crop") or [0, 0, stream.height, stream.width]
     out_shape = (int(round(crop[2] * zoom)), int(round(crop[3] * zoom)))
     bg_shape = out_shape + (channels if not bayer else 3,)
-    origins, side = patch_geometry(centers, ap_sizes, zoom, fft=p.spectral_power() > 0)
+    origins, side = patch_geometry(centers, ap_sizes, zoom, fft=p.spectral())
     pool = earlier_pool(ctx, chain) if incremental else Pool({}, {})
     linked = {k: pool.outputs[int(sizes[k][1])] for k in order if int(sizes[k][1]) in pool.outputs}
     gain, level = np.ones(n), None  # level: the common brightness, the same for every stack size
@@ -234,7 +273,8 @@ def stack(ctx: Context) -> Result:
     matching = matching_of(aps, crop) if local is None else None
     plan = StackPlan(stream, origins, side, zoom, method, p.pixfrac, p.interpolation, 1,
                      (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
-                     spectral_power=p.spectral_power(), matching=matching)
+                     spectral_power=p.spectral_power(), matching=matching,
+                     spectral_powers=p.candidate_powers(), halves=p.halves)
     own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
     work = Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
     keep, keep_local = [], False
@@ -313,16 +353,28 @@ def stack(ctx: Context) -> Result:
     if replaced:
         ctx.log(f"{replaced} of the AP shifts stacked lost track and were replaced from neighbours")
     arrays: dict[str, np.ndarray] = dict(outputs.arrays)
-    meta_sizes = []
+    meta_sizes, halves = [], {}
     for k_sorted, k in enumerate(order):
         label, count = sizes[k]
-        meta_sizes.append({"label": label, "frames": int(count)})
+        for cand, half, power in candidate_labels(label, p):
+            meta_sizes.append({"label": cand, "frames": int(count)}
+                              | ({} if power is None else {"power": power, "size": label}))
+            if half:
+                halves[cand] = half
         arrays[f"count_{label}"] = ap_counts[:, k_sorted].astype(np.int32)
         if k in linked:  # an earlier result made this size from the same sums: link its outputs
             theirs, their_label = linked[k]
-            for kind in ("patch", "coverage", "background"):
-                arrays[f"{kind}_{label}"] = theirs.arrays[f"{kind}_{their_label}"]
-    meta_sizes = [meta_sizes[order.index(k)] for k in range(len(sizes))]  # back to request order
+            their_label = next((s.get("size", s["label"]) for s in theirs.meta["sizes"] if s["label"] == their_label),
+                               their_label)  # the size, where the earlier result held candidates of it
+            for (out, out_half, _), (their, their_half, _) in zip(candidate_labels(label, p),
+                                                                   candidate_labels(their_label, p)):
+                for kind in ("patch", "coverage", "background"):
+                    arrays[f"{kind}_{out}"] = theirs.arrays[f"{kind}_{their}"]
+                    if out_half:
+                        arrays[f"{kind}_{out_half}"] = theirs.arrays[f"{kind}_{their_half}"]
+    per_size = len(meta_sizes) // len(sizes)
+    meta_sizes = [m for k in range(len(sizes))  # back to request order
+                  for m in meta_sizes[order.index(k) * per_size:(order.index(k) + 1) * per_size]]
     meta_sums = keep_sums(arrays, chain, {k: held[k] if k in held else pool.states[k] for k in keep},
                           own_background)
     meta_local: dict = {}
@@ -335,6 +387,7 @@ def stack(ctx: Context) -> Result:
             "patch_size": side, "ap_size": int(values[np.argmax(freq)]), "method": method,
             "channels": channels, "crop": [int(c) for c in crop], "bit_depth": int(stream.bit_depth),
             "layout": "RGB" if channels == 3 else "mono", "sums": meta_sums, "level": level,
+            **({"halves": halves} if halves else {}),
             "shifts": {"stacked": stacked, "measured": measured, "replaced": replaced}, **meta_local}
     return Result(arrays=arrays, meta=meta)
 
@@ -351,19 +404,55 @@ def _mean_patches(num: np.ndarray, den: np.ndarray, side: int, spectral: bool
     return patch, den / np.where(peak > 0, peak, 1)[:, None, None, None]
 
 
+def candidate_labels(label: str, p: StackParams) -> list[tuple[str, str | None, float | None]]:
+    """(label, its half's label or None, its power or None) of every candidate of stack size ``label``:
+    the size itself, or one per power (``P10w2``) when several are stacked."""
+    powers = p.candidate_powers()
+    if not powers:
+        return [(label, None, None)]
+    out = []
+    for power in powers:
+        cand = label if len(powers) == 1 else f"{label}w{power:g}".replace(".", "p")
+        out.append((cand, f"{cand}n" if p.halves else None, power))
+    return out
+
+
+def _slot_outputs(label: str, state: State, side: int, p: StackParams) -> dict[str, np.ndarray]:
+    """The outputs of every candidate (and half) of one stack size from a state with slots
+    (``StackPlan.slots``: per power, or per power and half)."""
+    out: dict[str, np.ndarray] = {}
+    halves = 2 if p.halves else 1
+    for q, (cand, half, _) in enumerate(candidate_labels(label, p)):
+        nums = [in_memory(state.num[:, q * halves + h]) for h in range(halves)]
+        dens = [in_memory(state.den[:, q * halves + h]) for h in range(halves)]
+        out.update(_size_outputs(cand, State(sum(nums[1:], nums[0]), sum(dens[1:], dens[0]), state.bg), None, 0,
+                                 side, p, spectral=True))
+        if half:  # half the difference of the halves: the candidate's own noise (and frame-to-frame scatter)
+            a, b = (_size_outputs(half, State(nums[h], dens[h], state.bg), None, 0, side, p, spectral=True)
+                    for h in (0, 1))
+            diff = np.subtract(a[f"patch_{half}"], b[f"patch_{half}"]) * np.float32(0.5)
+            out.update({f"patch_{half}": diff, f"coverage_{half}": out[f"coverage_{cand}"],
+                        f"background_{half}": np.zeros(np.shape(state.bg), np.float32)})
+    return out
+
+
 def _size_outputs(label: str, state: State, clipped: ChunkSums | None, k_sorted: int, side: int,
-                  p: StackParams) -> dict[str, np.ndarray]:
+                  p: StackParams, spectral: bool | None = None) -> dict[str, np.ndarray]:
     """``patch_``, ``coverage_`` and ``background_{label}`` of one stack size: from its state, or from the
-    sigma-clipped sums (``clipped``, size ``k_sorted`` in ascending order) with the state's background."""
+    sigma-clipped sums (``clipped``, size ``k_sorted`` in ascending order) with the state's background;
+    with candidate powers, every candidate's (:func:`_slot_outputs`)."""
+    if spectral is None and p.candidate_powers():
+        return _slot_outputs(label, state, side, p)
+    spectral = p.spectral_power() > 0 if spectral is None else spectral
     if clipped is not None:
         knum = clipped.num[:, k_sorted]
         kden = np.broadcast_to(clipped.den, clipped.num.shape)[:, k_sorted]
-    elif p.spectral_power() > 0:
+    elif spectral:
         knum, kden = state.num, state.den  # from_spectrum works in double precision, a few APs at a time
     else:
         knum = in_memory(state.num).astype(np.float64)
         kden = np.broadcast_to(in_memory(state.den).astype(np.float64), knum.shape)
-    patch, coverage = _mean_patches(knum, kden, side, spectral=p.spectral_power() > 0)
+    patch, coverage = _mean_patches(knum, kden, side, spectral=spectral)
     background = state.bg  # float32; an earlier result's array stays a link to it
     if p.normalize is not None:
         background = in_memory(background)
@@ -495,7 +584,7 @@ def _clip_plan(plan: StackPlan, states: list[State], sq: np.ndarray, at: np.ndar
     stats = clip_stats(num, den, np.cumsum(sq, axis=1)[:, at], ap_counts, kappa)
     selected = ap_counts.max(axis=1)[:, None]  # the largest size's frames; _add_clipped puts each into
     #                                             the sizes its rank is within
-    return replace(plan, bands=len(at), squares=False, clip=stats, spectral_power=0.0,
+    return replace(plan, bands=len(at), squares=False, clip=stats, spectral_power=0.0, spectral_powers=(),
                    band_lo=np.zeros_like(selected), band_hi=selected, bg_lo=None, bg_hi=None)
 
 

@@ -242,6 +242,35 @@ def spectral_weights(spec: np.ndarray, power: float) -> np.ndarray:
     return cv2.exp(weight, dst=weight)
 
 
+def spectral_weights_powers(spec: np.ndarray, powers: Sequence[float]) -> np.ndarray:
+    """:func:`spectral_weights` of the same patches at several ``powers`` (P, k, h, m) float32: the
+    windowed power, the noise floor and the log of their ratio are computed once; only the exponent
+    differs (each power's weights have the bits :func:`spectral_weights` gives)."""
+    if spec.shape[3] == 1:
+        lum = spec[..., 0]
+    else:
+        lum = sum(spec[..., c] * np.float32(LUMA[c]) for c in range(3))
+    psd = windowed_power(lum)
+    above = _noise_bins(spec.shape[1])
+    noise = np.multiply(psd.reshape(len(psd), -1), above).sum(axis=1)
+    ratio = np.divide(psd, noise[:, None, None] + np.float32(1e-20))
+    np.maximum(ratio, np.float32(1), out=ratio)
+    log_ratio = cv2.log(ratio)
+    out = np.empty((len(powers),) + ratio.shape, np.float32)
+    for q, power in enumerate(powers):
+        if power == 0:  # r^0: the plain mean at every frequency
+            out[q] = 1
+            continue
+        half_power = np.float32(power / 2.0)
+        weight = np.divide(-half_power * np.float32(NOISE_MARGIN), ratio, out=out[q])
+        weight += half_power
+        np.maximum(weight, np.float32(0), out=weight)
+        weight *= log_ratio
+        np.minimum(weight, np.float32(MAX_LOG_WEIGHT), out=weight)
+        cv2.exp(weight, dst=weight)
+    return out
+
+
 _HALF_SCALE = np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]])
 
 

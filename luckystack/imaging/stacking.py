@@ -36,7 +36,9 @@ import numpy as np
 from luckystack.imaging.colour import grey
 from luckystack.imaging.drizzle import bayer_drizzle_patch, drizzle_patch, interpolate_patch
 from luckystack.imaging.localshift import ApMatching
-from luckystack.imaging.spectral import coarse_shape, shifted_spectra, spectral_weights, upsampled
+from luckystack.imaging.spectral import (
+    coarse_shape, shifted_spectra, spectral_weights, spectral_weights_powers, upsampled,
+)
 
 PATCH_OVERLAP = 1.5  # patch side = AP box × 1.5, so neighbouring patches (step ≈ box/2) overlap
 READ_BOXES = True  # read a frame only where its patches lie when it gives no background (see patch_box)
@@ -164,6 +166,19 @@ class StackPlan:
     bg_hi: np.ndarray | None = None
     matching: ApMatching | None = None  # measures the local shifts where the work has none
     first_ap: int = 0  # index of this plan's first AP among the matching's (the plan may hold a group)
+    spectral_powers: tuple[float, ...] = ()  # candidates: spectral sums at each of these powers (see slots)
+    halves: bool = False  # … each in two halves, the frames of even and of odd rank per AP
+
+    @property
+    def spectral(self) -> bool:
+        """Whether the patches are summed as spectra."""
+        return self.spectral_power > 0 or bool(self.spectral_powers)
+
+    @property
+    def slots(self) -> int:
+        """Sums per AP and band with :attr:`spectral_powers`: power q's frames of rank parity h go to
+        slot ``q·2 + h`` with :attr:`halves`, else to slot q; 0 without spectral_powers (no slot axis)."""
+        return len(self.spectral_powers) * (2 if self.halves else 1)
 
 
 @dataclass
@@ -233,9 +248,11 @@ def _accumulators(plan: StackPlan, n_ap: int) -> tuple[np.ndarray, np.ndarray, n
     """Zeroed float32 ``num``, ``den`` and ``sq`` of a chunk for ``n_ap`` APs (see :class:`ChunkSums`):
     float32 is plenty, within a chunk (≤ CHUNK terms) and across chunks, which are added in order."""
     shape = (n_ap, plan.bands, plan.patch, plan.patch, plan.channels)
-    if plan.spectral_power > 0:  # sums of weighted spectra (A, B, p, p//2+1, C) and coarse weights
-        num = np.zeros((n_ap, plan.bands, plan.patch, plan.patch // 2 + 1, plan.channels), np.complex64)
-        den = np.zeros((n_ap, plan.bands) + coarse_shape(plan.patch) + (1,), np.float32)
+    if plan.spectral:  # sums of weighted spectra (A, B, p, p//2+1, C) and coarse weights; with slots
+        #                (several powers, halves) (A, B, S, p, p//2+1, C) and (A, B, S, h, m, 1)
+        slot = (plan.slots,) if plan.slots else ()
+        num = np.zeros((n_ap, plan.bands) + slot + (plan.patch, plan.patch // 2 + 1, plan.channels), np.complex64)
+        den = np.zeros((n_ap, plan.bands) + slot + coarse_shape(plan.patch) + (1,), np.float32)
     else:
         num = np.zeros(shape, np.float32)
         scalar_den = plan.method == "interpolate" and plan.clip is None
@@ -254,7 +271,7 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
     """Sum one chunk of frames into band accumulators; a module-level function for ``ctx.map``."""
     plan = work.plan
     num, den, sq = _accumulators(plan, plan.origins.shape[0])
-    spectral = plan.spectral_power > 0
+    spectral = plan.spectral
     bg: dict[int, np.ndarray] = {}
     bg_count = np.zeros(plan.bands, dtype=np.int64)
     crop = np.asarray(plan.crop_offset, dtype=np.float64)
@@ -294,7 +311,7 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
             offsets = offsets - (box[0], box[2])
         gain = float(work.gain[j])
         members = _members(inside[j], aps)
-        add = _add_spectra if spectral else _add_patches
+        add = (_add_spectra_slots if plan.slots else _add_spectra) if spectral else _add_patches
         add(num, den, sq, plan, frame, aps, offsets, members, work.ap_rank[j], work.ap_weight[j], gain)
         if bg_bands:
             img = interpolate_patch(full, (0, 0), plan.out_shape, crop + work.shift[j], plan.zoom,
@@ -399,6 +416,30 @@ def _add_spectra(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int
             for b in bands:
                 num[a, b] += spec[k]
                 den[a, b, ..., 0] += coarse[k]
+
+
+def _add_spectra_slots(num, den, sq, plan: StackPlan, frame: np.ndarray, aps: list[int], offsets,
+                       members: list[list[int]], ranks, weights, gain: float) -> None:
+    """:func:`_add_spectra` at every power of ``plan.spectral_powers`` (into the slots, see
+    :attr:`StackPlan.slots`): each patch is transformed, and its windowed power measured, once."""
+    step = spectra_batch(plan.patch)
+    halves = 2 if plan.halves else 1
+    for start in range(0, len(aps), step):
+        batch = aps[start:start + step]
+        positions = plan.origins[batch].astype(np.float64) + offsets[batch]
+        spec = shifted_spectra(frame, positions, plan.patch, plan.interpolation, gain)
+        coarse_all = spectral_weights_powers(spec, plan.spectral_powers)  # (P, k, h, m)
+        w = np.asarray(weights, np.float32)[batch]
+        parity = (np.asarray(ranks)[batch] % 2).tolist() if plan.halves else [0] * len(batch)
+        for q, power in enumerate(plan.spectral_powers):
+            coarse = coarse_all[q]
+            coarse *= w[:, None, None]
+            weighted = spec * (w[:, None, None, None] if power == 0 else upsampled(coarse, plan.patch)[..., None])
+            for k, (a, bands) in enumerate(zip(batch, members[start:start + step])):
+                slot = q * halves + parity[k]
+                for b in bands:
+                    num[a, b, slot] += weighted[k]
+                    den[a, b, slot, ..., 0] += coarse[k]
 
 
 def spectra_batch(side: int) -> int:

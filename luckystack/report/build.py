@@ -307,9 +307,12 @@ def _choice(results: dict[str, dict[str, Any]], out_dir: Path) -> tuple[list[str
     choice = chosen.meta["choice"]
     cands = choice["candidates"]
     best = max(c["score"] for c in cands)
-    rows = [[c["label"], str(c["frames"]), f"{c['score']:.3f}", f"{c['score'] - best:+.3f}",
-             "chosen" if c["label"] == choice["chosen"] else ""] for c in cands]
-    columns = ["stack", "frames", "no-truth score", "vs best", f"pick: {choice['pick']}"]
+    powers = any("power" in c for c in cands)  # candidates at several Fourier powers (stack.spectral_weight)
+    rows = [[c["label"], str(c["frames"])] + ([f"{c['power']:g}"] if powers else [])
+            + [f"{c['score']:.3f}", f"{c['score'] - best:+.3f}", "chosen" if c["label"] == choice["chosen"] else ""]
+            for c in cands]
+    columns = ["stack", "frames"] + (["Fourier power"] if powers else []) + [
+        f"no-truth score ({choice.get('score', 'nested')})", "vs best", f"pick: {choice['pick']}"]
     pictures = []
     merged = next(iter(results.get("merge", {}).values()), None)
     labels = [c["label"] for c in cands]

@@ -43,6 +43,7 @@ class Candidate:
     image: np.ndarray  # the merged stack, (H, W, C) 0..1
     psnr: float  # against the truth
     frames: int = 0  # frames stacked
+    noise: np.ndarray | None = None  # half the difference of its two half stacks, merged (stack.halves)
 
 
 def pipeline_for(scene: str) -> Path:
@@ -78,6 +79,55 @@ def candidates(scene: str, seed: int, seeing: str, workdir: Path, frames: int = 
                 out.append(Candidate(int(merged.meta["ap_size"]), float(power), label, image,
                                      compare(image, truth).psnr, frames[label]))
     return out
+
+
+def auto_candidates(scene: str, seed: int, seeing: str, workdir: Path, frames: int = 120,
+                    size: tuple[int, int] = (320, 240), percents: Sequence[float] = (5, 10, 25),
+                    powers: Sequence[float] | str = "auto", jobs: int | None = 2) -> list[Candidate]:
+    """The candidates the auto pipeline compares on one simulated recording — its stack sizes at every
+    Fourier power, at the AP size it measures — each with its noise image (half the difference of its half stacks) and PSNR against the truth:
+    one run of the scene's ``*-auto.json`` with ``choose.pick`` all."""
+    import luckystack.nodes  # noqa: F401  (registers the node types)
+    from luckystack.graph import api
+
+    if seeing not in SEEING:
+        raise ValueError(f"unknown seeing {seeing!r}; choose one of {', '.join(SEEING)}")
+    ser = write_recording(workdir / f"{scene}-{seed}-{seeing}.ser",
+                          simulate(scene, frames, size[0], size[1], seed=seed, **SEEING[seeing]))
+    truth = load_truth(ser).image
+    pipeline = REPO / "pipelines" / ("planet-auto.json" if scene in PLANETS else "surface-auto.json")
+    p = api.load_pipeline(pipeline, {"stack.percent": list(percents), "stack.spectral_weight": powers,
+                                     "stack.halves": True, "choose.pick": "all"})
+    api.run(p, [ser], cache=workdir / "cache", out=workdir / "out", jobs=jobs)
+    merged = api.read_result(p, "merge", ser, workdir / "cache")["images"]
+    halves = merged.meta.get("halves") or {}
+    out = []
+    for s in merged.meta["sizes"]:
+        image = merged.array(f"image_{s['label']}")
+        noise = merged.array(f"image_{halves[s['label']]}") if s["label"] in halves else None
+        out.append(Candidate(int(merged.meta["ap_size"]), float(s.get("power", 2.0)), s.get("size", s["label"]),
+                             image, compare(image, truth).psnr, int(s["frames"]), noise))
+    return out
+
+
+def save(cands: Sequence[Candidate], path: Path) -> None:
+    """Keep candidates (images, noise images where made, PSNR, AP size, power, size label, frames)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = {"noise": np.stack([c.noise for c in cands])} if all(c.noise is not None for c in cands) else {}
+    np.savez_compressed(path, images=np.stack([c.image for c in cands]), psnr=np.array([c.psnr for c in cands]),
+                        ap_size=np.array([c.ap_size for c in cands]), power=np.array([c.power for c in cands]),
+                        label=np.array([c.label for c in cands]), frames=np.array([c.frames for c in cands]),
+                        **extra)
+
+
+def load(path: Path) -> list[Candidate]:
+    """Candidates kept by :func:`save`."""
+    d = np.load(path)
+    noise = d["noise"] if "noise" in d else [None] * len(d["psnr"])
+    frames = d["frames"] if "frames" in d else np.zeros(len(d["psnr"]), int)
+    return [Candidate(int(a), float(q), str(lab), img, float(ps), int(n), h)
+            for a, q, lab, img, ps, n, h in zip(d["ap_size"], d["power"], d["label"], d["images"], d["psnr"],
+                                               frames, noise)]
 
 
 def rank_correlation(cands: Sequence[Candidate], score: Callable[[np.ndarray], float] = default_score) -> float:
