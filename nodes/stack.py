@@ -275,7 +275,8 @@ def stack(ctx: Context) -> Result:
                      (int(crop[0]), int(crop[1])), out_shape, channels, squares=p.sigma_clip is not None,
                      spectral_power=p.spectral_power(), matching=matching,
                      spectral_powers=p.candidate_powers(), halves=p.halves)
-    own_background = {int(sizes[k][1]): f"background_{sizes[k][0]}" for k in order} if p.normalize is None else {}
+    own_background = {int(sizes[k][1]): f"background_{candidate_labels(sizes[k][0], p)[0][0]}" for k in order} \
+        if p.normalize is None else {}
     work = Work(chain, set(pool.states), sorted({int(sizes[k][1]) for k in order if k not in linked}))
     keep, keep_local = [], False
     if incremental:

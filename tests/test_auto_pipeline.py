@@ -31,6 +31,35 @@ def test_planet_auto_exports_the_chosen_stack_and_the_report_says_why(tmp_path):
     assert [Path(p).parent.name for p in run.record.exports()] == ["P25"]
 
 
+def test_several_fourier_powers_are_candidates_scored_by_their_own_noise(tmp_path):
+    """stack.spectral_weight auto stacks every size at powers 0, 2 and 4 in one pass; with halves the
+    choose node's half score measures each candidate's noise; the report and explain show the powers."""
+    ser = write_recording(tmp_path / "jupiter.ser", simulate("jupiter", 40, 256, 192, seed=3))
+    sets = {"stack.spectral_weight": "auto", "stack.halves": True, "stack.percent": [10, 25], "choose.score": "half"}
+    pipeline = api.load_pipeline(REPO / "pipelines" / "planet-auto.json", sets)
+    [run] = api.run(pipeline, [ser], cache=tmp_path / "cache", out=tmp_path / "out", jobs=1)
+    choice = api.read_result(pipeline, "choose", ser, tmp_path / "cache")["images"].meta["choice"]
+    assert [(c["label"], c["power"]) for c in choice["candidates"]] == [
+        ("P10w0", 0.0), ("P10w2", 2.0), ("P10w4", 4.0), ("P25w0", 0.0), ("P25w2", 2.0), ("P25w4", 4.0)]
+    assert choice["score"] == "half" and len({round(c["score"], 6) for c in choice["candidates"]}) == 6
+    assert choice["chosen"] == max(choice["candidates"], key=lambda c: c["score"])["label"]
+    assert [Path(p).parent.name for p in run.record.exports()] == [choice["chosen"]]  # no noise image exported
+    page = write_run_report(run.record, tmp_path / "report").read_text()
+    assert "Fourier power" in page and "no-truth score (half)" in page
+    [status] = [s for s in api.explain(pipeline, ser, tmp_path / "cache").values() if s.id == "choose"]
+    assert status.chose["pick"].startswith(f'"{choice["chosen"]}" (no-truth score {choice["chosen"]} ')
+    # the half score needs the halves: one clear error without them
+    sets["stack.halves"] = False
+    from luckystack.graph.node import NodeError
+    try:
+        api.run(api.load_pipeline(REPO / "pipelines" / "planet-auto.json", sets), [ser], cache=tmp_path / "cache",
+                out=tmp_path / "out3", jobs=1)
+    except NodeError as exc:
+        assert "stack.halves" in str(exc)
+    else:
+        raise AssertionError("the half score ran without half stacks")
+
+
 def test_auto_ap_size_follows_the_local_shift_field_and_an_explicit_size_wins(tmp_path):
     """A field that varies a lot (poor seeing) gets small APs; a rigid one keeps the object's default size;
     the report and explain say what was chosen and why."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from luckystack.imaging.autoselect import nested_scores
+from luckystack.imaging.autoselect import half_scores, nested_scores
 from luckystack.imaging.image_metrics import score as default_score
 from luckystack.simulate.conditions import SEEING
 from luckystack.simulate.metrics import compare
@@ -149,6 +149,41 @@ def nested(cands: Sequence[Candidate]) -> list[float]:
     return out
 
 
+def half(cands: Sequence[Candidate]) -> list[float]:
+    """The half score of each candidate (its own noise image; all candidates of one recording together,
+    :func:`luckystack.imaging.autoselect.half_scores`)."""
+    keys = [f"{c.ap_size}/{c.power:g}/{c.label}" for c in cands]
+    scores = half_scores(dict(zip(keys, (c.image for c in cands))), dict(zip(keys, (c.noise for c in cands))))
+    return [scores[k] for k in keys]
+
+
+AUTO_HEADER = ("| recording | n | ρ half | ρ nested (per power) | ρ image | best (size, power) | half pick vs best | "
+               "nested pick vs best | power 2, nested size pick (today) vs best | half pick vs today |")
+
+
+def auto_summary_rows(saved: Path, powers: Sequence[float] = (0.0, 2.0, 4.0)) -> list[str]:
+    """Markdown rows from :func:`auto_candidates` kept by :func:`save` (one .npz a recording), over the
+    candidates at ``powers``: the rank correlation with PSNR of the half, nested (each power's sizes
+    scored together) and image-alone scores, and what each score's pick loses against the best candidate
+    and against today's auto (power 2, the stack size by the nested score)."""
+    rows = []
+    for path in sorted(Path(saved).glob("*.npz")):
+        cands = [c for c in load(path) if c.power in powers]
+        psnr = np.array([c.psnr for c in cands])
+        power = np.array([c.power for c in cands])
+        by_half, by_nested = np.array(half(cands)), np.array(nested(cands))
+        by_image = np.array([default_score(c.image) for c in cands])
+        two = np.flatnonzero(power == 2.0)
+        today = psnr[two[np.argmax(by_nested[two])]] if two.size else np.nan
+        best = int(np.argmax(psnr))
+        rho = [spearmanr(v, psnr).statistic for v in (by_half, by_nested, by_image)]
+        rows.append(f"| {path.stem} | {len(cands)} | {rho[0]:.2f} | {rho[1]:.2f} | {rho[2]:.2f} | "
+                    f"{psnr[best]:.2f} ({cands[best].label}, {cands[best].power:g}) | "
+                    f"{psnr[np.argmax(by_half)] - psnr[best]:+.2f} | {psnr[np.argmax(by_nested)] - psnr[best]:+.2f} | "
+                    f"{today - psnr[best]:+.2f} | {psnr[np.argmax(by_half)] - today:+.2f} |")
+    return rows
+
+
 def summary_rows(saved: Path) -> list[str]:
     """Markdown table rows from a ``--save`` folder: per recording, the correlation over all candidates,
     the lowest within one AP size, the lowest over the stack sizes of one AP size and power, what the
@@ -187,7 +222,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--save", help="keep every candidate's image and PSNR in this folder (one .npz a recording)")
     ap.add_argument("--summary", help="print the markdown table of a --save folder instead of running")
+    ap.add_argument("--auto", action="store_true", help="compare what the auto pipeline compares (its stack "
+                    "sizes at Fourier powers 0 to 4 in one run, with their noise images) and save them (--save)")
+    ap.add_argument("--auto-summary", help="print the markdown table of an --auto --save folder (powers 0, 2, 4)")
     args = ap.parse_args(argv)
+    if args.auto_summary:
+        print(AUTO_HEADER)
+        print("|" + "---|" * AUTO_HEADER.count(" | ") + "---|")
+        print("\n".join(auto_summary_rows(Path(args.auto_summary))))
+        return 0
+    if args.auto:
+        if not args.save:
+            ap.error("--auto needs --save DIR")
+        w, h = (int(v) for v in args.size.split("x"))
+        for scene in args.scenes.split(","):
+            for seeing in args.seeing.split(","):
+                for seed in (int(s) for s in args.seeds.split(",")):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        cands = auto_candidates(scene, seed, seeing, Path(tmp), args.frames, (w, h),
+                                                powers=[0, 1, 2, 3, 4])
+                    save(cands, Path(args.save) / f"{scene}-{seeing}-{seed}.npz")
+                    print(f"{scene}-{seeing}-{seed}: {len(cands)} candidates", flush=True)
+        return 0
     if args.summary:
         print("| recording | n | ρ all | ρ one AP size (min) | ρ stack sizes (min) | score's pick vs best dB | "
               "size pick vs best size | vs P10 | vs P25 |")

@@ -99,7 +99,8 @@ def _stack_after(syn, earlier, jobs=1, **params):
     return registry()["stack"].run(ctx)["stacks"], ctx.labels
 
 
-@pytest.mark.parametrize("mode", [{}, {"spectral_weight": 0}, {"drizzle": 2}, {"normalize": 0.8}])
+@pytest.mark.parametrize("mode", [{}, {"spectral_weight": 0}, {"drizzle": 2}, {"normalize": 0.8},
+                                  {"spectral_weight": [2, 4], "halves": True}])
 def test_building_on_earlier_sizes_gives_the_same_bits(mode):
     syn = make(n=60, h=64, w=80, ap_size=24)
     first = _stack(syn, percent=[10, 25, 50], **mode)
@@ -290,6 +291,45 @@ def test_spectral_weighting_defaults_and_limits():
             params(spectral_weight=2, **other)
 
 
+def test_several_fourier_powers_in_one_pass_are_the_stacks_of_each_power():
+    syn = make(n=40, seed=0)
+    several = _merged(syn, percent=[10, 25], spectral_weight=[0, 2, 4])
+    assert several.meta["labels"] == ["P10w0", "P10w2", "P10w4", "P25w0", "P25w2", "P25w4"]
+    assert [(s["size"], s["power"]) for s in several.meta["sizes"]] == [
+        ("P10", 0.0), ("P10", 2.0), ("P10", 4.0), ("P25", 0.0), ("P25", 2.0), ("P25", 4.0)]
+    for power in (0, 2, 4):
+        alone = _merged(syn, percent=[10, 25], spectral_weight=power)
+        for size in ("P10", "P25"):
+            got, want = several.array(f"image_{size}w{power}"), alone.array(f"image_{size}")
+            if power:  # the same sums, added in the same order
+                assert np.array_equal(got, want), (size, power)
+            else:  # power 0 alone is summed as pixels, here as spectra (sub-pixel shifts taken circularly
+                #      over each patch, see spectral.shifted_spectra): the same but at the patches' rims
+                assert np.abs(got - want).mean() < 2e-5 and np.abs(got - want).max() < 2e-3
+    truth = syn.truth_crop()
+    assert psnr(several.array("image_P25w2"), truth) != psnr(several.array("image_P25w4"), truth)
+
+
+def test_halves_put_out_each_candidates_noise():
+    syn = make(n=40, seed=0)
+    stacks = _stack(syn, percent=[10, 50], spectral_weight=[2, 4], halves=True)
+    assert stacks.meta["halves"] == {f"{s}w{q}": f"{s}w{q}n" for s in ("P10", "P50") for q in (2, 4)}
+    merged = run_node("merge", {}, {"stacks": stacks})["images"]
+    alone = _merged(syn, percent=[10, 50], spectral_weight=4)
+    # the whole candidate is the sum of its halves: the stack of the power alone up to rounding
+    assert np.abs(merged.array("image_P50w4") - alone.array("image_P50")).max() < 1e-5
+    rms = {label: float(np.sqrt(np.mean(np.square(merged.array(f"image_{label}n"))))) for label in stacks.meta["halves"]}
+    # the noise falls with the frames stacked and rises with the power (fewer frames carry each frequency)
+    assert rms["P50w2"] < rms["P10w2"] and rms["P50w4"] < rms["P10w4"]
+    assert rms["P10w2"] < rms["P10w4"] and rms["P50w2"] < rms["P50w4"]
+    assert 0 < rms["P50w2"] < 0.05 * float(merged.array("image_P50w2").mean())
+    with pytest.raises(ValidationError, match="halves"):
+        StackParams(halves=True, spectral_weight=0)
+    for bad in ([], [1, 1], [9], [0, 2, 4, 6, 8, 1, 3]):
+        with pytest.raises(ValidationError):
+            StackParams(spectral_weight=bad)
+
+
 def test_spectral_weighting_keeps_more_detail_than_one_weight_per_frame():
     syn = make(n=60, seed=0)
     truth = syn.truth_crop()
@@ -300,7 +340,8 @@ def test_spectral_weighting_keeps_more_detail_than_one_weight_per_frame():
     assert psnr(spectral, truth) > psnr(plain, truth)
 
 
-@pytest.mark.parametrize("mode", [{}, {"spectral_weight": 0}, {"drizzle": 2}, {"sigma_clip": 2.5}])
+@pytest.mark.parametrize("mode", [{}, {"spectral_weight": 0}, {"drizzle": 2}, {"sigma_clip": 2.5},
+                                  {"spectral_weight": "auto", "halves": True}])
 def test_many_aps_are_stacked_in_groups_with_the_same_bits(monkeypatch, mode):
     syn = make(n=40, h=64, w=80, ap_size=24)
     whole = _stack(syn, jobs=2, percent=[10, 25], **mode)
@@ -319,7 +360,8 @@ def test_many_aps_are_stacked_in_groups_with_the_same_bits(monkeypatch, mode):
         built, labels = _stack_after(syn, [first], percent=[10, 40], **mode)
         assert labels[0].startswith("background above") and labels[1].startswith("stack above")
         assert len(labels) == n_ap + 1
-        assert np.array_equal(built.array("patch_P40"), whole40.array("patch_P40"))
+        for label in whole40.meta["labels"]:
+            assert np.array_equal(built.array(f"patch_{label}"), whole40.array(f"patch_{label}"))
 
 
 @pytest.mark.parametrize("mode", [{}, {"spectral_weight": 0, "interpolation": "lanczos"}, {"drizzle": 2},

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from luckystack.imaging.spectral import (
-    coarse_shape, from_spectrum, rfft2, spectral_weights, upsampled, upsampled_exact, windowed_power,
+    coarse_shape, from_spectrum, rfft2, spectral_weights, spectral_weights_powers, upsampled, upsampled_exact,
+    windowed_power,
 )
 
 
@@ -65,6 +66,19 @@ def test_the_sharp_frame_dominates_where_it_kept_the_detail():
     assert t_spec > t_mean + 0.1, (t_mean, t_spec)
     assert t_strong > t_spec
     assert t_strong < _transfer(sharp, truth) + 0.02  # a weighted mean: never beyond the best frame
+
+
+def test_the_weights_of_several_powers_are_each_powers_own():
+    truth = _scene()
+    rng = np.random.default_rng(2)
+    frames = np.stack([cv2.GaussianBlur(truth, (0, 0), s) for s in (0.6, 1.2, 2.0)])
+    frames = (frames + rng.normal(0, 0.003, frames.shape)).astype(np.float32)[..., None]
+    spec = rfft2(frames)
+    several = spectral_weights_powers(spec, (0.0, 2.0, 3.5, 6.0))
+    assert several.shape == (4,) + spectral_weights(spec, 2.0).shape
+    for q, power in enumerate((0.0, 2.0, 3.5, 6.0)):
+        assert np.array_equal(several[q], spectral_weights(spec, power)), power
+    assert (several[0] == 1).all() and several[3].max() > several[1].max() > 1
 
 
 def test_pure_noise_is_averaged_not_selected():
