@@ -63,11 +63,11 @@ def size_warnings(sizes: list[dict[str, Any]]) -> list[str]:
                              for s in small)
                    + f" per AP: fewer than {MIN_STACK} frames barely reduce noise; record more frames or "
                      "stack a larger share")
-    by_count: dict[int, list[str]] = {}
+    by_count: dict[tuple[int, Any], list[str]] = {}
     for s in sizes:
-        if s.get("frames") is not None:
-            by_count.setdefault(int(s["frames"]), []).append(s["label"])
-    for count, labels in by_count.items():
+        if s.get("frames") is not None:  # candidates at several Fourier powers share their frames, not their image
+            by_count.setdefault((int(s["frames"]), s.get("power")), []).append(s["label"])
+    for (count, _), labels in by_count.items():
         if len(labels) > 1:
             out.append(f"stack sizes {' and '.join(labels)} take the same {count} frame(s) per AP: "
                        "their images are the same")
@@ -153,7 +153,7 @@ def export_images(results: Mapping[str, Result], params: PostParams, out_dir: Pa
     return written
 
 
-@node_type("post", params=PostParams, outputs={"images": "final-images"}, version="2",
+@node_type("post", params=PostParams, outputs={"images": "final-images"}, version="3",
            export=export_images,
            inputs={"images": Port(doc="the merge node's result", kind="images"),
                    "frames": Port(required=False, doc="reader/calibrate result, for file metadata", kind="frames")})

@@ -185,6 +185,9 @@ def test_too_few_frames_for_the_stack_sizes_warns():
     assert small.startswith("P10 stacks 1 frame, P25 stacks 1 frame, P50 stacks 2 frames per AP")
     assert same.startswith("stack sizes P10 and P25 take the same 1 frame(s)")
     assert size_warnings([{"label": "P25", "frames": 50}, {"label": "P50", "frames": 100}]) == []
+    # candidates of one size at several Fourier powers share their frames but not their image
+    assert size_warnings([{"label": "P25w2", "frames": 50, "power": 2.0},
+                          {"label": "P25w4", "frames": 50, "power": 4.0}]) == []
 
 
 def test_sweep_folders_have_shell_friendly_names(recording, tmp_path):
