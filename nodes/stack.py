@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -73,6 +73,9 @@ SHIFTS_MAX_BYTES = 32 << 20  # the measured local shifts are kept up to this siz
 #                              holds them all in memory); beyond it, reruns measure their bands again
 
 
+SpectralPower = Annotated[float, Field(ge=0, le=8)]
+
+
 class StackParams(Params):
     percent: list[Percent] | None = Field(
         None, min_length=1, max_length=64, description="Stack sizes as percentages of the valid frames, "
@@ -89,7 +92,8 @@ class StackParams(Params):
         "sharpest against the truth (PSNR +0.9 dB over lanczos, +2.5 dB over linear).")
     sigma_clip: float | None = Field(
         None, ge=1, le=10, description="Kappa of per-pixel sigma clipping (a second pass); None = off.")
-    spectral_weight: float | list[float] | Literal["auto"] | None = Field(
+    spectral_weight: SpectralPower | Annotated[list[SpectralPower], Field(min_length=1, max_length=6)] \
+        | Literal["auto"] | None = Field(
         None, description="Fourier lucky stacking: weight every frame per spatial frequency by "
         "its (smoothed) spectral amplitude to this power, so each frequency comes mostly from the frames "
         "that kept it best (0 = one weight per frame; higher = sharper but noisier). Default: 2 for "
@@ -129,11 +133,6 @@ class StackParams(Params):
     @field_validator("spectral_weight")
     @classmethod
     def _powers(cls, v):
-        values = v if isinstance(v, list) else [] if v in (None, "auto") else [v]
-        if isinstance(v, list) and not 1 <= len(v) <= 6:
-            raise ValueError("give 1 to 6 spectral weight powers")
-        if any(not 0 <= q <= 8 for q in values):
-            raise ValueError("spectral weight powers lie in 0 … 8")
         if isinstance(v, list) and len(set(v)) != len(v):
             raise ValueError("the spectral weight powers repeat")
         return v[0] if isinstance(v, list) and len(v) == 1 else v
