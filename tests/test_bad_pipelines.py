@@ -64,7 +64,7 @@ def _param_cases() -> list[tuple[str, object]]:
                 cases.append((target, others[len(cases) % len(others)]))  # one of the rarer kinds, in turn
             elif typing.get_origin(ann) is typing.Literal or any(typing.get_origin(a) is typing.Literal
                                                                    for a in args):
-                cases += [(target, "nonsense"), (target, 7), (target, False)]
+                cases += [(target, "nonsense"), (target, 999), (target, False)]  # 999: above every bound here
             else:  # lists and tuples of numbers
                 cases += [(target, "abc"), (target, [True]), (target, [math.nan]), (target, [-5]),
                           (target, [10**9]), (target, {"x": 1})]
