@@ -217,11 +217,8 @@ def shifted_spectra(frame: np.ndarray, positions: np.ndarray, side: int, interpo
     return spec
 
 
-def spectral_weights(spec: np.ndarray, power: float) -> np.ndarray:
-    """The coarse weights (k, h, m) float32 (see :func:`coarse_shape`; :func:`upsampled` gives every
-    bin's) of patches whose rfft2 is ``spec`` (k, p, p//2+1, C), for spectral stacking with exponent
-    ``power`` (see the module docstring). A patch's brightness does not change them: its power and its
-    noise floor scale alike."""
+def _signal_ratio(spec: np.ndarray) -> np.ndarray:
+    """Each coarse bin's windowed power over its patch's noise floor, at least 1 (k, h, m) float32."""
     # Every step works patch by patch (elementwise, or one call per patch), so a patch's weights do not
     # depend on which other patches share the batch: the stack node relies on that (incremental reruns).
     if spec.shape[3] == 1:
@@ -232,7 +229,15 @@ def spectral_weights(spec: np.ndarray, power: float) -> np.ndarray:
     above = _noise_bins(spec.shape[1])  # the mean power there, per patch (each on its own)
     noise = np.multiply(psd.reshape(len(psd), -1), above).sum(axis=1)
     ratio = np.divide(psd, noise[:, None, None] + np.float32(1e-20))
-    np.maximum(ratio, np.float32(1), out=ratio)  # expected power over the noise floor, ≥ 1
+    return np.maximum(ratio, np.float32(1), out=ratio)  # expected power over the noise floor, ≥ 1
+
+
+def spectral_weights(spec: np.ndarray, power: float) -> np.ndarray:
+    """The coarse weights (k, h, m) float32 (see :func:`coarse_shape`; :func:`upsampled` gives every
+    bin's) of patches whose rfft2 is ``spec`` (k, p, p//2+1, C), for spectral stacking with exponent
+    ``power`` (see the module docstring). A patch's brightness does not change them: its power and its
+    noise floor scale alike."""
+    ratio = _signal_ratio(spec)
     half_power = np.float32(power / 2.0)
     weight = np.divide(-half_power * np.float32(NOISE_MARGIN), ratio)
     weight += half_power
@@ -246,15 +251,7 @@ def spectral_weights_powers(spec: np.ndarray, powers: Sequence[float]) -> np.nda
     """:func:`spectral_weights` of the same patches at several ``powers`` (P, k, h, m) float32: the
     windowed power, the noise floor and the log of their ratio are computed once; only the exponent
     differs (each power's weights have the bits :func:`spectral_weights` gives)."""
-    if spec.shape[3] == 1:
-        lum = spec[..., 0]
-    else:
-        lum = sum(spec[..., c] * np.float32(LUMA[c]) for c in range(3))
-    psd = windowed_power(lum)
-    above = _noise_bins(spec.shape[1])
-    noise = np.multiply(psd.reshape(len(psd), -1), above).sum(axis=1)
-    ratio = np.divide(psd, noise[:, None, None] + np.float32(1e-20))
-    np.maximum(ratio, np.float32(1), out=ratio)
+    ratio = _signal_ratio(spec)
     log_ratio = cv2.log(ratio)
     out = np.empty((len(powers),) + ratio.shape, np.float32)
     for q, power in enumerate(powers):
