@@ -274,7 +274,10 @@ def stack(ctx: Context) -> Result:
     if len(groups) > 1 and work.bands and plan.matching is not None:
         # Several AP groups: every frame's shifts are measured once, for all APs, in a pass of their own
         # (a point or neighbour two groups need is measured once, each frame's region read and smoothed
-        # once); the group passes are given them and read only their patches.
+        # once); the group passes are given them and read only their patches. This process's AP templates
+        # (a burst of temporaries) are built first, not in that pass while the worker builds its own: the
+        # pass's map hands the burst back as it starts.
+        plan.matching.needed(np.zeros(plan.matching.count, bool))
         found, stacked, measured, replaced = _shift_pass(ctx, plan, shift, rank, above)
         if measured_local is not None:
             measured_local[:] = found
