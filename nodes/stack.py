@@ -38,8 +38,8 @@ from luckystack.imaging.quality import crop_brightness
 from luckystack.imaging.registration import aligned_box
 from luckystack.imaging.spectral import from_spectrum
 from luckystack.imaging.stacking import (
-    PATCH_OVERLAP, ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, in_bands, patch_geometry,
-    accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
+    PATCH_OVERLAP, ChunkSums, ChunkWork, StackPlan, accumulate_chunk, clip_stats, in_bands, measure_chunk,
+    patch_geometry, accumulator_bytes_per_ap, quality_weights, rank_frames, stack_sizes,
 )
 from luckystack.nodes.bounds import FrameCount, Percent
 from luckystack.nodes.align import matching_of
@@ -296,9 +296,10 @@ def stack(ctx: Context) -> Result:
             plan = replace(plan, matching=matching)
     measured_local = np.full((n, n_ap, 2), np.nan) if keep_local and matching is not None and work.bands else None
     held: dict[int, State] = {}  # the new chain states whose sums are kept, for all APs
-    outputs = _Filled(n_ap, lambda name, shape, dtype: ctx.create_array("stacks", name, shape, dtype,
-                                                                        (1,) + tuple(shape[1:])))
     groups = _ap_groups(plan, n_ap) if work.bands else [slice(0, n_ap)]
+    per_chunk = groups[0].stop - groups[0].start  # a group's patches are one chunk of the stored array
+    outputs = _Filled(n_ap, lambda name, shape, dtype: ctx.create_array("stacks", name, shape, dtype,
+                                                                        (per_chunk,) + tuple(shape[1:])))
     means: dict[int, np.ndarray] = {}  # background means by frame count: the first group's, for all
     stacked = measured = replaced = 0  # local shifts needed, measured and replaced (this run's passes)
     above = min(lo for lo, _ in work.bands) if work.bands else 0
@@ -311,9 +312,18 @@ def stack(ctx: Context) -> Result:
             pass  # fills ``means``, the background of every state
         background = None
     if len(groups) > 1 and work.bands and plan.matching is not None:
-        # This process's AP templates (a burst of temporaries) are built before the AP passes, not in the
-        # first one while the worker builds its own: the pass's map hands the burst back as it starts.
+        # Several AP groups: every frame's shifts are measured once, for all APs, in a pass of their own
+        # (a point or neighbour two groups need is measured once, each frame's region read and smoothed
+        # once); the group passes are given them and read only their patches. This process's AP templates
+        # (a burst of temporaries) are built first, not in that pass while the worker builds its own: the
+        # pass's map hands the burst back as it starts.
         plan.matching.needed(np.zeros(plan.matching.count, bool))
+        found, stacked, measured, replaced = _shift_pass(ctx, plan, shift, rank, above)
+        if measured_local is not None:
+            measured_local[:] = found
+        local = np.nan_to_num(found, nan=0.0)
+        found = None
+        plan = replace(plan, matching=None)
     for g in groups:
         sums = clipped = None
         if work.bands:
@@ -499,6 +509,26 @@ def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np
     return _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(n), label=what,
                            parallel=patches >= PARALLEL_PATCHES,
                            sizes=[min(step, n - s) for s in range(0, n, step)]))  # the bar counts frames
+
+
+def _shift_pass(ctx: Context, plan: StackPlan, shift: np.ndarray, rank: np.ndarray, above: int
+                ) -> tuple[np.ndarray, int, int, int]:
+    """One pass over the recording measuring the local shifts of every AP in every frame that stacks
+    it (in the plan's bands): (N, A, 2) float64, NaN where not stacked; and the shifts stacked,
+    measured and replaced (see :class:`ChunkSums`)."""
+    n = shift.shape[0]
+    step = _chunk_length(n)
+    none = np.full(n, -1, dtype=np.int32)
+    work = (ChunkWork(replace(plan, bg_lo=None, bg_hi=None), np.arange(s, min(n, s + step)), shift[s:s + step],
+                      None, rank[s:s + step], rank[s:s + step], none[s:s + step], np.ones(min(n, s + step) - s))
+            for s in range(0, n, step))
+    wanted = int(in_bands(rank, plan.band_lo, plan.band_hi).any(axis=-1).sum())
+    parts = list(ctx.map(measure_chunk, work, total=_chunk_count(n),
+                         label=f"local shifts above {above} frames" if above else "local shifts",
+                         parallel=wanted >= PARALLEL_PATCHES // SHIFTS_GIVEN_SHARE,
+                         sizes=[min(step, n - s) for s in range(0, n, step)]))
+    return (np.concatenate([p.local for p in parts]), sum(p.stacked for p in parts),
+            sum(p.measured for p in parts), sum(p.replaced for p in parts))
 
 
 def _for_group(plan: StackPlan, aps: slice) -> StackPlan:

@@ -325,6 +325,44 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
     return ChunkSums(num, den, sq, bg, bg_count, stacked, measured, replaced, found)
 
 
+@dataclass
+class ChunkShifts:
+    """The local shifts one chunk's frames stack with, measured in a pass of their own (see
+    :func:`measure_chunk`), and the counts :class:`ChunkSums` keeps."""
+
+    local: np.ndarray  # (n, A, 2) by frame of the chunk; NaN where the frame stacks no patch of the AP
+    stacked: int = 0
+    measured: int = 0
+    replaced: int = 0
+
+
+def measure_chunk(work: ChunkWork) -> ChunkShifts:
+    """The local shifts of every AP in every frame of the chunk that stacks it (in any of the plan's
+    bands), measured with ``plan.matching`` on the frames' matching regions; a module-level function
+    for ``ctx.map``. The values are those :func:`accumulate_chunk` measures for the same plan (an AP's
+    shift depends on the frame and the AP alone), so a pass over AP groups given them stacks the same
+    bits, and a point that several groups need is measured once per frame."""
+    plan = work.plan
+    n_ap = plan.origins.shape[0]
+    inside = in_bands(work.ap_rank, plan.band_lo, plan.band_hi).any(axis=-1)  # (n, A)
+    found = np.full((len(work.frames), n_ap, 2), np.nan)
+    stacked = measured = replaced = 0
+    shape = (plan.stream.height, plan.stream.width)
+    for j, i in enumerate(work.frames):
+        aps = np.flatnonzero(inside[j])
+        if not aps.size:
+            continue
+        want = np.zeros(plan.matching.count, bool)
+        want[aps + plan.first_ap] = True
+        region = plan.matching.region(work.shift[j], shape, want)
+        frame = None if plan.method == "bayer" else plan.stream.read(int(i), region)
+        local, ok, count = _measure(plan, int(i), frame, region, region, want, work.shift[j])
+        stacked, measured = stacked + len(aps), measured + count
+        replaced += len(aps) - int(ok[aps].sum())
+        found[j, aps] = local[aps]
+    return ChunkShifts(found, stacked, measured, replaced)
+
+
 def _members(inside: np.ndarray, aps: list[int]) -> list[list[int]]:
     """The bands (ascending) of each AP of ``aps`` given one frame's (A, B) ``inside``."""
     chosen = inside[aps]

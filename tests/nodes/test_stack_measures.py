@@ -121,3 +121,28 @@ def test_shifts_beyond_their_size_limit_are_not_kept_and_reruns_measure_again(re
     assert "local_shift" not in first.arrays and "local_shifts" not in first.meta
     _, built, _ = _run(recording, cache, {"stack.percent": [7]})
     assert built.meta["shifts"]["measured"] > 0 and "local_shift" not in built.arrays
+
+
+@pytest.mark.parametrize("sets", [{"align.ap_size": 32}, {"align.ap_size": 24, "align.match_step": 32},
+                                  {"align.ap_size": 32, "stack.drizzle": 2},
+                                  {"align.ap_size": 32, "stack.sigma_clip": 2.5}])
+def test_ap_groups_measure_each_shift_once_and_store_a_group_as_one_chunk(recording, tmp_path, monkeypatch, sets):
+    """Many APs are stacked in groups (one pass over the frames each); their shifts are measured in one
+    pass of their own, each (frame, point) once, so the groups stack the bits of one pass (here in one
+    process, the groups with a worker), with its counts, and each group's patches are written as one
+    chunk of the stored array."""
+    import luckystack.nodes.stack
+
+    sets = {"stack.percent": [10, 25], **sets}
+    _, whole, _ = _run(recording, tmp_path / "whole" / "cache", sets)
+    monkeypatch.setattr(luckystack.nodes.stack, "ONE_PASS_BYTES", 0)
+    monkeypatch.setattr(luckystack.nodes.stack, "GROUP_BYTES", 1 << 20 if "stack.drizzle" not in sets else 4 << 20)
+    monkeypatch.setattr(luckystack.nodes.stack, "PARALLEL_PATCHES", 0)  # every pass on the worker too
+    _, grouped, _ = _run(recording, tmp_path / "grouped" / "cache", sets, jobs=2)
+    n_ap = whole.array("origin").shape[0]
+    per_group = grouped.arrays["patch_P25"].chunks[0]
+    assert 1 < per_group < n_ap
+    assert grouped.meta["shifts"] == whole.meta["shifts"]  # each shift measured once, as in one pass
+    assert whole.meta["shifts"]["measured"] > 0
+    for name in whole.arrays:  # local_shift: NaN where not stacked
+        assert np.array_equal(grouped.array(name), whole.array(name), equal_nan=name == "local_shift"), name
