@@ -131,13 +131,14 @@ def _release_burst() -> None:
         release_free_memory()
 
 
-def stop_workers() -> None:
-    """Kill the worker processes now (an interrupted run must not wait for their items)."""
-    from joblib.externals.loky import reusable_executor
-
-    executor = getattr(reusable_executor, "_executor", None)  # loky's singleton; None: never started
+def stop_workers(wait: bool = False) -> None:
+    """Kill the worker processes now (an interrupted run must not wait for their items; a process about
+    to exit need not wait for its idle workers to tear their interpreters down); ``wait``: return once
+    they are gone and loky's manager thread has ended. Imports nothing when no worker was ever started."""
+    module = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(module, "_executor", None)  # loky's singleton; None: never started
     if executor is not None:
-        executor.shutdown(wait=False, kill_workers=True)
+        executor.shutdown(wait=wait, kill_workers=True)
 
 
 _probe: tuple[Any, Future] | None = None  # the pool and the latest no-op submitted to it
