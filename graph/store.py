@@ -59,7 +59,7 @@ try:
 except ImportError:  # Windows: no leases, so `cache rm`/`gc` do not know which entries a run is reading
     fcntl = None  # type: ignore[assignment]
 
-from luckystack.graph.checksum import CheckedStore, EntryDamaged, check_file, digest_tree, seal, unseal
+from luckystack.graph.checksum import CheckedStore, EntryDamaged, check_file, digest_files, files_under, seal, unseal
 from luckystack.graph.files import pid_alive
 from luckystack.graph.node import Result
 from luckystack.graph.quarantine import KEY_RE as _KEY_RE
@@ -85,10 +85,6 @@ def _fsync_file(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _files_under(path: Path) -> list[str]:
-    return [os.path.join(dirpath, name) for dirpath, _dirs, files in os.walk(path) for name in files]
 
 
 def _write_json(path: Path, data: Any, sync: bool = True) -> None:
@@ -179,8 +175,9 @@ class PendingEntry:
         # threads (an fsync waits for the disk, and the file system commits files synced together in one
         # go), while this thread digests them.
         with ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="lsk-fsync") as pool:
-            synced = [pool.submit(_fsync_file, name) for name in _files_under(self.path)]
-            manifest["files"] = digest_tree(self.path, _NOT_DIGESTED)
+            files = files_under(self.path)  # one walk serves both
+            synced = [pool.submit(_fsync_file, name) for name in files]
+            manifest["files"] = digest_files(self.path, files, _NOT_DIGESTED)
             for done in synced:
                 done.result()  # an error (EIO) fails the write: nothing is committed
         _write_json(self.path / "manifest.json", seal(manifest))
