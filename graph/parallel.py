@@ -52,6 +52,7 @@ from typing import Any
 
 from luckystack.graph.allocator import free_heap_bytes, release_free_memory
 from luckystack.graph.process import Setup, configure_process, process_setups
+from luckystack.graph.tracker import use_light_tracker
 
 IDLE_WORKER_TIMEOUT_S = 300  # as joblib's loky backend: workers survive between the nodes of a run
 AHEAD_PER_WORKER = 2  # items queued per worker, so a worker never waits for the caller to submit
@@ -148,6 +149,7 @@ def _pool(jobs: int) -> Any:
     """loky's reusable executor with ``jobs − 1`` workers (started, or reused as they run)."""
     from joblib.externals.loky import get_reusable_executor
 
+    use_light_tracker()
     return get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs),
                                  initializer=_watch_parent, initargs=(os.getpid(),))
 
