@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from luckystack.graph.commandline import chosen_command
 from luckystack.graph.executor import EXECUTORS
 from luckystack.graph.files import WriteFailed, human_size
 from luckystack.graph.node import NodeError
@@ -378,6 +377,20 @@ def _builtin_commands(prog: str) -> list[Command]:
                 f"examples:\n  {prog} cache ls\n  {prog} cache gc --max-size 20GB\n"
                 f"  {prog} cache rm 3fa9c1\n  {prog} cache verify --repair"),
     ]
+
+
+_VALUED = ("--cache", "--jobs")  # options before the command that take a value
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv``: the first word that is not an option or an option's value."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def build_parser(commands: Sequence[Command] = (), app: Application = Application(),

@@ -15,16 +15,10 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from luckystack.graph.commandline import chosen_command
+from luckystack.graph import cli as engine_cli
+from luckystack.graph.cli import Application, Command, UsageError
 from luckystack.graph.parallel import stop_workers
-
-if TYPE_CHECKING:
-    from luckystack.graph.cli import Application, Command
-
-# The engine's command line (pydantic, numpy: ~0.25 s) is imported once a first run has started its
-# worker processes (see _start_ahead), so that their start-up overlaps this process's imports.
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINES = REPO_ROOT / "pipelines"
@@ -32,8 +26,6 @@ PIPELINES = REPO_ROOT / "pipelines"
 
 def shipped_pipeline(name: str) -> Path:
     """The path of a pipeline shipped in ``pipelines/`` (``planet`` → pipelines/planet.json)."""
-    from luckystack.graph.cli import UsageError
-
     path = PIPELINES / f"{name}.json"
     if not path.is_file():
         raise UsageError(f"no shipped pipeline {name!r} in {PIPELINES}")
@@ -50,8 +42,6 @@ def _report_after_run(record, out_dir: Path) -> None:
 def app_commands() -> list[Command]:
     """The app's commands, added to the engine's: each a ``COMMAND`` in its own module, imported only
     when that command runs (or shows its --help)."""
-    from luckystack.graph.cli import Command
-
     return [
         Command("demo", "simulate a Jupiter recording, stack it with pipelines/planet.json, write a report",
                 module="luckystack.commands.demo"),
@@ -97,7 +87,6 @@ NO_NODES = ("info", "simulate", "compare", "bench")  # commands that never look 
 def application() -> Application:
     """How the engine's command line names luckystack, with examples on its recordings and pipelines."""
     from luckystack import __version__
-    from luckystack.graph.cli import Application
     from luckystack.setup import LIBRARIES
 
     return Application(
@@ -145,11 +134,9 @@ def exit_now(status: int) -> None:
 
 def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    chosen = chosen_command(argv)
+    chosen = engine_cli.chosen_command(argv)
     if chosen == "run":
         _start_ahead(_run_options(argv))
-    from luckystack.graph import cli as engine_cli
-
     if chosen is not None and chosen not in NO_NODES:  # none: --help, --version and usage errors
         import luckystack.nodes  # noqa: F401  (registers the node types)
 
