@@ -39,25 +39,33 @@ def digest_bytes(data: bytes | memoryview) -> str:
 
 
 def digest_file(path: Path) -> str:
+    return _size_and_digest(path)[1]
+
+
+def _size_and_digest(path: Path | str) -> tuple[int, str]:
     h = xxhash.xxh3_128()
     with open(path, "rb", buffering=0) as f:
-        buf = bytearray(min(_BLOCK, max(os.fstat(f.fileno()).st_size, 1)))
+        size = os.fstat(f.fileno()).st_size
+        buf = bytearray(min(_BLOCK, max(size, 1)))
         view = memoryview(buf)
         while n := f.readinto(buf):
             h.update(view[:n])
-    return h.hexdigest()
+    return size, h.hexdigest()
 
 
-def digest_tree(folder: Path, skip: frozenset[str]) -> dict[str, list]:
-    """``relative/posix/path → [size, digest]`` of every file under ``folder`` except top-level ``skip``."""
+def files_under(folder: Path | str) -> list[str]:
+    """The paths of every file under ``folder`` (one walk of its tree)."""
+    return [os.path.join(dirpath, name) for dirpath, _dirs, files in os.walk(folder) for name in files]
+
+
+def digest_files(folder: Path, paths: list[str], skip: frozenset[str]) -> dict[str, list]:
+    """``relative/posix/path → [size, digest]`` of the files ``paths`` (under ``folder``, as
+    :func:`files_under` lists them) except top-level ``skip``."""
     out: dict[str, list] = {}
-    for dirpath, _dirs, files in os.walk(folder):
-        for name in files:
-            full = Path(dirpath) / name
-            rel = full.relative_to(folder).as_posix()
-            if rel in skip:
-                continue
-            out[rel] = [full.stat().st_size, digest_file(full)]
+    for full in paths:
+        rel = Path(os.path.relpath(full, folder)).as_posix()
+        if rel not in skip:
+            out[rel] = list(_size_and_digest(full))
     return out
 
 

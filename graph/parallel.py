@@ -52,6 +52,7 @@ from typing import Any
 
 from luckystack.graph.allocator import free_heap_bytes, release_free_memory
 from luckystack.graph.process import Setup, configure_process, process_setups
+from luckystack.graph.tracker import use_light_tracker
 
 IDLE_WORKER_TIMEOUT_S = 300  # as joblib's loky backend: workers survive between the nodes of a run
 AHEAD_PER_WORKER = 2  # items queued per worker, so a worker never waits for the caller to submit
@@ -131,13 +132,14 @@ def _release_burst() -> None:
         release_free_memory()
 
 
-def stop_workers() -> None:
-    """Kill the worker processes now (an interrupted run must not wait for their items)."""
-    from joblib.externals.loky import reusable_executor
-
-    executor = getattr(reusable_executor, "_executor", None)  # loky's singleton; None: never started
+def stop_workers(wait: bool = False) -> None:
+    """Kill the worker processes now (an interrupted run must not wait for their items; a process about
+    to exit need not wait for its idle workers to tear their interpreters down); ``wait``: return once
+    they are gone and loky's manager thread has ended. Imports nothing when no worker was ever started."""
+    module = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(module, "_executor", None)  # loky's singleton; None: never started
     if executor is not None:
-        executor.shutdown(wait=False, kill_workers=True)
+        executor.shutdown(wait=wait, kill_workers=True)
 
 
 _probe: tuple[Any, Future] | None = None  # the pool and the latest no-op submitted to it
@@ -147,6 +149,7 @@ def _pool(jobs: int) -> Any:
     """loky's reusable executor with ``jobs − 1`` workers (started, or reused as they run)."""
     from joblib.externals.loky import get_reusable_executor
 
+    use_light_tracker()
     return get_reusable_executor(max_workers=jobs - 1, timeout=IDLE_WORKER_TIMEOUT_S, env=worker_env(jobs),
                                  initializer=_watch_parent, initargs=(os.getpid(),))
 

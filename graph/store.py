@@ -35,6 +35,7 @@ another process deletes under it (a missing zarr chunk would read as zeros, sile
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
@@ -53,13 +54,14 @@ from typing import Any
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
+from zarr.core.sync import sync
 
 try:
     import fcntl
 except ImportError:  # Windows: no leases, so `cache rm`/`gc` do not know which entries a run is reading
     fcntl = None  # type: ignore[assignment]
 
-from luckystack.graph.checksum import CheckedStore, EntryDamaged, check_file, digest_tree, seal, unseal
+from luckystack.graph.checksum import CheckedStore, EntryDamaged, check_file, digest_files, files_under, seal, unseal
 from luckystack.graph.files import pid_alive
 from luckystack.graph.node import Result
 from luckystack.graph.quarantine import KEY_RE as _KEY_RE
@@ -74,6 +76,7 @@ FORMAT = "lsk-entry/2"  # /1 had no checksums: such an entry counts as damaged, 
 _NOT_DIGESTED = frozenset({"owner.json", "manifest.json", "last-use"})
 _CHUNK_BYTES = 8 << 20
 FSYNC_THREADS = 8  # files an entry syncs at once
+GATHERED_BYTES = 4 << 20  # arrays smaller than this are written side by side
 # Byte-shuffled LZ4: on float32 images 0.75 of their size in 2 ms per 5 MB, against 0.84 in 9 ms for
 # zarr's default zstd (the bytes of a float differ in how well they compress; shuffling groups them).
 COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
@@ -85,10 +88,6 @@ def _fsync_file(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _files_under(path: Path) -> list[str]:
-    return [os.path.join(dirpath, name) for dirpath, _dirs, files in os.walk(path) for name in files]
 
 
 def _write_json(path: Path, data: Any, sync: bool = True) -> None:
@@ -153,6 +152,7 @@ class PendingEntry:
     def write(self, results: Mapping[str, Result], key_json: dict, provenance: dict) -> Path:
         """Store the arrays and meta of every port, then commit; returns the committed path."""
         manifest: dict[str, Any] = {"format": FORMAT, "key": self.key, "ports": {}}
+        new: dict[tuple[str, str], np.ndarray] = {}  # the arrays to store, written all at once below
         for port, result in results.items():
             arrays: dict[str, Any] = {}
             for name, value in result.arrays.items():
@@ -163,28 +163,51 @@ class PendingEntry:
                     manifest.setdefault("refs", []).append(ref[0])
                     continue
                 if self._created.get((port, name)) is value:
-                    arr = value
+                    arrays[name] = {"shape": list(value.shape), "dtype": str(value.dtype)}
                 else:
                     data = np.asarray(value[...] if hasattr(value, "shape") and not isinstance(value, np.ndarray)
                                       else value)
-                    arr = self.create_array(port, name, data.shape, data.dtype)
-                    if data.size:
-                        arr[...] = data
-                arrays[name] = {"shape": list(arr.shape), "dtype": str(arr.dtype)}
+                    new[(port, name)] = data
+                    arrays[name] = {"shape": list(data.shape), "dtype": str(data.dtype)}
             manifest["ports"][port] = {"arrays": arrays,
                                        "meta": json.loads(json.dumps(result.meta, default=_json_default))}
+        if new:
+            sync(self._store_all(new))
         _write_json(self.path / "key.json", key_json, sync=False)
         _write_json(self.path / "provenance.json", provenance, sync=False)
         # Every file is on the disk before the manifest is written. The files are synced all at once, from
         # threads (an fsync waits for the disk, and the file system commits files synced together in one
         # go), while this thread digests them.
         with ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="lsk-fsync") as pool:
-            synced = [pool.submit(_fsync_file, name) for name in _files_under(self.path)]
-            manifest["files"] = digest_tree(self.path, _NOT_DIGESTED)
+            files = files_under(self.path)  # one walk serves both
+            synced = [pool.submit(_fsync_file, name) for name in files]
+            manifest["files"] = digest_files(self.path, files, _NOT_DIGESTED)
             for done in synced:
                 done.result()  # an error (EIO) fails the write: nothing is committed
         _write_json(self.path / "manifest.json", seal(manifest))
         return self.store._commit(self)
+
+    async def _store_all(self, arrays: dict[tuple[str, str], np.ndarray]) -> None:
+        """Create and fill the arrays ``(port, name) → data`` in one call into zarr's event loop (a call
+        per array and step costs a hand-over between threads each: 16 for an entry of five small arrays,
+        ~20 ms of a ~28 ms write). The small ones are written side by side; the large ones one after
+        another (compressing several at once was slower: their chunks are written in parallel anyway)."""
+        root = self.group._async_group
+        names = sorted({port for port, _ in arrays})
+        ports = dict(zip(names, await asyncio.gather(*(root.require_group(port) for port in names))))
+
+        async def store(port: str, name: str, data: np.ndarray) -> None:
+            arr = await ports[port].create_array(
+                name, shape=data.shape, dtype=data.dtype, chunks=default_chunks(data.shape, data.dtype.itemsize),
+                compressors=COMPRESSOR)
+            if data.size:
+                await arr.setitem(Ellipsis, data)
+
+        await asyncio.gather(*(store(port, name, data) for (port, name), data in arrays.items()
+                               if data.nbytes < GATHERED_BYTES))
+        for (port, name), data in arrays.items():
+            if data.nbytes >= GATHERED_BYTES:
+                await store(port, name, data)
 
     def abort(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

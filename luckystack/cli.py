@@ -18,6 +18,7 @@ from pathlib import Path
 
 from luckystack.graph import cli as engine_cli
 from luckystack.graph.cli import Application, Command, UsageError
+from luckystack.graph.parallel import stop_workers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINES = REPO_ROOT / "pipelines"
@@ -114,8 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def exit_now(status: int) -> None:
     """End the process with ``status`` once its exit handlers have run and its output is flushed,
     without the interpreter's teardown of every module and object (after a run, which imported numpy,
-    zarr and OpenCV, that took about 0.1 s and did nothing the user sees). Returns instead while a
-    thread other than this one still runs: the normal exit waits for it."""
+    zarr and OpenCV, that took about 0.1 s and did nothing the user sees). Idle worker processes are
+    killed first rather than waited for while each tears its own interpreter down. Returns instead while
+    a thread other than this one still runs: the normal exit waits for it."""
+    stop_workers(wait=True)
     if any(t.is_alive() and not t.daemon and t is not threading.current_thread() for t in threading.enumerate()):
         return
     import atexit

@@ -128,7 +128,9 @@ def align(ctx: Context) -> Result:
         lq = cell_quality(quality, cells, valid, normalize).astype(np.float32)
     else:
         chunks = chunked(range(stream.count), CHUNK)
-        fn = partial(quality_chunk, stream, shift=shift, valid=valid, matching=matching, method=method,
+        # the AP boxes alone travel with each work item, not the matching's reference image (4.9 MB
+        # on a 1280×960 Moon, pickled per item)
+        fn = partial(quality_chunk, stream, shift=shift, valid=valid, boxes=ApBoxes.of(matching), method=method,
                      scale=scale, normalize=normalize)
         lq = np.concatenate(list(ctx.map(fn, chunks, total=len(chunks), label="align"))).astype(np.float32)
     gaps = aps_over_gaps(getattr(stream, "nonfinite_mask", None), shift, valid, crop, centres, sizes)
@@ -240,7 +242,21 @@ def _overlap(lo: np.ndarray, hi: np.ndarray, count: int, cell: int, extent: int)
     return np.clip(inside, 0.0, None) / (end - start)
 
 
-def quality_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, matching: ApMatching,
+class ApBoxes(NamedTuple):
+    """The AP boxes of an :class:`ApMatching` (crop origin in the frame): what :func:`quality_chunk`
+    needs of it."""
+
+    centres: np.ndarray
+    sizes: np.ndarray
+    crop: tuple[int, int]
+    count: int
+
+    @classmethod
+    def of(cls, matching: ApMatching) -> "ApBoxes":
+        return cls(matching.centres, matching.sizes, matching.crop, matching.count)
+
+
+def quality_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, boxes: ApBoxes | ApMatching,
                   method: str, scale: float, normalize: bool) -> np.ndarray:
     """Local quality (n, A) of frames ``chunk`` over the AP boxes, on the globally stabilized frames
     (whole-pixel global shift; NaN for invalid frames).
@@ -248,9 +264,9 @@ def quality_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray, ma
     Each frame is read over the APs' bounding box and the reach of the smoothing and derivatives only,
     as stored (uint8/uint16 samples are smoothed straight into float32); the scores are scaled to the
     0…1 samples afterwards (normalized scores need no scale)."""
-    centres, sizes = matching.centres, matching.sizes
-    y0, x0 = matching.crop
-    lq = np.full((len(chunk), matching.count), np.nan)
+    centres, sizes = boxes.centres, boxes.sizes
+    y0, x0 = boxes.crop
+    lq = np.full((len(chunk), boxes.count), np.nan)
     by, bx = centres[:, 0] - sizes // 2, centres[:, 1] - sizes // 2
     h, w = stream.height, stream.width
     reach = smooth_radius(scale) + 1  # the smoothing's kernel and the 3-tap derivatives

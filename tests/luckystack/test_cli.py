@@ -112,3 +112,29 @@ def test_a_run_on_an_input_new_to_its_cache_starts_the_workers_first(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert ast.literal_eval(out.stdout.splitlines()[-1]) == [(3, ("luckystack.nodes",), False)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended (reaped or not)
+    except FileNotFoundError:
+        return False
+
+
+def test_a_command_whose_maps_started_workers_ends_them_and_skips_the_teardown():
+    probe = ("import os, sys\n"
+             "from luckystack.graph.parallel import ordered_map\n"
+             "from luckystack.cli import main\n"
+             "class Teardown:\n    def __del__(self):\n        print('module teardown', flush=True)\n"
+             "kept = Teardown()\n"
+             "def pid(_):\n    import time; time.sleep(0.02); return os.getpid()\n"
+             "print('workers', sorted(set(ordered_map(pid, range(100), jobs=2)) - {os.getpid()}), flush=True)\n"
+             "sys.argv[1:] = ['schema']\n"
+             "sys.exit(main())\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    workers = ast.literal_eval(done.stdout.split("workers ", 1)[1].splitlines()[0])
+    assert workers and '"$schema"' in done.stdout
+    assert "module teardown" not in done.stdout  # not held up by loky's thread waiting for its workers
+    assert not any(_running(pid) for pid in workers)
