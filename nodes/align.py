@@ -55,7 +55,7 @@ class AlignParams(Params):
                                    "each AP's shift is measured, whatever the AP box used for stacking (shrunk at "
                                    "the crop edges, never below the AP box); null: the AP box itself")
     match_step: int | None = Field(None, ge=8, le=128, description="measure the local shifts at points this "
-                                   "many px apart, over windows twice as large, and give each AP the bilinear "
+                                   "many px apart, over windows twice as large but at most match_size, and give each AP the bilinear "
                                    "interpolation of the four around it (small APs then cost what the points "
                                    "do); null: each AP over its own matching window (match_size)")
     search: int = Field(8, ge=2, le=64, description="search radius of the local shift (px)")

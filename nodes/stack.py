@@ -208,7 +208,7 @@ def _inputs(ctx: Context):
     return shifts, aps, shift, valid, local, local_q, global_q, brightness
 
 
-@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="25", reads_input=True,
+@node_type("stack", params=StackParams, outputs={"stacks": "stacks"}, version="26", reads_input=True,
            incremental=("percent", "frames"),
            inputs={"frames": Port(kind="frames"), "shifts": Port(kind="shifts"), "aps": Port(kind="aps"),
                    "quality": Port(required=False, doc="global quality; needed for selection=global",

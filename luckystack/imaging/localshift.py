@@ -21,7 +21,8 @@ So a rerun that stacks a larger band of ranks measures only the new band, and ge
 from scratch would.
 
 With ``grid`` set, the shifts are measured at points ``grid`` px apart (windows of 2 × ``grid`` px,
-overlapping by half) and each AP's shift is the bilinear interpolation of the four points around its
+overlapping by half, but no larger than the APs' own matching windows: points further apart than half
+a window cost fewer measurements of the same size) and each AP's shift is the bilinear interpolation of the four points around its
 centre: the seeing's shift field is smooth over a window, so small APs (many per window) cost what the
 points cost, not what the APs would. The same rules hold with points in place of APs: a point's shift
 depends on the frame and the point alone, a lost point is replaced by the median of its good grid
@@ -77,17 +78,17 @@ class _Prepared:
     weights: np.ndarray | None  # (A, 4) their bilinear weights
 
 
-def grid_points(centres: np.ndarray, step: int, shape: tuple[int, int]
+def grid_points(centres: np.ndarray, step: int, shape: tuple[int, int], window: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The points around the AP centres ``centres`` (A, 2) at multiples of ``step`` px (crop
-    coordinates), each the centre of a matching window of 2 × ``step`` px (shrunk if the crop is
-    smaller); rows and columns of points whose window would leave ``shape`` are moved in until it fits
+    coordinates), each the centre of a matching window of 2 × ``step`` px, at most ``window`` px
+    (default no limit; shrunk to an even size, and if the crop is smaller); rows and columns of points whose window would leave ``shape`` are moved in until it fits
     (so a point is where its window measures). Returns the points (P, 2), their windows (centres (P, 2),
     sizes (P,)) and each AP's four points (A, 4) with bilinear weights (A, 4) (clamped: an AP beyond
     the outermost points takes theirs). A point whose weight is 0 for every AP is not kept."""
     c = np.asarray(centres, np.int64)
     h, w = shape
-    size = min(2 * step, h - h % 2, w - w % 2)
+    size = min(2 * step, h - h % 2, w - w % 2, *([window - window % 2] if window else []))
     half = size // 2
     index, frac, axes = [], [], []
     for axis, length in enumerate((h, w)):
@@ -157,8 +158,8 @@ class ApMatching:
         if prepared is None:
             corners = weights = None
             if self.grid:
-                positions, win_c, win_s, corners, weights = grid_points(self.centres, self.grid,
-                                                                        self.reference.shape)
+                positions, win_c, win_s, corners, weights = grid_points(
+                    self.centres, self.grid, self.reference.shape, int(self.window_sizes.max()))
                 near = neighbours(positions, np.full(len(positions), 2 * self.grid), NEAREST_REACH)
             else:
                 win_c, win_s = self.window_centres, self.window_sizes
