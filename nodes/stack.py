@@ -513,10 +513,9 @@ def _passes(ctx: Context, passes: list[tuple[StackPlan, slice, np.ndarray | None
             gain: np.ndarray, local: np.ndarray | None, weight: np.ndarray, rank: np.ndarray, label: str
             ) -> list[ChunkSums]:
     """The sums of several passes (``(plan, aps, global_rank)`` each, as :func:`_pass` takes them) from
-    one map over all their items, one pass's after the other's: the workers go from one pass to the
-    next without waiting for the slowest item of the first, and only the last pass's items (the
-    cheaper ones, placed last) are left for the end of the map, where one process may wait for the
-    other. Every item and every pass's reduction are those of :func:`_pass`, so are the bits."""
+    one map over all their items (see :func:`_item_order`): the workers go from one pass to the next
+    without waiting for the slowest item of the first. Every item and every pass's reduction (its
+    items' sums added in chunk order) are those of :func:`_pass`, so are the bits."""
     n = shift.shape[0]
     n_ap = rank.shape[1]
     step = _chunk_length(n)
@@ -531,16 +530,28 @@ def _passes(ctx: Context, passes: list[tuple[StackPlan, slice, np.ndarray | None
         if plan.bg_lo is not None:
             count += BACKGROUND_FRAME_PATCHES * int(in_bands(global_rank, plan.bg_lo, plan.bg_hi).any(axis=-1).sum())
         patches += count
-        items.append(_chunk_work(plan, shift, gain, None if local is None else local[:, aps], weight[:, aps],
-                                 rank[:, aps], global_rank))
+        items.append(list(_chunk_work(plan, shift, gain, None if local is None else local[:, aps], weight[:, aps],
+                                      rank[:, aps], global_rank)))
     aps = passes[0][1]
     what = label if aps.stop - aps.start in (0, n_ap) else f"{label}, APs {aps.start + 1}–{aps.stop} of {n_ap}"
-    sizes = [min(step, n - s) for s in range(0, n, step)]  # the bar counts frames
-    results = ctx.map(accumulate_chunk, itertools.chain.from_iterable(items), total=_chunk_count(n) * len(passes),
-                      label=what, parallel=patches >= PARALLEL_PATCHES, sizes=sizes * len(passes))
-    sums = [_reduce(itertools.islice(results, len(sizes))) for _ in passes]
-    next(results, None)  # the map's end: its workers hand back their buffers
-    return sums
+    order = _item_order([len(pass_items) for pass_items in items])
+    sizes = [len(items[k][c].frames) for k, c in order]  # the bar counts frames
+    results = ctx.map(accumulate_chunk, (items[k][c] for k, c in order), total=len(order), label=what,
+                      parallel=patches >= PARALLEL_PATCHES, sizes=sizes)
+    return _reduce(results, [k for k, _ in order], len(passes))
+
+
+def _item_order(counts: list[int]) -> list[tuple[int, int]]:
+    """(pass, chunk) of every item of passes of ``counts`` items, in map order: each pass's chunks in
+    order, the passes one after the other; with two passes (the APs', then the background's, whose
+    items cost ~1/6 as much), the first's last item after the second's first. The map's end is then
+    short items, and the caller, which takes at most a few results ahead of the worker's, is not left
+    holding them while the worker finishes a long item (docs/jstack.md)."""
+    order = [(k, c) for k, count in enumerate(counts) for c in range(count)]
+    if len(counts) == 2 and counts[0] >= 2 and counts[1] >= 2:
+        last = order.pop(counts[0] - 1)
+        order.insert(counts[0], last)
+    return order
 
 
 def _shift_pass(ctx: Context, plan: StackPlan, shift: np.ndarray, rank: np.ndarray, above: int
@@ -679,13 +690,17 @@ def brightness_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray,
     return out
 
 
-def _reduce(parts) -> ChunkSums:
-    total, local = None, []
-    for part in parts:  # ctx.map yields in chunk order, so the sums are reproducible
-        local.append(part.local)
-        if total is None:
-            total = part.promote()
+def _reduce(parts, owners: list[int], count: int) -> list[ChunkSums]:
+    """The chunk sums ``parts`` added in the order they come, one total for each of ``count`` passes:
+    ``owners`` gives each part's pass."""
+    totals: list[ChunkSums | None] = [None] * count
+    local: list[list] = [[] for _ in range(count)]
+    for part, k in zip(parts, owners):
+        local[k].append(part.local)  # ctx.map yields in its items' order, each pass's in chunk order
+        if totals[k] is None:
+            totals[k] = part.promote()
         else:
-            total.add(part)
-    total.local = None if any(v is None for v in local) else np.concatenate(local)  # by frame, as the chunks
-    return total
+            totals[k].add(part)
+    for total, shifts in zip(totals, local):  # by frame, as the chunks
+        total.local = None if any(v is None for v in shifts) else np.concatenate(shifts)
+    return totals

@@ -432,10 +432,12 @@ def test_one_ap_group_and_the_background_are_summed_in_one_map_the_background_la
     one_map = registry()["stack"].run(ctx)["stacks"]
     n_ap = one_map.array("origin").shape[0]
     assert ctx.labels == ["stack and background"]
-    items = ctx.items[0]  # the APs' chunks, then the background's, each over the whole recording
-    assert [w.plan.origins.shape[0] for w in items] == [n_ap] * 5 + [0] * 5  # CHUNK 16: 5 chunks of 70 frames
-    assert [w.plan.bg_lo is not None for w in items] == [False] * 5 + [True] * 5
-    assert np.array_equal(np.concatenate([w.frames for w in items[5:]]), np.arange(70))
+    items = ctx.items[0]  # the APs' chunks, then the background's, each over the whole recording, but
+    #                       the APs' last chunk after the background's first
+    assert [w.plan.origins.shape[0] for w in items] == [n_ap] * 4 + [0, n_ap] + [0] * 4  # CHUNK 16: 5 chunks
+    assert [w.plan.bg_lo is not None for w in items] == [False] * 4 + [True, False] + [True] * 4
+    for chunks in ([w for w in items if w.plan.bg_lo is None], [w for w in items if w.plan.bg_lo is not None]):
+        assert np.array_equal(np.concatenate([w.frames for w in chunks]), np.arange(70))
     alone = _stack(syn, percent=[20, 50])  # in this process: the same bits
     for name in alone.arrays:
         assert np.array_equal(np.asarray(alone.arrays[name]), np.asarray(one_map.arrays[name])), name
@@ -448,3 +450,11 @@ def test_a_small_pass_runs_in_this_process(monkeypatch):
     ctx = _EarlierContext([{"stacks": first}], {"percent": [10, 25, 42]}, {k: syn.inputs[k] for k in PORTS}, jobs=2)
     registry()["stack"].run(ctx)
     assert ctx.labels == ["stack and background above 24 frames"] and ctx.parallel == [False]  # a rank per AP: no worker
+
+
+def test_item_order_puts_the_first_pass_last_item_after_the_second_pass_first():
+    from luckystack.nodes.stack import _item_order
+    assert _item_order([3]) == [(0, 0), (0, 1), (0, 2)]
+    assert _item_order([3, 3]) == [(0, 0), (0, 1), (1, 0), (0, 2), (1, 1), (1, 2)]
+    assert _item_order([1, 3]) == [(0, 0), (1, 0), (1, 1), (1, 2)]  # one AP item: nothing to move
+    assert _item_order([2, 1]) == [(0, 0), (0, 1), (1, 0)]
