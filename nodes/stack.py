@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
-import itertools
 from typing import Annotated, Literal
 
 import numpy as np
@@ -304,22 +303,11 @@ def stack(ctx: Context) -> Result:
     means: dict[int, np.ndarray] = {}  # background means by frame count: the first group's, for all
     stacked = measured = replaced = 0  # local shifts needed, measured and replaced (this run's passes)
     above = min(lo for lo, _ in work.bands) if work.bands else 0
-    first = None  # the sums of the first AP group's pass, when made in the background's map
-    if work.bands:  # the background in a pass of its own: the AP passes' items then carry no frame-sized
-        #              sums (the planet run's stack: 8.6 MB less per item). One AP group (a planet's): both
-        #              passes in one map, the APs' items first, so no process waits between the passes and
-        #              the background's short items end the map
+    if work.bands:  # the background first, in a pass of its own: the AP passes' items then carry no
+        #              frame-sized sums (the planet run's stack: 8.6 MB less per item)
         none = slice(0, 0)
-        what = f"background above {above} frames" if above else "background"
-        if len(groups) == 1:
-            first, background = _passes(ctx, [(_for_group(plan, groups[0]), groups[0], None),
-                                              (_for_group(plan, none), none, global_rank)],
-                                        shift, gain, local, weight, rank,
-                                        f"stack and background above {above} frames" if above else
-                                        "stack and background")
-        else:
-            background = _pass(ctx, _for_group(plan, none), none, shift, gain, local, weight, rank, global_rank,
-                               what)
+        background = _pass(ctx, _for_group(plan, none), none, shift, gain, local, weight, rank, global_rank,
+                           f"background above {above} frames" if above else "background")
         for _ in work.walk(pool.states, background, none, means, bg_shape):
             pass  # fills ``means``, the background of every state
         background = None
@@ -340,9 +328,7 @@ def stack(ctx: Context) -> Result:
         sums = clipped = None
         if work.bands:
             what = f"stack above {above} frames" if above else "stack"
-            sums = first if first is not None else \
-                _pass(ctx, _for_group(plan, g), g, shift, gain, local, weight, rank, None, what)
-            first = None
+            sums = _pass(ctx, _for_group(plan, g), g, shift, gain, local, weight, rank, None, what)
             stacked, measured, replaced = (stacked + sums.stacked, measured + sums.measured,
                                            replaced + sums.replaced)
             if measured_local is not None and sums.local is not None:
@@ -506,52 +492,23 @@ def _pass(ctx: Context, plan: StackPlan, aps: slice, shift: np.ndarray, gain: np
     """One pass over the recording for the APs ``aps`` (``plan`` holds theirs alone, see
     :func:`_for_group`; none: the background alone), with the background if ``global_rank`` is given;
     the sums (see :meth:`ChunkSums.promote`). An AP's sums do not depend on its group."""
-    return _passes(ctx, [(plan, aps, global_rank)], shift, gain, local, weight, rank, label)[0]
-
-
-def _passes(ctx: Context, passes: list[tuple[StackPlan, slice, np.ndarray | None]], shift: np.ndarray,
-            gain: np.ndarray, local: np.ndarray | None, weight: np.ndarray, rank: np.ndarray, label: str
-            ) -> list[ChunkSums]:
-    """The sums of several passes (``(plan, aps, global_rank)`` each, as :func:`_pass` takes them) from
-    one map over all their items (see :func:`_item_order`): the workers go from one pass to the next
-    without waiting for the slowest item of the first. Every item and every pass's reduction (its
-    items' sums added in chunk order) are those of :func:`_pass`, so are the bits."""
     n = shift.shape[0]
     n_ap = rank.shape[1]
-    step = _chunk_length(n)
-    items, patches = [], 0
-    for plan, aps, global_rank in passes:
-        if global_rank is None:
-            global_rank = np.full(n, -1, dtype=np.int32)
-            plan = replace(plan, bg_lo=None, bg_hi=None)
-        count = int(in_bands(rank[:, aps], plan.band_lo, plan.band_hi).any(axis=-1).sum())
-        if local is not None:
-            count //= SHIFTS_GIVEN_SHARE  # no shift to measure (a rerun given the earlier runs' shifts)
-        if plan.bg_lo is not None:
-            count += BACKGROUND_FRAME_PATCHES * int(in_bands(global_rank, plan.bg_lo, plan.bg_hi).any(axis=-1).sum())
-        patches += count
-        items.append(list(_chunk_work(plan, shift, gain, None if local is None else local[:, aps], weight[:, aps],
-                                      rank[:, aps], global_rank)))
-    aps = passes[0][1]
+    if global_rank is None:
+        global_rank = np.full(n, -1, dtype=np.int32)
+        plan = replace(plan, bg_lo=None, bg_hi=None)
     what = label if aps.stop - aps.start in (0, n_ap) else f"{label}, APs {aps.start + 1}–{aps.stop} of {n_ap}"
-    order = _item_order([len(pass_items) for pass_items in items])
-    sizes = [len(items[k][c].frames) for k, c in order]  # the bar counts frames
-    results = ctx.map(accumulate_chunk, (items[k][c] for k, c in order), total=len(order), label=what,
-                      parallel=patches >= PARALLEL_PATCHES, sizes=sizes)
-    return _reduce(results, [k for k, _ in order], len(passes))
-
-
-def _item_order(counts: list[int]) -> list[tuple[int, int]]:
-    """(pass, chunk) of every item of passes of ``counts`` items, in map order: each pass's chunks in
-    order, the passes one after the other; with two passes (the APs', then the background's, whose
-    items cost ~1/6 as much), the first's last item after the second's first. The map's end is then
-    short items, and the caller, which takes at most a few results ahead of the worker's, is not left
-    holding them while the worker finishes a long item (docs/jstack.md)."""
-    order = [(k, c) for k, count in enumerate(counts) for c in range(count)]
-    if len(counts) == 2 and counts[0] >= 2 and counts[1] >= 2:
-        last = order.pop(counts[0] - 1)
-        order.insert(counts[0], last)
-    return order
+    patches = int(in_bands(rank[:, aps], plan.band_lo, plan.band_hi).any(axis=-1).sum())
+    if local is not None:
+        patches //= SHIFTS_GIVEN_SHARE  # no shift to measure (a rerun given the earlier runs' shifts)
+    if plan.bg_lo is not None:
+        patches += BACKGROUND_FRAME_PATCHES * int(in_bands(global_rank, plan.bg_lo, plan.bg_hi).any(axis=-1).sum())
+    work = _chunk_work(plan, shift, gain, None if local is None else local[:, aps], weight[:, aps], rank[:, aps],
+                       global_rank)
+    step = _chunk_length(n)
+    return _reduce(ctx.map(accumulate_chunk, work, total=_chunk_count(n), label=what,
+                           parallel=patches >= PARALLEL_PATCHES,
+                           sizes=[min(step, n - s) for s in range(0, n, step)]))  # the bar counts frames
 
 
 def _shift_pass(ctx: Context, plan: StackPlan, shift: np.ndarray, rank: np.ndarray, above: int
@@ -690,17 +647,13 @@ def brightness_chunk(stream, chunk: range, shift: np.ndarray, valid: np.ndarray,
     return out
 
 
-def _reduce(parts, owners: list[int], count: int) -> list[ChunkSums]:
-    """The chunk sums ``parts`` added in the order they come, one total for each of ``count`` passes:
-    ``owners`` gives each part's pass."""
-    totals: list[ChunkSums | None] = [None] * count
-    local: list[list] = [[] for _ in range(count)]
-    for part, k in zip(parts, owners):
-        local[k].append(part.local)  # ctx.map yields in its items' order, each pass's in chunk order
-        if totals[k] is None:
-            totals[k] = part.promote()
+def _reduce(parts) -> ChunkSums:
+    total, local = None, []
+    for part in parts:  # ctx.map yields in chunk order, so the sums are reproducible
+        local.append(part.local)
+        if total is None:
+            total = part.promote()
         else:
-            totals[k].add(part)
-    for total, shifts in zip(totals, local):  # by frame, as the chunks
-        total.local = None if any(v is None for v in shifts) else np.concatenate(shifts)
-    return totals
+            total.add(part)
+    total.local = None if any(v is None for v in local) else np.concatenate(local)  # by frame, as the chunks
+    return total

@@ -83,7 +83,7 @@ class _EarlierContext(LocalContext):
 
     def __init__(self, earlier, params, inputs, jobs=1):
         super().__init__(StackParams(**params), inputs, jobs=jobs)
-        self._offered, self.labels, self.parallel, self.items = earlier, [], [], []
+        self._offered, self.labels, self.parallel = earlier, [], []
 
     def earlier(self):
         return iter(self._offered)
@@ -91,7 +91,6 @@ class _EarlierContext(LocalContext):
     def map(self, fn, items, *, total=None, label="", parallel=True, sizes=None):
         self.labels.append(label)
         self.parallel.append(parallel)
-        self.items.append(items := list(items))
         return super().map(fn, items, total=total, label=label, parallel=parallel, sizes=sizes)
 
 
@@ -115,7 +114,7 @@ def test_building_on_earlier_sizes_gives_the_same_bits(mode):
                          ([10, 20], None), ([4, 25], "stack"), ([5, 25], None), ([25, 10], None)):
         built, labels = _stack_after(syn, [first], jobs=2, percent=sizes, **mode)
         # The background's pass, then the APs' (one group here).
-        assert labels == ([label.replace("stack", "stack and background")] if label else []), sizes
+        assert labels == ([label.replace("stack", "background"), label] if label else []), sizes
         _assert_same_stacks(built, _stack(syn, percent=sizes, **mode))
 
 
@@ -134,7 +133,7 @@ def test_states_and_sizes_come_from_every_earlier_result():
     syn = make(n=60, h=64, w=80, ap_size=24)
     low, high = _stack(syn, percent=[10]), _stack(syn, percent=[50, 5])
     built, labels = _stack_after(syn, [low, high], percent=[5, 10, 45])  # 45 %: a side band on 40 %'s state
-    assert labels == ["stack and background above 24 frames"]
+    assert labels == ["background above 24 frames", "stack above 24 frames"]
     _assert_same_stacks(built, _stack(syn, percent=[5, 10, 45]))
     assert built.arrays["patch_P10"] is low.arrays["patch_P10"] and built.arrays["patch_P5"] is high.arrays["patch_P5"]
 
@@ -147,13 +146,13 @@ def test_sizes_taken_from_an_earlier_result_use_its_sums():
     built, labels = _stack_after(syn, [doctored], percent=[25, 10])
     assert labels == [] and np.allclose(built.array("background_P25"), 2 * first.array("background_P25"))
     built, labels = _stack_after(syn, [doctored], percent=[10, 30])
-    assert labels == ["stack and background above 15 frames"]
+    assert labels == ["background above 15 frames", "stack above 15 frames"]
     assert np.array_equal(built.array("background_P10"), first.array("background_P10"))
     assert not np.array_equal(built.array("background_P30"), _stack(syn, percent=[10, 30]).array("background_P30"))
     unreadable = Result(arrays={k: v for k, v in first.arrays.items() if not k.startswith("sum_num")},
                         meta=first.meta)  # a result that lost arrays is skipped, not an error
     built, labels = _stack_after(syn, [unreadable], percent=[10, 30])
-    assert labels == ["stack and background"] and np.array_equal(built.array("patch_P30"),
+    assert labels == ["background", "stack"] and np.array_equal(built.array("patch_P30"),
                                                   _stack(syn, percent=[10, 30]).array("patch_P30"))
 
 
@@ -163,7 +162,7 @@ def test_sums_are_kept_on_the_grid_below_the_largest_size():
     assert [s["frames"] for s in alone.meta["sums"]] == [3, 6, 12, 15]  # 5, 10, 20 and 25 %
     assert [s["background"] for s in alone.meta["sums"]] == ["sum_bg_3", "sum_bg_6", "sum_bg_12", "background_P25"]
     built, labels = _stack_after(syn, [alone], percent=[50])  # a sweep's next value builds on P25's run
-    assert labels == ["stack and background above 15 frames"]
+    assert labels == ["background above 15 frames", "stack above 15 frames"]
     assert np.array_equal(built.array("patch_P50"), _stack(syn, percent=[50]).array("patch_P50"))
     built, labels = _stack_after(syn, [alone], percent=[10])
     assert labels == [] and np.array_equal(built.array("patch_P10"), _stack(syn, percent=[10]).array("patch_P10"))
@@ -174,7 +173,7 @@ def test_sigma_clipped_stacks_are_never_built_on_earlier_ones():
     first = _stack(syn, percent=[10, 25], sigma_clip=2.5)
     assert not [n for n in first.arrays if n.startswith("sum_")] and not first.meta["sums"]
     built, labels = _stack_after(syn, [first], percent=[10, 30], sigma_clip=2.5)
-    assert labels == ["stack and background", "sigma clip"]
+    assert labels == ["background", "stack", "sigma clip"]
 
 
 def test_constant_image_stays_constant_with_partial_ap_cover():
@@ -419,28 +418,11 @@ def test_the_highest_sums_that_fit_the_cache_budget_are_kept(monkeypatch):
     for name in kept.arrays:  # the outputs themselves do not change
         assert np.array_equal(kept.array(name), full.array(name)), name
     built, labels = _stack_after(syn, [kept], percent=[50, 45])  # P45 on the state at 24 frames
-    assert labels == ["stack and background above 24 frames"]
+    assert labels == ["background above 24 frames", "stack above 24 frames"]
     assert np.array_equal(built.array("patch_P45"), _stack(syn, percent=[50, 45]).array("patch_P45"))
     built, labels = _stack_after(syn, [kept], percent=[10, 40])  # a rerun computes no state only to keep it
     assert labels == [] and [s["frames"] for s in built.meta["sums"]] == [24]
     _assert_same_stacks(built, _stack(syn, percent=[10, 40]))
-
-
-def test_one_ap_group_and_the_background_are_summed_in_one_map_the_background_last():
-    syn = make(n=70, h=64, w=80, ap_size=24)
-    ctx = _EarlierContext([], {"percent": [20, 50]}, {k: syn.inputs[k] for k in PORTS}, jobs=2)
-    one_map = registry()["stack"].run(ctx)["stacks"]
-    n_ap = one_map.array("origin").shape[0]
-    assert ctx.labels == ["stack and background"]
-    items = ctx.items[0]  # the APs' chunks, then the background's, each over the whole recording, but
-    #                       the APs' last chunk after the background's first
-    assert [w.plan.origins.shape[0] for w in items] == [n_ap] * 4 + [0, n_ap] + [0] * 4  # CHUNK 16: 5 chunks
-    assert [w.plan.bg_lo is not None for w in items] == [False] * 4 + [True, False] + [True] * 4
-    for chunks in ([w for w in items if w.plan.bg_lo is None], [w for w in items if w.plan.bg_lo is not None]):
-        assert np.array_equal(np.concatenate([w.frames for w in chunks]), np.arange(70))
-    alone = _stack(syn, percent=[20, 50])  # in this process: the same bits
-    for name in alone.arrays:
-        assert np.array_equal(np.asarray(alone.arrays[name]), np.asarray(one_map.arrays[name])), name
 
 
 def test_a_small_pass_runs_in_this_process(monkeypatch):
@@ -449,12 +431,4 @@ def test_a_small_pass_runs_in_this_process(monkeypatch):
     monkeypatch.setattr(luckystack.nodes.stack, "PARALLEL_PATCHES", 1500)  # the shipped threshold
     ctx = _EarlierContext([{"stacks": first}], {"percent": [10, 25, 42]}, {k: syn.inputs[k] for k in PORTS}, jobs=2)
     registry()["stack"].run(ctx)
-    assert ctx.labels == ["stack and background above 24 frames"] and ctx.parallel == [False]  # a rank per AP: no worker
-
-
-def test_item_order_puts_the_first_pass_last_item_after_the_second_pass_first():
-    from luckystack.nodes.stack import _item_order
-    assert _item_order([3]) == [(0, 0), (0, 1), (0, 2)]
-    assert _item_order([3, 3]) == [(0, 0), (0, 1), (1, 0), (0, 2), (1, 1), (1, 2)]
-    assert _item_order([1, 3]) == [(0, 0), (1, 0), (1, 1), (1, 2)]  # one AP item: nothing to move
-    assert _item_order([2, 1]) == [(0, 0), (0, 1), (1, 0)]
+    assert ctx.labels == ["background above 24 frames", "stack above 24 frames"] and ctx.parallel == [False, False]  # a rank per AP: no worker
