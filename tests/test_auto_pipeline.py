@@ -3,6 +3,7 @@ the run's report (table and contact sheet)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import luckystack.nodes  # noqa: F401  (registers the node types)
@@ -46,6 +47,8 @@ def test_several_fourier_powers_are_candidates_scored_by_their_own_noise(tmp_pat
     assert [Path(p).parent.name for p in run.record.exports()] == [choice["chosen"]]  # no noise image exported
     page = write_run_report(run.record, tmp_path / "report").read_text()
     assert "Fourier power" in page and "no-truth score (half)" in page
+    cuts = re.findall(r"(P\w+): \d+ frames", (tmp_path / "report" / "quality.svg").read_text())
+    assert cuts == ["P10", "P25"]  # one cut per size stacked, not one per candidate power nor the chosen alone
     [status] = [s for s in api.explain(pipeline, ser, tmp_path / "cache").values() if s.id == "choose"]
     assert status.chose["pick"].startswith(f'"{choice["chosen"]}" (no-truth score {choice["chosen"]} ')
     # the half score needs the halves: one clear error without them

@@ -223,19 +223,23 @@ def _facts(frames_meta: dict[str, Any], frame_count: int | None) -> list[tuple[s
     return facts
 
 
-def _stack_sizes(results: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """Stack size label → frames per AP, in the order asked for (from the stack result's meta)."""
-    for node_type in ("post", "merge", "stack"):
+def _stack_sizes(results: dict[str, dict[str, Any]], by_size: bool = False) -> dict[str, int]:
+    """Stack size label → frames per AP, in the order asked for: of the results put out (every
+    candidate's label, ``P10w2``), or with ``by_size`` of every size stacked, each once (``P10``), also
+    where a choose node kept one of them."""
+    for node_type in ("stack", "merge", "post") if by_size else ("post", "merge", "stack"):
         found = next(iter(results.get(node_type, {}).values()), None)
         if found is not None and found.meta.get("sizes"):
-            return {s["label"]: int(s["frames"]) for s in found.meta["sizes"] if s.get("frames") is not None}
+            return {s.get("size", s["label"]) if by_size else s["label"]: int(s["frames"])
+                    for s in found.meta["sizes"] if s.get("frames") is not None}
     return {}
 
 
-def _quality_pictures(results: dict[str, dict[str, Any]], out_dir: Path, sizes: dict[str, int]) -> list[Picture]:
+def _quality_pictures(results: dict[str, dict[str, Any]], out_dir: Path) -> list[Picture]:
     quality = next(iter(results.get("analyse", {}).values()), None)
     if quality is None:
         return []
+    sizes = _stack_sizes(results, by_size=True)  # one cut per stack size, whatever its candidates' powers
     score, valid_frames = np.asarray(quality.array("score")), np.asarray(quality.array("valid"))
     marks = np.frombuffer(json.dumps(list(sizes.items())).encode(), np.uint8)
     _draw_once(out_dir, ("quality.svg",), (score, valid_frames, marks),
@@ -388,7 +392,7 @@ def write_run_report(record: RunRecord, out_dir: Path) -> Path:
         nodes=[NodeRow(n.id, n.type, n.status, n.seconds, "; ".join(n.reasons)) for n in record.nodes.values()],
         results=entries,
         crop_note=crop_note,
-        diagnostics=_quality_pictures(results, out_dir, sizes),
+        diagnostics=_quality_pictures(results, out_dir),
         ap_pictures=ap_pictures, ap_columns=ap_columns, ap_rows=ap_rows, ap_note=_ap_choice(results),
         facts=_facts(frames.meta if frames is not None else {}, frame_count),
         notes=record.warnings(),
