@@ -303,7 +303,8 @@ function drawApSize() {
   const want = p && p.length ? String(p[0]) : "auto";
   const opts = ["auto"]; for (let s = 16; s <= 160; s += 8) opts.push(String(s));
   if (!opts.includes(want)) opts.push(want);
-  sel.innerHTML = opts.map((o) => `<option value="${o}">${o === "auto" ? "auto" + (auto ? ` (${auto} px)` : "") : o + " px"}</option>`).join("");
+  const html = opts.map((o) => `<option value="${o}">${o === "auto" ? "auto" + (auto ? ` (${auto} px)` : "") : o + " px"}</option>`).join("");
+  if (sel.dataset.options !== html) { sel.innerHTML = html; sel.dataset.options = html; }  // an open list stays open
   sel.value = want;
   sel.disabled = !S.ids.align || manualLayout();
   $("auto-aps").hidden = !manualLayout();

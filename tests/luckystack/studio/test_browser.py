@@ -47,6 +47,16 @@ def wait(driver, condition, what: str):
                          ).until(lambda d: condition(d), message=what)
 
 
+def select(driver, element_id: str, value: str) -> None:
+    """Choose ``value`` in the page's ``<select id=element_id>``, again if the page redrew its options
+    meanwhile (a stale option)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    wait(driver, lambda d: Select(d.find_element(By.ID, element_id)).select_by_value(value) or True,
+         f"{element_id} set to {value}")
+
+
 def shown(driver) -> str | None:
     """The result image's URL once it has loaded (None while loading)."""
     return driver.execute_script("const i = document.getElementById('result-a');"
@@ -61,7 +71,6 @@ def new_image(driver, old: str, what: str) -> str:
 def test_page_changes_stack_size_and_ap_size(page):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
 
     wait(page, lambda d: "done" in d.find_element(By.ID, "status").get_attribute("class"), "the first run done")
     first = wait(page, shown, "the first result image")
@@ -89,7 +98,7 @@ def test_page_changes_stack_size_and_ap_size(page):
 
     # a new AP size: align, stack, merge and post rerun, the APs drawn anew
     aps_before = page.find_element(By.ID, "ap-count").text
-    Select(page.find_element(By.ID, "ap-size")).select_by_value("32")
+    select(page, "ap-size", "32")
     third = new_image(page, second, "the image with 32 px APs")
     wait(page, lambda d: d.find_element(By.ID, "ap-count").text not in ("", aps_before), "the new APs drawn")
     assert page.srv.session.pipeline.raw["nodes"]["align"]["params"]["ap_size"] == [32]
@@ -107,7 +116,7 @@ def test_page_changes_stack_size_and_ap_size(page):
     # in "remove" mode a click on it removes it (the earlier result comes back from the cache), and a
     # click on an automatic AP turns the layout into a manual one without that AP
     n_aps = len(page.find_elements(By.CSS_SELECTOR, "#ap-layer rect.ap"))
-    Select(page.find_element(By.ID, "ap-click")).select_by_value("remove")
+    select(page, "ap-click", "remove")
     ActionChains(page).move_to_element_with_offset(ref, 5, 5).click().perform()
     assert new_image(page, fourth, "the image without the manual AP") == third
     assert page.srv.session.pipeline.raw["nodes"]["align"]["params"]["manual"] == []
@@ -120,13 +129,13 @@ def test_page_changes_stack_size_and_ap_size(page):
          "every AP now a manual one")
     assert fifth not in (first, second, third, fourth)
     # blink and side by side against the previous setting
-    Select(page.find_element(By.ID, "compare-mode")).select_by_value("side")
+    select(page, "compare-mode", "side")
     wait(page, lambda d: d.execute_script("const i = document.getElementById('result-b');"
                                           "return !document.getElementById('view-b').hidden && i.complete && i.naturalWidth > 0"),
          "the comparison image side by side")
     page.find_element(By.CSS_SELECTOR, "button.zoom[data-zoom='1']").click()
     assert page.execute_script("return document.getElementById('result-a').style.transform").endswith("scale(1)")
-    Select(page.find_element(By.ID, "compare-mode")).select_by_value("blink")
+    select(page, "compare-mode", "blink")
     seen = set()
     wait(page, lambda d: seen.add(d.execute_script("return document.getElementById('result-a').getAttribute('src')"))
          or len(seen) >= 2, "blinking between the two results")
