@@ -148,16 +148,6 @@ def binned_gradient_score(region: np.ndarray, scale: float, margin: int, normali
     return score
 
 
-def binned_detail(region: np.ndarray, scale: float, binned: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(smoothed, energy) of the 2×2-binned ``region`` (any dtype, its own scale; an odd last row or
-    column is dropped) as :func:`binned_gradient_score` measures them: the binned image smoothed by what
-    σ = ``scale / 4`` adds to the binning's blur, and its squared gradient per binned pixel
-    (:func:`detail_energy`). ``binned``: the region's :func:`bin2`, where the caller has it."""
-    smoothed = binned_smooth(region, scale, binned)
-    return smoothed, detail_energy(smoothed)
-
-
 def binned_smooth(region: np.ndarray, scale: float, binned: np.ndarray | None = None) -> np.ndarray:
     """The 2×2-binned ``region`` (its :func:`bin2`, or ``binned`` where the caller has it) smoothed by
     what σ = ``scale / 4`` adds to the binning's blur: what the binned scores are measured on."""
@@ -193,16 +183,6 @@ def _binned_sigma(scale: float) -> float:
     """The smoothing (binned px) that brings the 2×2 box's own blur (variance 1/4 px² per axis) to
     σ = scale / 4 full-resolution px."""
     return float(np.sqrt((scale / 4.0) ** 2 - 0.25) / 2)
-
-
-def inner_rms(energy: np.ndarray, margin: int) -> float:
-    """sqrt of the mean of ``energy`` more than ``margin`` px inside its border."""
-    h, w = energy.shape
-    if h <= 2 * margin or w <= 2 * margin:
-        raise ValueError("the region is smaller than twice the edge margin")
-    # cv2.norm (L1 of non-negative values, in double) sums in the same order on any number of threads
-    total = cv2.norm(energy[margin:h - margin, margin:w - margin], cv2.NORM_L1)
-    return float(np.sqrt(total / ((h - 2 * margin) * (w - 2 * margin))))
 
 
 def cell_sums(image: np.ndarray, cell: int) -> np.ndarray:

@@ -71,7 +71,7 @@ def test_object_region_stays_inside_the_crop_and_falls_back_to_it():
 
 
 def test_detail_maps_hold_the_scored_region_binned_and_do_not_depend_on_jobs(data):
-    from luckystack.imaging.quality import binned_detail
+    from luckystack.imaging.quality import binned_smooth, detail_energy
     from luckystack.imaging.registration import aligned_box
     from luckystack.nodes.frames import open_frames
 
@@ -92,7 +92,8 @@ def test_detail_maps_hold_the_scored_region_binned_and_do_not_depend_on_jobs(dat
     stream = open_frames(fr, None)
     i = int(np.flatnonzero(valid)[0])
     box = aligned_box((stream.height, stream.width), region, *shifts.array("shift")[i])
-    smoothed, detail = binned_detail(stream.read_mono(i, box), 4.0)
+    smoothed = binned_smooth(stream.read_mono(i, box), 4.0)
+    detail = detail_energy(smoothed)
     np.testing.assert_allclose(energy[i].sum(), detail.sum() / 4, rtol=1e-4)  # per full-resolution px
     np.testing.assert_allclose(bright[i].sum(), smoothed.sum(), rtol=1e-4)
     assert "cells" not in run_node("analyse", {"method": "laplacian"}, {"frames": fr, "shifts": shifts})[
