@@ -100,6 +100,14 @@ def _write_json(path: Path, data: Any, sync: bool = True) -> None:
             os.fsync(f.fileno())
 
 
+def _layout(shape: tuple[int, ...], dtype: Any, chunks: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """How an entry's array is stored: its shape and dtype, ``chunks`` (default :func:`default_chunks`)
+    and :data:`COMPRESSOR` (zarr's ``create_array`` arguments, sync or async)."""
+    dtype = np.dtype(dtype)
+    return {"shape": tuple(shape), "dtype": dtype, "compressors": COMPRESSOR,
+            "chunks": tuple(chunks) if chunks else default_chunks(tuple(shape), dtype.itemsize)}
+
+
 def default_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     """Whole array when small; otherwise split along the first axis into ~8 MiB chunks."""
     if not shape:
@@ -141,11 +149,8 @@ class PendingEntry:
     def create_array(self, port: str, name: str, shape: tuple[int, ...], dtype: Any,
                      chunks: tuple[int, ...] | None = None) -> Any:
         """A writable chunked array at ``<port>/<name>`` inside this entry."""
-        dtype = np.dtype(dtype)
         sub = self.group.require_group(port)
-        arr = sub.create_array(name, shape=tuple(shape), dtype=dtype,
-                               chunks=tuple(chunks) if chunks else default_chunks(tuple(shape), dtype.itemsize),
-                               compressors=COMPRESSOR)
+        arr = sub.create_array(name, **_layout(shape, dtype, chunks))
         self._created[(port, name)] = arr
         return arr
 
@@ -197,9 +202,7 @@ class PendingEntry:
         ports = dict(zip(names, await asyncio.gather(*(root.require_group(port) for port in names))))
 
         async def store(port: str, name: str, data: np.ndarray) -> None:
-            arr = await ports[port].create_array(
-                name, shape=data.shape, dtype=data.dtype, chunks=default_chunks(data.shape, data.dtype.itemsize),
-                compressors=COMPRESSOR)
+            arr = await ports[port].create_array(name, **_layout(data.shape, data.dtype))
             if data.size:
                 await arr.setitem(Ellipsis, data)
 
