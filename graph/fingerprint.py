@@ -77,13 +77,10 @@ def fingerprint(path: Path | str, cache_dir: Path | None = None) -> str:
     memo = None
     if cache_dir is not None:
         memo = _memo(cache_dir, ident)
-        try:
-            data = json.loads(memo.read_text())
-            if data.get("ident") == ident:
-                _SEEN[os.path.realpath(path)] = (ident, data["fingerprint"])
-                return data["fingerprint"]
-        except (OSError, ValueError, KeyError):
-            pass
+        known = _memo_fingerprint(memo, ident)
+        if known is not None:
+            _SEEN[os.path.realpath(path)] = (ident, known)
+            return known
     fp = _hashed_ahead(ident) or hash_file(path)
     _SEEN[os.path.realpath(path)] = (ident, fp)
     if memo is not None and time.time() - st.st_mtime_ns / 1e9 > _RECENT_S and _identity(path) == ident:
@@ -131,14 +128,21 @@ def remembered(path: Path | str, cache_dir: Path | str) -> bool:
     if path.is_dir():
         return False
     ident = _identity(path, st)
-    try:
-        return json.loads(_memo(cache_dir, ident).read_text()).get("ident") == ident
-    except (OSError, ValueError, AttributeError):
-        return False
+    return _memo_fingerprint(_memo(cache_dir, ident), ident) is not None
 
 
 def _memo(cache_dir: Path | str, ident: str) -> Path:
     return Path(cache_dir) / "fingerprints" / (hashlib.sha256(ident.encode()).hexdigest()[:32] + ".json")
+
+
+def _memo_fingerprint(memo: Path, ident: str) -> str | None:
+    """The fingerprint the memo file ``memo`` holds for the file with identity ``ident``; None where it
+    holds none (missing, unreadable, or of another identity)."""
+    try:
+        data = json.loads(memo.read_text())
+        return data["fingerprint"] if data.get("ident") == ident else None
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        return None
 
 
 def _identity(path: Path, st: os.stat_result | None = None) -> str:
