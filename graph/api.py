@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from luckystack.graph.defaults import default_cache, default_jobs  # noqa: F401  (re-exported)
 from luckystack.graph.executor import Executor, make_executor
 from luckystack.graph.explain import NodeStatus, render  # noqa: F401  (re-exported)
 from luckystack.graph.explain import explain as _explain
@@ -41,15 +42,6 @@ from luckystack.graph.validate import (check_against_input, load_pipeline,  # no
                                        pipeline_from_dict, with_overrides)
 
 PathLike = str | os.PathLike
-
-
-def default_cache() -> Path:
-    """``$LUCKYSTACK_CACHE`` or ``./cache``."""
-    return Path(os.environ.get("LUCKYSTACK_CACHE") or "cache")
-
-
-def default_jobs() -> int:
-    return os.cpu_count() or 1
 
 
 def _store(cache: PathLike | CacheStore | None) -> CacheStore:

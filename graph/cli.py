@@ -444,7 +444,7 @@ def main(argv: Sequence[str] | None = None, *, app: Application = Application(),
         previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         if args.cache is not None or args.command in ("run", "explain", "cache"):
-            from luckystack.graph.api import default_cache
+            from luckystack.graph.defaults import default_cache
 
             _check_folder("--cache", Path(args.cache or default_cache()))
         return int(args._run(args) or 0)

@@ -168,10 +168,11 @@ def _start_ahead(options: argparse.Namespace) -> None:
     new = _new_inputs(options)
     if not new:
         return
+    from luckystack.graph.defaults import default_jobs
     from luckystack.graph.fingerprint import hash_ahead
     from luckystack.graph.parallel import start_workers
 
-    start_workers(options.jobs or os.cpu_count() or 1, preload=("luckystack.nodes",))
+    start_workers(options.jobs or default_jobs(), preload=("luckystack.nodes",))
     for path in new:
         try:
             hash_ahead(path)
@@ -183,13 +184,14 @@ def _new_inputs(options: argparse.Namespace) -> list[str]:
     """The inputs of a run here, with worker processes, that its cache has never fingerprinted (so every
     node computes on them); none when the run has no workers to start, or its inputs are all known (a
     rerun, whose results are mostly cached and whose small maps need no worker), a folder or missing."""
+    from luckystack.graph.defaults import default_cache, default_jobs
     from luckystack.graph.fingerprint import remembered
 
     if options.executor not in (None, "local") or options.scheduler or options.workers or not options.input:
         return []
-    if (options.jobs or os.cpu_count() or 1) <= 1 or os.environ.get("LUCKYSTACK_BACKEND", "loky") != "loky":
+    if (options.jobs or default_jobs()) <= 1 or os.environ.get("LUCKYSTACK_BACKEND", "loky") != "loky":
         return []
-    cache = Path(options.cache or os.environ.get("LUCKYSTACK_CACHE") or "cache")  # as api.default_cache
+    cache = Path(options.cache or default_cache())
     try:
         if any(Path(path).is_dir() for path in options.input):
             return []  # a folder of frames: knowing would cost a look-up per file
