@@ -290,9 +290,7 @@ def accumulate_chunk(work: ChunkWork) -> ChunkSums:
             offsets = crop + work.shift[j] + (work.local[j] if work.local is not None else 0.0)  # (A, 2)
             box = None if whole else patch_box(plan, aps, offsets)
         else:
-            want = np.zeros(plan.matching.count, bool)
-            want[np.asarray(aps, np.int64) + plan.first_ap] = True
-            region = plan.matching.region(work.shift[j], (plan.stream.height, plan.stream.width), want)
+            want, region = _matching_want(plan, aps, work.shift[j])
             offsets = np.broadcast_to(crop + work.shift[j], (plan.origins.shape[0], 2))
             box = None if whole else _union(region, patch_box(plan, aps, offsets, plan.matching.search))
         if box is None:
@@ -347,20 +345,25 @@ def measure_chunk(work: ChunkWork) -> ChunkShifts:
     inside = in_bands(work.ap_rank, plan.band_lo, plan.band_hi).any(axis=-1)  # (n, A)
     found = np.full((len(work.frames), n_ap, 2), np.nan)
     stacked = measured = replaced = 0
-    shape = (plan.stream.height, plan.stream.width)
     for j, i in enumerate(work.frames):
         aps = np.flatnonzero(inside[j])
         if not aps.size:
             continue
-        want = np.zeros(plan.matching.count, bool)
-        want[aps + plan.first_ap] = True
-        region = plan.matching.region(work.shift[j], shape, want)
+        want, region = _matching_want(plan, aps, work.shift[j])
         frame = None if plan.method == "bayer" else plan.stream.read(int(i), region)
         local, ok, count = _measure(plan, int(i), frame, region, region, want, work.shift[j])
         stacked, measured = stacked + len(aps), measured + count
         replaced += len(aps) - int(ok[aps].sum())
         found[j, aps] = local[aps]
     return ChunkShifts(found, stacked, measured, replaced)
+
+
+def _matching_want(plan: StackPlan, aps, shift: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The matching's mask (its count of APs) of the plan's APs ``aps``, and the region of a frame at
+    global ``shift`` that measuring them reads."""
+    want = np.zeros(plan.matching.count, bool)
+    want[np.asarray(aps, np.int64) + plan.first_ap] = True
+    return want, plan.matching.region(shift, (plan.stream.height, plan.stream.width), want)
 
 
 def _members(inside: np.ndarray, aps: list[int]) -> list[list[int]]:
